@@ -1,0 +1,135 @@
+//! The services the driver needs from its host: the RDMA core (user memory) and the hardware
+//! (the engines). `rxe-sim` implements both in user space; a kernel module would implement
+//! them over `ib_umem_get` and the device's registers.
+
+use alloc::sync::Arc;
+
+use accelverbs_uapi::cmd::ExecPolicy;
+use accelverbs_uapi::verbs::QpState;
+
+use crate::Errno;
+
+/// User memory pinned for device access for as long as this value lives (an `ib_umem`).
+pub trait PinnedMemory: Send + Sync + core::fmt::Debug {
+    /// User virtual address of the first byte.
+    fn addr(&self) -> u64;
+    /// Length in bytes.
+    fn len(&self) -> u64;
+    /// Whether the range is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Address the device uses to reach the first byte.
+    fn dma_addr(&self) -> *mut u8;
+}
+
+/// What the RDMA core provides to a driver.
+pub trait RdmaCore: Send + Sync {
+    /// Pins `len` bytes at `addr` (`ib_umem_get`), charging them to the caller's locked-memory
+    /// limit. Fails with `ENOMEM` over the limit and `EFAULT` for unmapped memory.
+    fn pin_user_memory(&self, addr: u64, len: u64, writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno>;
+    /// Bytes currently pinned through this core.
+    fn pinned_bytes(&self) -> u64;
+}
+
+/// An MR to install in the device's translation table.
+#[derive(Debug)]
+pub struct MrSetup {
+    pub pdn: u32,
+    pub memory: Arc<dyn PinnedMemory>,
+    /// `verbs::access` bits, already validated.
+    pub access: u32,
+}
+
+/// A completion queue to create on the device.
+#[derive(Debug)]
+pub struct CqSetup<C> {
+    /// `2^log_size` CQEs, validated: page aligned, exactly the ring's size.
+    pub ring: Arc<dyn PinnedMemory>,
+    /// The `CqDoorbellRecord`.
+    pub doorbell: Arc<dyn PinnedMemory>,
+    pub log_size: u32,
+    /// The user context that owns the CQ.
+    pub ctx_id: u32,
+    /// Returned in completion events.
+    pub user_handle: u64,
+    pub channel: Option<Arc<C>>,
+}
+
+/// A send queue to create on the device.
+#[derive(Debug)]
+pub struct QpSetup<'a, Q> {
+    pub pdn: u32,
+    /// The user context that owns the QP.
+    pub ctx_id: u32,
+    pub send_cq: &'a Arc<Q>,
+    pub ring: Arc<dyn PinnedMemory>,
+    pub doorbell: Arc<dyn PinnedMemory>,
+    pub log_sq_size: u32,
+    pub signal_all: bool,
+    pub policy: ExecPolicy,
+}
+
+/// The device's engines as the driver programs them.
+pub trait Hardware: Send + Sync + Sized + 'static {
+    type Cq: HwCq;
+    type Qp: HwQp;
+    type CompChannel: HwCompChannel;
+
+    /// Engine threads the device runs (0 = inline execution only).
+    fn num_engines(&self) -> u32;
+    /// Whether the device lets the posting/polling thread execute work (embedded devices).
+    fn supports_inline(&self) -> bool;
+    /// mmap offset and length of the page of engine wake words.
+    fn uar_mapping(&self) -> (u64, u64);
+
+    /// Installs an MR; returns its key (lkey = rkey). `ENOMEM` when the table is full.
+    fn mr_register(&self, setup: MrSetup) -> Result<u32, Errno>;
+    /// Removes an MR and returns only once no engine can still be using it.
+    fn mr_deregister(&self, key: u32);
+
+    fn create_comp_channel(&self) -> Result<Self::CompChannel, Errno>;
+    fn create_cq(&self, setup: CqSetup<Self::CompChannel>) -> Result<Self::Cq, Errno>;
+    fn create_qp(&self, setup: QpSetup<'_, Self::Cq>) -> Result<Self::Qp, Errno>;
+
+    /// Makes a created CQ reachable (by number) for the device.
+    fn activate_cq(&self, cq: &Arc<Self::Cq>);
+    /// Forgets a quiesced CQ.
+    fn retire_cq(&self, cq: &Self::Cq);
+    /// Hands a created QP to the engine that will serve it.
+    fn activate_qp(&self, qp: &Arc<Self::Qp>);
+    /// Takes a quiesced QP away from its engine.
+    fn retire_qp(&self, qp: &Self::Qp);
+}
+
+/// A completion queue on the device.
+pub trait HwCq: Send + Sync + 'static {
+    fn cqn(&self) -> u32;
+    /// Arms the CQ for one event; fires at once if completions are already waiting.
+    fn request_notify(&self, solicited_only: bool);
+    /// Completion events delivered so far.
+    fn comp_events_reported(&self) -> u32;
+    /// Stops all device access to the ring and doorbell; returns once none is in flight.
+    fn quiesce(&self);
+}
+
+/// A send queue on the device.
+pub trait HwQp: Send + Sync + 'static {
+    fn qpn(&self) -> u32;
+    /// Byte offset of the serving engine's wake word in the UAR mapping.
+    fn uar_wake_offset(&self) -> u32;
+    /// The state as the device sees it (the device moves a QP to ERR on a bad WQE).
+    fn state(&self) -> QpState;
+    /// Moves `from` → `to` if the device still sees `from`; false if it moved meanwhile.
+    fn transition(&self, from: QpState, to: QpState) -> bool;
+    /// Stops all device access to the ring and doorbell; returns once none is in flight.
+    fn quiesce(&self);
+}
+
+/// A completion channel: a pollable descriptor and a queue of fired CQs.
+pub trait HwCompChannel: Send + Sync + 'static {
+    /// The descriptor that becomes readable when an event is queued.
+    fn fd(&self) -> i32;
+    /// Dequeues the next event's CQ user handle.
+    fn next_event(&self) -> Option<u64>;
+}

@@ -1,0 +1,138 @@
+//! Queue pairs: a send queue of accelerator work feeding a CQ. There is no receive queue.
+
+use alloc::sync::Arc;
+
+use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp};
+use accelverbs_uapi::doorbell::{QpDoorbellRecord, CACHE_LINE};
+use accelverbs_uapi::verbs::{QpCap, QpState, IB_UVERBS_QPT_DRIVER};
+use accelverbs_uapi::wqe::WQE_SIZE;
+
+use crate::device::PAGE_SIZE;
+use crate::objects::{is_aligned, Cq, Pd};
+use crate::{transition_allowed, Errno, Hardware, HwQp, QpSetup, ResourceGuard};
+
+/// What CREATE_QP asked for, after the uverbs layer resolved the handles.
+#[derive(Debug)]
+pub struct QpRequest<'a, H: Hardware> {
+    pub send_cq: &'a Arc<Cq<H>>,
+    pub recv_cq: Option<&'a Arc<Cq<H>>>,
+    pub cap: QpCap,
+    pub qp_type: u32,
+    pub create_flags: u32,
+    pub cmd: CreateQpCmd,
+}
+
+/// A queue pair.
+pub struct Qp<H: Hardware> {
+    hw: Arc<H::Qp>,
+    pd: Arc<Pd<H>>,
+    send_cq: Arc<Cq<H>>,
+    _count: ResourceGuard,
+}
+
+impl<H: Hardware> core::fmt::Debug for Qp<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Qp").field("qpn", &self.hw.qpn()).finish_non_exhaustive()
+    }
+}
+
+impl<H: Hardware> Pd<H> {
+    /// CREATE_QP. Returns the QP, the driver response and the granted capabilities.
+    pub fn create_qp(self: &Arc<Self>, req: QpRequest<'_, H>) -> Result<(Arc<Qp<H>>, CreateQpResp, QpCap), Errno> {
+        let driver = &self.ctx.driver;
+        let caps = driver.query_device();
+        if req.qp_type != IB_UVERBS_QPT_DRIVER {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if req.create_flags != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let (cap, cmd) = (req.cap, req.cmd);
+        let entries = 1u64.checked_shl(cmd.log_sq_size).ok_or(Errno::EINVAL)?;
+        if cap.max_send_wr == 0
+            || cap.max_send_wr > caps.max_qp_wr
+            || entries < u64::from(cap.max_send_wr)
+            || entries > u64::from(caps.max_qp_wr)
+            || cap.max_recv_wr != 0
+            || cap.max_recv_sge != 0
+            || cap.max_send_sge > caps.max_sge
+            || cap.max_inline_data != 0
+            || cmd.flags & !qp_flags::SIGNAL_ALL != 0
+            || !is_aligned(cmd.sq_addr, PAGE_SIZE)
+            || !is_aligned(cmd.db_addr, CACHE_LINE as u64)
+        {
+            return Err(Errno::EINVAL);
+        }
+        // An accelerator QP has no receive side; a recv CQ, if named, must be the send CQ.
+        if let Some(rcq) = req.recv_cq {
+            if !Arc::ptr_eq(rcq, req.send_cq) {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let count = driver.counters.qps.acquire()?;
+        let ring = driver.core.pin_user_memory(cmd.sq_addr, entries * WQE_SIZE as u64, false)?;
+        let doorbell = driver.core.pin_user_memory(cmd.db_addr, core::mem::size_of::<QpDoorbellRecord>() as u64, true)?;
+        let hw = driver.hw.create_qp(QpSetup {
+            pdn: self.pdn,
+            ctx_id: self.ctx.id,
+            send_cq: &req.send_cq.hw,
+            ring,
+            doorbell,
+            log_sq_size: cmd.log_sq_size,
+            signal_all: cmd.flags & qp_flags::SIGNAL_ALL != 0,
+            policy: self.ctx.policy,
+        })?;
+        let hw = Arc::new(hw);
+        driver.hw.activate_qp(&hw);
+        self.usecnt.inc();
+        req.send_cq.usecnt.inc();
+        let resp = CreateQpResp { qpn: hw.qpn(), uar_wake_offset: hw.uar_wake_offset() };
+        let granted = QpCap { max_send_wr: entries as u32, max_send_sge: caps.max_sge, ..QpCap::default() };
+        let qp = Arc::new(Qp { hw, pd: Arc::clone(self), send_cq: Arc::clone(req.send_cq), _count: count });
+        Ok((qp, resp, granted))
+    }
+}
+
+impl<H: Hardware> Qp<H> {
+    /// The device-side QP.
+    pub fn hw(&self) -> &Arc<H::Qp> {
+        &self.hw
+    }
+
+    pub fn qpn(&self) -> u32 {
+        self.hw.qpn()
+    }
+
+    /// QUERY_QP: the state as the device sees it.
+    pub fn state(&self) -> QpState {
+        self.hw.state()
+    }
+
+    /// MODIFY_QP. `expected` is `IBV_QP_CUR_STATE`: if given it must match the device's view.
+    pub fn modify(&self, next: QpState, expected: Option<QpState>) -> Result<(), Errno> {
+        // The device may move the QP to ERR concurrently; retry against the fresh state once.
+        for _ in 0..2 {
+            let current = self.hw.state();
+            if expected.is_some_and(|e| e != current) {
+                return Err(Errno::EINVAL);
+            }
+            if !transition_allowed(current, next) {
+                return Err(Errno::EINVAL);
+            }
+            if self.hw.transition(current, next) {
+                return Ok(());
+            }
+        }
+        Err(Errno::EINVAL)
+    }
+}
+
+impl<H: Hardware> Drop for Qp<H> {
+    fn drop(&mut self) {
+        // No engine touches the ring after this; then the pins and parents can go.
+        self.hw.quiesce();
+        self.pd.ctx.driver.hw.retire_qp(&self.hw);
+        self.send_cq.usecnt.dec();
+        self.pd.usecnt.dec();
+    }
+}

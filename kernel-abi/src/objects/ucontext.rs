@@ -1,0 +1,41 @@
+//! A user context: one open of the device. Every object hangs off one.
+
+use alloc::sync::Arc;
+
+use accelverbs_uapi::cmd::ExecPolicy;
+
+use crate::{Driver, Hardware, ResourceGuard};
+
+/// A user context (`ib_ucontext`).
+pub struct Ucontext<H: Hardware> {
+    pub(crate) driver: Arc<Driver<H>>,
+    pub(crate) policy: ExecPolicy,
+    pub(crate) id: u32,
+    _count: ResourceGuard,
+}
+
+impl<H: Hardware> core::fmt::Debug for Ucontext<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ucontext").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl<H: Hardware> Ucontext<H> {
+    pub(crate) fn new(driver: Arc<Driver<H>>, policy: ExecPolicy, id: u32, count: ResourceGuard) -> Arc<Self> {
+        Arc::new(Self { driver, policy, id, _count: count })
+    }
+
+    pub fn driver(&self) -> &Arc<Driver<H>> {
+        &self.driver
+    }
+
+    /// Device-wide identifier of this context.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The execution policy the device granted.
+    pub fn policy(&self) -> ExecPolicy {
+        self.policy
+    }
+}

@@ -1,0 +1,94 @@
+//! Completion channels: a file descriptor to sleep on until an armed CQ completes.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use accelverbs_uapi::ids::{comp_channel as cc, object};
+
+use crate::context::ContextInner;
+use crate::ioctl::Command;
+use crate::{Context, Error};
+
+#[derive(Debug)]
+pub(crate) struct ChannelInner {
+    pub ctx: Arc<ContextInner>,
+    pub handle: u32,
+    fd: RawFd,
+}
+
+impl Drop for ChannelInner {
+    fn drop(&mut self) {
+        let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_DESTROY);
+        cmd.handle(cc::ATTR_HANDLE, self.handle);
+        let _ = cmd.execute(&*self.ctx.channel);
+    }
+}
+
+/// A completion channel (`ibv_comp_channel`). Its descriptor is readable while events are
+/// queued, so it can sit in an epoll set; [`CompletionChannel::get_event`] blocks on it.
+#[derive(Debug, Clone)]
+pub struct CompletionChannel {
+    pub(crate) inner: Arc<ChannelInner>,
+}
+
+impl Context {
+    /// `ibv_create_comp_channel`.
+    pub fn create_comp_channel(&self) -> Result<CompletionChannel, Error> {
+        let mut fd: i32 = -1;
+        let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_ALLOC);
+        let h = cmd.new_object(cc::ATTR_HANDLE);
+        cmd.output(cc::ATTR_ALLOC_FD, &mut fd);
+        self.inner.run("create_comp_channel", &mut cmd)?;
+        let handle = cmd.new_handle(h);
+        drop(cmd);
+        Ok(CompletionChannel { inner: Arc::new(ChannelInner { ctx: Arc::clone(&self.inner), handle, fd }) })
+    }
+}
+
+impl CompletionChannel {
+    /// Waits for the next event (`ibv_get_cq_event`) and returns the [`crate::Cq::id`] of the
+    /// CQ that fired, or `None` after `timeout` (`None` waits forever). The CQ must be armed
+    /// again with `req_notify` for its next event.
+    pub fn get_event(&self, timeout: Option<Duration>) -> Result<Option<u64>, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let mut user_handle = 0u64;
+            let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_GET_EVENT);
+            cmd.handle(cc::ATTR_HANDLE, self.inner.handle).output(cc::ATTR_GET_EVENT_CQ_USER_HANDLE, &mut user_handle);
+            match cmd.execute(&*self.inner.ctx.channel) {
+                Ok(()) => {
+                    drop(cmd);
+                    return Ok(Some(user_handle));
+                }
+                Err(libc::EAGAIN) => {}
+                Err(errno) => return Err(Error::Verbs { op: "get_cq_event", errno }),
+            }
+            let wait_ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    left.as_millis().clamp(1, i32::MAX as u128) as i32
+                }
+            };
+            let mut pfd = libc::pollfd { fd: self.inner.fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: polls one valid pollfd that lives across the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+            if rc < 0 {
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+                if errno != libc::EINTR {
+                    return Err(Error::Verbs { op: "get_cq_event", errno });
+                }
+            }
+        }
+    }
+}
+
+impl AsRawFd for CompletionChannel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+}

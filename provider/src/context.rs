@@ -1,0 +1,122 @@
+//! A device context: the root of every object an application creates.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use accelverbs_uapi::caps::DeviceCaps;
+use accelverbs_uapi::cmd::{ExecPolicy, GetContextCmd, GetContextResp, ResourceCounts};
+use accelverbs_uapi::cqe::CQE_SIZE;
+use accelverbs_uapi::ids::{device, object, uhw};
+use accelverbs_uapi::verbs::QueryPortRespEx;
+use accelverbs_uapi::wqe::WQE_SIZE;
+
+use crate::ioctl::Command;
+use crate::{Channel, Error};
+
+/// How a context wants its work executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextOptions {
+    pub policy: ExecPolicy,
+    /// For [`ExecPolicy::Adaptive`]: batches moving at most this many bytes run inline.
+    pub inline_threshold: u32,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        Self { policy: ExecPolicy::Threads, inline_threshold: 16 * 1024 }
+    }
+}
+
+pub(crate) struct ContextInner {
+    pub channel: Box<dyn Channel>,
+    /// The device's page of engine wake words.
+    pub uar: NonNull<u8>,
+    pub uar_len: usize,
+    pub policy: ExecPolicy,
+    pub inline_threshold: u32,
+}
+
+impl std::fmt::Debug for ContextInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("channel", &self.channel).field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+// SAFETY: `uar` points into a device mapping that lives as long as the channel; it is only
+// accessed with atomics.
+unsafe impl Send for ContextInner {}
+// SAFETY: as above.
+unsafe impl Sync for ContextInner {}
+
+impl ContextInner {
+    /// Runs a command, mapping a failure to `Error::Verbs { op, .. }`.
+    pub fn run(&self, op: &'static str, cmd: &mut Command<'_>) -> Result<(), Error> {
+        cmd.execute(&*self.channel).map_err(|errno| Error::Verbs { op, errno })
+    }
+}
+
+/// An open device context (`ibv_context`). Objects created from it keep it alive.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl Context {
+    pub(crate) fn open(channel: Box<dyn Channel>, options: ContextOptions) -> Result<Self, Error> {
+        let request = GetContextCmd { exec_policy: options.policy as u32, inline_threshold: options.inline_threshold };
+        let mut resp = GetContextResp::default();
+        let mut vectors = 0u32;
+        let mut cmd = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
+        cmd.input(uhw::IN, &request).output(uhw::OUT, &mut resp).output(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, &mut vectors);
+        cmd.execute(&*channel).map_err(|errno| Error::Verbs { op: "get_context", errno })?;
+        drop(cmd);
+        if resp.wqe_size as usize != WQE_SIZE || resp.cqe_size as usize != CQE_SIZE {
+            return Err(Error::Protocol { op: "get_context", detail: "WQE/CQE size differs from this provider's ABI" });
+        }
+        let policy = ExecPolicy::try_from(resp.exec_policy)
+            .map_err(|_| Error::Protocol { op: "get_context", detail: "unknown execution policy" })?;
+        let uar_len = resp.uar_mmap_length as usize;
+        let uar = channel.mmap(resp.uar_mmap_offset, uar_len).map_err(|errno| Error::Map { what: "UAR page", errno })?;
+        Ok(Self { inner: Arc::new(ContextInner { channel, uar, uar_len, policy, inline_threshold: resp.inline_threshold }) })
+    }
+
+    /// The execution policy the device granted.
+    pub fn policy(&self) -> ExecPolicy {
+        self.inner.policy
+    }
+
+    /// Capabilities and limits (`ibv_query_device`).
+    pub fn query_device(&self) -> Result<DeviceCaps, Error> {
+        let mut caps = DeviceCaps::default();
+        let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_DEVICE);
+        cmd.output(device::ATTR_QUERY_DEVICE_RESP, &mut caps);
+        self.inner.run("query_device", &mut cmd)?;
+        drop(cmd);
+        Ok(caps)
+    }
+
+    /// Port attributes (`ibv_query_port`); the device has one port, numbered 1.
+    pub fn query_port(&self, port: u8) -> Result<QueryPortRespEx, Error> {
+        let mut resp = QueryPortRespEx::default();
+        let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_PORT);
+        cmd.input(device::ATTR_QUERY_PORT_PORT_NUM, &port).output(device::ATTR_QUERY_PORT_RESP, &mut resp);
+        self.inner.run("query_port", &mut cmd)?;
+        drop(cmd);
+        Ok(resp)
+    }
+
+    /// Live objects on the whole device (every context), like `rdma resource show`.
+    pub fn device_resources(&self) -> Result<ResourceCounts, Error> {
+        query_resources(&*self.inner.channel)
+    }
+}
+
+/// QUERY_RESOURCES over any channel (it needs no context).
+pub fn query_resources(channel: &dyn Channel) -> Result<ResourceCounts, Error> {
+    let mut counts = ResourceCounts::default();
+    let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_RESOURCES);
+    cmd.output(device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
+    cmd.execute(channel).map_err(|errno| Error::Verbs { op: "query_resources", errno })?;
+    drop(cmd);
+    Ok(counts)
+}

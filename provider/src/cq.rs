@@ -1,0 +1,156 @@
+//! Completion queues: polled by reading CQEs straight from the shared ring.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use accelverbs_uapi::cmd::{CreateCqCmd, CreateCqResp, ExecPolicy};
+use accelverbs_uapi::cqe::{owner_bit_for, Cqe, CQE_OWNER_OFFSET, CQE_SIZE};
+use accelverbs_uapi::doorbell::CqDoorbellRecord;
+use accelverbs_uapi::ids::{cq, object, uhw};
+use accelverbs_uapi::verbs::DestroyCqResp;
+
+use crate::comp_channel::ChannelInner;
+use crate::context::ContextInner;
+use crate::doorbell::SharedIndex;
+use crate::ioctl::Command;
+use crate::mem::PageBuffer;
+use crate::{CompletionChannel, Context, Error, WorkCompletion};
+
+#[derive(Debug)]
+pub(crate) struct CqInner {
+    pub ctx: Arc<ContextInner>,
+    pub handle: u32,
+    pub cqn: u32,
+    user_handle: u64,
+    ring: PageBuffer,
+    doorbell: PageBuffer,
+    log_size: u32,
+    _channel: Option<Arc<ChannelInner>>,
+}
+
+impl Drop for CqInner {
+    fn drop(&mut self) {
+        let mut resp = DestroyCqResp::default();
+        let mut cmd = Command::new(object::CQ, cq::METHOD_DESTROY);
+        cmd.handle(cq::ATTR_DESTROY_HANDLE, self.handle).output(cq::ATTR_DESTROY_RESP, &mut resp);
+        // QPs hold this CQ alive, so the driver cannot answer EBUSY here.
+        let _ = cmd.execute(&*self.ctx.channel);
+    }
+}
+
+/// A completion queue (`ibv_cq`). Polling needs `&mut self`: one poller at a time, no lock.
+/// QPs completing here keep the device CQ alive even if this handle is dropped first.
+#[derive(Debug)]
+pub struct Cq {
+    pub(crate) inner: Arc<CqInner>,
+    consumer: u32,
+    db_consumer: SharedIndex,
+}
+
+/// User handles returned by completion events; unique in the process.
+static NEXT_CQ_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Context {
+    /// `ibv_create_cq` with room for at least `cqe` completions, reporting to `channel` when
+    /// armed.
+    pub fn create_cq(&self, cqe: u32, channel: Option<&CompletionChannel>) -> Result<Cq, Error> {
+        let log_size = cqe.max(1).checked_next_power_of_two().ok_or(Error::Verbs { op: "create_cq", errno: libc::EINVAL })?.trailing_zeros();
+        let ring = PageBuffer::new(CQE_SIZE << log_size, "CQ ring")?;
+        let doorbell = PageBuffer::new(std::mem::size_of::<CqDoorbellRecord>(), "CQ doorbell record")?;
+        let request = CreateCqCmd { ring_addr: ring.addr(), db_addr: doorbell.addr(), log_size, reserved: 0 };
+        let user_handle = NEXT_CQ_ID.fetch_add(1, Ordering::Relaxed);
+        let (mut resp, mut granted) = (CreateCqResp::default(), 0u32);
+        let mut cmd = Command::new(object::CQ, cq::METHOD_CREATE);
+        let h = cmd.new_object(cq::ATTR_CREATE_HANDLE);
+        cmd.input_u32(cq::ATTR_CREATE_CQE, cqe)
+            .input_u64(cq::ATTR_CREATE_USER_HANDLE, user_handle)
+            .input_u32(cq::ATTR_CREATE_COMP_VECTOR, 0)
+            .input(uhw::IN, &request)
+            .output(uhw::OUT, &mut resp)
+            .output(cq::ATTR_CREATE_RESP_CQE, &mut granted);
+        if let Some(c) = channel {
+            cmd.handle(cq::ATTR_CREATE_COMP_CHANNEL, c.inner.handle);
+        }
+        self.inner.run("create_cq", &mut cmd)?;
+        let handle = cmd.new_handle(h);
+        drop(cmd);
+        // SAFETY: the doorbell buffer is page aligned and outlives `Cq` via `inner`.
+        let db_consumer = unsafe { SharedIndex::new(doorbell.as_ptr().add(std::mem::offset_of!(CqDoorbellRecord, consumer))) };
+        let inner = Arc::new(CqInner {
+            ctx: Arc::clone(&self.inner),
+            handle,
+            cqn: resp.cqn,
+            user_handle,
+            ring,
+            doorbell,
+            log_size,
+            _channel: channel.map(|c| Arc::clone(&c.inner)),
+        });
+        Ok(Cq { inner, consumer: 0, db_consumer })
+    }
+}
+
+impl Cq {
+    /// The value a completion event returns for this CQ.
+    pub fn id(&self) -> u64 {
+        self.inner.user_handle
+    }
+
+    /// Number of entries.
+    pub fn capacity(&self) -> u32 {
+        1 << self.inner.log_size
+    }
+
+    /// `ibv_poll_cq`: fills `wc` from the front with up to `wc.len()` completions and returns
+    /// how many. With inline execution, runs pending work first if nothing is ready.
+    pub fn poll(&mut self, wc: &mut [WorkCompletion]) -> usize {
+        let n = self.poll_ring(wc);
+        if n == 0 && self.inner.ctx.policy == ExecPolicy::Inline {
+            let _ = self.inner.ctx.channel.drive_cq(self.inner.cqn);
+            return self.poll_ring(wc);
+        }
+        n
+    }
+
+    fn poll_ring(&mut self, wc: &mut [WorkCompletion]) -> usize {
+        let log_size = self.inner.log_size;
+        let mask = (1u32 << log_size) - 1;
+        let ring = self.inner.ring.as_ptr();
+        let mut n = 0;
+        for out in wc.iter_mut() {
+            let index = self.consumer;
+            // SAFETY: the slot is inside the ring (index masked to its size).
+            let slot = unsafe { ring.add((index & mask) as usize * CQE_SIZE) };
+            // SAFETY: the owner byte is inside the slot; AtomicU8 has alignment 1. Acquire pairs
+            // with the device's release store, so the body read below is complete.
+            let owner = unsafe { AtomicU8::from_ptr(slot.add(CQE_OWNER_OFFSET)) }.load(Ordering::Acquire);
+            if owner != owner_bit_for(index, log_size) {
+                break;
+            }
+            // SAFETY: a published CQE is not rewritten until we advance the consumer index.
+            let cqe: Cqe = unsafe { std::ptr::read_volatile(slot.cast::<Cqe>()) };
+            *out = WorkCompletion::from_cqe(&cqe);
+            self.consumer = index.wrapping_add(1);
+            n += 1;
+        }
+        if n > 0 {
+            // Release: our reads of those slots happen before the device may reuse them.
+            self.db_consumer.store(self.consumer, Ordering::Release);
+        }
+        n
+    }
+
+    /// `ibv_req_notify_cq`: one event on the CQ's completion channel at the next completion
+    /// (or at once if completions are already waiting). `solicited_only`: only for WQEs posted
+    /// with the solicited flag, or errors.
+    pub fn req_notify(&self, solicited_only: bool) -> Result<(), Error> {
+        let mut cmd = Command::new(object::CQ, cq::METHOD_REQ_NOTIFY);
+        cmd.handle(cq::ATTR_REQ_NOTIFY_HANDLE, self.inner.handle).input_u32(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, u32::from(solicited_only));
+        self.inner.ctx.run("req_notify_cq", &mut cmd)
+    }
+
+    /// The doorbell record address (kept for `Debug` and tests of the ABI).
+    pub fn doorbell_addr(&self) -> u64 {
+        self.inner.doorbell.addr()
+    }
+}

@@ -1,0 +1,66 @@
+//! Errors. Control operations fail with the driver's errno; posting fails without one.
+
+use std::fmt;
+
+use accelverbs_uapi::verbs::QpState;
+
+/// A control operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The driver refused: `op` names the verb, `errno` is what the kernel would return
+    /// (`EINVAL` bad argument, `ENOMEM` a limit reached, `EBUSY` still in use, `EFAULT` bad
+    /// address, `EOPNOTSUPP` unsupported feature, `EPROTONOSUPPORT` unknown method).
+    Verbs { op: &'static str, errno: i32 },
+    /// Memory for a ring or buffer could not be mapped.
+    Map { what: &'static str, errno: i32 },
+    /// A device answer made no sense (a provider/driver version mismatch).
+    Protocol { op: &'static str, detail: &'static str },
+}
+
+impl Error {
+    /// The errno behind the failure, if any.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Verbs { errno, .. } | Error::Map { errno, .. } => Some(*errno),
+            Error::Protocol { .. } => None,
+        }
+    }
+}
+
+fn strerror(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Verbs { op, errno } => write!(f, "{op} failed: {}", strerror(*errno)),
+            Error::Map { what, errno } => write!(f, "cannot map {what}: {}", strerror(*errno)),
+            Error::Protocol { op, detail } => write!(f, "{op}: unexpected answer from the device: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A work request could not be posted (nothing was written to the ring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PostError {
+    /// The send queue is full: poll completions, then post again.
+    QueueFull,
+    /// The QP is not in RTS or ERR (as `ibv_post_send` refuses in RESET, INIT, RTR).
+    NotReady(QpState),
+}
+
+impl fmt::Display for PostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PostError::QueueFull => write!(f, "send queue full"),
+            PostError::NotReady(s) => write!(f, "QP is in state {s:?}, not RTS"),
+        }
+    }
+}
+
+impl std::error::Error for PostError {}

@@ -1,0 +1,48 @@
+//! Page-aligned, zeroed memory from the kernel: rings, doorbell records, owned MR buffers.
+
+use std::ptr::NonNull;
+
+use crate::Error;
+
+/// An anonymous private mapping, unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct PageBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value; access to its contents is governed by the
+// types that hand out pointers into it.
+unsafe impl Send for PageBuffer {}
+// SAFETY: as above; `&PageBuffer` only exposes the address.
+unsafe impl Sync for PageBuffer {}
+
+impl PageBuffer {
+    pub fn new(len: usize, what: &'static str) -> Result<Self, Error> {
+        let len = len.max(1).next_multiple_of(4096);
+        // SAFETY: a fresh anonymous mapping; it aliases nothing.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::Map { what, errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM) });
+        }
+        Ok(Self { ptr: NonNull::new(p.cast()).ok_or(Error::Map { what, errno: libc::ENOMEM })?, len })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+}
+
+impl Drop for PageBuffer {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `new`, which nothing uses any more
+        // (its owners destroy the device objects referencing it first).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

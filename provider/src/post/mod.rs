@@ -1,0 +1,75 @@
+//! Posting work requests: typed builders encode WQEs straight into the ring; a batch publishes
+//! them with one doorbell.
+
+mod copy;
+mod nop;
+
+pub use copy::Copy;
+pub use nop::Nop;
+
+use accelverbs_uapi::wqe::Wqe;
+
+use crate::{PostError, Qp};
+
+/// A work request that can be encoded into a WQE.
+pub trait WorkRequest {
+    /// Fills `wqe`, which arrives zeroed.
+    fn encode(&self, wqe: &mut Wqe);
+    /// Bytes the request moves, for the adaptive execution policy.
+    fn payload_bytes(&self) -> u64 {
+        0
+    }
+}
+
+/// WQEs written to the ring but not yet published. Publishing happens once, on [`ring`] or on
+/// drop, so a batch of any size costs one doorbell.
+///
+/// [`ring`]: PostBatch::ring
+#[must_use = "a batch is published when rung or dropped; bind it and push work requests"]
+#[derive(Debug)]
+pub struct PostBatch<'q> {
+    qp: &'q mut Qp,
+    pending: u32,
+    bytes: u64,
+}
+
+impl<'q> PostBatch<'q> {
+    pub(crate) fn new(qp: &'q mut Qp) -> Self {
+        Self { qp, pending: 0, bytes: 0 }
+    }
+
+    /// Writes one WQE into the next ring slot.
+    pub fn push<W: WorkRequest>(&mut self, wr: W) -> Result<(), PostError> {
+        self.qp.write_wqe(self.pending, &wr)?;
+        self.pending += 1;
+        self.bytes += wr.payload_bytes();
+        Ok(())
+    }
+
+    /// WQEs in the batch.
+    pub fn len(&self) -> u32 {
+        self.pending
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// Publishes the batch (one doorbell).
+    pub fn ring(mut self) {
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        if self.pending > 0 {
+            self.qp.publish(self.pending, self.bytes);
+            self.pending = 0;
+        }
+    }
+}
+
+impl Drop for PostBatch<'_> {
+    fn drop(&mut self) {
+        self.publish();
+    }
+}

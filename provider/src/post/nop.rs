@@ -1,0 +1,39 @@
+//! NOP: completes without touching memory; measures the queue itself.
+
+use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
+
+use super::WorkRequest;
+
+/// A no-op work request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nop {
+    wr_id: u64,
+    flags: u8,
+}
+
+impl Nop {
+    /// Signaled by default.
+    pub fn new(wr_id: u64) -> Self {
+        Self { wr_id, flags: flags::SIGNALED }
+    }
+
+    /// Whether a successful completion produces a CQE.
+    pub fn signaled(mut self, on: bool) -> Self {
+        self.flags = if on { self.flags | flags::SIGNALED } else { self.flags & !flags::SIGNALED };
+        self
+    }
+
+    /// Wakes a CQ armed for solicited events only.
+    pub fn solicited(mut self) -> Self {
+        self.flags |= flags::SOLICITED;
+        self
+    }
+}
+
+impl WorkRequest for Nop {
+    fn encode(&self, wqe: &mut Wqe) {
+        wqe.ctrl.wr_id = self.wr_id;
+        wqe.ctrl.opcode = Opcode::Nop as u8;
+        wqe.ctrl.flags = self.flags;
+    }
+}

@@ -1,0 +1,270 @@
+//! Queue pairs: a send queue of accelerator work requests.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp, ExecPolicy};
+use accelverbs_uapi::doorbell::{EngineWakeWord, QpDoorbellRecord};
+use accelverbs_uapi::ids::{object, qp, uhw};
+use accelverbs_uapi::verbs::{DestroyQpResp, QpCap, QpState, IB_UVERBS_QPT_DRIVER};
+use accelverbs_uapi::wqe::{Wqe, WQE_SIZE};
+
+use crate::context::ContextInner;
+use crate::cq::CqInner;
+use crate::doorbell::{publish_producer, wake_engine_if_sleeping, SharedIndex};
+use crate::ioctl::Command;
+use crate::mem::PageBuffer;
+use crate::pd::PdInner;
+use crate::post::{PostBatch, WorkRequest};
+use crate::{Cq, Error, Pd, PostError};
+
+/// QP creation parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QpInit {
+    /// Minimum send-queue depth (rounded up to a power of two).
+    pub max_send_wr: u32,
+    /// Every WQE completes with a CQE, whatever its signaled flag (`sq_sig_all`).
+    pub signal_all: bool,
+}
+
+impl QpInit {
+    pub fn new(max_send_wr: u32) -> Self {
+        Self { max_send_wr, signal_all: false }
+    }
+
+    pub fn signal_all(mut self, on: bool) -> Self {
+        self.signal_all = on;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct QpInner {
+    ctx: Arc<ContextInner>,
+    handle: u32,
+    // Dropped after the destroy ioctl in `drop`: the device stops using them first.
+    ring: PageBuffer,
+    _doorbell: PageBuffer,
+    _pd: Arc<PdInner>,
+    _cq: Arc<CqInner>,
+}
+
+impl Drop for QpInner {
+    fn drop(&mut self) {
+        let mut resp = DestroyQpResp::default();
+        let mut cmd = Command::new(object::QP, qp::METHOD_DESTROY);
+        cmd.handle(qp::ATTR_DESTROY_HANDLE, self.handle).output(qp::ATTR_DESTROY_RESP, &mut resp);
+        let _ = cmd.execute(&*self.ctx.channel);
+    }
+}
+
+/// A queue pair for accelerator work (`ibv_qp` of type `IBV_QPT_DRIVER`). Posting needs
+/// `&mut self`: one producer, no lock, no system call while the engine polls.
+#[derive(Debug)]
+pub struct Qp {
+    inner: QpInner,
+    qpn: u32,
+    log_size: u32,
+    /// Free-running count of WQEs published.
+    producer: u32,
+    db_producer: SharedIndex,
+    db_consumer: SharedIndex,
+    wake: SharedIndex,
+    state: QpState,
+}
+
+impl Pd {
+    /// Creates a QP completing to `cq` and brings it to RTS (INIT → RTR → RTS).
+    pub fn create_qp(&self, cq: &Cq, init: QpInit) -> Result<Qp, Error> {
+        let mut qp = self.create_qp_in_reset(cq, init)?;
+        for state in [QpState::Init, QpState::Rtr, QpState::Rts] {
+            qp.modify(state)?;
+        }
+        Ok(qp)
+    }
+
+    /// Creates a QP and leaves it in RESET.
+    pub fn create_qp_in_reset(&self, cq: &Cq, init: QpInit) -> Result<Qp, Error> {
+        let ctx = &self.inner.ctx;
+        let invalid = Error::Verbs { op: "create_qp", errno: libc::EINVAL };
+        let log_size = init.max_send_wr.max(1).checked_next_power_of_two().ok_or(invalid)?.trailing_zeros();
+        let ring = PageBuffer::new(WQE_SIZE << log_size, "send queue")?;
+        let doorbell = PageBuffer::new(std::mem::size_of::<QpDoorbellRecord>(), "QP doorbell record")?;
+        let request = CreateQpCmd {
+            sq_addr: ring.addr(),
+            db_addr: doorbell.addr(),
+            log_sq_size: log_size,
+            flags: if init.signal_all { qp_flags::SIGNAL_ALL } else { 0 },
+        };
+        let cap = QpCap { max_send_wr: init.max_send_wr, max_send_sge: 1, ..QpCap::default() };
+        let (mut resp, mut granted, mut qpn) = (CreateQpResp::default(), QpCap::default(), 0u32);
+        let mut cmd = Command::new(object::QP, qp::METHOD_CREATE);
+        let h = cmd.new_object(qp::ATTR_CREATE_HANDLE);
+        cmd.handle(qp::ATTR_CREATE_PD_HANDLE, self.inner.handle)
+            .handle(qp::ATTR_CREATE_SEND_CQ_HANDLE, cq.inner.handle)
+            .input_u64(qp::ATTR_CREATE_USER_HANDLE, 0)
+            .input(qp::ATTR_CREATE_CAP, &cap)
+            .input_u32(qp::ATTR_CREATE_TYPE, IB_UVERBS_QPT_DRIVER)
+            .input(uhw::IN, &request)
+            .output(uhw::OUT, &mut resp)
+            .output(qp::ATTR_CREATE_RESP_CAP, &mut granted)
+            .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
+        ctx.run("create_qp", &mut cmd)?;
+        let handle = cmd.new_handle(h);
+        drop(cmd);
+        let wake_offset = resp.uar_wake_offset as usize;
+        if wake_offset + std::mem::size_of::<EngineWakeWord>() > ctx.uar_len {
+            return Err(Error::Protocol { op: "create_qp", detail: "wake word outside the UAR page" });
+        }
+        let db = doorbell.as_ptr();
+        // SAFETY: the doorbell buffer is page aligned and owned by `inner` for the QP's life;
+        // the wake word lies inside the UAR mapping (checked above), which the context keeps.
+        let (db_producer, db_consumer, wake) = unsafe {
+            (
+                SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
+                SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
+                SharedIndex::new(ctx.uar.as_ptr().add(wake_offset)),
+            )
+        };
+        Ok(Qp {
+            inner: QpInner { ctx: Arc::clone(ctx), handle, ring, _doorbell: doorbell, _pd: Arc::clone(&self.inner), _cq: Arc::clone(&cq.inner) },
+            qpn,
+            log_size,
+            producer: 0,
+            db_producer,
+            db_consumer,
+            wake,
+            state: QpState::Reset,
+        })
+    }
+}
+
+impl Qp {
+    pub fn qpn(&self) -> u32 {
+        self.qpn
+    }
+
+    /// Send-queue depth.
+    pub fn capacity(&self) -> u32 {
+        1 << self.log_size
+    }
+
+    /// Slots free for posting now.
+    pub fn free_slots(&self) -> u32 {
+        let in_flight = self.producer.wrapping_sub(self.db_consumer.load(Ordering::Acquire));
+        self.capacity().saturating_sub(in_flight)
+    }
+
+    /// `ibv_modify_qp` to `state`. Moving to RESET rewinds the ring.
+    pub fn modify(&mut self, state: QpState) -> Result<(), Error> {
+        let mut cmd = Command::new(object::QP, qp::METHOD_MODIFY);
+        cmd.handle(qp::ATTR_HANDLE, self.inner.handle).input_u32(qp::ATTR_MODIFY_STATE, state as u32);
+        self.inner.ctx.run("modify_qp", &mut cmd)?;
+        if state == QpState::Reset {
+            self.producer = 0;
+            publish_producer(&self.db_producer, 0);
+        }
+        self.state = state;
+        Ok(())
+    }
+
+    /// `ibv_query_qp` for the state: includes the device's own moves to ERR.
+    pub fn query_state(&self) -> Result<QpState, Error> {
+        let mut raw = 0u32;
+        let mut cmd = Command::new(object::QP, qp::METHOD_QUERY);
+        cmd.handle(qp::ATTR_HANDLE, self.inner.handle).output(qp::ATTR_QUERY_RESP_STATE, &mut raw);
+        self.inner.ctx.run("query_qp", &mut cmd)?;
+        drop(cmd);
+        QpState::try_from(raw).map_err(|_| Error::Protocol { op: "query_qp", detail: "unknown QP state" })
+    }
+
+    /// Starts a batch: push any number of work requests, published with one doorbell.
+    pub fn batch(&mut self) -> PostBatch<'_> {
+        PostBatch::new(self)
+    }
+
+    /// Posts one work request (a batch of one).
+    pub fn post<W: WorkRequest>(&mut self, wr: W) -> Result<(), PostError> {
+        let mut batch = self.batch();
+        batch.push(wr)?;
+        batch.ring();
+        Ok(())
+    }
+
+    /// Encodes `wr` into the slot `ahead` places past the published producer index.
+    pub(crate) fn write_wqe<W: WorkRequest>(&mut self, ahead: u32, wr: &W) -> Result<(), PostError> {
+        if !matches!(self.state, QpState::Rts | QpState::Err) {
+            return Err(PostError::NotReady(self.state));
+        }
+        let index = self.producer.wrapping_add(ahead);
+        let in_flight = index.wrapping_sub(self.db_consumer.load(Ordering::Acquire));
+        if in_flight >= self.capacity() {
+            return Err(PostError::QueueFull);
+        }
+        let mut wqe = Wqe::default();
+        wr.encode(&mut wqe);
+        let mask = self.capacity() - 1;
+        // SAFETY: the slot is inside the ring (index masked to its size) and free: the device
+        // consumed it (checked against its consumer index above) and reads it again only after
+        // we publish a producer index covering it.
+        unsafe { std::ptr::write(self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>(), wqe) };
+        Ok(())
+    }
+
+    /// Publishes `count` written WQEs and gets them executed according to the policy.
+    pub(crate) fn publish(&mut self, count: u32, bytes: u64) {
+        self.producer = self.producer.wrapping_add(count);
+        publish_producer(&self.db_producer, self.producer);
+        let ctx = &self.inner.ctx;
+        match ctx.policy {
+            ExecPolicy::Threads => wake_engine_if_sleeping(&self.wake),
+            ExecPolicy::Inline => {
+                let _ = ctx.channel.drive_qp(self.qpn);
+            }
+            ExecPolicy::Adaptive => {
+                if bytes <= u64::from(ctx.inline_threshold) {
+                    let _ = ctx.channel.drive_qp(self.qpn);
+                }
+                if self.db_consumer.load(Ordering::Acquire) != self.producer {
+                    wake_engine_if_sleeping(&self.wake);
+                }
+            }
+        }
+    }
+}
+
+/// Raw access for tests that play a hostile application against the device.
+#[cfg(feature = "hostile-test-hooks")]
+impl Qp {
+    /// The send-queue ring as bytes.
+    ///
+    /// # Safety
+    /// The device reads this memory concurrently; only tests that expect garbage should write.
+    pub unsafe fn raw_ring(&mut self) -> &mut [u8] {
+        let len = WQE_SIZE << self.log_size;
+        // SAFETY: the ring mapping is at least `len` bytes and owned by this QP.
+        unsafe { std::slice::from_raw_parts_mut(self.inner.ring.as_ptr(), len) }
+    }
+
+    /// Stores `value` as the doorbell's producer index, bypassing all checks, and wakes the
+    /// engine.
+    pub fn raw_ring_doorbell(&mut self, value: u32) {
+        publish_producer(&self.db_producer, value);
+        match self.inner.ctx.policy {
+            ExecPolicy::Inline => {
+                let _ = self.inner.ctx.channel.drive_qp(self.qpn);
+            }
+            _ => wake_engine_if_sleeping(&self.wake),
+        }
+    }
+
+    /// The provider's producer index.
+    pub fn raw_producer(&self) -> u32 {
+        self.producer
+    }
+
+    /// Sets the provider's producer index (to resynchronise after `raw_ring_doorbell`).
+    pub fn raw_set_producer(&mut self, value: u32) {
+        self.producer = value;
+    }
+}

@@ -1,0 +1,152 @@
+//! Engine threads: each serves a set of QPs, polling their doorbells while busy and sleeping on
+//! its wake word in the UAR page when idle. A poster wakes it only if it announced sleep, so
+//! posting costs no system call while the engine is awake.
+
+pub mod execute;
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::hw::qp::{Progress, SoftQp};
+use crate::hw::shared::{futex_wait, futex_wake, SharedU32};
+
+/// Longest sleep with nothing to do; only bounds the damage of a poster that never wakes us.
+const IDLE_SLEEP: Duration = Duration::from_millis(100);
+/// Sleep while work waits for CQ space: the poller frees it without ringing a doorbell.
+const BLOCKED_SLEEP: Duration = Duration::from_micros(200);
+
+/// State shared between an engine thread and the device.
+#[derive(Debug)]
+pub struct EngineShared {
+    qps: Mutex<Vec<Arc<SoftQp>>>,
+    generation: AtomicU64,
+    stop: AtomicBool,
+    wake: SharedU32,
+    spin: Duration,
+}
+
+impl EngineShared {
+    pub fn attach(&self, qp: Arc<SoftQp>) {
+        self.qps.lock().unwrap_or_else(|e| e.into_inner()).push(qp);
+        self.generation.fetch_add(1, Ordering::Release);
+        self.kick();
+    }
+
+    pub fn detach(&self, qpn: u32) {
+        self.qps.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn_value() != qpn);
+        self.generation.fetch_add(1, Ordering::Release);
+        self.kick();
+    }
+
+    /// Wakes the engine if it sleeps (the device-side twin of the provider's doorbell).
+    pub fn kick(&self) {
+        if self.wake.swap(0, Ordering::SeqCst) != 0 {
+            futex_wake(&self.wake);
+        }
+    }
+}
+
+/// The engine threads of one device.
+#[derive(Debug)]
+pub struct Engines {
+    shared: Vec<Arc<EngineShared>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Engines {
+    /// Starts one thread per wake word.
+    pub fn start(wake_words: Vec<SharedU32>, spin: Duration) -> Self {
+        let shared: Vec<_> = wake_words
+            .into_iter()
+            .map(|wake| {
+                Arc::new(EngineShared { qps: Mutex::new(Vec::new()), generation: AtomicU64::new(0), stop: AtomicBool::new(false), wake, spin })
+            })
+            .collect();
+        let threads = shared
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let s = Arc::clone(s);
+                std::thread::Builder::new().name(format!("accelsim-eng{i}")).spawn(move || run(&s)).expect("spawn engine thread")
+            })
+            .collect();
+        Self { shared, threads }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> &Arc<EngineShared> {
+        &self.shared[index]
+    }
+}
+
+impl Drop for Engines {
+    fn drop(&mut self) {
+        for s in &self.shared {
+            s.stop.store(true, Ordering::Release);
+            s.wake.store(0, Ordering::SeqCst);
+            futex_wake(&s.wake);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(engine: &EngineShared) {
+    let mut qps: Vec<Arc<SoftQp>> = Vec::new();
+    let mut seen_generation = u64::MAX;
+    let mut idle_since: Option<Instant> = None;
+    let mut idle_passes: u32 = 0;
+    while !engine.stop.load(Ordering::Acquire) {
+        let generation = engine.generation.load(Ordering::Acquire);
+        if generation != seen_generation {
+            qps = engine.qps.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            seen_generation = generation;
+        }
+        let mut worked = false;
+        let mut blocked = false;
+        for qp in &qps {
+            match qp.process() {
+                Progress::Worked(_) => worked = true,
+                Progress::Blocked | Progress::Busy => blocked = true,
+                Progress::Idle => {}
+            }
+        }
+        if worked {
+            idle_since = None;
+            idle_passes = 0;
+            continue;
+        }
+        // Adaptive polling: spin for `spin` after the last work, then sleep.
+        idle_passes += 1;
+        if idle_passes % 64 != 0 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let since = *idle_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < engine.spin {
+            continue;
+        }
+        // Announce sleep, then look once more: a poster publishes its producer index before it
+        // reads the wake word (both SeqCst), so either it sees our flag or we see its work.
+        engine.wake.store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if engine.stop.load(Ordering::Acquire) || qps.iter().any(|q| q.has_work() && !blocked) || engine.generation.load(Ordering::Acquire) != seen_generation {
+            engine.wake.store(0, Ordering::SeqCst);
+            continue;
+        }
+        futex_wait(&engine.wake, 1, if blocked { BLOCKED_SLEEP } else { IDLE_SLEEP });
+        engine.wake.store(0, Ordering::SeqCst);
+        idle_since = None;
+        idle_passes = 0;
+    }
+}

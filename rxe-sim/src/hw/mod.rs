@@ -1,0 +1,196 @@
+//! The soft device's "hardware": MR table, CQs, QPs, completion channels and engines, behind
+//! the `Hardware` trait the driver programs.
+
+pub mod comp_channel;
+pub mod cq;
+pub mod mr_table;
+pub mod qp;
+pub mod shared;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use accelverbs_kernel_abi::{CqSetup, Errno, Hardware, MrSetup, QpSetup};
+use accelverbs_uapi::cmd::ExecPolicy;
+use accelverbs_uapi::doorbell::EngineWakeWord;
+
+use crate::engines::Engines;
+use comp_channel::SoftCompChannel;
+use cq::SoftCq;
+use mr_table::MrTable;
+use qp::{SoftQp, SoftQpSetup};
+use shared::SharedU32;
+
+/// The page of engine wake words the provider maps (the device's "UAR").
+#[derive(Debug)]
+pub struct UarPage {
+    base: *mut u8,
+}
+
+/// Bytes in the UAR mapping.
+pub const UAR_SIZE: usize = 4096;
+/// Most engines one UAR page has wake words for.
+pub const MAX_ENGINES: usize = UAR_SIZE / std::mem::size_of::<EngineWakeWord>();
+
+// SAFETY: the page is a private mapping owned by this value; all access to it is atomic.
+unsafe impl Send for UarPage {}
+// SAFETY: as above.
+unsafe impl Sync for UarPage {}
+
+impl UarPage {
+    fn new() -> Self {
+        // SAFETY: anonymous shared mapping of one page; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), UAR_SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        assert!(base != libc::MAP_FAILED, "mmap of the UAR page failed: {}", std::io::Error::last_os_error());
+        Self { base: base.cast() }
+    }
+
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    fn wake_word(&self, engine: usize) -> SharedU32 {
+        assert!(engine < MAX_ENGINES);
+        // SAFETY: `engine` indexes a 64-byte aligned EngineWakeWord inside the page, which
+        // lives as long as the device (engines are stopped before it is unmapped).
+        unsafe { SharedU32::new(self.base.add(engine * std::mem::size_of::<EngineWakeWord>())) }
+    }
+}
+
+impl Drop for UarPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the page mapped in `new`; nothing references it any more.
+        unsafe { libc::munmap(self.base.cast(), UAR_SIZE) };
+    }
+}
+
+/// The soft device's hardware.
+#[derive(Debug)]
+pub struct SoftHardware {
+    pub(crate) mrs: Arc<MrTable>,
+    // Field order matters for drop: engines stop before the UAR page goes away.
+    pub(crate) engines: Engines,
+    pub(crate) uar: UarPage,
+    next_cqn: AtomicU32,
+    next_qpn: AtomicU32,
+    next_engine: AtomicUsize,
+    inline_allowed: bool,
+    pub(crate) qps: RwLock<HashMap<u32, Weak<SoftQp>>>,
+    pub(crate) cqs: RwLock<HashMap<u32, Weak<SoftCq>>>,
+}
+
+impl SoftHardware {
+    pub fn new(num_engines: usize, max_mr: u32, spin: Duration, inline_allowed: bool) -> Self {
+        let num_engines = num_engines.min(MAX_ENGINES);
+        let uar = UarPage::new();
+        let engines = Engines::start((0..num_engines).map(|i| uar.wake_word(i)).collect(), spin);
+        Self {
+            mrs: Arc::new(MrTable::new(max_mr)),
+            engines,
+            uar,
+            next_cqn: AtomicU32::new(1),
+            next_qpn: AtomicU32::new(1),
+            next_engine: AtomicUsize::new(0),
+            inline_allowed,
+            qps: RwLock::new(HashMap::new()),
+            cqs: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn qp(&self, qpn: u32) -> Option<Arc<SoftQp>> {
+        self.qps.read().unwrap_or_else(|e| e.into_inner()).get(&qpn).and_then(Weak::upgrade)
+    }
+
+    pub fn cq(&self, cqn: u32) -> Option<Arc<SoftCq>> {
+        self.cqs.read().unwrap_or_else(|e| e.into_inner()).get(&cqn).and_then(Weak::upgrade)
+    }
+
+}
+
+impl Hardware for SoftHardware {
+    type Cq = SoftCq;
+    type Qp = SoftQp;
+    type CompChannel = SoftCompChannel;
+
+    fn num_engines(&self) -> u32 {
+        self.engines.len() as u32
+    }
+
+    fn supports_inline(&self) -> bool {
+        self.inline_allowed
+    }
+
+    fn uar_mapping(&self) -> (u64, u64) {
+        (0, UAR_SIZE as u64)
+    }
+
+    fn mr_register(&self, setup: MrSetup) -> Result<u32, Errno> {
+        self.mrs.register(setup)
+    }
+
+    fn mr_deregister(&self, key: u32) {
+        self.mrs.deregister(key)
+    }
+
+    fn create_comp_channel(&self) -> Result<SoftCompChannel, Errno> {
+        SoftCompChannel::new()
+    }
+
+    fn create_cq(&self, setup: CqSetup<SoftCompChannel>) -> Result<SoftCq, Errno> {
+        let cqn = self.next_cqn.fetch_add(1, Ordering::Relaxed);
+        Ok(SoftCq::new(cqn, setup.ctx_id, setup.ring, setup.doorbell, setup.log_size, setup.user_handle, setup.channel))
+    }
+
+    fn create_qp(&self, setup: QpSetup<'_, SoftCq>) -> Result<SoftQp, Errno> {
+        let qpn = self.next_qpn.fetch_add(1, Ordering::Relaxed);
+        let engine = match setup.policy {
+            ExecPolicy::Inline => None,
+            ExecPolicy::Threads | ExecPolicy::Adaptive if self.engines.is_empty() => None,
+            ExecPolicy::Threads | ExecPolicy::Adaptive => {
+                Some(self.next_engine.fetch_add(1, Ordering::Relaxed) % self.engines.len())
+            }
+        };
+        let uar_wake_offset = (engine.unwrap_or(0) * std::mem::size_of::<EngineWakeWord>()) as u32;
+        Ok(SoftQp::new(SoftQpSetup {
+            qpn,
+            pdn: setup.pdn,
+            ctx_id: setup.ctx_id,
+            ring: setup.ring,
+            doorbell: setup.doorbell,
+            log_size: setup.log_sq_size,
+            signal_all: setup.signal_all,
+            cq: Arc::clone(setup.send_cq),
+            mrs: Arc::clone(&self.mrs),
+            engine,
+            uar_wake_offset,
+        }))
+    }
+
+    fn activate_cq(&self, cq: &Arc<SoftCq>) {
+        self.cqs.write().unwrap_or_else(|e| e.into_inner()).insert(cq.cqn_value(), Arc::downgrade(cq));
+    }
+
+    fn retire_cq(&self, cq: &SoftCq) {
+        self.cqs.write().unwrap_or_else(|e| e.into_inner()).remove(&cq.cqn_value());
+    }
+
+    fn activate_qp(&self, qp: &Arc<SoftQp>) {
+        self.qps.write().unwrap_or_else(|e| e.into_inner()).insert(qp.qpn_value(), Arc::downgrade(qp));
+        qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(qp));
+        if let Some(e) = qp.engine {
+            self.engines.get(e).attach(Arc::clone(qp));
+        }
+    }
+
+    fn retire_qp(&self, qp: &SoftQp) {
+        if let Some(e) = qp.engine {
+            self.engines.get(e).detach(qp.qpn_value());
+        }
+        qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn_value() != qp.qpn_value());
+        self.qps.write().unwrap_or_else(|e| e.into_inner()).remove(&qp.qpn_value());
+    }
+}

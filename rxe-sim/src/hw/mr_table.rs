@@ -1,0 +1,143 @@
+//! The device's memory translation table: key → (PD, range, rights). Every SGE of every WQE is
+//! resolved here, with checked arithmetic, before the engine touches a byte.
+
+use std::sync::{Arc, RwLock};
+
+use accelverbs_kernel_abi::{Errno, MrSetup, PinnedMemory};
+use accelverbs_uapi::cqe::VendorError;
+use accelverbs_uapi::verbs::access;
+use accelverbs_uapi::wqe::Sge;
+
+/// Low byte of a key: bumped on each reuse of a slot, so a key outlives its MR only as a
+/// stale key that fails.
+const VARIANT_BITS: u32 = 8;
+
+/// One installed MR.
+#[derive(Debug)]
+pub struct MrEntry {
+    key: u32,
+    pdn: u32,
+    addr: u64,
+    len: u64,
+    access: u32,
+    dma_base: usize,
+    _memory: Arc<dyn PinnedMemory>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    variant: u8,
+    mr: Option<Arc<MrEntry>>,
+}
+
+#[derive(Debug)]
+struct Slots {
+    /// Index 0 is never used, so key 0 (a zeroed SGE) is always invalid.
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+/// The MR table.
+#[derive(Debug)]
+pub struct MrTable {
+    inner: RwLock<Slots>,
+    max: u32,
+}
+
+/// An SGE checked against its MR: `len` bytes at `ptr`, valid while `_mr` is held.
+#[derive(Debug)]
+pub struct Resolved {
+    pub ptr: *mut u8,
+    pub len: usize,
+    _mr: Arc<MrEntry>,
+}
+
+/// What an SGE will be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Read,
+    Write,
+}
+
+impl MrTable {
+    pub fn new(max: u32) -> Self {
+        Self { inner: RwLock::new(Slots { slots: vec![Slot::default()], free: Vec::new() }), max }
+    }
+
+    pub fn register(&self, setup: MrSetup) -> Result<u32, Errno> {
+        let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let index = match t.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = t.slots.len() as u32;
+                if i > self.max || i >= 1 << (32 - VARIANT_BITS) {
+                    return Err(Errno::ENOMEM);
+                }
+                t.slots.push(Slot::default());
+                i
+            }
+        };
+        let slot = &mut t.slots[index as usize];
+        slot.variant = slot.variant.wrapping_add(1);
+        let key = index << VARIANT_BITS | u32::from(slot.variant);
+        slot.mr = Some(Arc::new(MrEntry {
+            key,
+            pdn: setup.pdn,
+            addr: setup.memory.addr(),
+            len: setup.memory.len(),
+            access: setup.access,
+            dma_base: setup.memory.dma_addr() as usize,
+            _memory: setup.memory,
+        }));
+        Ok(key)
+    }
+
+    /// Removes the MR, then waits until no engine still holds it (in-flight WQEs finish).
+    pub fn deregister(&self, key: u32) {
+        let entry = {
+            let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            let index = key >> VARIANT_BITS;
+            let Some(slot) = t.slots.get_mut(index as usize) else { return };
+            if slot.mr.as_ref().map(|m| m.key) != Some(key) {
+                return;
+            }
+            let entry = slot.mr.take();
+            t.free.push(index);
+            entry
+        };
+        if let Some(entry) = entry {
+            while Arc::strong_count(&entry) > 1 {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn lookup(&self, key: u32) -> Result<Arc<MrEntry>, VendorError> {
+        let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let slot = t.slots.get((key >> VARIANT_BITS) as usize).ok_or(VendorError::KeyUnknown)?;
+        let mr = slot.mr.as_ref().ok_or(VendorError::KeyUnknown)?;
+        if mr.key != key {
+            return Err(VendorError::KeyStale);
+        }
+        Ok(Arc::clone(mr))
+    }
+
+    /// Checks `sge` for a QP in PD `pdn`: key, PD, bounds (overflow-safe), rights.
+    pub fn resolve(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved, VendorError> {
+        let mr = self.lookup(sge.lkey)?;
+        if mr.pdn != pdn {
+            return Err(VendorError::PdMismatch);
+        }
+        let offset = sge.addr.checked_sub(mr.addr).ok_or(VendorError::OutOfBounds)?;
+        let end = offset.checked_add(u64::from(sge.length)).ok_or(VendorError::OutOfBounds)?;
+        if end > mr.len {
+            return Err(VendorError::OutOfBounds);
+        }
+        if usage == Use::Write && mr.access & access::LOCAL_WRITE == 0 {
+            return Err(VendorError::AccessDenied);
+        }
+        // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
+        let ptr = (mr.dma_base + offset as usize) as *mut u8;
+        Ok(Resolved { ptr, len: sge.length as usize, _mr: mr })
+    }
+}

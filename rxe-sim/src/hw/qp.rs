@@ -1,0 +1,280 @@
+//! Send queues on the soft device: the consumer side of the WQE ring.
+//!
+//! The ring and doorbell record are user memory: the device reads the producer index once per
+//! pass, rejects an index that is behind its own or more than a ring ahead, copies each WQE out
+//! before looking at it, and keeps its own consumer index privately.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use accelverbs_kernel_abi::{HwQp, PinnedMemory};
+use accelverbs_uapi::cqe::{CqeStatus, Cqe};
+use accelverbs_uapi::doorbell::QpDoorbellRecord;
+use accelverbs_uapi::verbs::QpState;
+use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};
+
+use crate::engines::execute::{execute, Failure};
+use crate::hw::cq::SoftCq;
+use crate::hw::mr_table::MrTable;
+use crate::hw::shared::SharedU32;
+
+/// Most WQEs one pass takes from one QP, so QPs sharing an engine take turns.
+pub const PASS_BUDGET: usize = 64;
+
+/// What one pass over a QP achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing to do.
+    Idle,
+    /// Consumed this many WQEs.
+    Worked(usize),
+    /// Work is waiting for CQ space.
+    Blocked,
+    /// Another thread is processing this QP right now.
+    Busy,
+}
+
+/// Device-private QP state, touched only by the thread that holds the lock.
+#[derive(Debug, Default)]
+struct Private {
+    consumer: u32,
+    /// Completions produced while the CQ was full.
+    backlog: Vec<Cqe>,
+}
+
+/// A QP on the soft device.
+#[derive(Debug)]
+pub struct SoftQp {
+    qpn: u32,
+    pdn: u32,
+    pub(crate) ctx_id: u32,
+    state: AtomicU32,
+    ring: *const u8,
+    log_size: u32,
+    producer: SharedU32,
+    consumer_out: SharedU32,
+    /// Mirror of `Private::consumer` for the engine's lock-free "any work?" check.
+    published_consumer: AtomicU32,
+    has_backlog: AtomicBool,
+    signal_all: bool,
+    pub(crate) cq: Arc<SoftCq>,
+    mrs: Arc<MrTable>,
+    /// Engine serving this QP (`None`: inline only).
+    pub(crate) engine: Option<usize>,
+    uar_wake_offset: u32,
+    /// Held while processing: the claim that keeps one thread per QP and lets destroy wait.
+    private: Mutex<Private>,
+    quiesced: AtomicBool,
+    /// Device-detected fatal errors (bad doorbell): the affiliated async events.
+    pub(crate) fatal_events: AtomicU32,
+    _ring: Arc<dyn PinnedMemory>,
+    _doorbell: Arc<dyn PinnedMemory>,
+}
+
+// SAFETY: `ring` and the doorbell pointers point into the pins held by this value; the ring is
+// only read (copied out) and the doorbell only accessed atomically.
+unsafe impl Send for SoftQp {}
+// SAFETY: as above; mutable device state is behind `private` or atomics.
+unsafe impl Sync for SoftQp {}
+
+/// Everything `SoftQp::new` needs.
+#[derive(Debug)]
+pub struct SoftQpSetup {
+    pub qpn: u32,
+    pub pdn: u32,
+    pub ctx_id: u32,
+    pub ring: Arc<dyn PinnedMemory>,
+    pub doorbell: Arc<dyn PinnedMemory>,
+    pub log_size: u32,
+    pub signal_all: bool,
+    pub cq: Arc<SoftCq>,
+    pub mrs: Arc<MrTable>,
+    pub engine: Option<usize>,
+    pub uar_wake_offset: u32,
+}
+
+impl SoftQp {
+    pub fn new(s: SoftQpSetup) -> Self {
+        debug_assert!(s.ring.len() >= (WQE_SIZE as u64) << s.log_size);
+        debug_assert!(s.doorbell.len() >= std::mem::size_of::<QpDoorbellRecord>() as u64);
+        let db = s.doorbell.dma_addr();
+        // SAFETY: the driver pinned a whole, 64-byte aligned QpDoorbellRecord at `db`.
+        let (producer, consumer_out) = unsafe {
+            (
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
+            )
+        };
+        Self {
+            qpn: s.qpn,
+            pdn: s.pdn,
+            ctx_id: s.ctx_id,
+            state: AtomicU32::new(QpState::Reset as u32),
+            ring: s.ring.dma_addr(),
+            log_size: s.log_size,
+            producer,
+            consumer_out,
+            published_consumer: AtomicU32::new(0),
+            has_backlog: AtomicBool::new(false),
+            signal_all: s.signal_all,
+            cq: s.cq,
+            mrs: s.mrs,
+            engine: s.engine,
+            uar_wake_offset: s.uar_wake_offset,
+            private: Mutex::new(Private::default()),
+            quiesced: AtomicBool::new(false),
+            fatal_events: AtomicU32::new(0),
+            _ring: s.ring,
+            _doorbell: s.doorbell,
+        }
+    }
+
+    fn load_state(&self) -> QpState {
+        QpState::try_from(self.state.load(Ordering::Acquire)).unwrap_or(QpState::Err)
+    }
+
+    fn processes(state: QpState) -> bool {
+        matches!(state, QpState::Rts | QpState::Err)
+    }
+
+    /// Lock-free hint for the engine's sleep decision: might a pass find work?
+    pub fn has_work(&self) -> bool {
+        if self.quiesced.load(Ordering::Acquire) || !Self::processes(self.load_state()) {
+            return false;
+        }
+        self.has_backlog.load(Ordering::Acquire)
+            || self.producer.load(Ordering::Acquire) != self.published_consumer.load(Ordering::Acquire)
+    }
+
+    /// Moves the QP to ERR from `from`; later WQEs complete with a flush status.
+    fn enter_error(&self, from: QpState) {
+        let _ = self.state.compare_exchange(from as u32, QpState::Err as u32, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// One pass: execute up to `PASS_BUDGET` posted WQEs and complete them.
+    pub fn process(&self) -> Progress {
+        let Ok(mut private) = self.private.try_lock() else { return Progress::Busy };
+        if self.quiesced.load(Ordering::Acquire) {
+            return Progress::Idle;
+        }
+        if !private.backlog.is_empty() {
+            if !self.cq.try_post(&private.backlog) {
+                return Progress::Blocked;
+            }
+            private.backlog.clear();
+            self.has_backlog.store(false, Ordering::Release);
+        }
+        let mut state = self.load_state();
+        if !Self::processes(state) {
+            return Progress::Idle;
+        }
+        let size = 1u32 << self.log_size;
+        let producer = self.producer.load(Ordering::Acquire);
+        let pending = producer.wrapping_sub(private.consumer);
+        if pending == 0 {
+            return Progress::Idle;
+        }
+        if pending > size {
+            // The producer index went backwards or ran more than a ring ahead: the ring can no
+            // longer be trusted. Stop the QP, as hardware does on a doorbell it cannot honour.
+            if state == QpState::Rts {
+                self.enter_error(state);
+                self.fatal_events.fetch_add(1, Ordering::Relaxed);
+            }
+            return Progress::Idle;
+        }
+        let room = self.cq.free_slots() as usize;
+        if room == 0 {
+            return Progress::Blocked;
+        }
+        let take = (pending as usize).min(PASS_BUDGET).min(room);
+        let mut cqes = [Cqe::default(); PASS_BUDGET];
+        let mut produced = 0;
+        let mask = size - 1;
+        for _ in 0..take {
+            let index = private.consumer;
+            // SAFETY: the slot is inside the pinned ring (index masked to its size). The WQE is
+            // copied out with a volatile read before any field is looked at, so the
+            // application rewriting the slot cannot change what we validate.
+            let wqe: Wqe = unsafe { std::ptr::read_volatile(self.ring.add((index & mask) as usize * WQE_SIZE).cast::<Wqe>()) };
+            private.consumer = index.wrapping_add(1);
+            let mut cqe = Cqe {
+                wr_id: wqe.ctrl.wr_id,
+                qp_num: self.qpn,
+                wqe_counter: index as u16,
+                opcode: wqe.ctrl.opcode,
+                flags: wqe.ctrl.flags & wqe_flags::SOLICITED,
+                ..Cqe::default()
+            };
+            if state == QpState::Err {
+                cqe.status = CqeStatus::WorkRequestFlushed as u8;
+            } else {
+                match execute(&wqe, self.pdn, &self.mrs) {
+                    Ok(done) => {
+                        if !self.signal_all && wqe.ctrl.flags & wqe_flags::SIGNALED == 0 {
+                            continue;
+                        }
+                        cqe.byte_len = done.byte_len;
+                        cqe.result = done.result;
+                    }
+                    Err(Failure { status, vendor }) => {
+                        cqe.status = status as u8;
+                        cqe.vendor_err = vendor as u8;
+                        self.enter_error(QpState::Rts);
+                        state = self.load_state();
+                    }
+                }
+            }
+            cqes[produced] = cqe;
+            produced += 1;
+        }
+        // Slots up to here may be reused by the application.
+        self.consumer_out.store(private.consumer, Ordering::Release);
+        self.published_consumer.store(private.consumer, Ordering::Release);
+        if produced > 0 && !self.cq.try_post(&cqes[..produced]) {
+            private.backlog.extend_from_slice(&cqes[..produced]);
+            self.has_backlog.store(true, Ordering::Release);
+        }
+        Progress::Worked(take)
+    }
+
+    pub fn qpn_value(&self) -> u32 {
+        self.qpn
+    }
+}
+
+impl HwQp for SoftQp {
+    fn qpn(&self) -> u32 {
+        self.qpn
+    }
+
+    fn uar_wake_offset(&self) -> u32 {
+        self.uar_wake_offset
+    }
+
+    fn state(&self) -> QpState {
+        self.load_state()
+    }
+
+    fn transition(&self, from: QpState, to: QpState) -> bool {
+        if to == QpState::Reset {
+            // Reset rewinds the ring: wait out any pass in progress, then clear device state.
+            let mut private = self.private.lock().unwrap_or_else(|e| e.into_inner());
+            if self.state.compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return false;
+            }
+            *private = Private::default();
+            self.has_backlog.store(false, Ordering::Release);
+            self.published_consumer.store(0, Ordering::Release);
+            self.consumer_out.store(0, Ordering::Release);
+            return true;
+        }
+        self.state.compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    fn quiesce(&self) {
+        self.quiesced.store(true, Ordering::Release);
+        // Taking the lock waits for a pass in progress; after it no pass touches the ring.
+        drop(self.private.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}

@@ -1,0 +1,91 @@
+//! accelsim: the accelverbs soft device, in the spirit of soft-RoCE (rxe).
+//!
+//! It hosts the `kernel-abi` driver in user space: [`UverbsFile`] plays the kernel's uverbs
+//! layer (ioctl parsing with copy-in/copy-out, per-file object tables, cleanup on close), and
+//! the `hw` module plays the hardware (MR translation, CQ and send-queue rings in user memory,
+//! engine threads that execute work requests on the CPU).
+//!
+//! Applications never call this crate: they use the provider, whose embedded channel hands it
+//! the bytes of each ioctl.
+
+mod engines;
+mod hw;
+mod memory;
+mod uverbs;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use accelverbs_kernel_abi::{Driver, Limits};
+
+pub use accelverbs_kernel_abi::Errno;
+pub use uverbs::UverbsFile;
+
+/// Device name, as `ibv_devices` would list it.
+pub const DEVICE_NAME: &str = "accelsim0";
+/// Driver name (`ibv_get_device_name`'s provider, `RDMAV_DRIVERS` entry).
+pub const DRIVER_NAME: &str = "accel";
+
+/// How a soft device is built.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Engine threads (0: inline execution only).
+    pub engines: usize,
+    /// How long an idle engine keeps polling before it sleeps.
+    pub spin: Duration,
+    /// Whether contexts may ask for inline or adaptive execution.
+    pub inline_allowed: bool,
+    /// Pinned-memory budget in bytes; `None`: `RLIMIT_MEMLOCK` (unlimited with CAP_IPC_LOCK).
+    pub memlock_limit: Option<u64>,
+    pub limits: Limits,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self { engines: 1, spin: Duration::from_micros(50), inline_allowed: true, memlock_limit: None, limits: Limits::default() }
+    }
+}
+
+impl SimConfig {
+    /// Defaults overridden by `ACCELSIM_ENGINES` and `ACCELSIM_SPIN_US`.
+    pub fn from_env() -> Self {
+        let mut c = Self::default();
+        if let Some(n) = std::env::var("ACCELSIM_ENGINES").ok().and_then(|v| v.parse().ok()) {
+            c.engines = n;
+        }
+        if let Some(us) = std::env::var("ACCELSIM_SPIN_US").ok().and_then(|v| v.parse().ok()) {
+            c.spin = Duration::from_micros(us);
+        }
+        c
+    }
+}
+
+/// One soft device.
+#[derive(Debug)]
+pub struct SoftDevice {
+    name: String,
+    driver: Arc<Driver<hw::SoftHardware>>,
+}
+
+impl SoftDevice {
+    pub fn new(config: SimConfig) -> Arc<Self> {
+        let hardware = hw::SoftHardware::new(config.engines, config.limits.max_mr, config.spin, config.inline_allowed);
+        let core = Box::new(memory::UserPages::new(config.memlock_limit));
+        Arc::new(Self { name: DEVICE_NAME.to_owned(), driver: Driver::new(hardware, core, config.limits) })
+    }
+
+    /// The process-wide default device, created on first use from [`SimConfig::from_env`].
+    pub fn global() -> Arc<Self> {
+        static GLOBAL: OnceLock<Arc<SoftDevice>> = OnceLock::new();
+        Arc::clone(GLOBAL.get_or_init(|| Self::new(SimConfig::from_env())))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens the device: a new uverbs file.
+    pub fn open(self: &Arc<Self>) -> UverbsFile {
+        UverbsFile::new(Arc::clone(self))
+    }
+}

@@ -1,0 +1,143 @@
+//! The RDMA core's user-memory services, emulated in-process: `copy_from_user`/`copy_to_user`
+//! that fail with `EFAULT` instead of faulting, and page pinning with locked-memory accounting.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use accelverbs_kernel_abi::{Errno, PinnedMemory, RdmaCore};
+
+const PAGE_SIZE: u64 = 4096;
+
+/// Reads `dst.len()` bytes of the caller's memory at `addr`. Goes through
+/// `process_vm_readv` on our own pid, so a bad address is `EFAULT`, never a crash: the
+/// same contract as the kernel's `copy_from_user`.
+pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
+    if dst.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: dst.len() };
+    let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: dst.len() };
+    // SAFETY: `local` describes `dst`, which we own mutably for the call; `remote` is only read
+    // by the kernel, which validates it and reports EFAULT for unmapped ranges.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == dst.len() as isize {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Writes `src` to the caller's memory at `addr`; `EFAULT` for a bad or read-only address.
+pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec { iov_base: src.as_ptr() as *mut libc::c_void, iov_len: src.len() };
+    let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: src.len() };
+    // SAFETY: `local` describes `src`, only read by the kernel; `remote` is validated by the
+    // kernel, which writes only there and reports EFAULT for unmapped or read-only ranges.
+    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == src.len() as isize {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Pins user pages with `mlock`, charging them to a locked-memory budget as `ib_umem_get`
+/// charges `RLIMIT_MEMLOCK` (unless the process holds `CAP_IPC_LOCK`).
+#[derive(Debug)]
+pub struct UserPages {
+    pinned: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl UserPages {
+    /// `limit`: bytes that may be pinned at once; `None` = this process's `RLIMIT_MEMLOCK`, or
+    /// unlimited with `CAP_IPC_LOCK`.
+    pub fn new(limit: Option<u64>) -> Self {
+        Self { pinned: Arc::new(AtomicU64::new(0)), limit: limit.unwrap_or_else(default_memlock_limit) }
+    }
+}
+
+fn default_memlock_limit() -> u64 {
+    if has_cap_ipc_lock() {
+        return u64::MAX;
+    }
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes only into `rl`, which we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
+        return u64::MAX;
+    }
+    rl.rlim_cur
+}
+
+/// `CAP_IPC_LOCK` (bit 14) in the effective set, read from /proc like `capsh` does.
+fn has_cap_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_owned())))
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
+impl RdmaCore for UserPages {
+    fn pin_user_memory(&self, addr: u64, len: u64, _writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        let first = addr & !(PAGE_SIZE - 1);
+        let last = end.checked_next_multiple_of(PAGE_SIZE).ok_or(Errno::EINVAL)?;
+        let charged = last - first;
+        self.pinned
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_add(charged).filter(|&n| n <= self.limit))
+            .map_err(|_| Errno::ENOMEM)?;
+        let region = PinnedRegion { addr, len, first, charged, pinned: Arc::clone(&self.pinned) };
+        // SAFETY: mlock only changes residency of our own mapping; the kernel checks the range
+        // and fails with ENOMEM if any part of it is unmapped.
+        if unsafe { libc::mlock(first as usize as *const libc::c_void, charged as usize) } != 0 {
+            let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM);
+            // Unmapped memory is a bad address to the caller, as get_user_pages reports it.
+            drop(region);
+            return Err(if err == libc::ENOMEM { Errno::EFAULT } else { Errno(err) });
+        }
+        Ok(Arc::new(region))
+    }
+
+    fn pinned_bytes(&self) -> u64 {
+        self.pinned.load(Ordering::Acquire)
+    }
+}
+
+/// A pinned range; unpinned and uncharged when dropped.
+#[derive(Debug)]
+struct PinnedRegion {
+    addr: u64,
+    len: u64,
+    first: u64,
+    charged: u64,
+    pinned: Arc<AtomicU64>,
+}
+
+impl PinnedMemory for PinnedRegion {
+    fn addr(&self) -> u64 {
+        self.addr
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn dma_addr(&self) -> *mut u8 {
+        // In-process, the device reaches user memory at its own virtual address.
+        self.addr as usize as *mut u8
+    }
+}
+
+impl Drop for PinnedRegion {
+    fn drop(&mut self) {
+        // mlock does not nest: another pin of the same page loses residency here but keeps its
+        // mapping. Residency is an optimisation in-process; the mapping is what the device needs,
+        // and the owning MR or ring keeps that alive.
+        // SAFETY: munlock only changes residency of a range we locked.
+        unsafe { libc::munlock(self.first as usize as *const libc::c_void, self.charged as usize) };
+        self.pinned.fetch_sub(self.charged, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,146 @@
+//! A user-space stand-in for the kernel's uverbs layer: one [`UverbsFile`] per open of the
+//! device, taking `RDMA_VERBS_IOCTL` calls by the address of their header exactly as the kernel
+//! takes them from `ioctl(2)`.
+
+mod bundle;
+mod methods;
+mod objects;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use accelverbs_kernel_abi::objects::Ucontext;
+use accelverbs_kernel_abi::Errno;
+use accelverbs_uapi::ids::ACCEL_DRIVER_ID;
+use accelverbs_uapi::ioctl::{IoctlAttr, IoctlHdr, MAX_IOCTL_LENGTH, RDMA_VERBS_IOCTL};
+use zerocopy::FromBytes;
+
+use crate::hw::qp::Progress;
+use crate::hw::SoftHardware;
+use crate::memory::copy_from_user;
+use crate::SoftDevice;
+use bundle::Bundle;
+use methods::Call;
+use objects::ObjectTable;
+
+#[derive(Debug, Default)]
+struct FileState {
+    ucontext: Option<Arc<Ucontext<SoftHardware>>>,
+    objects: ObjectTable,
+}
+
+/// One open of the device (`struct ib_uverbs_file`). Dropping it is closing it: every object
+/// it created is destroyed, children first.
+#[derive(Debug)]
+pub struct UverbsFile {
+    device: Arc<SoftDevice>,
+    state: Mutex<FileState>,
+    /// The ucontext's id once GET_CONTEXT ran (0 before), for the lock-free inline paths.
+    ctx_id: AtomicU32,
+}
+
+impl UverbsFile {
+    pub(crate) fn new(device: Arc<SoftDevice>) -> Self {
+        Self { device, state: Mutex::new(FileState::default()), ctx_id: AtomicU32::new(0) }
+    }
+
+    /// `ioctl(fd, request, hdr_addr)`. `hdr_addr` is the caller's address of an
+    /// `ib_uverbs_ioctl_hdr` followed by its attributes.
+    pub fn ioctl(&self, request: u32, hdr_addr: u64) -> Result<(), Errno> {
+        if request != RDMA_VERBS_IOCTL {
+            return Err(Errno::ENOTTY);
+        }
+        let mut raw = [0u8; core::mem::size_of::<IoctlHdr>()];
+        copy_from_user(&mut raw, hdr_addr)?;
+        let hdr = IoctlHdr::read_from_bytes(&raw).map_err(|_| Errno::EFAULT)?;
+        if hdr.length as usize > MAX_IOCTL_LENGTH || hdr.length as usize != IoctlHdr::expected_length(hdr.num_attrs) {
+            return Err(Errno::EINVAL);
+        }
+        if hdr.reserved1 != 0 || hdr.reserved2 != 0 {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let method = methods::find(hdr.object_id, hdr.method_id)?;
+        if hdr.driver_id != ACCEL_DRIVER_ID {
+            return Err(Errno::EINVAL);
+        }
+        let mut raw_attrs = vec![0u8; hdr.num_attrs as usize * core::mem::size_of::<IoctlAttr>()];
+        copy_from_user(&mut raw_attrs, hdr_addr + core::mem::size_of::<IoctlHdr>() as u64)?;
+        let attrs = <[IoctlAttr]>::ref_from_bytes(&raw_attrs).map_err(|_| Errno::EFAULT)?;
+        let mut bundle = Bundle::parse(hdr_addr, attrs, method.attrs)?;
+
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        methods::check_handles(method, &bundle, &state.objects)?;
+        let mut call = Call {
+            driver: &self.device.driver,
+            ucontext: &mut state.ucontext,
+            objects: &mut state.objects,
+            created: None,
+            destroyed: None,
+        };
+        (method.handler)(&mut call, &mut bundle)?;
+        let (created, destroyed) = (call.created.take(), call.destroyed.take());
+        if let Some(handle) = destroyed {
+            state.objects.remove(handle);
+        }
+        bundle.flush_outputs()?;
+        if let Some((attr, obj)) = created {
+            let handle = state.objects.insert(obj)?;
+            if let Err(e) = bundle.write_new_handle(attr, handle) {
+                state.objects.remove(handle);
+                return Err(e);
+            }
+        }
+        if let Some(ctx) = &state.ucontext {
+            self.ctx_id.store(ctx.id(), Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// `mmap(fd, offset, len)`: the engine wake-word page is the only mappable object.
+    pub fn mmap(&self, offset: u64, len: usize) -> Result<*mut u8, Errno> {
+        let (uar_offset, uar_len) = accelverbs_kernel_abi::Hardware::uar_mapping(self.device.driver.hardware());
+        if offset != uar_offset || len == 0 || len as u64 > uar_len {
+            return Err(Errno::EINVAL);
+        }
+        Ok(self.device.driver.hardware().uar.base())
+    }
+
+    /// Inline execution: runs pending work of QP `qpn` on the calling thread. Only QPs of this
+    /// file's context; others are `ENOENT`.
+    pub fn drive_qp(&self, qpn: u32) -> Result<usize, Errno> {
+        let qp = self.device.driver.hardware().qp(qpn).ok_or(Errno::ENOENT)?;
+        if qp.ctx_id != self.ctx_id.load(Ordering::Acquire) {
+            return Err(Errno::ENOENT);
+        }
+        let mut done = 0;
+        while let Progress::Worked(n) = qp.process() {
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// Inline execution: runs pending work of every QP completing to CQ `cqn`.
+    pub fn drive_cq(&self, cqn: u32) -> Result<usize, Errno> {
+        let cq = self.device.driver.hardware().cq(cqn).ok_or(Errno::ENOENT)?;
+        if cq.ctx_id != self.ctx_id.load(Ordering::Acquire) {
+            return Err(Errno::ENOENT);
+        }
+        let qps = cq.qps.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut done = 0;
+        for qp in &qps {
+            if let Progress::Worked(n) = qp.process() {
+                done += n;
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for UverbsFile {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        state.objects.destroy_all();
+        state.ucontext = None;
+    }
+}

@@ -1,0 +1,87 @@
+//! Shared fixtures for the end-to-end tests, built like rdma-core's pyverbs fixtures: base
+//! resources (context, PD), then traffic resources (CQ, QP, MRs).
+
+use accelverbs::{Access, Context, ContextOptions, Cq, Device, ExecPolicy, MemoryRegion, Pd, Qp, QpInit, SimConfig, WorkCompletion};
+use std::time::{Duration, Instant};
+
+/// A private soft device, so tests do not share engines or counters.
+pub fn device(engines: usize) -> Device {
+    Device::embedded(SimConfig { engines, ..SimConfig::default() })
+}
+
+/// Context + PD.
+#[derive(Debug)]
+pub struct Base {
+    pub device: Device,
+    pub ctx: Context,
+    pub pd: Pd,
+}
+
+impl Base {
+    pub fn new(engines: usize, policy: ExecPolicy) -> Self {
+        let device = device(engines);
+        let ctx = device.open_with(ContextOptions { policy, ..ContextOptions::default() }).expect("open context");
+        let pd = ctx.alloc_pd().expect("alloc_pd");
+        Self { device, ctx, pd }
+    }
+}
+
+/// Base + CQ + QP in RTS.
+#[derive(Debug)]
+pub struct Traffic {
+    pub base: Base,
+    pub cq: Cq,
+    pub qp: Qp,
+}
+
+impl Traffic {
+    pub fn new(engines: usize, policy: ExecPolicy, depth: u32) -> Self {
+        let base = Base::new(engines, policy);
+        let cq = base.ctx.create_cq(depth * 2, None).expect("create_cq");
+        let qp = base.pd.create_qp(&cq, QpInit::new(depth)).expect("create_qp");
+        Self { base, cq, qp }
+    }
+
+    pub fn mr(&self, len: usize, access: Access) -> MemoryRegion<'static> {
+        self.base.pd.alloc_mr(len, access).expect("alloc_mr")
+    }
+}
+
+/// Polls `cq` until `n` completions arrived or 10 s passed (then panics: a lost completion).
+pub fn poll_n(cq: &mut Cq, n: usize) -> Vec<WorkCompletion> {
+    let mut out = Vec::with_capacity(n);
+    let mut wc = [WorkCompletion::default(); 64];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while out.len() < n {
+        let want = (n - out.len()).min(wc.len());
+        let got = cq.poll(&mut wc[..want]);
+        out.extend_from_slice(&wc[..got]);
+        if got == 0 {
+            assert!(Instant::now() < deadline, "timed out with {} of {n} completions", out.len());
+            std::thread::yield_now();
+        }
+    }
+    out
+}
+
+/// Polls for a while and asserts nothing more arrives.
+pub fn assert_no_more(cq: &mut Cq) {
+    let mut wc = [WorkCompletion::default(); 4];
+    let deadline = Instant::now() + Duration::from_millis(50);
+    while Instant::now() < deadline {
+        assert_eq!(cq.poll(&mut wc), 0, "unexpected completion {:?}", wc[0]);
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), for payloads and garbage.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}

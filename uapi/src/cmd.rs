@@ -1,0 +1,113 @@
+//! Driver-specific request/response data: the UHW_IN/UHW_OUT payloads of standard methods and
+//! the responses of driver methods.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+wire_enum! {
+    /// Who runs a context's work requests (GET_CONTEXT UHW_IN `exec_policy`).
+    pub enum ExecPolicy: u32 {
+        /// Engine threads consume the rings; posting only writes memory.
+        Threads = 0,
+        /// The thread that posts or polls runs the work itself; no engine thread is involved.
+        Inline = 1,
+        /// Batches up to `inline_threshold` bytes run inline; larger ones go to engine threads.
+        Adaptive = 2,
+    }
+}
+
+/// UHW_IN of `UVERBS_METHOD_GET_CONTEXT`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct GetContextCmd {
+    /// `ExecPolicy`.
+    pub exec_policy: u32,
+    /// For `Adaptive`: a batch moving at most this many bytes runs inline.
+    pub inline_threshold: u32,
+}
+assert_layout!(GetContextCmd, 8; exec_policy @ 0, inline_threshold @ 4);
+
+/// UHW_OUT of `UVERBS_METHOD_GET_CONTEXT`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct GetContextResp {
+    /// The policy in force (the device may refuse inline execution and answer `Threads`).
+    pub exec_policy: u32,
+    pub inline_threshold: u32,
+    /// Bytes per send-queue entry (`wqe::WQE_SIZE`).
+    pub wqe_size: u32,
+    /// Bytes per completion-queue entry (`cqe::CQE_SIZE`).
+    pub cqe_size: u32,
+    /// mmap offset and length of the page of engine wake words ("UAR").
+    pub uar_mmap_offset: u64,
+    pub uar_mmap_length: u64,
+}
+assert_layout!(GetContextResp, 32; exec_policy @ 0, wqe_size @ 8, cqe_size @ 12,
+    uar_mmap_offset @ 16, uar_mmap_length @ 24);
+
+/// UHW_IN of `UVERBS_METHOD_CQ_CREATE`: where the provider put the ring and doorbell record.
+/// Both are pinned by the driver for the CQ's lifetime.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CreateCqCmd {
+    /// Start of `2^log_size` CQEs, page aligned.
+    pub ring_addr: u64,
+    /// A `doorbell::CqDoorbellRecord`, 64-byte aligned.
+    pub db_addr: u64,
+    pub log_size: u32,
+    pub reserved: u32,
+}
+assert_layout!(CreateCqCmd, 24; ring_addr @ 0, db_addr @ 8, log_size @ 16, reserved @ 20);
+
+/// UHW_OUT of `UVERBS_METHOD_CQ_CREATE`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CreateCqResp {
+    pub cqn: u32,
+    pub reserved: u32,
+}
+assert_layout!(CreateCqResp, 8; cqn @ 0);
+
+/// `CreateQpCmd::flags` bits.
+pub mod qp_flags {
+    /// Every WQE produces a CQE, whatever its SIGNALED flag (`sq_sig_all`).
+    pub const SIGNAL_ALL: u32 = 1 << 0;
+}
+
+/// UHW_IN of `UVERBS_METHOD_QP_CREATE`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CreateQpCmd {
+    /// Start of `2^log_sq_size` WQEs, page aligned.
+    pub sq_addr: u64,
+    /// A `doorbell::QpDoorbellRecord`, 64-byte aligned.
+    pub db_addr: u64,
+    pub log_sq_size: u32,
+    /// `qp_flags::*`.
+    pub flags: u32,
+}
+assert_layout!(CreateQpCmd, 24; sq_addr @ 0, db_addr @ 8, log_sq_size @ 16, flags @ 20);
+
+/// UHW_OUT of `UVERBS_METHOD_QP_CREATE`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CreateQpResp {
+    pub qpn: u32,
+    /// Byte offset, inside the UAR mapping, of the wake word of the engine serving this QP.
+    pub uar_wake_offset: u32,
+}
+assert_layout!(CreateQpResp, 8; qpn @ 0, uar_wake_offset @ 4);
+
+/// Response of the driver method QUERY_RESOURCES: live objects on the whole device.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ResourceCounts {
+    pub contexts: u32,
+    pub pds: u32,
+    pub mrs: u32,
+    pub cqs: u32,
+    pub qps: u32,
+    pub comp_channels: u32,
+    /// Bytes of user memory currently pinned by MRs and rings.
+    pub pinned_bytes: u64,
+}
+assert_layout!(ResourceCounts, 32; contexts @ 0, comp_channels @ 20, pinned_bytes @ 24);

@@ -1,0 +1,95 @@
+//! Completion-queue entries.
+//!
+//! ```text
+//!  0         8         16         20        24          26          27      28      29     30    31
+//!  +---------+---------+----------+---------+-----------+-----------+-------+-------+------+-----+
+//!  | wr_id   | result  | byte_len | qp_num  |wqe_counter| vendor_err|opcode |status |flags |rsvd |owner
+//!  +---------+---------+----------+---------+-----------+-----------+-------+-------+------+-----+
+//! ```
+//!
+//! The device writes every field, then publishes the entry by storing `owner` with release
+//! ordering. The entry at free-running index `i` of a ring of `2^log_size` is valid when
+//! `owner & 1 == owner_bit_for(i, log_size)`: 1 on the first lap, 0 on the second, and so on, so a
+//! zero-filled ring starts empty.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Bytes per CQE.
+pub const CQE_SIZE: usize = 32;
+
+wire_enum! {
+    /// Completion status. Values shared with `enum ibv_wc_status` keep its numbers (checked
+    /// against libibverbs' header); accelerator-specific ones start at 0x40.
+    pub enum CqeStatus: u8 {
+        Success = 0,
+        /// `IBV_WC_LOC_LEN_ERR`: an SGE is too short for the operation.
+        LocalLengthError = 1,
+        /// `IBV_WC_LOC_QP_OP_ERR`: malformed WQE (bad opcode, flags, reserved bits).
+        LocalQpOperationError = 2,
+        /// `IBV_WC_LOC_PROT_ERR`: a key, PD, bounds or access check failed.
+        LocalProtectionError = 4,
+        /// `IBV_WC_WR_FLUSH_ERR`: not executed because the QP is in the error state.
+        WorkRequestFlushed = 5,
+        /// `IBV_WC_GENERAL_ERR`.
+        GeneralError = 21,
+    }
+}
+
+wire_enum! {
+    /// `Cqe::vendor_err`: which check failed, so "protection error" is never ambiguous.
+    pub enum VendorError: u8 {
+        None = 0,
+        /// No MR has this key index.
+        KeyUnknown = 1,
+        /// The key's index exists but its variant byte is stale (MR re-registered).
+        KeyStale = 2,
+        /// The MR belongs to another protection domain.
+        PdMismatch = 3,
+        /// The SGE does not lie inside the MR (or its end overflows).
+        OutOfBounds = 4,
+        /// The MR lacks the access right the operation needs (LOCAL_WRITE for a destination).
+        AccessDenied = 5,
+        /// Unknown opcode, or an opcode the QP was not created for.
+        BadOpcode = 6,
+        /// Unknown flag or nonzero reserved/parameter bytes.
+        ReservedNonzero = 7,
+        /// The destination is shorter than the source.
+        DestinationTooSmall = 8,
+    }
+}
+
+/// One completion.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Cqe {
+    pub wr_id: u64,
+    /// Operation-specific result (checksum, digest location); zero for NOP and COPY.
+    pub result: u64,
+    /// Bytes produced (written to the destination).
+    pub byte_len: u32,
+    pub qp_num: u32,
+    /// Low 16 bits of the send-queue index of the WQE this completes.
+    pub wqe_counter: u16,
+    /// `VendorError`.
+    pub vendor_err: u8,
+    /// `wqe::Opcode` of the completed WQE (as read from it; garbage for a bad opcode).
+    pub opcode: u8,
+    /// `CqeStatus`.
+    pub status: u8,
+    pub flags: u8,
+    pub reserved: u8,
+    /// Phase bit, stored last with release ordering.
+    pub owner: u8,
+}
+assert_layout!(Cqe, CQE_SIZE; wr_id @ 0, result @ 8, byte_len @ 16, qp_num @ 20,
+    wqe_counter @ 24, vendor_err @ 26, opcode @ 27, status @ 28, flags @ 29, reserved @ 30,
+    owner @ 31);
+
+/// Byte offset of `Cqe::owner`, for the atomic publication store/load.
+pub const CQE_OWNER_OFFSET: usize = 31;
+
+/// The owner bit a valid CQE carries at free-running index `index` of a `2^log_size` ring.
+#[inline]
+pub const fn owner_bit_for(index: u32, log_size: u32) -> u8 {
+    (((index >> log_size) & 1) ^ 1) as u8
+}

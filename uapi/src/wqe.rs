@@ -1,0 +1,92 @@
+//! Send-queue entries.
+//!
+//! A WQE is 128 bytes: a 16-byte control segment, 48 bytes of opcode parameters, and four
+//! 16-byte scatter/gather entries (source, destination, two auxiliary). NOP and COPY leave the
+//! parameters zero; compression (algorithm, level, window) and crypto (key handle, IV, tag
+//! location) put theirs there, and the auxiliary SGEs carry AAD, digests or an indirect SGL.
+//!
+//! ```text
+//!  0        8      9      10      11       12          16                          64
+//!  +--------+------+------+-------+--------+-----------+---------------------------+
+//!  | wr_id  |opcode|flags |op_mod | rsvd   |  rsvd     |  params[48] (zero for      |
+//!  |        |      |      |       |        |           |  NOP/COPY)                 |
+//!  +--------+------+------+-------+--------+-----------+---------------------------+
+//!  64  src: addr(8) length(4) lkey(4) | 80 dst: ... | 96 aux[0] | 112 aux[1] | 128
+//! ```
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Bytes per WQE; the send queue is an array of these.
+pub const WQE_SIZE: usize = 128;
+/// `log2(WQE_SIZE)`.
+pub const LOG_WQE_SIZE: u32 = 7;
+
+wire_enum! {
+    /// What a WQE asks the device to do. The number space is grouped so families can be
+    /// gated by one capability bit each: 0x00–0x0f data movement, 0x10–0x1f compression,
+    /// 0x20–0x2f crypto, 0x30–0x3f digests and checksums, 0x40– chained operations.
+    pub enum Opcode: u8 {
+        /// Completes without touching memory.
+        Nop = 0x00,
+        /// DMA copy of `src.length` bytes from `src` to `dst` (like `mlx5dv_wr_memcpy`).
+        Copy = 0x01,
+    }
+}
+
+/// `WqeCtrl::flags` bits.
+pub mod flags {
+    /// Produce a CQE on success (errors always produce one).
+    pub const SIGNALED: u8 = 1 << 0;
+    /// Wake an armed, solicited-only completion channel.
+    pub const SOLICITED: u8 = 1 << 1;
+    /// Start only after every earlier WQE on this QP has completed (for chaining).
+    pub const FENCE: u8 = 1 << 2;
+    /// Bits a device of this revision accepts; any other set bit is a bad WQE.
+    pub const KNOWN: u8 = SIGNALED | SOLICITED | FENCE;
+}
+
+/// A scatter/gather entry: `length` bytes at `addr` inside the MR named by `lkey`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Sge {
+    pub addr: u64,
+    pub length: u32,
+    pub lkey: u32,
+}
+assert_layout!(Sge, 16; addr @ 0, length @ 8, lkey @ 12);
+
+/// The control segment at the start of every WQE.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct WqeCtrl {
+    /// Returned unchanged in the CQE.
+    pub wr_id: u64,
+    /// `Opcode`.
+    pub opcode: u8,
+    /// `flags::*`.
+    pub flags: u8,
+    /// Opcode modifier (algorithm variant); zero for NOP and COPY.
+    pub op_mod: u8,
+    pub reserved0: u8,
+    pub reserved1: u32,
+}
+assert_layout!(WqeCtrl, 16; wr_id @ 0, opcode @ 8, flags @ 9, op_mod @ 10, reserved0 @ 11,
+    reserved1 @ 12);
+
+/// One send-queue entry.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Wqe {
+    pub ctrl: WqeCtrl,
+    pub params: [u8; 48],
+    pub src: Sge,
+    pub dst: Sge,
+    pub aux: [Sge; 2],
+}
+assert_layout!(Wqe, WQE_SIZE; ctrl @ 0, params @ 16, src @ 64, dst @ 80, aux @ 96);
+
+impl Default for Wqe {
+    fn default() -> Self {
+        Self { ctrl: WqeCtrl::default(), params: [0; 48], src: Sge::default(), dst: Sge::default(), aux: [Sge::default(); 2] }
+    }
+}
