@@ -85,3 +85,5 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+pub mod headers;
+pub mod raw;

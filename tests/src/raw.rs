@@ -1,0 +1,155 @@
+//! Speaking the ioctl ABI directly, as a C program on a real uverbs fd would: for tests of the
+//! driver's rules that the safe provider API makes impossible to break (destroying a parent
+//! first, closing a file with live objects, malformed calls).
+
+use accelverbs::ioctl::Command;
+use accelverbs::uapi::cmd::{CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp};
+use accelverbs::uapi::ids::{cq, device, mr, object, pd, qp, uhw};
+use accelverbs::uapi::verbs::{DestroyCqResp, DestroyQpResp, QpCap, IB_UVERBS_QPT_DRIVER};
+use accelverbs::Channel;
+
+/// Page-aligned zeroed memory for rings and doorbell records.
+#[derive(Debug)]
+pub struct Pages {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Pages {
+    pub fn new(len: usize) -> Self {
+        let len = len.next_multiple_of(4096);
+        // SAFETY: a fresh anonymous mapping; aliases nothing.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        assert_ne!(p, libc::MAP_FAILED);
+        Self { ptr: p.cast(), len }
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `new`.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// A uverbs file driven by hand. Memory it registered is kept until the file is dropped.
+#[derive(Debug)]
+pub struct RawFile {
+    pub chan: Box<dyn Channel>,
+    pub memory: Vec<Pages>,
+}
+
+impl RawFile {
+    pub fn new(chan: Box<dyn Channel>) -> Self {
+        Self { chan, memory: Vec::new() }
+    }
+
+    pub fn get_context(&self) -> Result<GetContextResp, i32> {
+        let req = GetContextCmd::default();
+        let mut resp = GetContextResp::default();
+        let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
+        c.input(uhw::IN, &req).output(uhw::OUT, &mut resp);
+        c.execute(&*self.chan)?;
+        drop(c);
+        Ok(resp)
+    }
+
+    pub fn alloc_pd(&self) -> Result<u32, i32> {
+        let mut c = Command::new(object::PD, pd::METHOD_ALLOC);
+        let h = c.new_object(pd::ATTR_ALLOC_HANDLE);
+        c.execute(&*self.chan)?;
+        Ok(c.new_handle(h))
+    }
+
+    /// Registers `len` fresh bytes; returns (handle, lkey).
+    pub fn reg_mr(&mut self, pd_handle: u32, len: usize, access: u32) -> Result<(u32, u32), i32> {
+        let pages = Pages::new(len);
+        let (mut lkey, mut rkey) = (0u32, 0u32);
+        let mut c = Command::new(object::MR, mr::METHOD_REG);
+        let h = c.new_object(mr::ATTR_REG_HANDLE);
+        c.handle(mr::ATTR_REG_PD_HANDLE, pd_handle)
+            .input_u64(mr::ATTR_REG_ADDR, pages.addr())
+            .input_u64(mr::ATTR_REG_LENGTH, len as u64)
+            .input_u32(mr::ATTR_REG_ACCESS, access)
+            .output(mr::ATTR_REG_RESP_LKEY, &mut lkey)
+            .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
+        c.execute(&*self.chan)?;
+        let handle = c.new_handle(h);
+        drop(c);
+        self.memory.push(pages);
+        Ok((handle, lkey))
+    }
+
+    pub fn create_cq(&mut self, entries: u32) -> Result<u32, i32> {
+        let ring = Pages::new(32 * entries as usize);
+        let db = Pages::new(64);
+        let req = CreateCqCmd { ring_addr: ring.addr(), db_addr: db.addr(), log_size: entries.trailing_zeros(), reserved: 0 };
+        let (mut resp, mut granted) = (CreateCqResp::default(), 0u32);
+        let mut c = Command::new(object::CQ, cq::METHOD_CREATE);
+        let h = c.new_object(cq::ATTR_CREATE_HANDLE);
+        c.input_u32(cq::ATTR_CREATE_CQE, entries)
+            .input_u64(cq::ATTR_CREATE_USER_HANDLE, 0)
+            .input_u32(cq::ATTR_CREATE_COMP_VECTOR, 0)
+            .input(uhw::IN, &req)
+            .output(uhw::OUT, &mut resp)
+            .output(cq::ATTR_CREATE_RESP_CQE, &mut granted);
+        c.execute(&*self.chan)?;
+        let handle = c.new_handle(h);
+        drop(c);
+        self.memory.extend([ring, db]);
+        Ok(handle)
+    }
+
+    pub fn create_qp(&mut self, pd_handle: u32, cq_handle: u32, depth: u32) -> Result<u32, i32> {
+        let ring = Pages::new(128 * depth as usize);
+        let db = Pages::new(128);
+        let req = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: depth.trailing_zeros(), flags: 0 };
+        let cap = QpCap { max_send_wr: depth, max_send_sge: 1, ..QpCap::default() };
+        let (mut resp, mut qpn) = (CreateQpResp::default(), 0u32);
+        let mut c = Command::new(object::QP, qp::METHOD_CREATE);
+        let h = c.new_object(qp::ATTR_CREATE_HANDLE);
+        c.handle(qp::ATTR_CREATE_PD_HANDLE, pd_handle)
+            .handle(qp::ATTR_CREATE_SEND_CQ_HANDLE, cq_handle)
+            .input_u64(qp::ATTR_CREATE_USER_HANDLE, 0)
+            .input(qp::ATTR_CREATE_CAP, &cap)
+            .input_u32(qp::ATTR_CREATE_TYPE, IB_UVERBS_QPT_DRIVER)
+            .input(uhw::IN, &req)
+            .output(uhw::OUT, &mut resp)
+            .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
+        c.execute(&*self.chan)?;
+        let handle = c.new_handle(h);
+        drop(c);
+        self.memory.extend([ring, db]);
+        Ok(handle)
+    }
+
+    pub fn destroy_pd(&self, handle: u32) -> Result<(), i32> {
+        let mut c = Command::new(object::PD, pd::METHOD_DESTROY);
+        c.handle(pd::ATTR_DESTROY_HANDLE, handle);
+        c.execute(&*self.chan)
+    }
+
+    pub fn destroy_mr(&self, handle: u32) -> Result<(), i32> {
+        let mut c = Command::new(object::MR, mr::METHOD_DESTROY);
+        c.handle(mr::ATTR_DESTROY_HANDLE, handle);
+        c.execute(&*self.chan)
+    }
+
+    pub fn destroy_cq(&self, handle: u32) -> Result<(), i32> {
+        let mut resp = DestroyCqResp::default();
+        let mut c = Command::new(object::CQ, cq::METHOD_DESTROY);
+        c.handle(cq::ATTR_DESTROY_HANDLE, handle).output(cq::ATTR_DESTROY_RESP, &mut resp);
+        c.execute(&*self.chan)
+    }
+
+    pub fn destroy_qp(&self, handle: u32) -> Result<(), i32> {
+        let mut resp = DestroyQpResp::default();
+        let mut c = Command::new(object::QP, qp::METHOD_DESTROY);
+        c.handle(qp::ATTR_DESTROY_HANDLE, handle).output(qp::ATTR_DESTROY_RESP, &mut resp);
+        c.execute(&*self.chan)
+    }
+}
