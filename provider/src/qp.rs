@@ -67,6 +67,9 @@ pub struct Qp {
     log_size: u32,
     /// Free-running count of WQEs published.
     producer: u32,
+    /// Last device consumer index read: re-read only when the ring looks full, so posting does
+    /// not pull the device's cache line on every WQE.
+    consumer_snapshot: u32,
     db_producer: SharedIndex,
     db_consumer: SharedIndex,
     wake: SharedIndex,
@@ -131,6 +134,7 @@ impl Pd {
             qpn,
             log_size,
             producer: 0,
+            consumer_snapshot: 0,
             db_producer,
             db_consumer,
             wake,
@@ -162,6 +166,7 @@ impl Qp {
         self.inner.ctx.run("modify_qp", &mut cmd)?;
         if state == QpState::Reset {
             self.producer = 0;
+            self.consumer_snapshot = 0;
             publish_producer(&self.db_producer, 0);
         }
         self.state = state;
@@ -197,9 +202,11 @@ impl Qp {
             return Err(PostError::NotReady(self.state));
         }
         let index = self.producer.wrapping_add(ahead);
-        let in_flight = index.wrapping_sub(self.db_consumer.load(Ordering::Acquire));
-        if in_flight >= self.capacity() {
-            return Err(PostError::QueueFull);
+        if index.wrapping_sub(self.consumer_snapshot) >= self.capacity() {
+            self.consumer_snapshot = self.db_consumer.load(Ordering::Acquire);
+            if index.wrapping_sub(self.consumer_snapshot) >= self.capacity() {
+                return Err(PostError::QueueFull);
+            }
         }
         let mut wqe = Wqe::default();
         wr.encode(&mut wqe);
@@ -266,5 +273,6 @@ impl Qp {
     /// Sets the provider's producer index (to resynchronise after `raw_ring_doorbell`).
     pub fn raw_set_producer(&mut self, value: u32) {
         self.producer = value;
+        self.consumer_snapshot = self.db_consumer.load(Ordering::Acquire);
     }
 }

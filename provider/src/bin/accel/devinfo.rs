@@ -1,0 +1,51 @@
+//! `accel devinfo`.
+
+use accelverbs::uapi::caps::cap_flags;
+use accelverbs::uapi::wqe::Opcode;
+use accelverbs::{devices, Error};
+
+fn version(v: u64) -> String {
+    format!("{}.{}.{}", v >> 32, (v >> 16) & 0xffff, v & 0xffff)
+}
+
+pub fn run() -> Result<(), Error> {
+    for dev in devices() {
+        let ctx = dev.open()?;
+        let caps = ctx.query_device()?;
+        let port = ctx.query_port(1)?;
+        let opcodes: Vec<&str> = [(Opcode::Nop, "NOP"), (Opcode::Copy, "COPY")]
+            .iter()
+            .filter(|(op, _)| caps.opcodes & (1 << *op as u8) != 0)
+            .map(|(_, name)| *name)
+            .collect();
+        let flags: Vec<&str> = [(cap_flags::COMP_CHANNEL, "COMP_CHANNEL"), (cap_flags::INLINE_EXECUTION, "INLINE_EXECUTION")]
+            .iter()
+            .filter(|(bit, _)| caps.cap_flags & bit != 0)
+            .map(|(_, name)| *name)
+            .collect();
+        println!("hca_id:\t{}", dev.name());
+        println!("\ttransport:\t\taccelerator (soft device, in-process)");
+        println!("\tdriver:\t\t\t{}", accelverbs_rxe_sim::DRIVER_NAME);
+        println!("\tfw_ver:\t\t\t{}", version(caps.fw_ver));
+        println!("\tdriver_abi_ver:\t\t{}", version(caps.driver_ver));
+        println!("\tvendor_id:\t\t{:#06x}", caps.vendor_id);
+        println!("\tvendor_part_id:\t\t{}", caps.vendor_part_id);
+        println!("\thw_ver:\t\t\t{:#x}", caps.hw_ver);
+        println!("\tengines:\t\t{}", caps.num_engines);
+        println!("\tmax_pd:\t\t\t{}", caps.max_pd);
+        println!("\tmax_mr:\t\t\t{}", caps.max_mr);
+        println!("\tmax_mr_size:\t\t{:#x}", caps.max_mr_size);
+        println!("\tmax_cq:\t\t\t{}", caps.max_cq);
+        println!("\tmax_cqe:\t\t{}", caps.max_cqe);
+        println!("\tmax_qp:\t\t\t{}", caps.max_qp);
+        println!("\tmax_qp_wr:\t\t{}", caps.max_qp_wr);
+        println!("\tmax_sge:\t\t{}", caps.max_sge);
+        println!("\tpage_size_cap:\t\t{:#x}", caps.page_size_cap);
+        println!("\topcodes:\t\t{}", opcodes.join(" "));
+        println!("\tcapabilities:\t\t{}", flags.join(" "));
+        println!("\t\tport:\t1");
+        println!("\t\t\tstate:\t\t{} ({})", if port.legacy_resp.state == 4 { "PORT_ACTIVE" } else { "PORT_DOWN" }, port.legacy_resp.state);
+        println!("\t\t\tlink_layer:\tunspecified (no wire)");
+    }
+    Ok(())
+}
