@@ -22,6 +22,6 @@ mod resources;
 
 pub use device::{Driver, Limits};
 pub use errno::Errno;
-pub use hardware::{CqSetup, HwCompChannel, HwCq, HwQp, Hardware, MrSetup, PinnedMemory, QpSetup, RdmaCore};
+pub use hardware::{CqSetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
 pub use qp_state::transition_allowed;
 pub use resources::{ResourceCounter, ResourceGuard};

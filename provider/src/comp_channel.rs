@@ -41,7 +41,6 @@ impl Context {
         cmd.output(cc::ATTR_ALLOC_FD, &mut fd);
         self.inner.run("create_comp_channel", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        drop(cmd);
         Ok(CompletionChannel { inner: Arc::new(ChannelInner { ctx: Arc::clone(&self.inner), handle, fd }) })
     }
 }
@@ -58,7 +57,6 @@ impl CompletionChannel {
             cmd.handle(cc::ATTR_HANDLE, self.inner.handle).output(cc::ATTR_GET_EVENT_CQ_USER_HANDLE, &mut user_handle);
             match cmd.execute(&*self.inner.ctx.channel) {
                 Ok(()) => {
-                    drop(cmd);
                     return Ok(Some(user_handle));
                 }
                 Err(libc::EAGAIN) => {}

@@ -69,7 +69,6 @@ impl Context {
         let mut cmd = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
         cmd.input(uhw::IN, &request).output(uhw::OUT, &mut resp).output(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, &mut vectors);
         cmd.execute(&*channel).map_err(|errno| Error::Verbs { op: "get_context", errno })?;
-        drop(cmd);
         if resp.wqe_size as usize != WQE_SIZE || resp.cqe_size as usize != CQE_SIZE {
             return Err(Error::Protocol { op: "get_context", detail: "WQE/CQE size differs from this provider's ABI" });
         }
@@ -91,7 +90,6 @@ impl Context {
         let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_DEVICE);
         cmd.output(device::ATTR_QUERY_DEVICE_RESP, &mut caps);
         self.inner.run("query_device", &mut cmd)?;
-        drop(cmd);
         Ok(caps)
     }
 
@@ -101,7 +99,6 @@ impl Context {
         let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_PORT);
         cmd.input(device::ATTR_QUERY_PORT_PORT_NUM, &port).output(device::ATTR_QUERY_PORT_RESP, &mut resp);
         self.inner.run("query_port", &mut cmd)?;
-        drop(cmd);
         Ok(resp)
     }
 
@@ -117,6 +114,5 @@ pub fn query_resources(channel: &dyn Channel) -> Result<ResourceCounts, Error> {
     let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_RESOURCES);
     cmd.output(device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
     cmd.execute(channel).map_err(|errno| Error::Verbs { op: "query_resources", errno })?;
-    drop(cmd);
     Ok(counts)
 }

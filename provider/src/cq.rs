@@ -54,7 +54,8 @@ impl Context {
     /// `ibv_create_cq` with room for at least `cqe` completions, reporting to `channel` when
     /// armed.
     pub fn create_cq(&self, cqe: u32, channel: Option<&CompletionChannel>) -> Result<Cq, Error> {
-        let log_size = cqe.max(1).checked_next_power_of_two().ok_or(Error::Verbs { op: "create_cq", errno: libc::EINVAL })?.trailing_zeros();
+        let log_size =
+            cqe.max(1).checked_next_power_of_two().ok_or(Error::Verbs { op: "create_cq", errno: libc::EINVAL })?.trailing_zeros();
         let ring = PageBuffer::new(CQE_SIZE << log_size, "CQ ring")?;
         let doorbell = PageBuffer::new(std::mem::size_of::<CqDoorbellRecord>(), "CQ doorbell record")?;
         let request = CreateCqCmd { ring_addr: ring.addr(), db_addr: doorbell.addr(), log_size, reserved: 0 };
@@ -73,7 +74,6 @@ impl Context {
         }
         self.inner.run("create_cq", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        drop(cmd);
         // SAFETY: the doorbell buffer is page aligned and outlives `Cq` via `inner`.
         let db_consumer = unsafe { SharedIndex::new(doorbell.as_ptr().add(std::mem::offset_of!(CqDoorbellRecord, consumer))) };
         let inner = Arc::new(CqInner {
@@ -145,7 +145,8 @@ impl Cq {
     /// with the solicited flag, or errors.
     pub fn req_notify(&self, solicited_only: bool) -> Result<(), Error> {
         let mut cmd = Command::new(object::CQ, cq::METHOD_REQ_NOTIFY);
-        cmd.handle(cq::ATTR_REQ_NOTIFY_HANDLE, self.inner.handle).input_u32(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, u32::from(solicited_only));
+        cmd.handle(cq::ATTR_REQ_NOTIFY_HANDLE, self.inner.handle)
+            .input_u32(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, u32::from(solicited_only));
         self.inner.ctx.run("req_notify_cq", &mut cmd)
     }
 

@@ -5,7 +5,9 @@
 use std::marker::PhantomData;
 
 use accelverbs_uapi::ids::ACCEL_DRIVER_ID;
-use accelverbs_uapi::ioctl::{IoctlAttr, IoctlHdr, INLINE_DATA_MAX, RDMA_VERBS_IOCTL, UVERBS_ATTR_F_MANDATORY, UVERBS_ATTR_F_VALID_OUTPUT};
+use accelverbs_uapi::ioctl::{
+    IoctlAttr, IoctlHdr, INLINE_DATA_MAX, RDMA_VERBS_IOCTL, UVERBS_ATTR_F_MANDATORY, UVERBS_ATTR_F_VALID_OUTPUT,
+};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::Channel;

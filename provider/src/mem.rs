@@ -22,7 +22,14 @@ impl PageBuffer {
         let len = len.max(1).next_multiple_of(4096);
         // SAFETY: a fresh anonymous mapping; it aliases nothing.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(Error::Map { what, errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM) });

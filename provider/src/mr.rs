@@ -51,7 +51,13 @@ impl Pd {
 
     /// # Safety
     /// `ptr..ptr+len` must stay valid and otherwise unaccessed for the region's lifetime.
-    unsafe fn register<'a>(&self, ptr: *mut u8, len: usize, access: Access, owned: Option<PageBuffer>) -> Result<MemoryRegion<'a>, Error> {
+    unsafe fn register<'a>(
+        &self,
+        ptr: *mut u8,
+        len: usize,
+        access: Access,
+        owned: Option<PageBuffer>,
+    ) -> Result<MemoryRegion<'a>, Error> {
         let (mut lkey, mut rkey) = (0u32, 0u32);
         let mut cmd = crate::ioctl::Command::new(object::MR, mr::METHOD_REG);
         let h = cmd.new_object(mr::ATTR_REG_HANDLE);
@@ -63,7 +69,6 @@ impl Pd {
             .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
         self.inner.ctx.run("reg_mr", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        drop(cmd);
         Ok(MemoryRegion { pd: Arc::clone(&self.inner), handle, lkey, rkey, ptr, len, _owned: owned, _borrowed: PhantomData })
     }
 }

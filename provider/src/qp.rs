@@ -114,7 +114,6 @@ impl Pd {
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
         ctx.run("create_qp", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        drop(cmd);
         let wake_offset = resp.uar_wake_offset as usize;
         if wake_offset + std::mem::size_of::<EngineWakeWord>() > ctx.uar_len {
             return Err(Error::Protocol { op: "create_qp", detail: "wake word outside the UAR page" });
@@ -130,7 +129,14 @@ impl Pd {
             )
         };
         Ok(Qp {
-            inner: QpInner { ctx: Arc::clone(ctx), handle, ring, _doorbell: doorbell, _pd: Arc::clone(&self.inner), _cq: Arc::clone(&cq.inner) },
+            inner: QpInner {
+                ctx: Arc::clone(ctx),
+                handle,
+                ring,
+                _doorbell: doorbell,
+                _pd: Arc::clone(&self.inner),
+                _cq: Arc::clone(&cq.inner),
+            },
             qpn,
             log_size,
             producer: 0,
@@ -179,7 +185,6 @@ impl Qp {
         let mut cmd = Command::new(object::QP, qp::METHOD_QUERY);
         cmd.handle(qp::ATTR_HANDLE, self.inner.handle).output(qp::ATTR_QUERY_RESP_STATE, &mut raw);
         self.inner.ctx.run("query_qp", &mut cmd)?;
-        drop(cmd);
         QpState::try_from(raw).map_err(|_| Error::Protocol { op: "query_qp", detail: "unknown QP state" })
     }
 

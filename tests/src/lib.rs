@@ -1,7 +1,9 @@
 //! Shared fixtures for the end-to-end tests, built like rdma-core's pyverbs fixtures: base
 //! resources (context, PD), then traffic resources (CQ, QP, MRs).
 
-use accelverbs::{Access, Context, ContextOptions, Cq, Device, ExecPolicy, MemoryRegion, Pd, Qp, QpInit, SimConfig, WorkCompletion};
+use accelverbs::{
+    Access, Context, ContextOptions, Cq, Device, ExecPolicy, MemoryRegion, Pd, Qp, QpInit, SimConfig, WorkCompletion,
+};
 use std::time::{Duration, Instant};
 
 /// A private soft device, so tests do not share engines or counters.

@@ -19,7 +19,16 @@ impl Pages {
     pub fn new(len: usize) -> Self {
         let len = len.next_multiple_of(4096);
         // SAFETY: a fresh anonymous mapping; aliases nothing.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
         assert_ne!(p, libc::MAP_FAILED);
         Self { ptr: p.cast(), len }
     }
@@ -54,7 +63,6 @@ impl RawFile {
         let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
         c.input(uhw::IN, &req).output(uhw::OUT, &mut resp);
         c.execute(&*self.chan)?;
-        drop(c);
         Ok(resp)
     }
 
@@ -79,7 +87,6 @@ impl RawFile {
             .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
         c.execute(&*self.chan)?;
         let handle = c.new_handle(h);
-        drop(c);
         self.memory.push(pages);
         Ok((handle, lkey))
     }
@@ -99,7 +106,6 @@ impl RawFile {
             .output(cq::ATTR_CREATE_RESP_CQE, &mut granted);
         c.execute(&*self.chan)?;
         let handle = c.new_handle(h);
-        drop(c);
         self.memory.extend([ring, db]);
         Ok(handle)
     }
@@ -122,7 +128,6 @@ impl RawFile {
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
         c.execute(&*self.chan)?;
         let handle = c.new_handle(h);
-        drop(c);
         self.memory.extend([ring, db]);
         Ok(handle)
     }

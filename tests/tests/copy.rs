@@ -8,7 +8,13 @@ use accelverbs_tests::{assert_no_more, pattern, poll_n, Traffic};
 
 /// Every way the device can run work: one or two engine threads, inline, adaptive.
 fn setups() -> Vec<(usize, ExecPolicy)> {
-    vec![(1, ExecPolicy::Threads), (2, ExecPolicy::Threads), (0, ExecPolicy::Inline), (1, ExecPolicy::Inline), (1, ExecPolicy::Adaptive)]
+    vec![
+        (1, ExecPolicy::Threads),
+        (2, ExecPolicy::Threads),
+        (0, ExecPolicy::Inline),
+        (1, ExecPolicy::Inline),
+        (1, ExecPolicy::Adaptive),
+    ]
 }
 
 #[test]
@@ -26,7 +32,11 @@ fn copies_of_every_size_and_offset_are_byte_exact() {
                 dst.as_mut_slice().fill(0xA5);
                 t.qp.post(Copy::new(i as u64, src.sge(so, size as u32), dst.sge(d_off, size as u32))).unwrap();
                 let wc = poll_n(&mut t.cq, 1)[0];
-                assert_eq!((wc.wr_id, wc.status, wc.byte_len), (i as u64, CqeStatus::Success, size as u32), "size {size} {policy:?}");
+                assert_eq!(
+                    (wc.wr_id, wc.status, wc.byte_len),
+                    (i as u64, CqeStatus::Success, size as u32),
+                    "size {size} {policy:?}"
+                );
                 let d = dst.as_mut_slice();
                 assert_eq!(&d[d_off..d_off + size], &payload[so..so + size], "size {size} offsets {so}/{d_off}");
                 assert!(d[..d_off].iter().chain(&d[d_off + size..]).all(|&b| b == 0xA5), "bytes outside the destination changed");
@@ -50,7 +60,12 @@ fn overlapping_copy_inside_one_mr_behaves_like_memmove() {
 
 /// Posts `total` work requests keeping at most `depth` outstanding; checks every wr_id
 /// completes exactly once and in posting order (one QP completes in order).
-fn run_at_depth(t: &mut Traffic, total: u64, depth: u32, copy: Option<(&accelverbs::MemoryRegion<'_>, &accelverbs::MemoryRegion<'_>)>) {
+fn run_at_depth(
+    t: &mut Traffic,
+    total: u64,
+    depth: u32,
+    copy: Option<(&accelverbs::MemoryRegion<'_>, &accelverbs::MemoryRegion<'_>)>,
+) {
     let mut next = 0u64;
     let mut expected = 0u64;
     let mut wc = [WorkCompletion::default(); 64];
@@ -114,7 +129,11 @@ fn several_qps_on_several_threads_share_one_cq() {
                     let mut i = 0;
                     while i < PER_THREAD {
                         let wr_id = u64::from(thread) << 32 | i;
-                        let r = if i % 2 == 0 { qp.post(Nop::new(wr_id)) } else { qp.post(Copy::new(wr_id, src.sge(0, 256), dst.sge(0, 256))) };
+                        let r = if i % 2 == 0 {
+                            qp.post(Nop::new(wr_id))
+                        } else {
+                            qp.post(Copy::new(wr_id, src.sge(0, 256), dst.sge(0, 256)))
+                        };
                         match r {
                             Ok(()) => i += 1,
                             Err(accelverbs::PostError::QueueFull) => std::thread::yield_now(),

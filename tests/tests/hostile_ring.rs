@@ -69,13 +69,27 @@ fn garbage_wqes_fail_cleanly_and_never_write_outside_an_mr() {
                     // Mostly plausible (so copies run and the guards mean something), sometimes
                     // the wrong key or an address across the page boundaries.
                     let key = |w: u64, right: u32| if w % 10 < 7 { right } else { keys[(w % 5) as usize] };
-                    let dst_addr = |w: u64| if w % 10 < 7 { middle_addr + (w >> 8) % PAGE as u64 } else { middle_addr.wrapping_add((w >> 8) % (3 * PAGE as u64)).wrapping_sub(PAGE as u64) };
+                    let dst_addr = |w: u64| {
+                        if w % 10 < 7 {
+                            middle_addr + (w >> 8) % PAGE as u64
+                        } else {
+                            middle_addr.wrapping_add((w >> 8) % (3 * PAGE as u64)).wrapping_sub(PAGE as u64)
+                        }
+                    };
                     let mut wqe = Wqe::default();
                     wqe.ctrl.wr_id = round << 32 | i as u64;
                     wqe.ctrl.opcode = Opcode::Copy as u8;
                     wqe.ctrl.flags = flags::SIGNALED;
-                    wqe.src = Sge { addr: src.addr() + word(1) % PAGE as u64, length: (word(2) % (PAGE as u64 + 512)) as u32 / 4, lkey: key(word(3), src.lkey()) };
-                    wqe.dst = Sge { addr: dst_addr(word(4)), length: (word(5) % (PAGE as u64 + 512)) as u32, lkey: key(word(6), dst.lkey()) };
+                    wqe.src = Sge {
+                        addr: src.addr() + word(1) % PAGE as u64,
+                        length: (word(2) % (PAGE as u64 + 512)) as u32 / 4,
+                        lkey: key(word(3), src.lkey()),
+                    };
+                    wqe.dst = Sge {
+                        addr: dst_addr(word(4)),
+                        length: (word(5) % (PAGE as u64 + 512)) as u32,
+                        lkey: key(word(6), dst.lkey()),
+                    };
                     slot.copy_from_slice(wqe.as_bytes());
                 }
             }
@@ -86,7 +100,10 @@ fn garbage_wqes_fail_cleanly_and_never_write_outside_an_mr() {
             if let Some(first_error) = wcs.iter().position(|w| !w.is_success()) {
                 errors += 1;
                 assert_ne!(wcs[first_error].status, CqeStatus::WorkRequestFlushed);
-                assert!(wcs[first_error + 1..].iter().all(|w| w.status == CqeStatus::WorkRequestFlushed), "after an error only flushes");
+                assert!(
+                    wcs[first_error + 1..].iter().all(|w| w.status == CqeStatus::WorkRequestFlushed),
+                    "after an error only flushes"
+                );
                 assert_eq!(t.qp.query_state().unwrap(), QpState::Err);
             }
             reset_to_rts(&mut t);

@@ -25,10 +25,12 @@ fn a_well_formed_call_succeeds_and_marks_outputs_valid() {
     let f = RawFile::new(device(1).open_channel().unwrap());
     let mut resp = GetContextResp::default();
     let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
-    let out = { c.output(uhw::OUT, &mut resp); 0 };
+    let out = {
+        c.output(uhw::OUT, &mut resp);
+        0
+    };
     c.execute(&*f.chan).unwrap();
     assert!(c.output_valid(out));
-    drop(c);
     assert_eq!(resp.wqe_size, 128);
 }
 
@@ -92,7 +94,6 @@ fn missing_mandatory_attribute_is_einval() {
         .output(mr::ATTR_REG_RESP_LKEY, &mut lkey)
         .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
     assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
-    drop(c);
     // The same call with the attribute succeeds (the test is not vacuous).
     assert!(f.reg_mr(pd_handle, 4096, 0).is_ok());
 }
@@ -104,7 +105,13 @@ fn bad_attribute_lengths_are_rejected() {
     let base = |c: &mut Command<'_>, access_len: u16| {
         c.new_object(mr::ATTR_REG_HANDLE);
         c.handle(mr::ATTR_REG_PD_HANDLE, pd_handle).input_u64(mr::ATTR_REG_ADDR, 0x10000).input_u64(mr::ATTR_REG_LENGTH, 4096);
-        c.attr(IoctlAttr { attr_id: mr::ATTR_REG_ACCESS, len: access_len, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0 });
+        c.attr(IoctlAttr {
+            attr_id: mr::ATTR_REG_ACCESS,
+            len: access_len,
+            flags: UVERBS_ATTR_F_MANDATORY,
+            attr_data: 0,
+            data: 0,
+        });
     };
     for bad_len in [0u16, 2, 8] {
         let (mut l, mut r) = (0u32, 0u32);
@@ -122,11 +129,23 @@ fn bad_attribute_lengths_are_rejected() {
     assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
     // A handle attribute with a length.
     let mut c = Command::new(object::PD, pd::METHOD_DESTROY);
-    c.attr(IoctlAttr { attr_id: pd::ATTR_DESTROY_HANDLE, len: 4, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: u64::from(pd_handle) });
+    c.attr(IoctlAttr {
+        attr_id: pd::ATTR_DESTROY_HANDLE,
+        len: 4,
+        flags: UVERBS_ATTR_F_MANDATORY,
+        attr_data: 0,
+        data: u64::from(pd_handle),
+    });
     assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
     // attr_data (reserved for non-enum attributes) set.
     let mut c = Command::new(object::PD, pd::METHOD_DESTROY);
-    c.attr(IoctlAttr { attr_id: pd::ATTR_DESTROY_HANDLE, len: 0, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 1, data: u64::from(pd_handle) });
+    c.attr(IoctlAttr {
+        attr_id: pd::ATTR_DESTROY_HANDLE,
+        len: 0,
+        flags: UVERBS_ATTR_F_MANDATORY,
+        attr_data: 1,
+        data: u64::from(pd_handle),
+    });
     assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
 }
 
@@ -202,10 +221,15 @@ fn bad_user_pointers_are_efault() {
         .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
     c.attr(IoctlAttr { attr_id: qp::ATTR_CREATE_CAP, len: 20, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0x20 });
     assert_eq!(c.execute(&*f.chan), Err(libc::EFAULT));
-    drop(c);
     // An output at an unmapped address.
     let mut c = Command::new(object::DEVICE, device::METHOD_QUERY_DEVICE);
-    c.attr(IoctlAttr { attr_id: device::ATTR_QUERY_DEVICE_RESP, len: 160, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0x30 });
+    c.attr(IoctlAttr {
+        attr_id: device::ATTR_QUERY_DEVICE_RESP,
+        len: 160,
+        flags: UVERBS_ATTR_F_MANDATORY,
+        attr_data: 0,
+        data: 0x30,
+    });
     assert_eq!(c.execute(&*f.chan), Err(libc::EFAULT));
 }
 

@@ -14,10 +14,12 @@ const EBUSY: i32 = libc::EBUSY;
 fn counts(observer: &RawFile) -> ResourceCounts {
     let c = &*observer.chan;
     let mut counts = ResourceCounts::default();
-    let mut cmd = accelverbs::ioctl::Command::new(accelverbs::uapi::ids::object::DEVICE, accelverbs::uapi::ids::device::METHOD_QUERY_RESOURCES);
+    let mut cmd = accelverbs::ioctl::Command::new(
+        accelverbs::uapi::ids::object::DEVICE,
+        accelverbs::uapi::ids::device::METHOD_QUERY_RESOURCES,
+    );
     cmd.output(accelverbs::uapi::ids::device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
     cmd.execute(c).unwrap();
-    drop(cmd);
     counts
 }
 

@@ -42,9 +42,21 @@ fn wrong_lkey() {
         let src = t.mr(LEN, Access::empty());
         let mut dst = t.mr(LEN, Access::LOCAL_WRITE);
         let bogus = Sge { lkey: 0xDEAD_0001, ..src.sge(0, 64) };
-        expect_failure(&mut t, Copy::new(1, bogus, dst.sge(0, 64)), CqeStatus::LocalProtectionError, VendorError::KeyUnknown, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, bogus, dst.sge(0, 64)),
+            CqeStatus::LocalProtectionError,
+            VendorError::KeyUnknown,
+            &[],
+        );
         let zero_key = Sge { lkey: 0, ..src.sge(0, 64) };
-        expect_failure(&mut t, Copy::new(1, zero_key, dst.sge(0, 64)), CqeStatus::LocalProtectionError, VendorError::KeyUnknown, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, zero_key, dst.sge(0, 64)),
+            CqeStatus::LocalProtectionError,
+            VendorError::KeyUnknown,
+            &[],
+        );
         assert!(dst.as_mut_slice().iter().all(|&b| b == 0));
     }
 }
@@ -79,7 +91,13 @@ fn write_into_an_mr_without_local_write() {
         let mut src = t.mr(LEN, Access::empty());
         src.as_mut_slice().fill(0x11);
         let mut read_only = t.mr(LEN, Access::empty());
-        expect_failure(&mut t, Copy::new(1, src.sge(0, 64), read_only.sge(0, 64)), CqeStatus::LocalProtectionError, VendorError::AccessDenied, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, src.sge(0, 64), read_only.sge(0, 64)),
+            CqeStatus::LocalProtectionError,
+            VendorError::AccessDenied,
+            &[],
+        );
         assert!(read_only.as_mut_slice().iter().all(|&b| b == 0));
     }
 }
@@ -91,7 +109,13 @@ fn lkey_from_another_pd() {
         let other_pd = t.base.ctx.alloc_pd().unwrap();
         let src = t.mr(LEN, Access::empty());
         let mut foreign = other_pd.alloc_mr(LEN, Access::LOCAL_WRITE).unwrap();
-        expect_failure(&mut t, Copy::new(1, src.sge(0, 64), foreign.sge(0, 64)), CqeStatus::LocalProtectionError, VendorError::PdMismatch, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, src.sge(0, 64), foreign.sge(0, 64)),
+            CqeStatus::LocalProtectionError,
+            VendorError::PdMismatch,
+            &[],
+        );
         assert!(foreign.as_mut_slice().iter().all(|&b| b == 0));
     }
 }
@@ -105,13 +129,25 @@ fn stale_key_after_dereg_and_rereg() {
         let stale = old.sge(0, 64);
         drop(old);
         // Deregistered, slot not reused yet: the key names nothing.
-        expect_failure(&mut t, Copy::new(1, src.sge(0, 64), stale), CqeStatus::LocalProtectionError, VendorError::KeyUnknown, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, src.sge(0, 64), stale),
+            CqeStatus::LocalProtectionError,
+            VendorError::KeyUnknown,
+            &[],
+        );
         // Re-registration reuses the slot with a new variant byte: the old key is stale.
         let mut new = t.mr(LEN, Access::LOCAL_WRITE);
         assert_ne!(new.lkey(), stale.lkey);
         assert_eq!(new.lkey() >> 8, stale.lkey >> 8, "the slot should be reused");
         let stale_into_new = Sge { addr: new.addr(), ..stale };
-        expect_failure(&mut t, Copy::new(1, src.sge(0, 64), stale_into_new), CqeStatus::LocalProtectionError, VendorError::KeyStale, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, src.sge(0, 64), stale_into_new),
+            CqeStatus::LocalProtectionError,
+            VendorError::KeyStale,
+            &[],
+        );
         assert!(new.as_mut_slice().iter().all(|&b| b == 0));
     }
 }
@@ -122,7 +158,13 @@ fn destination_shorter_than_source() {
         let mut t = Traffic::new(e, p, 8);
         let src = t.mr(LEN, Access::empty());
         let mut dst = t.mr(LEN, Access::LOCAL_WRITE);
-        expect_failure(&mut t, Copy::new(1, src.sge(0, 128), dst.sge(0, 127)), CqeStatus::LocalLengthError, VendorError::DestinationTooSmall, &[]);
+        expect_failure(
+            &mut t,
+            Copy::new(1, src.sge(0, 128), dst.sge(0, 127)),
+            CqeStatus::LocalLengthError,
+            VendorError::DestinationTooSmall,
+            &[],
+        );
         assert!(dst.as_mut_slice().iter().all(|&b| b == 0));
     }
 }

@@ -143,7 +143,14 @@ fn every_upstream_number_matches_the_headers() {
 
 #[test]
 fn driver_namespace_ids_carry_the_namespace_bit() {
-    for id in [pd::METHOD_ALLOC, mr::METHOD_REG, cq::METHOD_REQ_NOTIFY, qp::METHOD_MODIFY, qp::METHOD_QUERY, device::METHOD_QUERY_DEVICE] {
+    for id in [
+        pd::METHOD_ALLOC,
+        mr::METHOD_REG,
+        cq::METHOD_REQ_NOTIFY,
+        qp::METHOD_MODIFY,
+        qp::METHOD_QUERY,
+        device::METHOD_QUERY_DEVICE,
+    ] {
         assert_eq!(id & ids::UVERBS_ID_NS_MASK, ids::UVERBS_ID_DRIVER_NS, "{id:#x}");
     }
 }

@@ -10,10 +10,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 pub const RDMA_IOCTL_MAGIC: u32 = 0x1b;
 
 /// `_IOWR(RDMA_IOCTL_MAGIC, 1, struct ib_uverbs_ioctl_hdr)`.
-pub const RDMA_VERBS_IOCTL: u32 = (3 << 30)
-    | ((core::mem::size_of::<IoctlHdr>() as u32) << 16)
-    | (RDMA_IOCTL_MAGIC << 8)
-    | 1;
+pub const RDMA_VERBS_IOCTL: u32 = (3 << 30) | ((core::mem::size_of::<IoctlHdr>() as u32) << 16) | (RDMA_IOCTL_MAGIC << 8) | 1;
 
 /// Attribute flag (user input): the kernel must understand this attribute or fail.
 pub const UVERBS_ATTR_F_MANDATORY: u16 = 1 << 0;

@@ -2,7 +2,7 @@
 
 use alloc::sync::Arc;
 
-use crate::objects::{UseCount, Ucontext};
+use crate::objects::{Ucontext, UseCount};
 use crate::{Errno, Hardware, HwCompChannel, ResourceGuard};
 
 /// A completion channel (`ib_uverbs_completion_event_file`).

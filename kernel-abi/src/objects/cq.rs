@@ -7,7 +7,7 @@ use accelverbs_uapi::cqe::CQE_SIZE;
 use accelverbs_uapi::doorbell::{CqDoorbellRecord, CACHE_LINE};
 
 use crate::device::PAGE_SIZE;
-use crate::objects::{is_aligned, CompChannel, UseCount, Ucontext};
+use crate::objects::{is_aligned, CompChannel, Ucontext, UseCount};
 use crate::{CqSetup, Errno, Hardware, HwCq, ResourceGuard};
 
 /// What CREATE_CQ asked for, after the uverbs layer resolved the handles.

@@ -2,7 +2,7 @@
 
 use alloc::sync::Arc;
 
-use crate::objects::{UseCount, Ucontext};
+use crate::objects::{Ucontext, UseCount};
 use crate::{Errno, Hardware, ResourceGuard};
 
 /// A protection domain: MRs and QPs in different PDs cannot reach each other.

@@ -61,7 +61,13 @@ impl Engines {
         let shared: Vec<_> = wake_words
             .into_iter()
             .map(|wake| {
-                Arc::new(EngineShared { qps: Mutex::new(Vec::new()), generation: AtomicU64::new(0), stop: AtomicBool::new(false), wake, spin })
+                Arc::new(EngineShared {
+                    qps: Mutex::new(Vec::new()),
+                    generation: AtomicU64::new(0),
+                    stop: AtomicBool::new(false),
+                    wake,
+                    spin,
+                })
             })
             .collect();
         let threads = shared
@@ -128,7 +134,7 @@ fn run(engine: &EngineShared) {
         }
         // Adaptive polling: spin for `spin` after the last work, then sleep.
         idle_passes += 1;
-        if idle_passes % 64 != 0 {
+        if !idle_passes.is_multiple_of(64) {
             std::hint::spin_loop();
             continue;
         }
@@ -140,7 +146,10 @@ fn run(engine: &EngineShared) {
         // reads the wake word (both SeqCst), so either it sees our flag or we see its work.
         engine.wake.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if engine.stop.load(Ordering::Acquire) || qps.iter().any(|q| q.has_work() && !blocked) || engine.generation.load(Ordering::Acquire) != seen_generation {
+        if engine.stop.load(Ordering::Acquire)
+            || qps.iter().any(|q| q.has_work() && !blocked)
+            || engine.generation.load(Ordering::Acquire) != seen_generation
+        {
             engine.wake.store(0, Ordering::SeqCst);
             continue;
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use accelverbs_kernel_abi::{HwCq, PinnedMemory};
-use accelverbs_uapi::cqe::{owner_bit_for, CqeStatus, Cqe, CQE_OWNER_OFFSET, CQE_SIZE};
+use accelverbs_uapi::cqe::{owner_bit_for, Cqe, CqeStatus, CQE_OWNER_OFFSET, CQE_SIZE};
 use accelverbs_uapi::doorbell::CqDoorbellRecord;
 use accelverbs_uapi::wqe::flags as wqe_flags;
 use zerocopy::IntoBytes;

@@ -43,7 +43,14 @@ impl UarPage {
     fn new() -> Self {
         // SAFETY: anonymous shared mapping of one page; no existing memory is affected.
         let base = unsafe {
-            libc::mmap(std::ptr::null_mut(), UAR_SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                UAR_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         assert!(base != libc::MAP_FAILED, "mmap of the UAR page failed: {}", std::io::Error::last_os_error());
         Self { base: base.cast() }
@@ -108,7 +115,6 @@ impl SoftHardware {
     pub fn cq(&self, cqn: u32) -> Option<Arc<SoftCq>> {
         self.cqs.read().unwrap_or_else(|e| e.into_inner()).get(&cqn).and_then(Weak::upgrade)
     }
-
 }
 
 impl Hardware for SoftHardware {

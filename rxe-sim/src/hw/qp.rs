@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use accelverbs_kernel_abi::{HwQp, PinnedMemory};
-use accelverbs_uapi::cqe::{CqeStatus, Cqe};
+use accelverbs_uapi::cqe::{Cqe, CqeStatus};
 use accelverbs_uapi::doorbell::QpDoorbellRecord;
 use accelverbs_uapi::verbs::QpState;
 use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};

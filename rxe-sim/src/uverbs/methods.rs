@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use accelverbs_kernel_abi::objects::{CqRequest, QpRequest, Ucontext};
 use accelverbs_kernel_abi::Errno;
-use accelverbs_uapi::cmd::{CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp, ResourceCounts};
 use accelverbs_uapi::caps::DeviceCaps;
+use accelverbs_uapi::cmd::{CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp, ResourceCounts};
 use accelverbs_uapi::ids::{comp_channel, cq, device, mr, object, pd, qp, uhw};
 use accelverbs_uapi::verbs::{DestroyCqResp, DestroyQpResp, QpCap, QpState, QueryPortRespEx};
 
@@ -57,15 +57,30 @@ pub struct Method {
     pub handler: Handler,
 }
 
-macro_rules! pd_of { ($call:expr, $b:expr, $attr:expr) => {
-    match $call.lookup($b, $attr, object::PD)? { UObject::Pd(p) => p, _ => return Err(Errno::EINVAL) }
-}; }
-macro_rules! cq_of { ($call:expr, $b:expr, $attr:expr) => {
-    match $call.lookup($b, $attr, object::CQ)? { UObject::Cq(c) => c, _ => return Err(Errno::EINVAL) }
-}; }
-macro_rules! qp_of { ($call:expr, $b:expr, $attr:expr) => {
-    match $call.lookup($b, $attr, object::QP)? { UObject::Qp(q) => q, _ => return Err(Errno::EINVAL) }
-}; }
+macro_rules! pd_of {
+    ($call:expr, $b:expr, $attr:expr) => {
+        match $call.lookup($b, $attr, object::PD)? {
+            UObject::Pd(p) => p,
+            _ => return Err(Errno::EINVAL),
+        }
+    };
+}
+macro_rules! cq_of {
+    ($call:expr, $b:expr, $attr:expr) => {
+        match $call.lookup($b, $attr, object::CQ)? {
+            UObject::Cq(c) => c,
+            _ => return Err(Errno::EINVAL),
+        }
+    };
+}
+macro_rules! qp_of {
+    ($call:expr, $b:expr, $attr:expr) => {
+        match $call.lookup($b, $attr, object::QP)? {
+            UObject::Qp(q) => q,
+            _ => return Err(Errno::EINVAL),
+        }
+    };
+}
 
 use AttrSpec as A;
 
@@ -85,7 +100,10 @@ pub static METHODS: &[Method] = &[
     Method {
         object: object::DEVICE,
         method: device::METHOD_QUERY_PORT,
-        attrs: &[A::input::<u8>(device::ATTR_QUERY_PORT_PORT_NUM, true), A::output::<QueryPortRespEx>(device::ATTR_QUERY_PORT_RESP, true)],
+        attrs: &[
+            A::input::<u8>(device::ATTR_QUERY_PORT_PORT_NUM, true),
+            A::output::<QueryPortRespEx>(device::ATTR_QUERY_PORT_RESP, true),
+        ],
         handler: query_port,
     },
     Method {
@@ -100,8 +118,18 @@ pub static METHODS: &[Method] = &[
         attrs: &[A::output::<ResourceCounts>(device::ATTR_QUERY_RESOURCES_RESP, true)],
         handler: query_resources,
     },
-    Method { object: object::PD, method: pd::METHOD_ALLOC, attrs: &[A::handle(pd::ATTR_ALLOC_HANDLE, object::PD, Access::New, true)], handler: alloc_pd },
-    Method { object: object::PD, method: pd::METHOD_DESTROY, attrs: &[A::handle(pd::ATTR_DESTROY_HANDLE, object::PD, Access::Destroy, true)], handler: destroy_pd },
+    Method {
+        object: object::PD,
+        method: pd::METHOD_ALLOC,
+        attrs: &[A::handle(pd::ATTR_ALLOC_HANDLE, object::PD, Access::New, true)],
+        handler: alloc_pd,
+    },
+    Method {
+        object: object::PD,
+        method: pd::METHOD_DESTROY,
+        attrs: &[A::handle(pd::ATTR_DESTROY_HANDLE, object::PD, Access::Destroy, true)],
+        handler: destroy_pd,
+    },
     Method {
         object: object::MR,
         method: mr::METHOD_REG,
@@ -116,11 +144,19 @@ pub static METHODS: &[Method] = &[
         ],
         handler: reg_mr,
     },
-    Method { object: object::MR, method: mr::METHOD_DESTROY, attrs: &[A::handle(mr::ATTR_DESTROY_HANDLE, object::MR, Access::Destroy, true)], handler: destroy_mr },
+    Method {
+        object: object::MR,
+        method: mr::METHOD_DESTROY,
+        attrs: &[A::handle(mr::ATTR_DESTROY_HANDLE, object::MR, Access::Destroy, true)],
+        handler: destroy_mr,
+    },
     Method {
         object: object::COMP_CHANNEL,
         method: comp_channel::METHOD_ALLOC,
-        attrs: &[A::handle(comp_channel::ATTR_HANDLE, object::COMP_CHANNEL, Access::New, true), A::output::<i32>(comp_channel::ATTR_ALLOC_FD, true)],
+        attrs: &[
+            A::handle(comp_channel::ATTR_HANDLE, object::COMP_CHANNEL, Access::New, true),
+            A::output::<i32>(comp_channel::ATTR_ALLOC_FD, true),
+        ],
         handler: alloc_comp_channel,
     },
     Method {
@@ -132,7 +168,10 @@ pub static METHODS: &[Method] = &[
     Method {
         object: object::COMP_CHANNEL,
         method: comp_channel::METHOD_GET_EVENT,
-        attrs: &[A::handle(comp_channel::ATTR_HANDLE, object::COMP_CHANNEL, Access::Read, true), A::output::<u64>(comp_channel::ATTR_GET_EVENT_CQ_USER_HANDLE, true)],
+        attrs: &[
+            A::handle(comp_channel::ATTR_HANDLE, object::COMP_CHANNEL, Access::Read, true),
+            A::output::<u64>(comp_channel::ATTR_GET_EVENT_CQ_USER_HANDLE, true),
+        ],
         handler: get_event,
     },
     Method {
@@ -154,13 +193,19 @@ pub static METHODS: &[Method] = &[
     Method {
         object: object::CQ,
         method: cq::METHOD_DESTROY,
-        attrs: &[A::handle(cq::ATTR_DESTROY_HANDLE, object::CQ, Access::Destroy, true), A::output::<DestroyCqResp>(cq::ATTR_DESTROY_RESP, true)],
+        attrs: &[
+            A::handle(cq::ATTR_DESTROY_HANDLE, object::CQ, Access::Destroy, true),
+            A::output::<DestroyCqResp>(cq::ATTR_DESTROY_RESP, true),
+        ],
         handler: destroy_cq,
     },
     Method {
         object: object::CQ,
         method: cq::METHOD_REQ_NOTIFY,
-        attrs: &[A::handle(cq::ATTR_REQ_NOTIFY_HANDLE, object::CQ, Access::Read, true), A::input::<u32>(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, false)],
+        attrs: &[
+            A::handle(cq::ATTR_REQ_NOTIFY_HANDLE, object::CQ, Access::Read, true),
+            A::input::<u32>(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, false),
+        ],
         handler: req_notify_cq,
     },
     Method {
@@ -185,7 +230,10 @@ pub static METHODS: &[Method] = &[
     Method {
         object: object::QP,
         method: qp::METHOD_DESTROY,
-        attrs: &[A::handle(qp::ATTR_DESTROY_HANDLE, object::QP, Access::Destroy, true), A::output::<DestroyQpResp>(qp::ATTR_DESTROY_RESP, true)],
+        attrs: &[
+            A::handle(qp::ATTR_DESTROY_HANDLE, object::QP, Access::Destroy, true),
+            A::output::<DestroyQpResp>(qp::ATTR_DESTROY_RESP, true),
+        ],
         handler: destroy_qp,
     },
     Method {
@@ -327,7 +375,8 @@ fn create_qp(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     call.ctx()?;
     let pd = pd_of!(call, b, qp::ATTR_CREATE_PD_HANDLE);
     let send_cq = cq_of!(call, b, qp::ATTR_CREATE_SEND_CQ_HANDLE);
-    let recv_cq = if b.has(qp::ATTR_CREATE_RECV_CQ_HANDLE) { Some(cq_of!(call, b, qp::ATTR_CREATE_RECV_CQ_HANDLE)) } else { None };
+    let recv_cq =
+        if b.has(qp::ATTR_CREATE_RECV_CQ_HANDLE) { Some(cq_of!(call, b, qp::ATTR_CREATE_RECV_CQ_HANDLE)) } else { None };
     let (qp, resp, cap) = pd.create_qp(QpRequest {
         send_cq: &send_cq,
         recv_cq: recv_cq.as_ref(),

@@ -44,7 +44,11 @@ pub fn run() -> Result<(), Error> {
         println!("\topcodes:\t\t{}", opcodes.join(" "));
         println!("\tcapabilities:\t\t{}", flags.join(" "));
         println!("\t\tport:\t1");
-        println!("\t\t\tstate:\t\t{} ({})", if port.legacy_resp.state == 4 { "PORT_ACTIVE" } else { "PORT_DOWN" }, port.legacy_resp.state);
+        println!(
+            "\t\t\tstate:\t\t{} ({})",
+            if port.legacy_resp.state == 4 { "PORT_ACTIVE" } else { "PORT_DOWN" },
+            port.legacy_resp.state
+        );
         println!("\t\t\tlink_layer:\tunspecified (no wire)");
     }
     Ok(())

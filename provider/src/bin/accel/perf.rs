@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use accelverbs::{Access, ContextOptions, Copy, Cq, Device, Error, ExecPolicy, MemoryRegion, Nop, PostError, Qp, QpInit, SimConfig, WorkCompletion};
+use accelverbs::{
+    Access, ContextOptions, Copy, Cq, Device, Error, ExecPolicy, MemoryRegion, Nop, PostError, Qp, QpInit, SimConfig,
+    WorkCompletion,
+};
 use clap::{Args, ValueEnum};
 
 use crate::PerfOp;
@@ -168,10 +171,18 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     let duration = Duration::from_secs_f64(args.seconds);
     println!(
         "# accel perf {:?}: device {} engines={} policy={:?}; {} x {:.2}s per point, medians",
-        args.op, device.name(), args.engines, ctx.policy(), args.repeat, args.seconds
+        args.op,
+        device.name(),
+        args.engines,
+        ctx.policy(),
+        args.repeat,
+        args.seconds
     );
     if args.op == PerfOp::Copy {
-        println!("{:>8} {:>4} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}", "size", "qd", "ops/s", "GB/s", "p50", "p99", "memcpy GB/s", "ratio");
+        println!(
+            "{:>8} {:>4} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}",
+            "size", "qd", "ops/s", "GB/s", "p50", "p99", "memcpy GB/s", "ratio"
+        );
     } else {
         println!("{:>8} {:>4} {:>12} {:>10} {:>10}", "op", "qd", "ops/s", "p50", "p99");
     }
@@ -204,7 +215,14 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                 let mem = median(cpu) / 1e9;
                 println!(
                     "{:>8} {:>4} {:>12.0} {:>10.2} {:>10} {:>10} {:>12.2} {:>8.2}",
-                    human(size), qd, ops, gbs, fmt_ns(p50), fmt_ns(p99), mem, gbs / mem
+                    human(size),
+                    qd,
+                    ops,
+                    gbs,
+                    fmt_ns(p50),
+                    fmt_ns(p99),
+                    mem,
+                    gbs / mem
                 );
             } else {
                 println!("{:>8} {:>4} {:>12.0} {:>10} {:>10}", "nop", qd, ops, fmt_ns(p50), fmt_ns(p99));
