@@ -1,0 +1,42 @@
+//! The `accel` command line, run as a user would.
+
+use std::process::Command;
+
+fn accel(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_accel")).args(args).output().expect("run accel");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn devinfo_lists_the_soft_device_and_its_opcodes() {
+    let (ok, out, err) = accel(&["devinfo"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("hca_id:\taccelsim0"), "{out}");
+    assert!(out.contains("driver:\t\t\taccel"), "{out}");
+    assert!(out.contains("opcodes:\t\tNOP COPY"), "{out}");
+    assert!(out.contains("PORT_ACTIVE"), "{out}");
+}
+
+#[test]
+fn perf_reports_a_row_per_size_and_depth() {
+    let (ok, out, err) = accel(&["perf", "copy", "--size", "4k,64k", "--qd", "1,8", "--seconds", "0.02", "--repeat", "1"]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("KiB")).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(out.contains("memcpy GB/s") && out.contains("ratio"), "{out}");
+    for policy in ["inline", "adaptive"] {
+        let (ok, out, err) = accel(&["perf", "nop", "--qd", "4", "--seconds", "0.02", "--repeat", "1", "--policy", policy]);
+        assert!(ok, "{policy}: {err}");
+        assert!(out.lines().any(|l| l.trim_start().starts_with("nop")), "{out}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_named_in_the_error() {
+    let (ok, _, err) = accel(&["perf", "copy", "--size", "12q"]);
+    assert!(!ok);
+    assert!(err.contains("12q"), "{err}");
+    let (ok, _, err) = accel(&["perf", "frobnicate"]);
+    assert!(!ok);
+    assert!(err.contains("frobnicate"), "{err}");
+}
