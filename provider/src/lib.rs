@@ -1,7 +1,7 @@
 //! accelverbs: compression and crypto accelerators from user space, through the RDMA verbs
 //! model.
 //!
-//! ```no_run
+//! ```
 //! use accelverbs::{devices, Access, Copy, QpInit, WorkCompletion};
 //!
 //! let ctx = devices()[0].open()?;
@@ -20,6 +20,52 @@
 //!
 //! Every control operation (open, PD, MR, CQ, QP, completion channel) is a uverbs ioctl sent
 //! over a [`Channel`]; posting and polling only read and write memory shared with the device.
+//!
+//! # Misuse the types rule out
+//!
+//! A registered buffer cannot be touched, or freed, while its MR lives:
+//!
+//! ```compile_fail
+//! # let pd = accelverbs::devices()[0].open().unwrap().alloc_pd().unwrap();
+//! let mut buf = vec![0u8; 64];
+//! let mr = pd.reg_mr(&mut buf, accelverbs::Access::LOCAL_WRITE).unwrap();
+//! buf[0] = 1; // error: `buf` is mutably borrowed by the MR
+//! drop(mr);
+//! ```
+//!
+//! ```compile_fail
+//! # let pd = accelverbs::devices()[0].open().unwrap().alloc_pd().unwrap();
+//! let mr = {
+//!     let mut buf = vec![0u8; 64];
+//!     pd.reg_mr(&mut buf, accelverbs::Access::empty()).unwrap()
+//! }; // error: `buf` dropped while still registered
+//! ```
+//!
+//! A QP has one producer and a CQ one consumer, with no lock: both need `&mut`.
+//!
+//! ```compile_fail
+//! fn post_through_a_shared_reference(qp: &accelverbs::Qp) {
+//!     qp.post(accelverbs::Nop::new(1)).unwrap();
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! fn poll_through_a_shared_reference(cq: &accelverbs::Cq) {
+//!     let mut wc = [accelverbs::WorkCompletion::default(); 4];
+//!     cq.poll(&mut wc);
+//! }
+//! ```
+//!
+//! A batch borrows its QP, so nothing else can post until it is rung:
+//!
+//! ```compile_fail
+//! fn two_batches(qp: &mut accelverbs::Qp) {
+//!     let mut a = qp.batch();
+//!     let mut b = qp.batch();
+//!     a.push(accelverbs::Nop::new(1)).unwrap();
+//!     b.push(accelverbs::Nop::new(2)).unwrap();
+//! }
+//! ```
 
 mod access;
 mod channel;

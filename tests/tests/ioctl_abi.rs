@@ -35,6 +35,14 @@ fn a_well_formed_call_succeeds_and_marks_outputs_valid() {
 }
 
 #[test]
+fn a_call_without_attributes_is_fine() {
+    let f = RawFile::new(device(1).open_channel().unwrap());
+    let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
+    c.execute(&*f.chan).unwrap();
+    assert!(f.alloc_pd().is_ok());
+}
+
+#[test]
 fn header_length_must_match_the_attributes() {
     let f = file();
     for delta in [-1i32, 1, -16, 16] {

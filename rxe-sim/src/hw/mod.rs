@@ -93,6 +93,8 @@ pub struct SoftHardware {
 impl SoftHardware {
     pub fn new(num_engines: usize, max_mr: u32, spin: Duration, inline_allowed: bool) -> Self {
         let num_engines = num_engines.min(MAX_ENGINES);
+        // With no engine thread, inline execution is the only way work can run.
+        let inline_allowed = inline_allowed || num_engines == 0;
         let uar = UarPage::new();
         let engines = Engines::start((0..num_engines).map(|i| uar.wake_word(i)).collect(), spin);
         Self {

@@ -141,3 +141,100 @@ impl MrTable {
         Ok(Resolved { ptr, len: sge.length as usize, _mr: mr })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Addresses only: `resolve` never touches the memory it checks.
+    #[derive(Debug)]
+    struct FakePin {
+        addr: u64,
+        len: u64,
+    }
+
+    impl PinnedMemory for FakePin {
+        fn addr(&self) -> u64 {
+            self.addr
+        }
+        fn len(&self) -> u64 {
+            self.len
+        }
+        fn dma_addr(&self) -> *mut u8 {
+            self.addr as usize as *mut u8
+        }
+    }
+
+    fn table_with(addr: u64, len: u64, access: u32) -> (MrTable, u32) {
+        let t = MrTable::new(16);
+        let key = t.register(MrSetup { pdn: 1, memory: Arc::new(FakePin { addr, len }), access }).unwrap();
+        (t, key)
+    }
+
+    proptest! {
+        /// Whatever the SGE, a resolved range lies inside the MR; anything else is refused.
+        #[test]
+        fn resolved_ranges_stay_inside_the_mr(
+            mr_addr in 0u64..(1 << 47), mr_len in 1u64..(1 << 24),
+            delta in any::<i64>(), length in any::<u32>(),
+        ) {
+            let (t, key) = table_with(mr_addr, mr_len, access::LOCAL_WRITE);
+            let sge = Sge { addr: mr_addr.wrapping_add_signed(delta % (2 << 24)), length, lkey: key };
+            match t.resolve(&sge, 1, Use::Write) {
+                Ok(r) => {
+                    let start = r.ptr as u64;
+                    prop_assert!(start >= mr_addr);
+                    prop_assert!(start + r.len as u64 <= mr_addr + mr_len);
+                    prop_assert_eq!(r.len, length as usize);
+                }
+                Err(e) => prop_assert_eq!(e, VendorError::OutOfBounds),
+            }
+        }
+
+        /// Any key other than the live one fails, as unknown or stale.
+        #[test]
+        fn only_the_live_key_resolves(key in any::<u32>()) {
+            let (t, live) = table_with(0x10000, 4096, 0);
+            let sge = Sge { addr: 0x10000, length: 1, lkey: key };
+            let r = t.resolve(&sge, 1, Use::Read);
+            if key == live {
+                prop_assert!(r.is_ok());
+            } else {
+                let e = r.unwrap_err();
+                prop_assert!(e == VendorError::KeyUnknown || e == VendorError::KeyStale);
+            }
+        }
+    }
+
+    #[test]
+    fn rights_and_pd_are_checked() {
+        let (t, key) = table_with(0x10000, 4096, 0);
+        let sge = Sge { addr: 0x10000, length: 16, lkey: key };
+        assert_eq!(t.resolve(&sge, 1, Use::Write).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(t.resolve(&sge, 2, Use::Read).unwrap_err(), VendorError::PdMismatch);
+        assert!(t.resolve(&sge, 1, Use::Read).is_ok());
+    }
+
+    #[test]
+    fn reused_slots_get_a_new_variant() {
+        let t = MrTable::new(16);
+        let setup = || MrSetup { pdn: 1, memory: Arc::new(FakePin { addr: 0x1000, len: 64 }), access: 0 };
+        let first = t.register(setup()).unwrap();
+        t.deregister(first);
+        let second = t.register(setup()).unwrap();
+        assert_eq!(first >> VARIANT_BITS, second >> VARIANT_BITS);
+        assert_ne!(first, second);
+        let sge = Sge { addr: 0x1000, length: 1, lkey: first };
+        assert_eq!(t.resolve(&sge, 1, Use::Read).unwrap_err(), VendorError::KeyStale);
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let t = MrTable::new(2);
+        let setup = || MrSetup { pdn: 1, memory: Arc::new(FakePin { addr: 0x1000, len: 64 }), access: 0 };
+        t.register(setup()).unwrap();
+        t.register(setup()).unwrap();
+        assert_eq!(t.register(setup()), Err(Errno::ENOMEM));
+    }
+}

@@ -13,7 +13,7 @@ use accelverbs_kernel_abi::objects::Ucontext;
 use accelverbs_kernel_abi::Errno;
 use accelverbs_uapi::ids::ACCEL_DRIVER_ID;
 use accelverbs_uapi::ioctl::{IoctlAttr, IoctlHdr, MAX_IOCTL_LENGTH, RDMA_VERBS_IOCTL};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::hw::qp::Progress;
 use crate::hw::SoftHardware;
@@ -63,10 +63,9 @@ impl UverbsFile {
         if hdr.driver_id != ACCEL_DRIVER_ID {
             return Err(Errno::EINVAL);
         }
-        let mut raw_attrs = vec![0u8; hdr.num_attrs as usize * core::mem::size_of::<IoctlAttr>()];
-        copy_from_user(&mut raw_attrs, hdr_addr + core::mem::size_of::<IoctlHdr>() as u64)?;
-        let attrs = <[IoctlAttr]>::ref_from_bytes(&raw_attrs).map_err(|_| Errno::EFAULT)?;
-        let mut bundle = Bundle::parse(hdr_addr, attrs, method.attrs)?;
+        let mut attrs = vec![IoctlAttr::default(); hdr.num_attrs as usize];
+        copy_from_user(attrs.as_mut_bytes(), hdr_addr + core::mem::size_of::<IoctlHdr>() as u64)?;
+        let mut bundle = Bundle::parse(hdr_addr, &attrs, method.attrs)?;
 
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
