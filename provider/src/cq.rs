@@ -23,7 +23,7 @@ pub(crate) struct CqInner {
     pub cqn: u32,
     user_handle: u64,
     ring: PageBuffer,
-    doorbell: PageBuffer,
+    _doorbell: PageBuffer,
     log_size: u32,
     _channel: Option<Arc<ChannelInner>>,
 }
@@ -82,7 +82,7 @@ impl Context {
             cqn: resp.cqn,
             user_handle,
             ring,
-            doorbell,
+            _doorbell: doorbell,
             log_size,
             _channel: channel.map(|c| Arc::clone(&c.inner)),
         });
@@ -148,10 +148,5 @@ impl Cq {
         cmd.handle(cq::ATTR_REQ_NOTIFY_HANDLE, self.inner.handle)
             .input_u32(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, u32::from(solicited_only));
         self.inner.ctx.run("req_notify_cq", &mut cmd)
-    }
-
-    /// The doorbell record address (kept for `Debug` and tests of the ABI).
-    pub fn doorbell_addr(&self) -> u64 {
-        self.inner.doorbell.addr()
     }
 }

@@ -38,6 +38,9 @@ impl<'a> Command<'a> {
     }
 
     /// Appends a raw attribute; returns its index.
+    ///
+    /// # Panics
+    /// If the command already holds [`MAX_ATTRS`] attributes.
     pub fn attr(&mut self, attr: IoctlAttr) -> usize {
         assert!(self.len < MAX_ATTRS, "more than {MAX_ATTRS} attributes");
         self.buf.attrs[self.len] = attr;
@@ -46,6 +49,9 @@ impl<'a> Command<'a> {
     }
 
     /// An input the method requires; values of at most 8 bytes travel inline.
+    ///
+    /// # Panics
+    /// If `value` is 64 KiB or longer (an attribute's length is a `u16`).
     pub fn input<T: IntoBytes + Immutable + ?Sized>(&mut self, id: u16, value: &'a T) -> &mut Self {
         let bytes = value.as_bytes();
         let len = u16::try_from(bytes.len()).expect("attribute longer than 64 KiB");

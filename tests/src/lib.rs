@@ -1,6 +1,9 @@
 //! Shared fixtures for the end-to-end tests, built like rdma-core's pyverbs fixtures: base
 //! resources (context, PD), then traffic resources (CQ, QP, MRs).
 
+pub mod headers;
+pub mod raw;
+
 use accelverbs::{
     Access, Context, ContextOptions, Cq, Device, ExecPolicy, MemoryRegion, Pd, Qp, QpInit, SimConfig, WorkCompletion,
 };
@@ -87,5 +90,3 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
-pub mod headers;
-pub mod raw;

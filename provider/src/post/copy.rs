@@ -2,7 +2,7 @@
 
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 
-use super::WorkRequest;
+use super::{completion_options, WorkRequest};
 
 /// Copies `src.length` bytes from `src` to `dst`; `dst` must be at least as long and in an MR
 /// with local write access.
@@ -19,17 +19,9 @@ impl Copy {
     pub fn new(wr_id: u64, src: Sge, dst: Sge) -> Self {
         Self { wr_id, src, dst, flags: flags::SIGNALED }
     }
-
-    pub fn signaled(mut self, on: bool) -> Self {
-        self.flags = if on { self.flags | flags::SIGNALED } else { self.flags & !flags::SIGNALED };
-        self
-    }
-
-    pub fn solicited(mut self) -> Self {
-        self.flags |= flags::SOLICITED;
-        self
-    }
 }
+
+completion_options!(Copy);
 
 impl WorkRequest for Copy {
     fn encode(&self, wqe: &mut Wqe) {

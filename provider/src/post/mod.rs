@@ -9,6 +9,27 @@ pub use nop::Nop;
 
 use accelverbs_uapi::wqe::Wqe;
 
+/// The completion options every work-request builder offers, on its `flags` byte.
+macro_rules! completion_options {
+    ($wr:ty) => {
+        impl $wr {
+            /// Whether a successful completion produces a CQE (default: yes). Errors always do.
+            pub fn signaled(mut self, on: bool) -> Self {
+                use accelverbs_uapi::wqe::flags::SIGNALED;
+                self.flags = if on { self.flags | SIGNALED } else { self.flags & !SIGNALED };
+                self
+            }
+
+            /// Wakes a CQ armed for solicited completions only.
+            pub fn solicited(mut self) -> Self {
+                self.flags |= accelverbs_uapi::wqe::flags::SOLICITED;
+                self
+            }
+        }
+    };
+}
+use completion_options;
+
 use crate::{PostError, Qp};
 
 /// A work request that can be encoded into a WQE.

@@ -2,7 +2,7 @@
 
 use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
 
-use super::WorkRequest;
+use super::{completion_options, WorkRequest};
 
 /// A no-op work request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,19 +16,9 @@ impl Nop {
     pub fn new(wr_id: u64) -> Self {
         Self { wr_id, flags: flags::SIGNALED }
     }
-
-    /// Whether a successful completion produces a CQE.
-    pub fn signaled(mut self, on: bool) -> Self {
-        self.flags = if on { self.flags | flags::SIGNALED } else { self.flags & !flags::SIGNALED };
-        self
-    }
-
-    /// Wakes a CQ armed for solicited events only.
-    pub fn solicited(mut self) -> Self {
-        self.flags |= flags::SOLICITED;
-        self
-    }
 }
+
+completion_options!(Nop);
 
 impl WorkRequest for Nop {
     fn encode(&self, wqe: &mut Wqe) {

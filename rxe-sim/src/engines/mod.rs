@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use accelverbs_kernel_abi::HwQp;
+
 use crate::hw::qp::{Progress, SoftQp};
 use crate::hw::shared::{futex_wait, futex_wake, SharedU32};
 
@@ -35,7 +37,7 @@ impl EngineShared {
     }
 
     pub fn detach(&self, qpn: u32) {
-        self.qps.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn_value() != qpn);
+        self.qps.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn() != qpn);
         self.generation.fetch_add(1, Ordering::Release);
         self.kick();
     }
@@ -147,7 +149,7 @@ fn run(engine: &EngineShared) {
         engine.wake.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if engine.stop.load(Ordering::Acquire)
-            || qps.iter().any(|q| q.has_work() && !blocked)
+            || (!blocked && qps.iter().any(|q| q.has_work()))
             || engine.generation.load(Ordering::Acquire) != seen_generation
         {
             engine.wake.store(0, Ordering::SeqCst);

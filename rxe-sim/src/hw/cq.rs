@@ -133,10 +133,6 @@ impl SoftCq {
             }
         }
     }
-
-    pub fn cqn_value(&self) -> u32 {
-        self.cqn
-    }
 }
 
 impl HwCq for SoftCq {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use accelverbs_kernel_abi::{CqSetup, Errno, Hardware, MrSetup, QpSetup};
+use accelverbs_kernel_abi::{CqSetup, Errno, Hardware, HwCq, HwQp, MrSetup, QpSetup};
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::doorbell::EngineWakeWord;
 
@@ -179,15 +179,15 @@ impl Hardware for SoftHardware {
     }
 
     fn activate_cq(&self, cq: &Arc<SoftCq>) {
-        self.cqs.write().unwrap_or_else(|e| e.into_inner()).insert(cq.cqn_value(), Arc::downgrade(cq));
+        self.cqs.write().unwrap_or_else(|e| e.into_inner()).insert(cq.cqn(), Arc::downgrade(cq));
     }
 
     fn retire_cq(&self, cq: &SoftCq) {
-        self.cqs.write().unwrap_or_else(|e| e.into_inner()).remove(&cq.cqn_value());
+        self.cqs.write().unwrap_or_else(|e| e.into_inner()).remove(&cq.cqn());
     }
 
     fn activate_qp(&self, qp: &Arc<SoftQp>) {
-        self.qps.write().unwrap_or_else(|e| e.into_inner()).insert(qp.qpn_value(), Arc::downgrade(qp));
+        self.qps.write().unwrap_or_else(|e| e.into_inner()).insert(qp.qpn(), Arc::downgrade(qp));
         qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(qp));
         if let Some(e) = qp.engine {
             self.engines.get(e).attach(Arc::clone(qp));
@@ -196,9 +196,9 @@ impl Hardware for SoftHardware {
 
     fn retire_qp(&self, qp: &SoftQp) {
         if let Some(e) = qp.engine {
-            self.engines.get(e).detach(qp.qpn_value());
+            self.engines.get(e).detach(qp.qpn());
         }
-        qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn_value() != qp.qpn_value());
-        self.qps.write().unwrap_or_else(|e| e.into_inner()).remove(&qp.qpn_value());
+        qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn() != qp.qpn());
+        self.qps.write().unwrap_or_else(|e| e.into_inner()).remove(&qp.qpn());
     }
 }

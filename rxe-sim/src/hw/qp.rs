@@ -237,10 +237,6 @@ impl SoftQp {
         }
         Progress::Worked(take)
     }
-
-    pub fn qpn_value(&self) -> u32 {
-        self.qpn
-    }
 }
 
 impl HwQp for SoftQp {

@@ -75,7 +75,7 @@ pub struct Bundle {
 
 /// Byte offset of attribute `index` in the caller's ioctl buffer.
 fn attr_addr(hdr_addr: u64, index: usize) -> u64 {
-    hdr_addr + (core::mem::size_of::<IoctlHdr>() + index * core::mem::size_of::<IoctlAttr>()) as u64
+    hdr_addr.wrapping_add((core::mem::size_of::<IoctlHdr>() + index * core::mem::size_of::<IoctlAttr>()) as u64)
 }
 
 /// Copies in the bytes of a pointer attribute (inline when it fits in `data`).

@@ -64,7 +64,7 @@ impl UverbsFile {
             return Err(Errno::EINVAL);
         }
         let mut attrs = vec![IoctlAttr::default(); hdr.num_attrs as usize];
-        copy_from_user(attrs.as_mut_bytes(), hdr_addr + core::mem::size_of::<IoctlHdr>() as u64)?;
+        copy_from_user(attrs.as_mut_bytes(), hdr_addr.wrapping_add(core::mem::size_of::<IoctlHdr>() as u64))?;
         let mut bundle = Bundle::parse(hdr_addr, &attrs, method.attrs)?;
 
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
