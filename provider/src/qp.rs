@@ -71,6 +71,7 @@ pub struct Qp {
     /// not pull the device's cache line on every WQE.
     consumer_snapshot: u32,
     db_producer: SharedIndex,
+    db_engine_producer: SharedIndex,
     db_consumer: SharedIndex,
     wake: SharedIndex,
     state: QpState,
@@ -121,9 +122,10 @@ impl Pd {
         let db = doorbell.as_ptr();
         // SAFETY: the doorbell buffer is page aligned and owned by `inner` for the QP's life;
         // the wake word lies inside the UAR mapping (checked above), which the context keeps.
-        let (db_producer, db_consumer, wake) = unsafe {
+        let (db_producer, db_engine_producer, db_consumer, wake) = unsafe {
             (
                 SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
+                SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, engine_producer))),
                 SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
                 SharedIndex::new(ctx.uar.as_ptr().add(wake_offset)),
             )
@@ -142,6 +144,7 @@ impl Pd {
             producer: 0,
             consumer_snapshot: 0,
             db_producer,
+            db_engine_producer,
             db_consumer,
             wake,
             state: QpState::Reset,
@@ -174,6 +177,7 @@ impl Qp {
             self.producer = 0;
             self.consumer_snapshot = 0;
             publish_producer(&self.db_producer, 0);
+            publish_producer(&self.db_engine_producer, 0);
         }
         self.state = state;
         Ok(())
@@ -234,10 +238,13 @@ impl Qp {
                 let _ = ctx.channel.drive_qp(self.qpn);
             }
             ExecPolicy::Adaptive => {
+                // Small batches run here; the engine only sees what is handed to it (a large
+                // batch, or what could not run inline), so the two never race for the QP.
                 if bytes <= u64::from(ctx.inline_threshold) {
                     let _ = ctx.channel.drive_qp(self.qpn);
                 }
                 if self.db_consumer.load(Ordering::Acquire) != self.producer {
+                    publish_producer(&self.db_engine_producer, self.producer);
                     wake_engine_if_sleeping(&self.wake);
                 }
             }

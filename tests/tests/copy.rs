@@ -220,3 +220,22 @@ fn a_full_send_queue_refuses_more_posts() {
     assert_eq!(batch.push(Nop::new(4)), Err(accelverbs::PostError::QueueFull));
     batch.ring();
 }
+
+#[test]
+fn inline_and_adaptive_run_small_batches_on_the_posting_thread() {
+    for policy in [ExecPolicy::Inline, ExecPolicy::Adaptive] {
+        let mut t = Traffic::new(1, policy, 16);
+        let src = t.mr(1 << 20, Access::empty());
+        let dst = t.mr(1 << 20, Access::LOCAL_WRITE);
+        let mut wc = [WorkCompletion::default(); 4];
+        for i in 0..200 {
+            t.qp.post(Copy::new(i, src.sge(0, 4096), dst.sge(0, 4096))).unwrap();
+            // Done before `post` returned: no engine was involved, nothing to wait for.
+            assert_eq!(t.cq.poll(&mut wc), 1, "{policy:?}: WR {i} was not run inline");
+            assert!(wc[0].is_success());
+        }
+        // Above the adaptive threshold (16 KiB) the work goes to the engine and still completes.
+        t.qp.post(Copy::new(999, src.sge(0, 1 << 20), dst.sge(0, 1 << 20))).unwrap();
+        assert_eq!(poll_n(&mut t.cq, 1)[0].wr_id, 999);
+    }
+}

@@ -15,13 +15,16 @@ pub struct QpDoorbellRecord {
     /// Free-running count of WQEs posted. Written by the provider with release ordering after
     /// the WQEs themselves; the device reads it, and never trusts it.
     pub sq_producer: u32,
-    pub reserved0: [u8; 60],
+    /// For QPs of an adaptive context: how far engine threads may consume. Work between it and
+    /// `sq_producer` is left to the poster, which runs it inline. Ignored otherwise.
+    pub engine_producer: u32,
+    pub reserved0: [u8; 56],
     /// Free-running count of WQEs the device has copied out of the ring: slots below it may be
     /// reused. Written by the device; the provider only reads it.
     pub sq_consumer: u32,
     pub reserved1: [u8; 60],
 }
-assert_layout!(QpDoorbellRecord, 128; sq_producer @ 0, sq_consumer @ 64);
+assert_layout!(QpDoorbellRecord, 128; sq_producer @ 0, engine_producer @ 4, sq_consumer @ 64);
 
 /// One per CQ, in user memory pinned by the driver.
 #[repr(C)]

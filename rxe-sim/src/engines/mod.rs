@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use accelverbs_kernel_abi::HwQp;
 
-use crate::hw::qp::{Progress, SoftQp};
+use crate::hw::qp::{Progress, Runner, SoftQp};
 use crate::hw::shared::{futex_wait, futex_wake, SharedU32};
 
 /// Longest sleep with nothing to do; only bounds the damage of a poster that never wakes us.
@@ -123,7 +123,7 @@ fn run(engine: &EngineShared) {
         let mut worked = false;
         let mut blocked = false;
         for qp in &qps {
-            match qp.process() {
+            match qp.process(Runner::Engine) {
                 Progress::Worked(_) => worked = true,
                 Progress::Blocked | Progress::Busy => blocked = true,
                 Progress::Idle => {}
@@ -149,7 +149,7 @@ fn run(engine: &EngineShared) {
         engine.wake.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if engine.stop.load(Ordering::Acquire)
-            || (!blocked && qps.iter().any(|q| q.has_work()))
+            || (!blocked && qps.iter().any(|q| q.has_work(Runner::Engine)))
             || engine.generation.load(Ordering::Acquire) != seen_generation
         {
             engine.wake.store(0, Ordering::SeqCst);

@@ -34,6 +34,15 @@ pub enum Progress {
     Busy,
 }
 
+/// Who runs a pass over a QP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// An engine thread.
+    Engine,
+    /// The application's thread, through `drive_qp`/`drive_cq`.
+    Inline,
+}
+
 /// Device-private QP state, touched only by the thread that holds the lock.
 #[derive(Debug, Default)]
 struct Private {
@@ -52,7 +61,10 @@ pub struct SoftQp {
     ring: *const u8,
     log_size: u32,
     producer: SharedU32,
+    engine_producer: SharedU32,
     consumer_out: SharedU32,
+    /// Adaptive context: engines take work only up to `engine_producer`.
+    handoff: bool,
     /// Mirror of `Private::consumer` for the engine's lock-free "any work?" check.
     published_consumer: AtomicU32,
     has_backlog: AtomicBool,
@@ -87,6 +99,8 @@ pub struct SoftQpSetup {
     pub doorbell: Arc<dyn PinnedMemory>,
     pub log_size: u32,
     pub signal_all: bool,
+    /// Adaptive context: engines take only what the poster hands them.
+    pub handoff: bool,
     pub cq: Arc<SoftCq>,
     pub mrs: Arc<MrTable>,
     pub engine: Option<usize>,
@@ -99,9 +113,10 @@ impl SoftQp {
         debug_assert!(s.doorbell.len() >= std::mem::size_of::<QpDoorbellRecord>() as u64);
         let db = s.doorbell.dma_addr();
         // SAFETY: the driver pinned a whole, 64-byte aligned QpDoorbellRecord at `db`.
-        let (producer, consumer_out) = unsafe {
+        let (producer, engine_producer, consumer_out) = unsafe {
             (
                 SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, engine_producer))),
                 SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
             )
         };
@@ -113,7 +128,9 @@ impl SoftQp {
             ring: s.ring.dma_addr(),
             log_size: s.log_size,
             producer,
+            engine_producer,
             consumer_out,
+            handoff: s.handoff,
             published_consumer: AtomicU32::new(0),
             has_backlog: AtomicBool::new(false),
             signal_all: s.signal_all,
@@ -137,13 +154,30 @@ impl SoftQp {
         matches!(state, QpState::Rts | QpState::Err)
     }
 
-    /// Lock-free hint for the engine's sleep decision: might a pass find work?
-    pub fn has_work(&self) -> bool {
+    /// How many of `pending` posted WQEs `runner` may take. An adaptive QP's engine stops at
+    /// `engine_producer`; one behind the consumer (the poster ran that work inline) means none,
+    /// one beyond the producer is clamped to it.
+    fn allowed(&self, runner: Runner, consumer: u32, pending: u32) -> u32 {
+        if runner == Runner::Inline || !self.handoff {
+            return pending;
+        }
+        let handed = self.engine_producer.load(Ordering::Acquire).wrapping_sub(consumer);
+        if handed > 1 << self.log_size {
+            0
+        } else {
+            handed.min(pending)
+        }
+    }
+
+    /// Lock-free hint: might a pass by `runner` find work?
+    pub fn has_work(&self, runner: Runner) -> bool {
         if self.quiesced.load(Ordering::Acquire) || !Self::processes(self.load_state()) {
             return false;
         }
-        self.has_backlog.load(Ordering::Acquire)
-            || self.producer.load(Ordering::Acquire) != self.published_consumer.load(Ordering::Acquire)
+        let consumer = self.published_consumer.load(Ordering::Acquire);
+        let pending = self.producer.load(Ordering::Acquire).wrapping_sub(consumer);
+        // An out-of-range producer is work too: the pass that sees it stops the QP.
+        self.has_backlog.load(Ordering::Acquire) || self.allowed(runner, consumer, pending) != 0 || pending > 1 << self.log_size
     }
 
     /// Moves the QP to ERR from `from`; later WQEs complete with a flush status.
@@ -151,8 +185,13 @@ impl SoftQp {
         let _ = self.state.compare_exchange(from as u32, QpState::Err as u32, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// One pass: execute up to `PASS_BUDGET` posted WQEs and complete them.
-    pub fn process(&self) -> Progress {
+    /// One pass by `runner`: execute up to `PASS_BUDGET` posted WQEs and complete them.
+    pub fn process(&self, runner: Runner) -> Progress {
+        // Look before taking the lock: an idle QP costs two shared loads, and an engine does not
+        // fight the inline poster for the lock of a QP with nothing new.
+        if !self.has_work(runner) {
+            return Progress::Idle;
+        }
         let Ok(mut private) = self.private.try_lock() else { return Progress::Busy };
         if self.quiesced.load(Ordering::Acquire) {
             return Progress::Idle;
@@ -183,11 +222,15 @@ impl SoftQp {
             }
             return Progress::Idle;
         }
+        let allowed = self.allowed(runner, private.consumer, pending);
+        if allowed == 0 {
+            return Progress::Idle;
+        }
         let room = self.cq.free_slots() as usize;
         if room == 0 {
             return Progress::Blocked;
         }
-        let take = (pending as usize).min(PASS_BUDGET).min(room);
+        let take = (allowed as usize).min(PASS_BUDGET).min(room);
         let mut cqes = [Cqe::default(); PASS_BUDGET];
         let mut produced = 0;
         let mask = size - 1;

@@ -15,7 +15,7 @@ use accelverbs_uapi::ids::ACCEL_DRIVER_ID;
 use accelverbs_uapi::ioctl::{IoctlAttr, IoctlHdr, MAX_IOCTL_LENGTH, RDMA_VERBS_IOCTL};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::hw::qp::Progress;
+use crate::hw::qp::{Progress, Runner};
 use crate::hw::SoftHardware;
 use crate::memory::copy_from_user;
 use crate::SoftDevice;
@@ -113,7 +113,7 @@ impl UverbsFile {
             return Err(Errno::ENOENT);
         }
         let mut done = 0;
-        while let Progress::Worked(n) = qp.process() {
+        while let Progress::Worked(n) = qp.process(Runner::Inline) {
             done += n;
         }
         Ok(done)
@@ -128,7 +128,7 @@ impl UverbsFile {
         let qps = cq.qps.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut done = 0;
         for qp in &qps {
-            if let Progress::Worked(n) = qp.process() {
+            if let Progress::Worked(n) = qp.process(Runner::Inline) {
                 done += n;
             }
         }
