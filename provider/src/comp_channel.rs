@@ -21,7 +21,7 @@ impl Drop for ChannelInner {
     fn drop(&mut self) {
         let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_DESTROY);
         cmd.handle(cc::ATTR_HANDLE, self.handle);
-        let _ = cmd.execute(&*self.ctx.channel);
+        let _ = self.ctx.call(&mut cmd);
     }
 }
 
@@ -55,7 +55,7 @@ impl CompletionChannel {
             let mut user_handle = 0u64;
             let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_GET_EVENT);
             cmd.handle(cc::ATTR_HANDLE, self.inner.handle).output(cc::ATTR_GET_EVENT_CQ_USER_HANDLE, &mut user_handle);
-            match cmd.execute(&*self.inner.ctx.channel) {
+            match self.inner.ctx.call(&mut cmd) {
                 Ok(()) => {
                     return Ok(Some(user_handle));
                 }

@@ -51,8 +51,22 @@ unsafe impl Sync for ContextInner {}
 impl ContextInner {
     /// Runs a command, mapping a failure to `Error::Verbs { op, .. }`.
     pub fn run(&self, op: &'static str, cmd: &mut Command<'_>) -> Result<(), Error> {
-        cmd.execute(&*self.channel).map_err(|errno| Error::Verbs { op, errno })
+        self.call(cmd).map_err(|errno| Error::Verbs { op, errno })
     }
+
+    /// Runs a command built by this crate.
+    pub fn call(&self, cmd: &mut Command<'_>) -> Result<(), i32> {
+        trusted_call(&*self.channel, cmd)
+    }
+}
+
+/// Runs a command built by this crate on any channel.
+fn trusted_call(channel: &dyn Channel, cmd: &mut Command<'_>) -> Result<(), i32> {
+    // SAFETY: the crate's commands name only memory they borrow for the call, except those
+    // that hand the device memory to keep: regions (registered under `MemoryRegion`'s rules,
+    // `mr.rs`), and rings and doorbell records (owned by the CQ or QP, freed only after the
+    // device object is destroyed, leaked if that fails).
+    unsafe { cmd.execute(channel) }
 }
 
 /// An open device context (`ibv_context`). Objects created from it keep it alive.
@@ -68,7 +82,7 @@ impl Context {
         let mut vectors = 0u32;
         let mut cmd = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
         cmd.input(uhw::IN, &request).output(uhw::OUT, &mut resp).output(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, &mut vectors);
-        cmd.execute(&*channel).map_err(|errno| Error::Verbs { op: "get_context", errno })?;
+        trusted_call(&*channel, &mut cmd).map_err(|errno| Error::Verbs { op: "get_context", errno })?;
         if resp.wqe_size as usize != WQE_SIZE || resp.cqe_size as usize != CQE_SIZE {
             return Err(Error::Protocol { op: "get_context", detail: "WQE/CQE size differs from this provider's ABI" });
         }
@@ -113,6 +127,6 @@ pub fn query_resources(channel: &dyn Channel) -> Result<ResourceCounts, Error> {
     let mut counts = ResourceCounts::default();
     let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_RESOURCES);
     cmd.output(device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
-    cmd.execute(channel).map_err(|errno| Error::Verbs { op: "query_resources", errno })?;
+    trusted_call(channel, &mut cmd).map_err(|errno| Error::Verbs { op: "query_resources", errno })?;
     Ok(counts)
 }

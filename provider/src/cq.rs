@@ -1,7 +1,7 @@
 //! Completion queues: polled by reading CQEs straight from the shared ring.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use accelverbs_uapi::cmd::{CreateCqCmd, CreateCqResp, ExecPolicy};
 use accelverbs_uapi::cqe::{owner_bit_for, Cqe, CQE_OWNER_OFFSET, CQE_SIZE};
@@ -12,6 +12,7 @@ use accelverbs_uapi::verbs::DestroyCqResp;
 use crate::comp_channel::ChannelInner;
 use crate::context::ContextInner;
 use crate::doorbell::SharedIndex;
+use crate::in_flight::InFlight;
 use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::{CompletionChannel, Context, Error, WorkCompletion};
@@ -23,9 +24,25 @@ pub(crate) struct CqInner {
     pub cqn: u32,
     user_handle: u64,
     ring: PageBuffer,
-    _doorbell: PageBuffer,
+    doorbell: PageBuffer,
     log_size: u32,
     _channel: Option<Arc<ChannelInner>>,
+    /// The send queues completing here, so polling can retire what the device finished.
+    send_queues: Mutex<Vec<(u32, Arc<InFlight>)>>,
+    /// Bumped on every change of `send_queues`, so the poller re-reads it only then.
+    send_queues_generation: AtomicU64,
+}
+
+impl CqInner {
+    pub(crate) fn add_send_queue(&self, qpn: u32, in_flight: &Arc<InFlight>) {
+        self.send_queues.lock().unwrap_or_else(|e| e.into_inner()).push((qpn, Arc::clone(in_flight)));
+        self.send_queues_generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn forget_send_queue(&self, qpn: u32) {
+        self.send_queues.lock().unwrap_or_else(|e| e.into_inner()).retain(|(n, _)| *n != qpn);
+        self.send_queues_generation.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl Drop for CqInner {
@@ -33,8 +50,12 @@ impl Drop for CqInner {
         let mut resp = DestroyCqResp::default();
         let mut cmd = Command::new(object::CQ, cq::METHOD_DESTROY);
         cmd.handle(cq::ATTR_DESTROY_HANDLE, self.handle).output(cq::ATTR_DESTROY_RESP, &mut resp);
-        // QPs hold this CQ alive, so the driver cannot answer EBUSY here.
-        let _ = cmd.execute(&*self.ctx.channel);
+        // QPs hold this CQ alive, so the driver has no reason to answer EBUSY; if it refuses
+        // anyway, it may still write the ring: keep the memory rather than free it under it.
+        if self.ctx.call(&mut cmd).is_err() {
+            self.ring.leak();
+            self.doorbell.leak();
+        }
     }
 }
 
@@ -45,6 +66,9 @@ pub struct Cq {
     pub(crate) inner: Arc<CqInner>,
     consumer: u32,
     db_consumer: SharedIndex,
+    /// This poller's copy of `inner.send_queues`, as of `send_queues_seen`.
+    send_queues: Vec<(u32, Arc<InFlight>)>,
+    send_queues_seen: u64,
 }
 
 /// User handles returned by completion events; unique in the process.
@@ -54,6 +78,9 @@ impl Context {
     /// `ibv_create_cq` with room for at least `cqe` completions, reporting to `channel` when
     /// armed.
     pub fn create_cq(&self, cqe: u32, channel: Option<&CompletionChannel>) -> Result<Cq, Error> {
+        if channel.is_some_and(|c| !Arc::ptr_eq(&c.inner.ctx, &self.inner)) {
+            return Err(Error::WrongContext { op: "create_cq", object: "completion channel" });
+        }
         let log_size =
             cqe.max(1).checked_next_power_of_two().ok_or(Error::Verbs { op: "create_cq", errno: libc::EINVAL })?.trailing_zeros();
         let ring = PageBuffer::new(CQE_SIZE << log_size, "CQ ring")?;
@@ -82,11 +109,13 @@ impl Context {
             cqn: resp.cqn,
             user_handle,
             ring,
-            _doorbell: doorbell,
+            doorbell,
             log_size,
             _channel: channel.map(|c| Arc::clone(&c.inner)),
+            send_queues: Mutex::new(Vec::new()),
+            send_queues_generation: AtomicU64::new(0),
         });
-        Ok(Cq { inner, consumer: 0, db_consumer })
+        Ok(Cq { inner, consumer: 0, db_consumer, send_queues: Vec::new(), send_queues_seen: 0 })
     }
 }
 
@@ -136,8 +165,30 @@ impl Cq {
         if n > 0 {
             // Release: our reads of those slots happen before the device may reuse them.
             self.db_consumer.store(self.consumer, Ordering::Release);
+            self.retire_send_queues(&wc[..n]);
         }
         n
+    }
+
+    /// Lets go of the regions of every WQE the completing QPs finished, so the application can
+    /// touch their bytes as soon as it holds the completion. A visible CQE implies the device
+    /// published its consumer index past that WQE (it does so first).
+    fn retire_send_queues(&mut self, done: &[WorkCompletion]) {
+        let generation = self.inner.send_queues_generation.load(Ordering::Acquire);
+        if generation != self.send_queues_seen {
+            self.send_queues = self.inner.send_queues.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.send_queues_seen = generation;
+        }
+        let mut last = None;
+        for wc in done {
+            if last == Some(wc.qp_num) {
+                continue;
+            }
+            last = Some(wc.qp_num);
+            if let Some((_, in_flight)) = self.send_queues.iter().find(|(qpn, _)| *qpn == wc.qp_num) {
+                in_flight.retire();
+            }
+        }
     }
 
     /// `ibv_req_notify_cq`: one event on the CQ's completion channel at the next completion

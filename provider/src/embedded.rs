@@ -19,9 +19,12 @@ impl EmbeddedChannel {
     }
 }
 
-impl Channel for EmbeddedChannel {
-    fn ioctl(&self, request: u32, hdr_addr: u64) -> Result<(), i32> {
-        self.file.ioctl(request, hdr_addr).map_err(|e| e.0)
+// SAFETY: the soft device writes only through the attributes' output addresses (copy_to_user),
+// and maps only its UAR page, which lives as long as the device the file holds.
+unsafe impl Channel for EmbeddedChannel {
+    unsafe fn ioctl(&self, request: u32, hdr_addr: u64) -> Result<(), i32> {
+        // SAFETY: the caller keeps `Channel::ioctl`'s contract, which is `UverbsFile::ioctl`'s.
+        unsafe { self.file.ioctl(request, hdr_addr) }.map_err(|e| e.0)
     }
 
     fn mmap(&self, offset: u64, len: usize) -> Result<NonNull<u8>, i32> {

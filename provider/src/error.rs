@@ -16,6 +16,12 @@ pub enum Error {
     Map { what: &'static str, errno: i32 },
     /// A device answer made no sense (a provider/driver version mismatch).
     Protocol { op: &'static str, detail: &'static str },
+    /// `op` was given an `object` of another context. Objects are known to the driver by
+    /// per-context handle numbers, so it must never see one of another context's.
+    WrongContext { op: &'static str, object: &'static str },
+    /// A posted work request may still use `what`: poll its completion (or a later one of
+    /// the same QP) first.
+    InFlight { what: &'static str },
 }
 
 impl Error {
@@ -23,6 +29,8 @@ impl Error {
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Verbs { errno, .. } | Error::Map { errno, .. } => Some(*errno),
+            Error::WrongContext { .. } => Some(libc::EINVAL),
+            Error::InFlight { .. } => Some(libc::EBUSY),
             Error::Protocol { .. } => None,
         }
     }
@@ -38,6 +46,10 @@ impl fmt::Display for Error {
             Error::Verbs { op, errno } => write!(f, "{op} failed: {}", strerror(*errno)),
             Error::Map { what, errno } => write!(f, "cannot map {what}: {}", strerror(*errno)),
             Error::Protocol { op, detail } => write!(f, "{op}: unexpected answer from the device: {detail}"),
+            Error::WrongContext { op, object } => write!(f, "{op}: the {object} belongs to another device context"),
+            Error::InFlight { what } => {
+                write!(f, "the {what} is in use by a posted work request: poll its completion first")
+            }
         }
     }
 }

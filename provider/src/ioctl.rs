@@ -39,9 +39,17 @@ impl<'a> Command<'a> {
 
     /// Appends a raw attribute; returns its index.
     ///
+    /// # Safety
+    /// If `attr` is a pointer attribute, `data` must name memory the device may read (input)
+    /// or write (output) during [`Command::execute`], as `len` bytes.
+    ///
     /// # Panics
     /// If the command already holds [`MAX_ATTRS`] attributes.
-    pub fn attr(&mut self, attr: IoctlAttr) -> usize {
+    pub unsafe fn attr(&mut self, attr: IoctlAttr) -> usize {
+        self.push(attr)
+    }
+
+    fn push(&mut self, attr: IoctlAttr) -> usize {
         assert!(self.len < MAX_ATTRS, "more than {MAX_ATTRS} attributes");
         self.buf.attrs[self.len] = attr;
         self.len += 1;
@@ -62,19 +70,19 @@ impl<'a> Command<'a> {
         } else {
             bytes.as_ptr() as u64
         };
-        self.attr(IoctlAttr { attr_id: id, len, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data });
+        self.push(IoctlAttr { attr_id: id, len, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data });
         self
     }
 
     /// An inline `u32` input (no borrow needed).
     pub fn input_u32(&mut self, id: u16, value: u32) -> &mut Self {
-        self.attr(IoctlAttr { attr_id: id, len: 4, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: u64::from(value) });
+        self.push(IoctlAttr { attr_id: id, len: 4, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: u64::from(value) });
         self
     }
 
     /// An inline `u64` input.
     pub fn input_u64(&mut self, id: u16, value: u64) -> &mut Self {
-        self.attr(IoctlAttr { attr_id: id, len: 8, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: value });
+        self.push(IoctlAttr { attr_id: id, len: 8, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: value });
         self
     }
 
@@ -82,20 +90,20 @@ impl<'a> Command<'a> {
     pub fn output<T: FromBytes + IntoBytes + ?Sized>(&mut self, id: u16, out: &'a mut T) -> &mut Self {
         let bytes = out.as_mut_bytes();
         let len = u16::try_from(bytes.len()).expect("attribute longer than 64 KiB");
-        self.attr(IoctlAttr { attr_id: id, len, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: bytes.as_mut_ptr() as u64 });
+        self.push(IoctlAttr { attr_id: id, len, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: bytes.as_mut_ptr() as u64 });
         self
     }
 
     /// An existing object's handle.
     pub fn handle(&mut self, id: u16, handle: u32) -> &mut Self {
-        self.attr(IoctlAttr { attr_id: id, len: 0, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: u64::from(handle) });
+        self.push(IoctlAttr { attr_id: id, len: 0, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: u64::from(handle) });
         self
     }
 
     /// The attribute the device writes a new object's handle into; returns its index for
     /// [`Command::new_handle`].
     pub fn new_object(&mut self, id: u16) -> usize {
-        self.attr(IoctlAttr { attr_id: id, len: 0, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0 })
+        self.push(IoctlAttr { attr_id: id, len: 0, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0 })
     }
 
     /// The handle the device wrote into attribute `index` (after a successful execute).
@@ -115,14 +123,31 @@ impl<'a> Command<'a> {
     }
 
     /// Fills in `length` and `num_attrs`, then sends the call.
-    pub fn execute(&mut self, channel: &dyn Channel) -> Result<(), i32> {
+    ///
+    /// # Safety
+    /// The safe builders make the device read and write only what they borrow, but what a
+    /// call *does* can still break memory safety: registering memory (MR `REG`) or handing
+    /// the device rings (CQ and QP `CREATE`) lets it read and write that memory later, after
+    /// the borrows end. Such calls must keep [`Channel::ioctl`]'s contract for the memory
+    /// they name; calls that only query or destroy need nothing more.
+    pub unsafe fn execute(&mut self, channel: &dyn Channel) -> Result<(), i32> {
         self.buf.hdr.num_attrs = self.len as u16;
         self.buf.hdr.length = IoctlHdr::expected_length(self.len as u16) as u16;
-        self.execute_raw(channel)
+        // SAFETY: the header counts exactly the attributes pushed, each built by a method that
+        // borrows its memory for 'a (or by `attr`, whose caller vouched for it); the rest is
+        // the caller's contract.
+        unsafe { self.execute_raw(channel) }
     }
 
     /// Sends the call with the header exactly as it stands.
-    pub fn execute_raw(&mut self, channel: &dyn Channel) -> Result<(), i32> {
-        channel.ioctl(RDMA_VERBS_IOCTL, std::ptr::addr_of_mut!(self.buf) as u64)
+    ///
+    /// # Safety
+    /// A header claiming more attributes than were pushed makes the device read whatever
+    /// follows them as attributes and write where they point: it must not (or those bytes
+    /// must be vouched for as with [`Command::attr`]). An `MR` `REG` call built by hand
+    /// registers memory under [`crate::Pd::reg_mr_raw`]'s contract.
+    pub unsafe fn execute_raw(&mut self, channel: &dyn Channel) -> Result<(), i32> {
+        // SAFETY: the caller keeps the contract above, which is `Channel::ioctl`'s.
+        unsafe { channel.ioctl(RDMA_VERBS_IOCTL, std::ptr::addr_of_mut!(self.buf) as u64) }
     }
 }

@@ -6,50 +6,90 @@
 //!
 //! let ctx = devices()[0].open()?;
 //! let pd = ctx.alloc_pd()?;
-//! let src = pd.alloc_mr(4096, Access::empty())?;
+//! let src = pd.reg_mr(b"hello, device".to_vec(), Access::empty())?;
 //! let mut dst = pd.alloc_mr(4096, Access::LOCAL_WRITE)?;
 //! let mut cq = ctx.create_cq(64, None)?;
 //! let mut qp = pd.create_qp(&cq, QpInit::new(64))?;
-//! qp.post(Copy::new(7, src.sge(0, 4096), dst.sge(0, 4096)))?;
+//! qp.post(Copy::new(7, src.slice(0, 13), dst.slice_mut(0, 13)))?;
 //! let mut wc = [WorkCompletion::default(); 1];
 //! while cq.poll(&mut wc) == 0 {}
 //! assert!(wc[0].is_success());
-//! assert_eq!(dst.as_mut_slice(), src.as_slice());
+//! assert_eq!(&dst.as_slice()?[..13], b"hello, device");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Every control operation (open, PD, MR, CQ, QP, completion channel) is a uverbs ioctl sent
 //! over a [`Channel`]; posting and polling only read and write memory shared with the device.
 //!
-//! # Misuse the types rule out
+//! # Memory safety
 //!
-//! A registered buffer cannot be touched, or freed, while its MR lives:
+//! No sequence of safe calls lets the device touch memory that safe code may free or is
+//! reading (see `MemoryRegion` and docs/ARCHITECTURE.md, "Memory safety"): regions own their
+//! memory; a posted request holds the regions it names until its completion is polled; their
+//! bytes are refused ([`Error::InFlight`]) while the device may write them. Entry points that
+//! take raw addresses are `unsafe fn`. What the types rule out at compile time:
 //!
-//! ```compile_fail
+//! A registered buffer belongs to its region, so forgetting the region cannot free it:
+//!
+//! ```compile_fail,E0382
 //! # let pd = accelverbs::devices()[0].open().unwrap().alloc_pd().unwrap();
-//! let mut buf = vec![0u8; 64];
-//! let mr = pd.reg_mr(&mut buf, accelverbs::Access::LOCAL_WRITE).unwrap();
-//! buf[0] = 1; // error: `buf` is mutably borrowed by the MR
-//! drop(mr);
+//! let buf = vec![0u8; 64];
+//! let mr = pd.reg_mr(buf, accelverbs::Access::LOCAL_WRITE).unwrap();
+//! std::mem::forget(mr);
+//! drop(buf); // error: `buf` was moved into the region
 //! ```
 //!
-//! ```compile_fail
+//! A request that names a region for writing holds it exclusively, so its bytes cannot be
+//! read while the request exists:
+//!
+//! ```compile_fail,E0502
+//! # use accelverbs::{Access, Copy};
 //! # let pd = accelverbs::devices()[0].open().unwrap().alloc_pd().unwrap();
-//! let mr = {
-//!     let mut buf = vec![0u8; 64];
-//!     pd.reg_mr(&mut buf, accelverbs::Access::empty()).unwrap()
-//! }; // error: `buf` dropped while still registered
+//! # let src = pd.alloc_mr(64, Access::empty()).unwrap();
+//! let mut dst = pd.alloc_mr(64, Access::LOCAL_WRITE).unwrap();
+//! let copy = Copy::new(1, src.slice(0, 64), dst.slice_mut(0, 64));
+//! let bytes = dst.as_slice().unwrap(); // error: `dst` is mutably borrowed by `copy`
+//! # drop((copy, bytes));
+//! ```
+//!
+//! and a view of the bytes keeps the device from being told to write them:
+//!
+//! ```compile_fail,E0502
+//! # use accelverbs::{Access, Copy, Qp};
+//! # fn f(qp: &mut Qp, pd: &accelverbs::Pd) {
+//! # let src = pd.alloc_mr(64, Access::empty()).unwrap();
+//! let mut dst = pd.alloc_mr(64, Access::LOCAL_WRITE).unwrap();
+//! let bytes = dst.as_slice().unwrap();
+//! qp.post(Copy::new(1, src.slice(0, 64), dst.slice_mut(0, 64))).unwrap(); // error: `dst` is borrowed
+//! println!("{}", bytes[0]);
+//! # }
+//! ```
+//!
+//! Work requests are this crate's builders only: one written elsewhere could name memory
+//! without the provider knowing.
+//!
+//! ```compile_fail,E0277
+//! struct Mine;
+//! impl accelverbs::WorkRequest for Mine {} // error: `Encode` is not implemented (and cannot be)
+//! ```
+//!
+//! Speaking the ABI by hand is `unsafe`, since a call can hand the device any memory:
+//!
+//! ```compile_fail,E0133
+//! fn raw(channel: &dyn accelverbs::Channel, hdr: u64) {
+//!     let _ = channel.ioctl(accelverbs::uapi::ioctl::RDMA_VERBS_IOCTL, hdr); // error: unsafe
+//! }
 //! ```
 //!
 //! A QP has one producer and a CQ one consumer, with no lock: both need `&mut`.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0596
 //! fn post_through_a_shared_reference(qp: &accelverbs::Qp) {
 //!     qp.post(accelverbs::Nop::new(1)).unwrap();
 //! }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0596
 //! fn poll_through_a_shared_reference(cq: &accelverbs::Cq) {
 //!     let mut wc = [accelverbs::WorkCompletion::default(); 4];
 //!     cq.poll(&mut wc);
@@ -58,7 +98,7 @@
 //!
 //! A batch borrows its QP, so nothing else can post until it is rung:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0499
 //! fn two_batches(qp: &mut accelverbs::Qp) {
 //!     let mut a = qp.batch();
 //!     let mut b = qp.batch();
@@ -66,6 +106,10 @@
 //!     b.push(accelverbs::Nop::new(2)).unwrap();
 //! }
 //! ```
+//!
+//! Objects of another context are refused at run time ([`Error::WrongContext`]), not by the
+//! types: telling two contexts apart statically would need a lifetime brand on every object,
+//! which C callers of the rdma-core plugin could not carry.
 
 mod access;
 mod channel;
@@ -77,6 +121,7 @@ mod doorbell;
 #[cfg(feature = "embedded")]
 mod embedded;
 mod error;
+mod in_flight;
 pub mod ioctl;
 mod mem;
 mod mr;
@@ -99,7 +144,7 @@ pub use context::{Context, ContextOptions};
 pub use cq::Cq;
 pub use device::{devices, Device};
 pub use error::{Error, PostError};
-pub use mr::MemoryRegion;
+pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
 pub use post::{Copy, Nop, PostBatch, WorkRequest};
 pub use qp::{Qp, QpInit};

@@ -44,10 +44,23 @@ impl PageBuffer {
     pub fn addr(&self) -> u64 {
         self.ptr.as_ptr() as u64
     }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Keeps the mapping for the rest of the process (drop then unmaps nothing): for memory a
+    /// device may still use because it could not be told to stop (a destroy that failed).
+    pub fn leak(&mut self) {
+        self.len = 0;
+    }
 }
 
 impl Drop for PageBuffer {
     fn drop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
         // SAFETY: unmaps exactly the mapping created in `new`, which nothing uses any more
         // (its owners destroy the device objects referencing it first).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };

@@ -1,63 +1,153 @@
-//! Memory regions.
+//! Memory regions, and the rule that keeps them sound: the device and safe Rust code never
+//! touch a region's bytes in conflicting ways at once.
+//!
+//! - A region owns its memory ([`Pd::alloc_mr`], [`Pd::reg_mr`]), or the caller promises to
+//!   keep it ([`Pd::reg_mr_raw`], `unsafe`). Borrowed registration is not offered: `mem::forget`
+//!   ends a borrow without running `Drop`, so a borrowed buffer could be freed while the device
+//!   still writes it.
+//! - Work requests name regions through [`MrSlice`] (the device reads) and [`MrSliceMut`] (the
+//!   device writes), borrowed from the region: while a request is being built, the borrow
+//!   checker keeps Rust references to the bytes away, and a request that writes needs `&mut`.
+//! - Once posted, the QP holds the region until the device's consumer index shows the request
+//!   done (`in_flight.rs`); until then [`MemoryRegion::as_slice`] (device writes pending) and
+//!   [`MemoryRegion::as_mut_slice`] (any device use pending) answer [`Error::InFlight`].
+//!   Dropping a busy region only drops the handle: the memory is deregistered and freed when the
+//!   last request naming it retires, so `mem::forget` of a QP leaks memory but never frees it
+//!   under the device.
 
-use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use accelverbs_uapi::ids::{mr, object};
 use accelverbs_uapi::wqe::Sge;
 
+use crate::in_flight::DeviceAccess;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
 use crate::{Access, Error, Pd};
 
-/// Registered memory (`ibv_mr`). It owns or mutably borrows its buffer, so the buffer cannot
-/// be freed or touched by safe code elsewhere while the device may access it.
-///
-/// Reading or writing the contents while a posted work request targets them races with the
-/// device, as with any DMA: poll the completion first.
+/// Where a region's bytes come from.
 #[derive(Debug)]
-pub struct MemoryRegion<'a> {
+enum Backing {
+    Pages(PageBuffer),
+    Vec(#[allow(dead_code)] Vec<u8>),
+    /// The caller's, under `reg_mr_raw`'s contract.
+    Caller,
+}
+
+/// The registration, shared by the handle and every posted request naming it.
+#[derive(Debug)]
+pub(crate) struct MrShared {
     pd: Arc<PdInner>,
     handle: u32,
     lkey: u32,
     rkey: u32,
     ptr: *mut u8,
     len: usize,
-    _owned: Option<PageBuffer>,
-    _borrowed: PhantomData<&'a mut [u8]>,
+    /// Posted requests that may still read the bytes.
+    device_reads: AtomicU32,
+    /// Posted requests that may still write them.
+    device_writes: AtomicU32,
+    backing: Backing,
 }
 
-// SAFETY: the region's memory is owned (PageBuffer) or exclusively borrowed for 'a; moving the
-// handle between threads moves that exclusive access with it.
-unsafe impl Send for MemoryRegion<'_> {}
-// SAFETY: shared references only read (`as_slice`); mutation needs `&mut self`.
-unsafe impl Sync for MemoryRegion<'_> {}
+// SAFETY: the bytes at `ptr` are reached only under the rules in the module docs (the counters
+// and the borrows of `MemoryRegion`); everything else is plain data or Send + Sync.
+unsafe impl Send for MrShared {}
+// SAFETY: as above.
+unsafe impl Sync for MrShared {}
+
+impl MrShared {
+    pub(crate) fn device_use_begins(&self, access: DeviceAccess) {
+        // Relaxed: the begin is ordered before any host access that checks it by the borrow
+        // that made the request (the host needs that same region borrow to look).
+        self.counter(access).fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn device_use_ends(&self, access: DeviceAccess) {
+        // Release: pairs with the acquire in `as_slice`/`as_mut_slice`, so the device's accesses
+        // (acquired from its consumer index before this) happen before the host's.
+        self.counter(access).fetch_sub(1, Ordering::Release);
+    }
+
+    fn counter(&self, access: DeviceAccess) -> &AtomicU32 {
+        match access {
+            DeviceAccess::Read => &self.device_reads,
+            DeviceAccess::Write => &self.device_writes,
+        }
+    }
+
+    pub(crate) fn sge(&self, offset: usize, len: u32) -> Sge {
+        Sge { addr: (self.ptr as u64).wrapping_add(offset as u64), length: len, lkey: self.lkey }
+    }
+}
+
+impl Drop for MrShared {
+    fn drop(&mut self) {
+        let mut cmd = crate::ioctl::Command::new(object::MR, mr::METHOD_DESTROY);
+        cmd.handle(mr::ATTR_DESTROY_HANDLE, self.handle);
+        // Deregistration returns only after in-flight device accesses finished, so the memory
+        // (freed right after) is no longer used. If the device refuses, it may still use the
+        // memory: keep it mapped rather than free it under the device.
+        if self.pd.ctx.call(&mut cmd).is_err() {
+            match &mut self.backing {
+                Backing::Pages(pages) => pages.leak(),
+                Backing::Vec(v) => std::mem::forget(std::mem::take(v)),
+                Backing::Caller => {}
+            }
+        }
+    }
+}
+
+/// Registered memory (`ibv_mr`).
+#[derive(Debug)]
+pub struct MemoryRegion {
+    shared: Arc<MrShared>,
+}
+
+/// `len` bytes of a region that a work request lets the device read.
+#[derive(Debug, Clone, Copy)]
+pub struct MrSlice<'a> {
+    pub(crate) mr: &'a Arc<MrShared>,
+    pub(crate) sge: Sge,
+}
+
+/// `len` bytes of a region that a work request lets the device write.
+#[derive(Debug)]
+pub struct MrSliceMut<'a> {
+    pub(crate) mr: &'a Arc<MrShared>,
+    pub(crate) sge: Sge,
+}
 
 impl Pd {
-    /// Allocates `len` zeroed, page-aligned bytes and registers them (`ibv_reg_mr` on a fresh
-    /// buffer).
-    pub fn alloc_mr(&self, len: usize, access: Access) -> Result<MemoryRegion<'static>, Error> {
+    /// Allocates `len` zeroed, page-aligned bytes and registers them.
+    pub fn alloc_mr(&self, len: usize, access: Access) -> Result<MemoryRegion, Error> {
         let buf = PageBuffer::new(len, "MR buffer")?;
         let ptr = buf.as_ptr();
-        // SAFETY: `buf` is a fresh mapping of at least `len` bytes, owned by the region.
-        unsafe { self.register(ptr, len, access, Some(buf)) }
+        self.register(ptr, len, access, Backing::Pages(buf))
     }
 
-    /// Registers caller memory (`ibv_reg_mr`); the region borrows it mutably until dropped.
-    pub fn reg_mr<'a>(&self, buf: &'a mut [u8], access: Access) -> Result<MemoryRegion<'a>, Error> {
-        // SAFETY: the exclusive borrow of `buf` is held by the region for 'a.
-        unsafe { self.register(buf.as_mut_ptr(), buf.len(), access, None) }
+    /// Registers `buf` (`ibv_reg_mr`); the region owns it from now on.
+    pub fn reg_mr(&self, mut buf: Vec<u8>, access: Access) -> Result<MemoryRegion, Error> {
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        // Moving the Vec into the region keeps its heap block where it is.
+        self.register(ptr, len, access, Backing::Vec(buf))
     }
 
+    /// Registers memory the region does not own (`ibv_reg_mr` on any address), for memory
+    /// shared with C or mapped by the caller. The device checks the range is mapped with the
+    /// access asked for (`EFAULT` otherwise).
+    ///
     /// # Safety
-    /// `ptr..ptr+len` must stay valid and otherwise unaccessed for the region's lifetime.
-    unsafe fn register<'a>(
-        &self,
-        ptr: *mut u8,
-        len: usize,
-        access: Access,
-        owned: Option<PageBuffer>,
-    ) -> Result<MemoryRegion<'a>, Error> {
+    /// `addr..addr + len` must stay mapped and must not be read or written except through this
+    /// region's methods until the region is dropped *and* every work request naming it has
+    /// completed (its completion, or a later one of the same QP, was polled, or the QP was
+    /// destroyed).
+    pub unsafe fn reg_mr_raw(&self, addr: *mut u8, len: usize, access: Access) -> Result<MemoryRegion, Error> {
+        self.register(addr, len, access, Backing::Caller)
+    }
+
+    fn register(&self, ptr: *mut u8, len: usize, access: Access, backing: Backing) -> Result<MemoryRegion, Error> {
         let (mut lkey, mut rkey) = (0u32, 0u32);
         let mut cmd = crate::ioctl::Command::new(object::MR, mr::METHOD_REG);
         let h = cmd.new_object(mr::ATTR_REG_HANDLE);
@@ -69,55 +159,85 @@ impl Pd {
             .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
         self.inner.ctx.run("reg_mr", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        Ok(MemoryRegion { pd: Arc::clone(&self.inner), handle, lkey, rkey, ptr, len, _owned: owned, _borrowed: PhantomData })
+        let shared = MrShared {
+            pd: Arc::clone(&self.inner),
+            handle,
+            lkey,
+            rkey,
+            ptr,
+            len,
+            device_reads: AtomicU32::new(0),
+            device_writes: AtomicU32::new(0),
+            backing,
+        };
+        Ok(MemoryRegion { shared: Arc::new(shared) })
     }
 }
 
-impl MemoryRegion<'_> {
+impl MemoryRegion {
     pub fn lkey(&self) -> u32 {
-        self.lkey
+        self.shared.lkey
     }
 
     pub fn rkey(&self) -> u32 {
-        self.rkey
+        self.shared.rkey
     }
 
     /// Address of the first byte, as work requests name it.
     pub fn addr(&self) -> u64 {
-        self.ptr as u64
+        self.shared.ptr as u64
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.shared.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.shared.len == 0
     }
 
-    /// `len` bytes at `offset` into the region. Not checked here: the device checks every SGE
-    /// against the region and completes a bad one with a protection error.
+    /// `len` bytes at `offset` for the device to read. Not checked here: the device checks
+    /// every SGE against the region and completes a bad one with a protection error.
+    pub fn slice(&self, offset: usize, len: u32) -> MrSlice<'_> {
+        MrSlice { mr: &self.shared, sge: self.shared.sge(offset, len) }
+    }
+
+    /// `len` bytes at `offset` for the device to write (checked by the device, as `slice`).
+    pub fn slice_mut(&mut self, offset: usize, len: u32) -> MrSliceMut<'_> {
+        MrSliceMut { mr: &self.shared, sge: self.shared.sge(offset, len) }
+    }
+
+    /// The raw descriptor of `len` bytes at `offset`, for the `unsafe` work-request
+    /// constructors that take SGEs as they are (tests of the device's checks).
     pub fn sge(&self, offset: usize, len: u32) -> Sge {
-        Sge { addr: self.addr().wrapping_add(offset as u64), length: len, lkey: self.lkey }
+        self.shared.sge(offset, len)
     }
 
-    pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: the region owns or exclusively borrows `len` valid bytes at `ptr`.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    /// Whether a posted work request may still use the region (its completion, or a later one
+    /// of its QP, has not been polled yet).
+    pub fn in_flight(&self) -> bool {
+        self.shared.device_reads.load(Ordering::Acquire) != 0 || self.shared.device_writes.load(Ordering::Acquire) != 0
     }
 
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and `&mut self` makes this the only reference handed out.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    /// The bytes, unless a posted request may still write them ([`Error::InFlight`]: poll its
+    /// completion first).
+    pub fn as_slice(&self) -> Result<&[u8], Error> {
+        if self.shared.device_writes.load(Ordering::Acquire) != 0 {
+            return Err(Error::InFlight { what: "memory region" });
+        }
+        // SAFETY: the region owns (or was promised) `len` valid bytes at `ptr`; no posted
+        // request writes them (checked above), and a new one needs `&mut self`, which the
+        // returned borrow excludes.
+        Ok(unsafe { std::slice::from_raw_parts(self.shared.ptr, self.shared.len) })
     }
-}
 
-impl Drop for MemoryRegion<'_> {
-    fn drop(&mut self) {
-        let mut cmd = crate::ioctl::Command::new(object::MR, mr::METHOD_DESTROY);
-        cmd.handle(mr::ATTR_DESTROY_HANDLE, self.handle);
-        // Deregistration returns only after in-flight device accesses finished, so the buffer
-        // (freed right after) is no longer used. Failure is impossible for a live handle.
-        let _ = cmd.execute(&*self.pd.ctx.channel);
+    /// The bytes for writing, unless a posted request may still read or write them.
+    pub fn as_mut_slice(&mut self) -> Result<&mut [u8], Error> {
+        if self.in_flight() {
+            return Err(Error::InFlight { what: "memory region" });
+        }
+        // SAFETY: as above, with no posted request using them at all; `&mut self` keeps new
+        // requests and other references away while the slice lives.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.shared.ptr, self.shared.len) })
     }
 }

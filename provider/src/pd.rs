@@ -20,7 +20,7 @@ impl Drop for PdInner {
         cmd.handle(pd::ATTR_DESTROY_HANDLE, self.handle);
         // Children hold this PD alive, so the driver has no reason to refuse; if it does, the
         // context's close reclaims the PD.
-        let _ = cmd.execute(&*self.ctx.channel);
+        let _ = self.ctx.call(&mut cmd);
     }
 }
 

@@ -12,6 +12,7 @@ use accelverbs_uapi::wqe::{Wqe, WQE_SIZE};
 use crate::context::ContextInner;
 use crate::cq::CqInner;
 use crate::doorbell::{publish_producer, wake_engine_if_sleeping, SharedIndex};
+use crate::in_flight::InFlight;
 use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
@@ -42,11 +43,13 @@ impl QpInit {
 struct QpInner {
     ctx: Arc<ContextInner>,
     handle: u32,
-    // Dropped after the destroy ioctl in `drop`: the device stops using them first.
+    qpn: u32,
+    // Let go after the destroy ioctl in `drop`: the device stops using them first.
     ring: PageBuffer,
-    _doorbell: PageBuffer,
+    /// Also owns the doorbell record.
+    in_flight: Arc<InFlight>,
     _pd: Arc<PdInner>,
-    _cq: Arc<CqInner>,
+    cq: Arc<CqInner>,
 }
 
 impl Drop for QpInner {
@@ -54,7 +57,16 @@ impl Drop for QpInner {
         let mut resp = DestroyQpResp::default();
         let mut cmd = Command::new(object::QP, qp::METHOD_DESTROY);
         cmd.handle(qp::ATTR_DESTROY_HANDLE, self.handle).output(qp::ATTR_DESTROY_RESP, &mut resp);
-        let _ = cmd.execute(&*self.ctx.channel);
+        if self.ctx.call(&mut cmd).is_ok() {
+            // The device is done with every WQE: nothing it did not run will run.
+            self.in_flight.discard(0);
+            self.cq.forget_send_queue(self.qpn);
+        } else {
+            // The device may still read the ring and doorbell and use the regions named in
+            // it: keep all of that for the rest of the process rather than free it under it.
+            self.ring.leak();
+            std::mem::forget(Arc::clone(&self.in_flight));
+        }
     }
 }
 
@@ -67,9 +79,9 @@ pub struct Qp {
     log_size: u32,
     /// Free-running count of WQEs published.
     producer: u32,
-    /// Last device consumer index read: re-read only when the ring looks full, so posting does
-    /// not pull the device's cache line on every WQE.
-    consumer_snapshot: u32,
+    /// Slots known free up to `retired_snapshot + capacity`: refreshed only when the ring
+    /// looks full, so posting does not pull the device's cache line on every WQE.
+    retired_snapshot: u32,
     db_producer: SharedIndex,
     db_engine_producer: SharedIndex,
     db_consumer: SharedIndex,
@@ -87,9 +99,14 @@ impl Pd {
         Ok(qp)
     }
 
-    /// Creates a QP and leaves it in RESET.
+    /// Creates a QP and leaves it in RESET. `cq` must belong to the PD's context.
     pub fn create_qp_in_reset(&self, cq: &Cq, init: QpInit) -> Result<Qp, Error> {
         let ctx = &self.inner.ctx;
+        // The driver knows objects by handle numbers, which are per context: a CQ of another
+        // context would be taken for whatever object bears its number here.
+        if !Arc::ptr_eq(&cq.inner.ctx, ctx) {
+            return Err(Error::WrongContext { op: "create_qp", object: "CQ" });
+        }
         let invalid = Error::Verbs { op: "create_qp", errno: libc::EINVAL };
         let log_size = init.max_send_wr.max(1).checked_next_power_of_two().ok_or(invalid)?.trailing_zeros();
         let ring = PageBuffer::new(WQE_SIZE << log_size, "send queue")?;
@@ -115,13 +132,26 @@ impl Pd {
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
         ctx.run("create_qp", &mut cmd)?;
         let handle = cmd.new_handle(h);
+        let in_flight = Arc::new(InFlight::new(1 << log_size, doorbell, std::mem::offset_of!(QpDoorbellRecord, sq_consumer)));
+        cq.inner.add_send_queue(qpn, &in_flight);
+        // From here on, dropping `inner` destroys the device QP before its memory goes.
+        let inner = QpInner {
+            ctx: Arc::clone(ctx),
+            handle,
+            qpn,
+            ring,
+            in_flight,
+            _pd: Arc::clone(&self.inner),
+            cq: Arc::clone(&cq.inner),
+        };
         let wake_offset = resp.uar_wake_offset as usize;
         if wake_offset + std::mem::size_of::<EngineWakeWord>() > ctx.uar_len {
             return Err(Error::Protocol { op: "create_qp", detail: "wake word outside the UAR page" });
         }
-        let db = doorbell.as_ptr();
-        // SAFETY: the doorbell buffer is page aligned and owned by `inner` for the QP's life;
-        // the wake word lies inside the UAR mapping (checked above), which the context keeps.
+        let db = inner.in_flight.doorbell().as_ptr();
+        // SAFETY: the doorbell buffer is page aligned and owned by `in_flight`, which the QP
+        // holds; the wake word lies inside the UAR mapping (checked above), which the context
+        // keeps.
         let (db_producer, db_engine_producer, db_consumer, wake) = unsafe {
             (
                 SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
@@ -131,18 +161,11 @@ impl Pd {
             )
         };
         Ok(Qp {
-            inner: QpInner {
-                ctx: Arc::clone(ctx),
-                handle,
-                ring,
-                _doorbell: doorbell,
-                _pd: Arc::clone(&self.inner),
-                _cq: Arc::clone(&cq.inner),
-            },
+            inner,
             qpn,
             log_size,
             producer: 0,
-            consumer_snapshot: 0,
+            retired_snapshot: 0,
             db_producer,
             db_engine_producer,
             db_consumer,
@@ -162,10 +185,10 @@ impl Qp {
         1 << self.log_size
     }
 
-    /// Slots free for posting now.
+    /// Slots free for posting now (WQEs the device finished count as free).
     pub fn free_slots(&self) -> u32 {
-        let in_flight = self.producer.wrapping_sub(self.db_consumer.load(Ordering::Acquire));
-        self.capacity().saturating_sub(in_flight)
+        let retired = self.inner.in_flight.retire();
+        self.capacity().saturating_sub(self.producer.wrapping_sub(retired))
     }
 
     /// `ibv_modify_qp` to `state`. Moving to RESET rewinds the ring.
@@ -174,8 +197,10 @@ impl Qp {
         cmd.handle(qp::ATTR_HANDLE, self.inner.handle).input_u32(qp::ATTR_MODIFY_STATE, state as u32);
         self.inner.ctx.run("modify_qp", &mut cmd)?;
         if state == QpState::Reset {
+            // The device dropped every WQE it had not run, and will start again at slot 0.
+            self.inner.in_flight.discard(0);
             self.producer = 0;
-            self.consumer_snapshot = 0;
+            self.retired_snapshot = 0;
             publish_producer(&self.db_producer, 0);
             publish_producer(&self.db_engine_producer, 0);
         }
@@ -211,9 +236,9 @@ impl Qp {
             return Err(PostError::NotReady(self.state));
         }
         let index = self.producer.wrapping_add(ahead);
-        if index.wrapping_sub(self.consumer_snapshot) >= self.capacity() {
-            self.consumer_snapshot = self.db_consumer.load(Ordering::Acquire);
-            if index.wrapping_sub(self.consumer_snapshot) >= self.capacity() {
+        if index.wrapping_sub(self.retired_snapshot) >= self.capacity() {
+            self.retired_snapshot = self.inner.in_flight.retire();
+            if !self.inner.in_flight.is_free(index) {
                 return Err(PostError::QueueFull);
             }
         }
@@ -221,15 +246,19 @@ impl Qp {
         wr.encode(&mut wqe);
         let mask = self.capacity() - 1;
         // SAFETY: the slot is inside the ring (index masked to its size) and free: the device
-        // consumed it (checked against its consumer index above) and reads it again only after
-        // we publish a producer index covering it.
+        // consumed it (it retired) and reads it again only after we publish a producer index
+        // covering it.
         unsafe { std::ptr::write(self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>(), wqe) };
+        // SAFETY: we are the QP's one poster (`&mut self`), `index` is at or past the published
+        // count and its slot is free (checked above).
+        unsafe { self.inner.in_flight.fill(index, wr.regions()) };
         Ok(())
     }
 
     /// Publishes `count` written WQEs and gets them executed according to the policy.
     pub(crate) fn publish(&mut self, count: u32, bytes: u64) {
         self.producer = self.producer.wrapping_add(count);
+        self.inner.in_flight.publish(self.producer);
         publish_producer(&self.db_producer, self.producer);
         let ctx = &self.inner.ctx;
         match ctx.policy {
@@ -267,7 +296,12 @@ impl Qp {
 
     /// Stores `value` as the doorbell's producer index, bypassing all checks, and wakes the
     /// engine.
-    pub fn raw_ring_doorbell(&mut self, value: u32) {
+    ///
+    /// # Safety
+    /// The device runs whatever the ring holds up to `value`, including old WQEs whose regions
+    /// the provider no longer tracks: as for [`crate::Copy::from_sges`], no Rust reference may
+    /// be used on memory they name until the QP is reset or destroyed.
+    pub unsafe fn raw_ring_doorbell(&mut self, value: u32) {
         publish_producer(&self.db_producer, value);
         match self.inner.ctx.policy {
             ExecPolicy::Inline => {
@@ -283,8 +317,13 @@ impl Qp {
     }
 
     /// Sets the provider's producer index (to resynchronise after `raw_ring_doorbell`).
-    pub fn raw_set_producer(&mut self, value: u32) {
+    ///
+    /// # Safety
+    /// `value` must be at most one ring ahead of the last reset or of what the device consumed,
+    /// as a real producer index would be.
+    pub unsafe fn raw_set_producer(&mut self, value: u32) {
         self.producer = value;
-        self.consumer_snapshot = self.db_consumer.load(Ordering::Acquire);
+        self.inner.in_flight.publish(value);
+        self.retired_snapshot = self.inner.in_flight.retire();
     }
 }

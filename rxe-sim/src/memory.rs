@@ -48,15 +48,54 @@ pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
 /// charges `RLIMIT_MEMLOCK` (unless the process holds `CAP_IPC_LOCK`).
 #[derive(Debug)]
 pub struct UserPages {
+    /// Bytes this device holds pinned (reported by QUERY_RESOURCES).
     pinned: Arc<AtomicU64>,
-    limit: u64,
+    budget: Budget,
+}
+
+/// What pinned bytes are charged to.
+#[derive(Debug, Clone)]
+enum Budget {
+    /// The process's `RLIMIT_MEMLOCK`, shared by every device in the process, as the kernel
+    /// charges the whole `mm` however many devices it opens.
+    Process { limit: u64 },
+    /// A device of its own with an explicit budget (tests, tools).
+    Device { limit: u64, charged: Arc<AtomicU64> },
+}
+
+/// Bytes charged to the process's `RLIMIT_MEMLOCK` by all soft devices.
+static PROCESS_CHARGED: AtomicU64 = AtomicU64::new(0);
+
+impl Budget {
+    fn counter(&self) -> (&AtomicU64, u64) {
+        match self {
+            Budget::Process { limit } => (&PROCESS_CHARGED, *limit),
+            Budget::Device { limit, charged } => (charged, *limit),
+        }
+    }
+
+    fn charge(&self, bytes: u64) -> Result<(), Errno> {
+        let (counter, limit) = self.counter();
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_add(bytes).filter(|&n| n <= limit))
+            .map(drop)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    fn uncharge(&self, bytes: u64) {
+        self.counter().0.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 impl UserPages {
-    /// `limit`: bytes that may be pinned at once; `None` = this process's `RLIMIT_MEMLOCK`, or
-    /// unlimited with `CAP_IPC_LOCK`.
+    /// `limit`: bytes this device may pin at once; `None` = this process's `RLIMIT_MEMLOCK`
+    /// shared with every other device in the process, or unlimited with `CAP_IPC_LOCK`.
     pub fn new(limit: Option<u64>) -> Self {
-        Self { pinned: Arc::new(AtomicU64::new(0)), limit: limit.unwrap_or_else(default_memlock_limit) }
+        let budget = match limit {
+            Some(limit) => Budget::Device { limit, charged: Arc::new(AtomicU64::new(0)) },
+            None => Budget::Process { limit: default_memlock_limit() },
+        };
+        Self { pinned: Arc::new(AtomicU64::new(0)), budget }
     }
 }
 
@@ -82,23 +121,54 @@ fn has_cap_ipc_lock() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
 
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EFAULT)
+}
+
+/// Faults `[first, first + len)` in with the access the device will make, as
+/// `get_user_pages` does (with `FOLL_WRITE` for a writable pin): unmapped memory, or memory
+/// the process itself may not read (or write, for `writable`), is `EFAULT`. A private mapping
+/// gets its copy-on-write pages broken here, as the kernel breaks them when it pins for write.
+fn fault_in(first: u64, len: u64, writable: bool) -> Result<(), Errno> {
+    let advice = if writable { libc::MADV_POPULATE_WRITE } else { libc::MADV_POPULATE_READ };
+    loop {
+        // SAFETY: MADV_POPULATE_* only faults pages of our own mappings in, as an access
+        // would, but reports an error instead of raising a signal; it changes no contents.
+        if unsafe { libc::madvise(first as usize as *mut libc::c_void, len as usize, advice) } == 0 {
+            return Ok(());
+        }
+        // EINTR: a signal arrived mid-way; the pages done so far stay, so go on. Otherwise
+        // ENOMEM: part of the range is unmapped; EINVAL: the protection forbids the access (or
+        // the mapping cannot be pinned); EFAULT: an access would raise SIGBUS or SIGSEGV.
+        if last_errno() != libc::EINTR {
+            return Err(Errno::EFAULT);
+        }
+    }
+}
+
 impl RdmaCore for UserPages {
-    fn pin_user_memory(&self, addr: u64, len: u64, _writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+    fn pin_user_memory(&self, addr: u64, len: u64, writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
         let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
         let first = addr & !(PAGE_SIZE - 1);
         let last = end.checked_next_multiple_of(PAGE_SIZE).ok_or(Errno::EINVAL)?;
+        if usize::try_from(last).is_err() {
+            return Err(Errno::EFAULT);
+        }
         let charged = last - first;
-        self.pinned
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_add(charged).filter(|&n| n <= self.limit))
-            .map_err(|_| Errno::ENOMEM)?;
-        let region = PinnedRegion { addr, len, first, charged, pinned: Arc::clone(&self.pinned) };
-        // SAFETY: mlock only changes residency of our own mapping; the kernel checks the range
-        // and fails with ENOMEM if any part of it is unmapped.
+        self.budget.charge(charged)?;
+        self.pinned.fetch_add(charged, Ordering::AcqRel);
+        let region = PinnedRegion { addr, len, first, charged, pinned: Arc::clone(&self.pinned), budget: self.budget.clone() };
+        fault_in(first, charged, writable)?;
+        // SAFETY: mlock only changes residency of our own mapping, which `fault_in` just found
+        // mapped with the needed access.
         if unsafe { libc::mlock(first as usize as *const libc::c_void, charged as usize) } != 0 {
-            let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM);
-            // Unmapped memory is a bad address to the caller, as get_user_pages reports it.
-            drop(region);
-            return Err(if err == libc::ENOMEM { Errno::EFAULT } else { Errno(err) });
+            // The range is mapped, so ENOMEM/EAGAIN here is the kernel's own RLIMIT_MEMLOCK
+            // check (or a race with munmap, which the next call would report as EFAULT).
+            return Err(match last_errno() {
+                libc::ENOMEM | libc::EAGAIN => Errno::ENOMEM,
+                libc::EPERM => Errno(libc::EPERM),
+                _ => Errno::EFAULT,
+            });
         }
         Ok(Arc::new(region))
     }
@@ -116,6 +186,7 @@ struct PinnedRegion {
     first: u64,
     charged: u64,
     pinned: Arc<AtomicU64>,
+    budget: Budget,
 }
 
 impl PinnedMemory for PinnedRegion {
@@ -139,5 +210,6 @@ impl Drop for PinnedRegion {
         // SAFETY: munlock only changes residency of a range we locked.
         unsafe { libc::munlock(self.first as usize as *const libc::c_void, self.charged as usize) };
         self.pinned.fetch_sub(self.charged, Ordering::AcqRel);
+        self.budget.uncharge(self.charged);
     }
 }

@@ -47,7 +47,7 @@ impl Traffic {
         Self { base, cq, qp }
     }
 
-    pub fn mr(&self, len: usize, access: Access) -> MemoryRegion<'static> {
+    pub fn mr(&self, len: usize, access: Access) -> MemoryRegion {
         self.base.pd.alloc_mr(len, access).expect("alloc_mr")
     }
 }

@@ -57,19 +57,36 @@ impl RawFile {
         Self { chan, memory: Vec::new() }
     }
 
+    /// Sends `c` on this file.
+    pub fn call(&self, c: &mut Command<'_>) -> Result<(), i32> {
+        // SAFETY: the memory a test's command hands the device (regions, rings) is `Pages`
+        // kept in `memory`, which is dropped only after `chan` (declared first) closed the
+        // file and destroyed every object; tests never hold references into it.
+        unsafe { c.execute(&*self.chan) }
+    }
+
+    /// Sends `c` with its header as the test left it (`Command::execute_raw`); the test's
+    /// headers only ever claim fewer attributes than `Command` holds (zeroed slots), never memory
+    /// beyond it.
+    pub fn call_raw(&self, c: &mut Command<'_>) -> Result<(), i32> {
+        // SAFETY: as `call`; a corrupted length or count makes the device read at most the
+        // command's own zeroed attribute slots or fail with EINVAL first.
+        unsafe { c.execute_raw(&*self.chan) }
+    }
+
     pub fn get_context(&self) -> Result<GetContextResp, i32> {
         let req = GetContextCmd::default();
         let mut resp = GetContextResp::default();
         let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
         c.input(uhw::IN, &req).output(uhw::OUT, &mut resp);
-        c.execute(&*self.chan)?;
+        self.call(&mut c)?;
         Ok(resp)
     }
 
     pub fn alloc_pd(&self) -> Result<u32, i32> {
         let mut c = Command::new(object::PD, pd::METHOD_ALLOC);
         let h = c.new_object(pd::ATTR_ALLOC_HANDLE);
-        c.execute(&*self.chan)?;
+        self.call(&mut c)?;
         Ok(c.new_handle(h))
     }
 
@@ -85,7 +102,7 @@ impl RawFile {
             .input_u32(mr::ATTR_REG_ACCESS, access)
             .output(mr::ATTR_REG_RESP_LKEY, &mut lkey)
             .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
-        c.execute(&*self.chan)?;
+        self.call(&mut c)?;
         let handle = c.new_handle(h);
         self.memory.push(pages);
         Ok((handle, lkey))
@@ -104,7 +121,7 @@ impl RawFile {
             .input(uhw::IN, &req)
             .output(uhw::OUT, &mut resp)
             .output(cq::ATTR_CREATE_RESP_CQE, &mut granted);
-        c.execute(&*self.chan)?;
+        self.call(&mut c)?;
         let handle = c.new_handle(h);
         self.memory.extend([ring, db]);
         Ok(handle)
@@ -126,7 +143,7 @@ impl RawFile {
             .input(uhw::IN, &req)
             .output(uhw::OUT, &mut resp)
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
-        c.execute(&*self.chan)?;
+        self.call(&mut c)?;
         let handle = c.new_handle(h);
         self.memory.extend([ring, db]);
         Ok(handle)
@@ -135,26 +152,26 @@ impl RawFile {
     pub fn destroy_pd(&self, handle: u32) -> Result<(), i32> {
         let mut c = Command::new(object::PD, pd::METHOD_DESTROY);
         c.handle(pd::ATTR_DESTROY_HANDLE, handle);
-        c.execute(&*self.chan)
+        self.call(&mut c)
     }
 
     pub fn destroy_mr(&self, handle: u32) -> Result<(), i32> {
         let mut c = Command::new(object::MR, mr::METHOD_DESTROY);
         c.handle(mr::ATTR_DESTROY_HANDLE, handle);
-        c.execute(&*self.chan)
+        self.call(&mut c)
     }
 
     pub fn destroy_cq(&self, handle: u32) -> Result<(), i32> {
         let mut resp = DestroyCqResp::default();
         let mut c = Command::new(object::CQ, cq::METHOD_DESTROY);
         c.handle(cq::ATTR_DESTROY_HANDLE, handle).output(cq::ATTR_DESTROY_RESP, &mut resp);
-        c.execute(&*self.chan)
+        self.call(&mut c)
     }
 
     pub fn destroy_qp(&self, handle: u32) -> Result<(), i32> {
         let mut resp = DestroyQpResp::default();
         let mut c = Command::new(object::QP, qp::METHOD_DESTROY);
         c.handle(qp::ATTR_DESTROY_HANDLE, handle).output(qp::ATTR_DESTROY_RESP, &mut resp);
-        c.execute(&*self.chan)
+        self.call(&mut c)
     }
 }

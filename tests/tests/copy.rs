@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 
-use accelverbs::{Access, Copy, CqeStatus, ExecPolicy, Nop, QpInit, WorkCompletion};
+use accelverbs::{Access, Copy, CqeStatus, ExecPolicy, MemoryRegion, Nop, QpInit, WorkCompletion};
 use accelverbs_tests::{assert_no_more, pattern, poll_n, Traffic};
 
 /// Every way the device can run work: one or two engine threads, inline, adaptive.
@@ -27,17 +27,17 @@ fn copies_of_every_size_and_offset_are_byte_exact() {
             let mut src = t.mr(size + 8192, Access::empty());
             let mut dst = t.mr(size + 8192, Access::LOCAL_WRITE);
             let payload = pattern(size as u64, size + 8192);
-            src.as_mut_slice().copy_from_slice(&payload);
+            src.as_mut_slice().unwrap().copy_from_slice(&payload);
             for (i, &(so, d_off)) in OFFSETS.iter().enumerate() {
-                dst.as_mut_slice().fill(0xA5);
-                t.qp.post(Copy::new(i as u64, src.sge(so, size as u32), dst.sge(d_off, size as u32))).unwrap();
+                dst.as_mut_slice().unwrap().fill(0xA5);
+                t.qp.post(Copy::new(i as u64, src.slice(so, size as u32), dst.slice_mut(d_off, size as u32))).unwrap();
                 let wc = poll_n(&mut t.cq, 1)[0];
                 assert_eq!(
                     (wc.wr_id, wc.status, wc.byte_len),
                     (i as u64, CqeStatus::Success, size as u32),
                     "size {size} {policy:?}"
                 );
-                let d = dst.as_mut_slice();
+                let d = dst.as_slice().unwrap();
                 assert_eq!(&d[d_off..d_off + size], &payload[so..so + size], "size {size} offsets {so}/{d_off}");
                 assert!(d[..d_off].iter().chain(&d[d_off + size..]).all(|&b| b == 0xA5), "bytes outside the destination changed");
             }
@@ -50,22 +50,17 @@ fn overlapping_copy_inside_one_mr_behaves_like_memmove() {
     let mut t = Traffic::new(1, ExecPolicy::Threads, 4);
     let mut mr = t.mr(8192, Access::LOCAL_WRITE);
     let data = pattern(9, 8192);
-    mr.as_mut_slice().copy_from_slice(&data);
-    t.qp.post(Copy::new(1, mr.sge(0, 6000), mr.sge(100, 6000))).unwrap();
+    mr.as_mut_slice().unwrap().copy_from_slice(&data);
+    t.qp.post(Copy::within(1, &mut mr, 0, 100, 6000)).unwrap();
     assert!(poll_n(&mut t.cq, 1)[0].is_success());
     let mut expect = data.clone();
     expect.copy_within(0..6000, 100);
-    assert_eq!(mr.as_mut_slice(), &expect[..]);
+    assert_eq!(mr.as_slice().unwrap(), &expect[..]);
 }
 
 /// Posts `total` work requests keeping at most `depth` outstanding; checks every wr_id
 /// completes exactly once and in posting order (one QP completes in order).
-fn run_at_depth(
-    t: &mut Traffic,
-    total: u64,
-    depth: u32,
-    copy: Option<(&accelverbs::MemoryRegion<'_>, &accelverbs::MemoryRegion<'_>)>,
-) {
+fn run_at_depth(t: &mut Traffic, total: u64, depth: u32, mut copy: Option<(&MemoryRegion, &mut MemoryRegion)>) {
     let mut next = 0u64;
     let mut expected = 0u64;
     let mut wc = [WorkCompletion::default(); 64];
@@ -76,8 +71,8 @@ fn run_at_depth(
             let n = room.min(total - next);
             let mut batch = t.qp.batch();
             for _ in 0..n {
-                let r = match copy {
-                    Some((s, d)) => batch.push(Copy::new(next, s.sge(0, 64), d.sge(((next % 64) * 64) as usize, 64))),
+                let r = match copy.as_mut() {
+                    Some((s, d)) => batch.push(Copy::new(next, s.slice(0, 64), d.slice_mut(((next % 64) * 64) as usize, 64))),
                     None => batch.push(Nop::new(next)),
                 };
                 r.unwrap();
@@ -103,8 +98,8 @@ fn thousands_of_work_requests_at_every_queue_depth() {
             let mut t = Traffic::new(engines, policy, 128);
             run_at_depth(&mut t, 3000, depth, None);
             let src = t.mr(64, Access::empty());
-            let dst = t.mr(64 * 64, Access::LOCAL_WRITE);
-            run_at_depth(&mut t, 2000, depth, Some((&src, &dst)));
+            let mut dst = t.mr(64 * 64, Access::LOCAL_WRITE);
+            run_at_depth(&mut t, 2000, depth, Some((&src, &mut dst)));
         }
     }
 }
@@ -123,7 +118,7 @@ fn several_qps_on_several_threads_share_one_cq() {
                 let mut qp = t.base.pd.create_qp(&cq, QpInit::new(32)).unwrap();
                 qpns.push(qp.qpn());
                 let src = t.base.pd.alloc_mr(256, Access::empty()).unwrap();
-                let dst = t.base.pd.alloc_mr(256, Access::LOCAL_WRITE).unwrap();
+                let mut dst = t.base.pd.alloc_mr(256, Access::LOCAL_WRITE).unwrap();
                 let tx = tx.clone();
                 s.spawn(move || {
                     let mut i = 0;
@@ -132,7 +127,7 @@ fn several_qps_on_several_threads_share_one_cq() {
                         let r = if i % 2 == 0 {
                             qp.post(Nop::new(wr_id))
                         } else {
-                            qp.post(Copy::new(wr_id, src.sge(0, 256), dst.sge(0, 256)))
+                            qp.post(Copy::new(wr_id, src.slice(0, 256), dst.slice_mut(0, 256)))
                         };
                         match r {
                             Ok(()) => i += 1,
@@ -140,8 +135,7 @@ fn several_qps_on_several_threads_share_one_cq() {
                             Err(e) => panic!("{e}"),
                         }
                     }
-                    // Keep the QP and MRs alive until the poller has everything: deregistering
-                    // an MR under in-flight work fails that work, as it should.
+                    // Hand the QP and MRs to the main thread, which drops them after polling.
                     tx.send((qp, src, dst)).unwrap();
                 });
             }
@@ -196,7 +190,13 @@ fn a_full_cq_holds_work_back_instead_of_losing_completions() {
             batch.push(Nop::new(i)).unwrap();
         }
         batch.ring();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // The device runs 4 (what the CQ holds) and holds the rest back until we poll.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while qp.free_slots() < 4 {
+            assert!(std::time::Instant::now() < deadline, "{policy:?}: the device never ran the first four");
+            std::thread::yield_now();
+        }
+        assert_eq!(qp.free_slots(), 4, "{policy:?}: ran more than the CQ can hold");
         let wcs = poll_n(&mut small_cq, 64);
         let ids: Vec<u64> = wcs.iter().map(|w| w.wr_id).collect();
         assert_eq!(ids, (0..64).collect::<Vec<_>>());
@@ -226,16 +226,16 @@ fn inline_and_adaptive_run_small_batches_on_the_posting_thread() {
     for policy in [ExecPolicy::Inline, ExecPolicy::Adaptive] {
         let mut t = Traffic::new(1, policy, 16);
         let src = t.mr(1 << 20, Access::empty());
-        let dst = t.mr(1 << 20, Access::LOCAL_WRITE);
+        let mut dst = t.mr(1 << 20, Access::LOCAL_WRITE);
         let mut wc = [WorkCompletion::default(); 4];
         for i in 0..200 {
-            t.qp.post(Copy::new(i, src.sge(0, 4096), dst.sge(0, 4096))).unwrap();
+            t.qp.post(Copy::new(i, src.slice(0, 4096), dst.slice_mut(0, 4096))).unwrap();
             // Done before `post` returned: no engine was involved, nothing to wait for.
             assert_eq!(t.cq.poll(&mut wc), 1, "{policy:?}: WR {i} was not run inline");
             assert!(wc[0].is_success());
         }
         // Above the adaptive threshold (16 KiB) the work goes to the engine and still completes.
-        t.qp.post(Copy::new(999, src.sge(0, 1 << 20), dst.sge(0, 1 << 20))).unwrap();
+        t.qp.post(Copy::new(999, src.slice(0, 1 << 20), dst.slice_mut(0, 1 << 20))).unwrap();
         assert_eq!(poll_n(&mut t.cq, 1)[0].wr_id, 999);
     }
 }

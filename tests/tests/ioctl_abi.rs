@@ -29,7 +29,7 @@ fn a_well_formed_call_succeeds_and_marks_outputs_valid() {
         c.output(uhw::OUT, &mut resp);
         0
     };
-    c.execute(&*f.chan).unwrap();
+    f.call(&mut c).unwrap();
     assert!(c.output_valid(out));
     assert_eq!(resp.wqe_size, 128);
 }
@@ -38,7 +38,7 @@ fn a_well_formed_call_succeeds_and_marks_outputs_valid() {
 fn a_call_without_attributes_is_fine() {
     let f = RawFile::new(device(1).open_channel().unwrap());
     let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
-    c.execute(&*f.chan).unwrap();
+    f.call(&mut c).unwrap();
     assert!(f.alloc_pd().is_ok());
 }
 
@@ -47,28 +47,28 @@ fn header_length_must_match_the_attributes() {
     let f = file();
     for delta in [-1i32, 1, -16, 16] {
         let mut c = alloc_pd_cmd();
-        c.execute(&*f.chan).unwrap(); // sets length/num_attrs
+        f.call(&mut c).unwrap(); // sets length/num_attrs
         let hdr = c.header_mut();
         hdr.length = (i32::from(hdr.length) + delta) as u16;
-        assert_eq!(c.execute_raw(&*f.chan), Err(libc::EINVAL), "length off by {delta}");
+        assert_eq!(f.call_raw(&mut c), Err(libc::EINVAL), "length off by {delta}");
     }
     let mut c = alloc_pd_cmd();
-    c.execute(&*f.chan).unwrap();
+    f.call(&mut c).unwrap();
     c.header_mut().num_attrs = 300; // would be longer than a page
     c.header_mut().length = (24 + 300 * 16) as u16;
-    assert_eq!(c.execute_raw(&*f.chan), Err(libc::EINVAL));
+    assert_eq!(f.call_raw(&mut c), Err(libc::EINVAL));
 }
 
 #[test]
 fn reserved_header_fields_must_be_zero() {
     let f = file();
     let mut c = alloc_pd_cmd();
-    c.execute(&*f.chan).unwrap();
+    f.call(&mut c).unwrap();
     c.header_mut().reserved1 = 1;
-    assert_eq!(c.execute_raw(&*f.chan), Err(libc::EPROTONOSUPPORT));
+    assert_eq!(f.call_raw(&mut c), Err(libc::EPROTONOSUPPORT));
     c.header_mut().reserved1 = 0;
     c.header_mut().reserved2 = 1;
-    assert_eq!(c.execute_raw(&*f.chan), Err(libc::EPROTONOSUPPORT));
+    assert_eq!(f.call_raw(&mut c), Err(libc::EPROTONOSUPPORT));
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn unknown_objects_and_methods_are_eprotonosupport() {
     let f = file();
     for (obj, method) in [(99, 0), (object::PD, 77), (object::MR, 0), (object::QP, UVERBS_ID_DRIVER_NS + 50), (0x5, 0)] {
         let mut c = Command::new(obj, method);
-        assert_eq!(c.execute(&*f.chan), Err(libc::EPROTONOSUPPORT), "object {obj} method {method:#x}");
+        assert_eq!(f.call(&mut c), Err(libc::EPROTONOSUPPORT), "object {obj} method {method:#x}");
     }
 }
 
@@ -85,7 +85,7 @@ fn wrong_driver_id_is_einval() {
     let f = file();
     let mut c = alloc_pd_cmd();
     c.header_mut().driver_id = 1; // RDMA_DRIVER_MLX5
-    assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
+    assert_eq!(f.call(&mut c), Err(libc::EINVAL));
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn missing_mandatory_attribute_is_einval() {
         .input_u32(mr::ATTR_REG_ACCESS, 0)
         .output(mr::ATTR_REG_RESP_LKEY, &mut lkey)
         .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
-    assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
+    assert_eq!(f.call(&mut c), Err(libc::EINVAL));
     // The same call with the attribute succeeds (the test is not vacuous).
     assert!(f.reg_mr(pd_handle, 4096, 0).is_ok());
 }
@@ -113,20 +113,23 @@ fn bad_attribute_lengths_are_rejected() {
     let base = |c: &mut Command<'_>, access_len: u16| {
         c.new_object(mr::ATTR_REG_HANDLE);
         c.handle(mr::ATTR_REG_PD_HANDLE, pd_handle).input_u64(mr::ATTR_REG_ADDR, 0x10000).input_u64(mr::ATTR_REG_LENGTH, 4096);
-        c.attr(IoctlAttr {
-            attr_id: mr::ATTR_REG_ACCESS,
-            len: access_len,
-            flags: UVERBS_ATTR_F_MANDATORY,
-            attr_data: 0,
-            data: 0,
-        });
+        // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+        unsafe {
+            c.attr(IoctlAttr {
+                attr_id: mr::ATTR_REG_ACCESS,
+                len: access_len,
+                flags: UVERBS_ATTR_F_MANDATORY,
+                attr_data: 0,
+                data: 0,
+            })
+        };
     };
     for bad_len in [0u16, 2, 8] {
         let (mut l, mut r) = (0u32, 0u32);
         let mut c = Command::new(object::MR, mr::METHOD_REG);
         base(&mut c, bad_len);
         c.output(mr::ATTR_REG_RESP_LKEY, &mut l).output(mr::ATTR_REG_RESP_RKEY, &mut r);
-        assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL), "u32 attribute with len {bad_len}");
+        assert_eq!(f.call(&mut c), Err(libc::EINVAL), "u32 attribute with len {bad_len}");
     }
     // An output buffer too small for its value.
     let mut short = 0u16;
@@ -134,27 +137,33 @@ fn bad_attribute_lengths_are_rejected() {
     let mut c = Command::new(object::MR, mr::METHOD_REG);
     base(&mut c, 4);
     c.output(mr::ATTR_REG_RESP_LKEY, &mut short).output(mr::ATTR_REG_RESP_RKEY, &mut r);
-    assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
+    assert_eq!(f.call(&mut c), Err(libc::EINVAL));
     // A handle attribute with a length.
     let mut c = Command::new(object::PD, pd::METHOD_DESTROY);
-    c.attr(IoctlAttr {
-        attr_id: pd::ATTR_DESTROY_HANDLE,
-        len: 4,
-        flags: UVERBS_ATTR_F_MANDATORY,
-        attr_data: 0,
-        data: u64::from(pd_handle),
-    });
-    assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
+    // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+    unsafe {
+        c.attr(IoctlAttr {
+            attr_id: pd::ATTR_DESTROY_HANDLE,
+            len: 4,
+            flags: UVERBS_ATTR_F_MANDATORY,
+            attr_data: 0,
+            data: u64::from(pd_handle),
+        })
+    };
+    assert_eq!(f.call(&mut c), Err(libc::EINVAL));
     // attr_data (reserved for non-enum attributes) set.
     let mut c = Command::new(object::PD, pd::METHOD_DESTROY);
-    c.attr(IoctlAttr {
-        attr_id: pd::ATTR_DESTROY_HANDLE,
-        len: 0,
-        flags: UVERBS_ATTR_F_MANDATORY,
-        attr_data: 1,
-        data: u64::from(pd_handle),
-    });
-    assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
+    // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+    unsafe {
+        c.attr(IoctlAttr {
+            attr_id: pd::ATTR_DESTROY_HANDLE,
+            len: 0,
+            flags: UVERBS_ATTR_F_MANDATORY,
+            attr_data: 1,
+            data: u64::from(pd_handle),
+        })
+    };
+    assert_eq!(f.call(&mut c), Err(libc::EINVAL));
 }
 
 #[test]
@@ -183,7 +192,7 @@ fn longer_structs_must_be_zero_padded() {
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
         // No UHW_IN: with zero padding the cap is accepted and the call proceeds to fail on
         // the missing mandatory ring description (EINVAL); nonzero padding fails first.
-        assert_eq!(c.execute(&*f.chan), want, "extra = {extra}");
+        assert_eq!(f.call(&mut c), want, "extra = {extra}");
     }
     let _ = f.memory.len();
 }
@@ -192,11 +201,13 @@ fn longer_structs_must_be_zero_padded() {
 fn unknown_attributes_are_ignored_unless_mandatory() {
     let f = file();
     let mut c = alloc_pd_cmd();
-    c.attr(IoctlAttr { attr_id: 0x0777, len: 4, flags: 0, attr_data: 0, data: 1 });
-    assert_eq!(c.execute(&*f.chan), Ok(()));
+    // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+    unsafe { c.attr(IoctlAttr { attr_id: 0x0777, len: 4, flags: 0, attr_data: 0, data: 1 }) };
+    assert_eq!(f.call(&mut c), Ok(()));
     let mut c = alloc_pd_cmd();
-    c.attr(IoctlAttr { attr_id: 0x0777, len: 4, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 1 });
-    assert_eq!(c.execute(&*f.chan), Err(libc::EPROTONOSUPPORT));
+    // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+    unsafe { c.attr(IoctlAttr { attr_id: 0x0777, len: 4, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 1 }) };
+    assert_eq!(f.call(&mut c), Err(libc::EPROTONOSUPPORT));
 }
 
 #[test]
@@ -204,14 +215,15 @@ fn duplicate_attributes_are_einval() {
     let f = file();
     let mut c = alloc_pd_cmd();
     c.new_object(pd::ATTR_ALLOC_HANDLE);
-    assert_eq!(c.execute(&*f.chan), Err(libc::EINVAL));
+    assert_eq!(f.call(&mut c), Err(libc::EINVAL));
 }
 
 #[test]
 fn bad_user_pointers_are_efault() {
     let f = file();
     // A header at an unmapped address.
-    assert_eq!(f.chan.ioctl(RDMA_VERBS_IOCTL, 0x10), Err(libc::EFAULT));
+    // SAFETY: the address is unmapped; the device must answer EFAULT without touching memory.
+    assert_eq!(unsafe { f.chan.ioctl(RDMA_VERBS_IOCTL, 0x10) }, Err(libc::EFAULT));
     // An input struct (longer than 8 bytes, so passed by pointer) at an unmapped address, in
     // an otherwise complete CREATE_QP.
     let mut f = f;
@@ -227,24 +239,31 @@ fn bad_user_pointers_are_efault() {
         .input_u32(qp::ATTR_CREATE_TYPE, accelverbs::uapi::verbs::IB_UVERBS_QPT_DRIVER)
         .input(uhw::IN, &request)
         .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
-    c.attr(IoctlAttr { attr_id: qp::ATTR_CREATE_CAP, len: 20, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0x20 });
-    assert_eq!(c.execute(&*f.chan), Err(libc::EFAULT));
+    // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+    unsafe {
+        c.attr(IoctlAttr { attr_id: qp::ATTR_CREATE_CAP, len: 20, flags: UVERBS_ATTR_F_MANDATORY, attr_data: 0, data: 0x20 })
+    };
+    assert_eq!(f.call(&mut c), Err(libc::EFAULT));
     // An output at an unmapped address.
     let mut c = Command::new(object::DEVICE, device::METHOD_QUERY_DEVICE);
-    c.attr(IoctlAttr {
-        attr_id: device::ATTR_QUERY_DEVICE_RESP,
-        len: 160,
-        flags: UVERBS_ATTR_F_MANDATORY,
-        attr_data: 0,
-        data: 0x30,
-    });
-    assert_eq!(c.execute(&*f.chan), Err(libc::EFAULT));
+    // SAFETY: inline data, or a pointer to unmapped low memory the device must refuse.
+    unsafe {
+        c.attr(IoctlAttr {
+            attr_id: device::ATTR_QUERY_DEVICE_RESP,
+            len: 160,
+            flags: UVERBS_ATTR_F_MANDATORY,
+            attr_data: 0,
+            data: 0x30,
+        })
+    };
+    assert_eq!(f.call(&mut c), Err(libc::EFAULT));
 }
 
 #[test]
 fn only_rdma_verbs_ioctl_is_accepted() {
     let f = file();
-    assert_eq!(f.chan.ioctl(RDMA_VERBS_IOCTL + 1, 0), Err(libc::ENOTTY));
+    // SAFETY: an unknown request is refused before the address is looked at.
+    assert_eq!(unsafe { f.chan.ioctl(RDMA_VERBS_IOCTL + 1, 0) }, Err(libc::ENOTTY));
 }
 
 #[test]

@@ -12,14 +12,13 @@ use accelverbs_tests::{device, poll_n};
 const EBUSY: i32 = libc::EBUSY;
 
 fn counts(observer: &RawFile) -> ResourceCounts {
-    let c = &*observer.chan;
     let mut counts = ResourceCounts::default();
     let mut cmd = accelverbs::ioctl::Command::new(
         accelverbs::uapi::ids::object::DEVICE,
         accelverbs::uapi::ids::device::METHOD_QUERY_RESOURCES,
     );
     cmd.output(accelverbs::uapi::ids::device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
-    cmd.execute(c).unwrap();
+    observer.call(&mut cmd).unwrap();
     counts
 }
 
@@ -139,8 +138,7 @@ fn limits_answer_with_the_kernels_errnos() {
     assert_eq!(errno(pd.alloc_mr(2 << 20, Access::LOCAL_WRITE)), Some(libc::ENOMEM), "pinning over the locked-memory limit");
     assert_eq!(errno(pd.alloc_mr(4096, Access::REMOTE_WRITE)), Some(libc::EINVAL), "remote write without local write");
     assert_eq!(errno(pd.alloc_mr(4096, Access::from_bits(access::ON_DEMAND))), Some(libc::EOPNOTSUPP), "ODP not yet");
-    let mut empty: [u8; 0] = [];
-    assert_eq!(errno(pd.reg_mr(&mut empty, Access::empty())), Some(libc::EINVAL), "zero-length MR");
+    assert_eq!(errno(pd.reg_mr(Vec::new(), Access::empty())), Some(libc::EINVAL), "zero-length MR");
     // The failures left nothing pinned: a 1 MiB budget still fits most of a MiB.
     let _ok = pd.alloc_mr(900 << 10, Access::LOCAL_WRITE).unwrap();
 }
@@ -160,7 +158,7 @@ fn registering_unmapped_memory_is_efault() {
         .input_u32(accelverbs::uapi::ids::mr::ATTR_REG_ACCESS, 0)
         .output(accelverbs::uapi::ids::mr::ATTR_REG_RESP_LKEY, &mut lkey)
         .output(accelverbs::uapi::ids::mr::ATTR_REG_RESP_RKEY, &mut rkey);
-    assert_eq!(cmd.execute(&*f.chan), Err(libc::EFAULT));
+    assert_eq!(f.call(&mut cmd), Err(libc::EFAULT));
 }
 
 #[test]

@@ -1,29 +1,55 @@
 //! COPY: a DMA memcpy between two registered regions (`mlx5dv_wr_memcpy`).
 
+use std::sync::Arc;
+
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 
-use super::{completion_options, WorkRequest};
+use super::{completion_options, sealed};
+use crate::in_flight::{DeviceAccess, RegionUse, Regions};
+use crate::mr::MrShared;
+use crate::{MemoryRegion, MrSlice, MrSliceMut};
 
-/// Copies `src.length` bytes from `src` to `dst`; `dst` must be at least as long and in an MR
-/// with local write access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Copy {
+/// Copies `src.length` bytes from `src` to `dst`; `dst` must be at least as long and in a
+/// region with local write access. Overlapping ranges copy as `memmove` does.
+#[derive(Debug)]
+pub struct Copy<'a> {
     wr_id: u64,
     src: Sge,
     dst: Sge,
     flags: u8,
+    /// The regions behind `src` and `dst` (`None` for the unchecked constructor).
+    regions: Option<(&'a Arc<MrShared>, &'a Arc<MrShared>)>,
 }
 
-impl Copy {
+impl<'a> Copy<'a> {
     /// Signaled by default.
-    pub fn new(wr_id: u64, src: Sge, dst: Sge) -> Self {
-        Self { wr_id, src, dst, flags: flags::SIGNALED }
+    pub fn new(wr_id: u64, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
+        Self { wr_id, src: src.sge, dst: dst.sge, flags: flags::SIGNALED, regions: Some((src.mr, dst.mr)) }
+    }
+
+    /// Copies `len` bytes inside one region, from `src_offset` to `dst_offset` (`memmove`).
+    pub fn within(wr_id: u64, region: &'a mut MemoryRegion, src_offset: usize, dst_offset: usize, len: u32) -> Self {
+        let dst = region.slice_mut(dst_offset, len);
+        let src = dst.mr.sge(src_offset, len);
+        Self { wr_id, src, dst: dst.sge, flags: flags::SIGNALED, regions: Some((dst.mr, dst.mr)) }
+    }
+
+    /// A COPY of SGEs exactly as given (any key, any address), for testing the device's
+    /// checks. The provider does not know which regions they name, so it cannot keep the
+    /// region's bytes from safe code meanwhile.
+    ///
+    /// # Safety
+    /// Until this request completes, no Rust reference may exist to memory `dst` names (if the
+    /// device accepts it), nor a mutable one to memory `src` names, and that memory must stay
+    /// registered.
+    pub unsafe fn from_sges(wr_id: u64, src: Sge, dst: Sge) -> Copy<'static> {
+        Copy { wr_id, src, dst, flags: flags::SIGNALED, regions: None }
     }
 }
 
-completion_options!(Copy);
+completion_options!(Copy<'a>);
 
-impl WorkRequest for Copy {
+impl sealed::Encode for Copy<'_> {
     fn encode(&self, wqe: &mut Wqe) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = Opcode::Copy as u8;
@@ -34,5 +60,12 @@ impl WorkRequest for Copy {
 
     fn payload_bytes(&self) -> u64 {
         u64::from(self.src.length)
+    }
+
+    fn regions(&self) -> Regions {
+        match self.regions {
+            Some((src, dst)) => [Some(RegionUse::new(src, DeviceAccess::Read)), Some(RegionUse::new(dst, DeviceAccess::Write))],
+            None => Regions::default(),
+        }
     }
 }

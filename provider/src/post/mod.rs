@@ -9,10 +9,12 @@ pub use nop::Nop;
 
 use accelverbs_uapi::wqe::Wqe;
 
+use crate::in_flight::Regions;
+
 /// The completion options every work-request builder offers, on its `flags` byte.
 macro_rules! completion_options {
-    ($wr:ty) => {
-        impl $wr {
+    ($wr:ident $(<$lt:lifetime>)?) => {
+        impl$(<$lt>)? $wr$(<$lt>)? {
             /// Whether a successful completion produces a CQE (default: yes). Errors always do.
             pub fn signaled(mut self, on: bool) -> Self {
                 use accelverbs_uapi::wqe::flags::SIGNALED;
@@ -32,15 +34,30 @@ use completion_options;
 
 use crate::{PostError, Qp};
 
-/// A work request that can be encoded into a WQE.
-pub trait WorkRequest {
-    /// Fills `wqe`, which arrives zeroed.
-    fn encode(&self, wqe: &mut Wqe);
-    /// Bytes the request moves, for the adaptive execution policy.
-    fn payload_bytes(&self) -> u64 {
-        0
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What the provider needs from a work request. Not implementable outside the crate: a
+    /// request that named memory without declaring it in `regions` would let the device write
+    /// bytes safe code is reading.
+    pub trait Encode {
+        /// Fills `wqe`, which arrives zeroed.
+        fn encode(&self, wqe: &mut Wqe);
+        /// Bytes the request moves, for the adaptive execution policy.
+        fn payload_bytes(&self) -> u64 {
+            0
+        }
+        /// The regions the device will touch, held until the request retires.
+        fn regions(&self) -> Regions {
+            Regions::default()
+        }
     }
 }
+
+/// A work request that can be posted on a [`Qp`]: one of this crate's builders.
+pub trait WorkRequest: sealed::Encode {}
+
+impl<T: sealed::Encode> WorkRequest for T {}
 
 /// WQEs written to the ring but not yet published. Publishing happens once, on [`ring`] or on
 /// drop, so a batch of any size costs one doorbell.

@@ -2,7 +2,7 @@
 
 use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
 
-use super::{completion_options, WorkRequest};
+use super::{completion_options, sealed};
 
 /// A no-op work request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ impl Nop {
 
 completion_options!(Nop);
 
-impl WorkRequest for Nop {
+impl sealed::Encode for Nop {
     fn encode(&self, wqe: &mut Wqe) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = Opcode::Nop as u8;

@@ -2,7 +2,7 @@
 //! reserve slots with a CAS on a device-private index, fill them, and publish each entry by its
 //! owner bit, so QPs on different engines can share one CQ without a lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use accelverbs_kernel_abi::{HwCq, PinnedMemory};
@@ -116,20 +116,25 @@ impl SoftCq {
             }
         }
         let solicited = cqes.iter().any(|c| c.flags & wqe_flags::SOLICITED != 0 || c.status != CqeStatus::Success as u8);
+        // Completions published, then a look at `armed`; `request_notify` stores `armed`, then
+        // looks at the producer. Each side needs its store ordered before its load (the
+        // store-buffer pattern, which x86 too reorders), or both miss and the waiter sleeps on
+        // a CQ with completions: the SeqCst fences forbid that.
+        fence(Ordering::SeqCst);
         self.notify(solicited);
         true
     }
 
     /// Fires the completion event if the CQ is armed for this kind of completion.
     fn notify(&self, solicited: bool) {
-        let armed = self.armed.load(Ordering::Acquire);
+        let armed = self.armed.load(Ordering::Relaxed);
         if armed == ARMED_NONE || (armed == ARMED_SOLICITED && !solicited) {
             return;
         }
         if self.armed.compare_exchange(armed, ARMED_NONE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             if let Some(channel) = &self.channel {
                 self.events_reported.fetch_add(1, Ordering::Relaxed);
-                channel.push(self.user_handle);
+                channel.push(self.cqn, self.user_handle);
             }
         }
     }
@@ -141,7 +146,9 @@ impl HwCq for SoftCq {
     }
 
     fn request_notify(&self, solicited_only: bool) {
-        self.armed.store(if solicited_only { ARMED_SOLICITED } else { ARMED_ANY }, Ordering::Release);
+        self.armed.store(if solicited_only { ARMED_SOLICITED } else { ARMED_ANY }, Ordering::Relaxed);
+        // Pairs with the fence in `try_post`: see there.
+        fence(Ordering::SeqCst);
         // Completions that landed before arming and are still unpolled fire at once, so the
         // "arm, then poll once more" idiom never sleeps on a ready CQ.
         let pending = self.producer.load(Ordering::Acquire) != self.consumer.load(Ordering::Acquire);
@@ -156,5 +163,10 @@ impl HwCq for SoftCq {
 
     fn quiesce(&self) {
         self.quiesced.store(true, Ordering::Release);
+        // Nothing posts here any more (its QPs were destroyed first, each waiting out its
+        // passes): drop events still queued, so a destroyed CQ is never reported.
+        if let Some(channel) = &self.channel {
+            channel.purge(self.cqn);
+        }
     }
 }

@@ -77,6 +77,11 @@ pub struct SoftQp {
     /// Held while processing: the claim that keeps one thread per QP and lets destroy wait.
     private: Mutex<Private>,
     quiesced: AtomicBool,
+    /// Lock-free looks at the doorbell in progress (`has_work`); `quiesce` waits them out.
+    peeking: AtomicU32,
+    /// A doorbell the device could not honour moved the QP to ERR; the producer index is
+    /// ignored until RESET, so the engine can sleep instead of re-reading it forever.
+    doorbell_fault: AtomicBool,
     /// Device-detected fatal errors (bad doorbell): the affiliated async events.
     pub(crate) fatal_events: AtomicU32,
     _ring: Arc<dyn PinnedMemory>,
@@ -140,6 +145,8 @@ impl SoftQp {
             uar_wake_offset: s.uar_wake_offset,
             private: Mutex::new(Private::default()),
             quiesced: AtomicBool::new(false),
+            peeking: AtomicU32::new(0),
+            doorbell_fault: AtomicBool::new(false),
             fatal_events: AtomicU32::new(0),
             _ring: s.ring,
             _doorbell: s.doorbell,
@@ -170,14 +177,34 @@ impl SoftQp {
     }
 
     /// Lock-free hint: might a pass by `runner` find work?
+    ///
+    /// It reads the doorbell record, which is user memory that stays mapped only until the QP
+    /// is destroyed. The look is announced in `peeking` before `quiesced` is checked, and
+    /// `quiesce` sets `quiesced` before it waits for `peeking` to drain (both SeqCst, the
+    /// Dekker pattern): either the look sees the QP quiesced and reads nothing, or destroy waits
+    /// until the look is over.
     pub fn has_work(&self, runner: Runner) -> bool {
-        if self.quiesced.load(Ordering::Acquire) || !Self::processes(self.load_state()) {
+        self.peeking.fetch_add(1, Ordering::SeqCst);
+        let work = !self.quiesced.load(Ordering::SeqCst) && self.peek_for_work(runner);
+        self.peeking.fetch_sub(1, Ordering::Release);
+        work
+    }
+
+    /// `has_work` once the look is announced and the QP is known not to be quiesced.
+    fn peek_for_work(&self, runner: Runner) -> bool {
+        if !Self::processes(self.load_state()) {
+            return false;
+        }
+        if self.has_backlog.load(Ordering::Acquire) {
+            return true;
+        }
+        if self.doorbell_fault.load(Ordering::Acquire) {
             return false;
         }
         let consumer = self.published_consumer.load(Ordering::Acquire);
         let pending = self.producer.load(Ordering::Acquire).wrapping_sub(consumer);
         // An out-of-range producer is work too: the pass that sees it stops the QP.
-        self.has_backlog.load(Ordering::Acquire) || self.allowed(runner, consumer, pending) != 0 || pending > 1 << self.log_size
+        self.allowed(runner, consumer, pending) != 0 || pending > 1 << self.log_size
     }
 
     /// Moves the QP to ERR from `from`; later WQEs complete with a flush status.
@@ -204,7 +231,7 @@ impl SoftQp {
             self.has_backlog.store(false, Ordering::Release);
         }
         let mut state = self.load_state();
-        if !Self::processes(state) {
+        if !Self::processes(state) || self.doorbell_fault.load(Ordering::Acquire) {
             return Progress::Idle;
         }
         let size = 1u32 << self.log_size;
@@ -220,6 +247,7 @@ impl SoftQp {
                 self.enter_error(state);
                 self.fatal_events.fetch_add(1, Ordering::Relaxed);
             }
+            self.doorbell_fault.store(true, Ordering::Release);
             return Progress::Idle;
         }
         let allowed = self.allowed(runner, private.consumer, pending);
@@ -304,6 +332,7 @@ impl HwQp for SoftQp {
             }
             *private = Private::default();
             self.has_backlog.store(false, Ordering::Release);
+            self.doorbell_fault.store(false, Ordering::Release);
             self.published_consumer.store(0, Ordering::Release);
             self.consumer_out.store(0, Ordering::Release);
             return true;
@@ -312,8 +341,13 @@ impl HwQp for SoftQp {
     }
 
     fn quiesce(&self) {
-        self.quiesced.store(true, Ordering::Release);
+        self.quiesced.store(true, Ordering::SeqCst);
         // Taking the lock waits for a pass in progress; after it no pass touches the ring.
         drop(self.private.lock().unwrap_or_else(|e| e.into_inner()));
+        // A lock-free look that started before `quiesced` was set may still be reading the
+        // doorbell: it is a handful of loads, so spinning is cheaper than sleeping.
+        while self.peeking.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
     }
 }

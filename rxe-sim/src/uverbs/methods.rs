@@ -18,7 +18,10 @@ use crate::hw::SoftHardware;
 #[derive(Debug)]
 pub struct Call<'a> {
     pub driver: &'a Arc<accelverbs_kernel_abi::Driver<SoftHardware>>,
-    pub ucontext: &'a mut Option<Arc<Ucontext<SoftHardware>>>,
+    pub ucontext: &'a Option<Arc<Ucontext<SoftHardware>>>,
+    /// Set by GET_CONTEXT: installed only once the outputs reached the caller, so a call that
+    /// fails with `EFAULT` on the way out leaves no context behind (and can be retried).
+    pub new_ucontext: Option<Arc<Ucontext<SoftHardware>>>,
     pub objects: &'a mut ObjectTable,
     /// Set by a creating handler: committed (and its handle written back) only on success.
     pub created: Option<(u16, UObject)>,
@@ -268,7 +271,7 @@ fn get_context(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     b.write(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, &1u32);
     b.write(device::ATTR_GET_CONTEXT_CORE_SUPPORT, &0u64);
     b.write(uhw::OUT, &resp);
-    *call.ucontext = Some(ctx);
+    call.new_ucontext = Some(ctx);
     Ok(())
 }
 

@@ -46,7 +46,17 @@ impl UverbsFile {
 
     /// `ioctl(fd, request, hdr_addr)`. `hdr_addr` is the caller's address of an
     /// `ib_uverbs_ioctl_hdr` followed by its attributes.
-    pub fn ioctl(&self, request: u32, hdr_addr: u64) -> Result<(), Errno> {
+    ///
+    /// Addresses are read and written with `copy_from_user`/`copy_to_user`, so a bad one is
+    /// `EFAULT`, never a crash; but a good one is really written, and memory named by a command
+    /// (a registered region) is really used by the device afterwards.
+    ///
+    /// # Safety
+    /// As for `ioctl(2)` on a uverbs descriptor: every output the attributes point at must be
+    /// memory the caller lets the device write now, and every range registered (an MR) must
+    /// stay mapped, and unread and unwritten by Rust references while the device may access
+    /// it, until the object naming it is destroyed.
+    pub unsafe fn ioctl(&self, request: u32, hdr_addr: u64) -> Result<(), Errno> {
         if request != RDMA_VERBS_IOCTL {
             return Err(Errno::ENOTTY);
         }
@@ -72,17 +82,21 @@ impl UverbsFile {
         methods::check_handles(method, &bundle, &state.objects)?;
         let mut call = Call {
             driver: &self.device.driver,
-            ucontext: &mut state.ucontext,
+            ucontext: &state.ucontext,
+            new_ucontext: None,
             objects: &mut state.objects,
             created: None,
             destroyed: None,
         };
         (method.handler)(&mut call, &mut bundle)?;
-        let (created, destroyed) = (call.created.take(), call.destroyed.take());
+        let (created, destroyed, new_ucontext) = (call.created.take(), call.destroyed.take(), call.new_ucontext.take());
         if let Some(handle) = destroyed {
             state.objects.remove(handle);
         }
         bundle.flush_outputs()?;
+        if new_ucontext.is_some() {
+            state.ucontext = new_ucontext;
+        }
         if let Some((attr, obj)) = created {
             let handle = state.objects.insert(obj)?;
             if let Err(e) = bundle.write_new_handle(attr, handle) {

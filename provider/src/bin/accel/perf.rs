@@ -88,8 +88,8 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 struct Rig {
     cq: Cq,
     qp: Qp,
-    src: MemoryRegion<'static>,
-    dst: MemoryRegion<'static>,
+    src: MemoryRegion,
+    dst: MemoryRegion,
 }
 
 /// Posts for `duration` keeping `depth` outstanding; returns ops/s and sampled latencies.
@@ -112,7 +112,9 @@ fn run_device(rig: &mut Rig, op: PerfOp, size: usize, depth: u32, duration: Dura
                 }
                 let r = match op {
                     PerfOp::Nop => batch.push(Nop::new(posted)),
-                    PerfOp::Copy => batch.push(Copy::new(posted, rig.src.sge(0, size as u32), rig.dst.sge(0, size as u32))),
+                    PerfOp::Copy => {
+                        batch.push(Copy::new(posted, rig.src.slice(0, size as u32), rig.dst.slice_mut(0, size as u32)))
+                    }
                 };
                 match r {
                     Ok(()) => posted += 1,
@@ -190,7 +192,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     for &size in &sizes {
         rig.src = pd.alloc_mr(size.max(1), Access::empty())?;
         rig.dst = pd.alloc_mr(size.max(1), Access::LOCAL_WRITE)?;
-        rig.src.as_mut_slice().iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        rig.src.as_mut_slice()?.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
         let mut plain_src = vec![1u8; size.max(1)];
         plain_src[0] = 2;
         let mut plain_dst = vec![0u8; size.max(1)];
