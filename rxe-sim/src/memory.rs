@@ -111,10 +111,11 @@ fn default_memlock_limit() -> u64 {
     rl.rlim_cur
 }
 
-/// `CAP_IPC_LOCK` (bit 14) in the effective set, read from /proc like `capsh` does.
+/// `CAP_IPC_LOCK` (bit 14) in the calling thread's effective set (capabilities are per
+/// thread, and `mlock` checks the caller's), read from /proc like `capsh` does.
 fn has_cap_ipc_lock() -> bool {
     const CAP_IPC_LOCK: u32 = 14;
-    std::fs::read_to_string("/proc/self/status")
+    std::fs::read_to_string("/proc/thread-self/status")
         .ok()
         .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_owned())))
         .and_then(|hex| u64::from_str_radix(&hex, 16).ok())

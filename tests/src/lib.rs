@@ -78,6 +78,13 @@ pub fn assert_no_more(cq: &mut Cq) {
     }
 }
 
+/// `base` rounds of a race test, times `ACCELVERBS_STRESS` (default 1): the soak script
+/// (`tests/soak.sh`) raises it to run the races long in release builds.
+pub fn stress_rounds(base: u64) -> u64 {
+    let factor = std::env::var("ACCELVERBS_STRESS").ok().and_then(|v| v.parse().ok()).unwrap_or(1u64);
+    base * factor.max(1)
+}
+
 /// Deterministic pseudo-random bytes (xorshift64*), for payloads and garbage.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;

@@ -36,6 +36,17 @@ impl Pages {
     pub fn addr(&self) -> u64 {
         self.ptr as u64
     }
+
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Changes the protection of the whole mapping (`PROT_READ`, `PROT_NONE`, ...).
+    pub fn protect(&self, prot: i32) {
+        // SAFETY: changes the protection of our own mapping only; nothing holds references
+        // into it (tests reach it through addresses handed to the device).
+        assert_eq!(unsafe { libc::mprotect(self.ptr.cast(), self.len, prot) }, 0);
+    }
 }
 
 impl Drop for Pages {
@@ -109,8 +120,11 @@ impl RawFile {
     }
 
     pub fn create_cq(&mut self, entries: u32) -> Result<u32, i32> {
-        let ring = Pages::new(32 * entries as usize);
-        let db = Pages::new(64);
+        self.create_cq_in(entries, Pages::new(32 * entries as usize), Pages::new(64))
+    }
+
+    /// CREATE_CQ with the ring and doorbell record in the given memory.
+    pub fn create_cq_in(&mut self, entries: u32, ring: Pages, db: Pages) -> Result<u32, i32> {
         let req = CreateCqCmd { ring_addr: ring.addr(), db_addr: db.addr(), log_size: entries.trailing_zeros(), reserved: 0 };
         let (mut resp, mut granted) = (CreateCqResp::default(), 0u32);
         let mut c = Command::new(object::CQ, cq::METHOD_CREATE);
@@ -128,8 +142,11 @@ impl RawFile {
     }
 
     pub fn create_qp(&mut self, pd_handle: u32, cq_handle: u32, depth: u32) -> Result<u32, i32> {
-        let ring = Pages::new(128 * depth as usize);
-        let db = Pages::new(128);
+        self.create_qp_in(pd_handle, cq_handle, depth, Pages::new(128 * depth as usize), Pages::new(128))
+    }
+
+    /// CREATE_QP with the send queue and doorbell record in the given memory.
+    pub fn create_qp_in(&mut self, pd_handle: u32, cq_handle: u32, depth: u32, ring: Pages, db: Pages) -> Result<u32, i32> {
         let req = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: depth.trailing_zeros(), flags: 0 };
         let cap = QpCap { max_send_wr: depth, max_send_sge: 1, ..QpCap::default() };
         let (mut resp, mut qpn) = (CreateQpResp::default(), 0u32);

@@ -1,12 +1,12 @@
 //! The uverbs layer rejects malformed calls with the errno the kernel gives.
 
 use accelverbs::ioctl::Command;
-use accelverbs::uapi::cmd::GetContextResp;
+use accelverbs::uapi::cmd::{CreateQpCmd, GetContextResp, ResourceCounts};
 use accelverbs::uapi::ids::{device, mr, object, pd, qp, uhw, UVERBS_ID_DRIVER_NS};
 use accelverbs::uapi::ioctl::{IoctlAttr, RDMA_VERBS_IOCTL, UVERBS_ATTR_F_MANDATORY};
 use accelverbs::uapi::verbs::QpCap;
 use accelverbs_tests::device;
-use accelverbs_tests::raw::RawFile;
+use accelverbs_tests::raw::{Pages, RawFile};
 
 fn file() -> RawFile {
     let f = RawFile::new(device(1).open_channel().unwrap());
@@ -173,7 +173,7 @@ fn longer_structs_must_be_zero_padded() {
     let cq = f.create_cq(16).unwrap();
     // QpCap sent with 4 extra bytes: fine if zero, EOPNOTSUPP if not (a newer user space
     // asking for something this driver does not know).
-    for (extra, want) in [(0u32, Err(libc::EINVAL)), (7u32, Err(libc::EOPNOTSUPP))] {
+    for (extra, want) in [(0u32, Ok(())), (7u32, Err(libc::EOPNOTSUPP))] {
         #[repr(C)]
         #[derive(zerocopy::IntoBytes, zerocopy::Immutable)]
         struct LongCap {
@@ -190,11 +190,46 @@ fn longer_structs_must_be_zero_padded() {
             .input(qp::ATTR_CREATE_CAP, &cap)
             .input_u32(qp::ATTR_CREATE_TYPE, accelverbs::uapi::verbs::IB_UVERBS_QPT_DRIVER)
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
-        // No UHW_IN: with zero padding the cap is accepted and the call proceeds to fail on
-        // the missing mandatory ring description (EINVAL); nonzero padding fails first.
+        let (ring, db) = (Pages::new(8 * 128), Pages::new(64));
+        let rings = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: 3, flags: 0 };
+        c.input(uhw::IN, &rings);
         assert_eq!(f.call(&mut c), want, "extra = {extra}");
+        f.memory.extend([ring, db]);
     }
-    let _ = f.memory.len();
+}
+
+/// Defect: GET_CONTEXT installed the context before copying its outputs out, so a call that
+/// failed with EFAULT left a context counted and a retry got EINVAL.
+#[test]
+fn a_get_context_that_cannot_copy_out_leaves_no_context() {
+    let dev = device(1);
+    let f = RawFile::new(dev.open_channel().unwrap());
+    let read_only = Pages::new(4096);
+    read_only.protect(libc::PROT_READ);
+    let mut c = Command::new(object::DEVICE, device::METHOD_GET_CONTEXT);
+    let out = IoctlAttr {
+        attr_id: uhw::OUT,
+        len: std::mem::size_of::<GetContextResp>() as u16,
+        flags: UVERBS_ATTR_F_MANDATORY,
+        attr_data: 0,
+        data: read_only.addr(),
+    };
+    // SAFETY: the output is read-only memory: the device must fail to write it (EFAULT).
+    unsafe { c.attr(out) };
+    assert_eq!(f.call(&mut c), Err(libc::EFAULT));
+    let observer = RawFile::new(dev.open_channel().unwrap());
+    assert_eq!(counts(&observer).contexts, 0, "the failed call left a context behind");
+    assert_eq!(f.alloc_pd(), Err(libc::EINVAL), "no context yet");
+    f.get_context().expect("a retry opens the context");
+    assert_eq!(counts(&observer).contexts, 1);
+}
+
+fn counts(observer: &RawFile) -> ResourceCounts {
+    let mut counts = ResourceCounts::default();
+    let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_RESOURCES);
+    cmd.output(device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
+    observer.call(&mut cmd).unwrap();
+    counts
 }
 
 #[test]

@@ -1,0 +1,82 @@
+//! Defect 12: every soft device budgeted the whole `RLIMIT_MEMLOCK` for itself, and a refused
+//! `mlock` came back as EFAULT. The limit is now one budget for the process, as the kernel
+//! charges one `mm`, and running out of it is ENOMEM however it is detected.
+//!
+//! Its own test binary: it lowers the process's limit and drops `CAP_IPC_LOCK` (for this
+//! thread, which registers the memory).
+
+use accelverbs::{Access, Error};
+use accelverbs_tests::device;
+
+const KIB: usize = 1024;
+
+fn errno<T>(r: Result<T, Error>) -> Option<i32> {
+    r.err().and_then(|e| e.errno())
+}
+
+/// Clears `CAP_IPC_LOCK` from this thread's effective set, so `mlock` obeys the limit as it
+/// does for an unprivileged process.
+fn drop_cap_ipc_lock() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    const CAP_IPC_LOCK: u32 = 14;
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget/capset read and write exactly a v3 header and two data structs, which
+    // live across the calls.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()), 0);
+        data[0].effective &= !(1 << CAP_IPC_LOCK);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()), 0);
+    }
+}
+
+/// Sets the soft `RLIMIT_MEMLOCK` (at most the hard one); returns what was set.
+fn set_memlock(bytes: u64) -> u64 {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write one rlimit we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl), 0);
+        rl.rlim_cur = bytes.min(rl.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl), 0);
+    }
+    rl.rlim_cur
+}
+
+#[test]
+fn the_locked_memory_limit_is_one_budget_and_enomem() {
+    drop_cap_ipc_lock();
+    set_memlock(1024 * KIB as u64);
+    let (a, b) = (device(1).open().unwrap(), device(1).open().unwrap());
+    let (pd_a, pd_b) = (a.alloc_pd().unwrap(), b.alloc_pd().unwrap());
+    let first = pd_a.alloc_mr(600 * KIB, Access::LOCAL_WRITE).expect("600 KiB fits a 1 MiB limit");
+    assert_eq!(
+        errno(pd_b.alloc_mr(600 * KIB, Access::LOCAL_WRITE)),
+        Some(libc::ENOMEM),
+        "a second device may not pin the same budget again"
+    );
+    drop(first);
+    let second = pd_b.alloc_mr(600 * KIB, Access::LOCAL_WRITE).expect("the budget came back");
+
+    // A device created under a higher limit budgets more, but the kernel's own check still
+    // refuses the lock: that too is ENOMEM, not EFAULT.
+    let raised = set_memlock(8192 * KIB as u64);
+    let c = device(1).open().unwrap();
+    let pd_c = c.alloc_pd().unwrap();
+    set_memlock(1024 * KIB as u64);
+    if raised >= 4096 * KIB as u64 {
+        assert_eq!(errno(pd_c.alloc_mr(2048 * KIB, Access::LOCAL_WRITE)), Some(libc::ENOMEM));
+    }
+    drop(second);
+}
