@@ -128,6 +128,8 @@ mod mr;
 mod pd;
 mod post;
 mod qp;
+mod slot_ring;
+mod sync;
 mod wc;
 
 pub use accelverbs_uapi as uapi;

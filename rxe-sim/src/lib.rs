@@ -11,6 +11,7 @@
 mod engines;
 mod hw;
 mod memory;
+mod sync;
 mod uverbs;
 
 use std::sync::{Arc, OnceLock};

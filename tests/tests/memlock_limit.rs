@@ -69,6 +69,19 @@ fn the_locked_memory_limit_is_one_budget_and_enomem() {
     drop(first);
     let second = pd_b.alloc_mr(600 * KIB, Access::LOCAL_WRITE).expect("the budget came back");
 
+    // The same pages pinned through two devices: the kernel's lock counts them once, so only a
+    // budget shared by the devices refuses the second pin, as the kernel's pinned-page count
+    // would (each pin is charged, like `ib_umem_get` charges `pinned_vm`).
+    drop(second);
+    let shared = vec![0u8; 600 * KIB];
+    let addr = shared.as_ptr() as *mut u8;
+    // SAFETY: `shared` outlives both regions (dropped last) and is not touched meanwhile.
+    let once = unsafe { pd_a.reg_mr_raw(addr, shared.len(), Access::empty()) }.expect("first pin");
+    // SAFETY: as above; this registration must be refused.
+    assert_eq!(errno(unsafe { pd_b.reg_mr_raw(addr, shared.len(), Access::empty()) }), Some(libc::ENOMEM));
+    drop(once);
+    let second = pd_b.alloc_mr(600 * KIB, Access::LOCAL_WRITE).expect("the budget came back");
+
     // A device created under a higher limit budgets more, but the kernel's own check still
     // refuses the lock: that too is ENOMEM, not EFAULT.
     let raised = set_memlock(8192 * KIB as u64);

@@ -79,11 +79,15 @@ fn memory_named_by_a_posted_request_outlives_its_handle() {
     const LEN: usize = 1 << 20;
     for forget_the_qp in [false, true] {
         let b = Base::new(1, ExecPolicy::Threads);
-        let mut cq = b.ctx.create_cq(8, None).unwrap();
+        // A one-entry CQ: the NOP's completion fills it, so the COPY waits until we poll.
+        let mut cq = b.ctx.create_cq(1, None).unwrap();
         let mut qp = b.pd.create_qp(&cq, QpInit::new(8)).unwrap();
         let src = b.pd.reg_mr(pattern(3, LEN), Access::empty()).unwrap();
         let mut dst = b.pd.reg_mr(vec![0; LEN], Access::LOCAL_WRITE).unwrap();
-        qp.post(Copy::new(1, src.slice(0, LEN as u32), dst.slice_mut(0, LEN as u32))).unwrap();
+        let mut batch = qp.batch();
+        batch.push(Nop::new(1)).unwrap();
+        batch.push(Copy::new(2, src.slice(0, LEN as u32), dst.slice_mut(0, LEN as u32))).unwrap();
+        batch.ring();
         drop(dst);
         if forget_the_qp {
             std::mem::forget(qp);
@@ -91,7 +95,8 @@ fn memory_named_by_a_posted_request_outlives_its_handle() {
         // Fresh allocations of the same size: with the region's memory freed early, some of
         // these would land on it and be written by the copy.
         let bystanders: Vec<Vec<u8>> = (0..16).map(|_| vec![0u8; LEN]).collect();
-        assert!(poll_n(&mut cq, 1)[0].is_success());
+        let wcs = poll_n(&mut cq, 2);
+        assert!(wcs.iter().all(|w| w.is_success()), "{wcs:?}");
         assert!(bystanders.iter().all(|v| v.iter().all(|&x| x == 0)), "the copy wrote freed memory");
     }
 }

@@ -97,7 +97,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "eventfd and poll")]
     fn readable_exactly_while_events_are_queued_under_contention() {
-        const EVENTS: u64 = 20_000;
+        const EVENTS: u64 = 200_000;
         let c = SoftCompChannel::new().unwrap();
         std::thread::scope(|s| {
             s.spawn(|| (0..EVENTS).for_each(|i| c.push(1, i)));

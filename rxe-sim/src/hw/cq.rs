@@ -2,7 +2,7 @@
 //! reserve slots with a CAS on a device-private index, fill them, and publish each entry by its
 //! owner bit, so QPs on different engines can share one CQ without a lock.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use accelverbs_kernel_abi::{HwCq, PinnedMemory};
@@ -12,12 +12,9 @@ use accelverbs_uapi::wqe::flags as wqe_flags;
 use zerocopy::IntoBytes;
 
 use crate::hw::comp_channel::SoftCompChannel;
+use crate::hw::notify::Arming;
 use crate::hw::qp::SoftQp;
 use crate::hw::shared::{store_release_u8, SharedU32};
-
-const ARMED_NONE: u8 = 0;
-const ARMED_ANY: u8 = 1;
-const ARMED_SOLICITED: u8 = 2;
 
 /// A completion queue on the soft device.
 #[derive(Debug)]
@@ -29,7 +26,7 @@ pub struct SoftCq {
     consumer: SharedU32,
     /// Next free-running index to hand out; device-private.
     producer: AtomicU32,
-    armed: AtomicU8,
+    arming: Arming,
     channel: Option<Arc<SoftCompChannel>>,
     user_handle: u64,
     events_reported: AtomicU32,
@@ -67,7 +64,7 @@ impl SoftCq {
             log_size,
             consumer,
             producer: AtomicU32::new(0),
-            armed: AtomicU8::new(ARMED_NONE),
+            arming: Arming::default(),
             channel,
             user_handle,
             events_reported: AtomicU32::new(0),
@@ -116,26 +113,16 @@ impl SoftCq {
             }
         }
         let solicited = cqes.iter().any(|c| c.flags & wqe_flags::SOLICITED != 0 || c.status != CqeStatus::Success as u8);
-        // Completions published, then a look at `armed`; `request_notify` stores `armed`, then
-        // looks at the producer. Each side needs its store ordered before its load (the
-        // store-buffer pattern, which x86 too reorders), or both miss and the waiter sleeps on
-        // a CQ with completions: the SeqCst fences forbid that.
-        fence(Ordering::SeqCst);
-        self.notify(solicited);
+        if self.arming.completions_published(solicited) {
+            self.raise_event();
+        }
         true
     }
 
-    /// Fires the completion event if the CQ is armed for this kind of completion.
-    fn notify(&self, solicited: bool) {
-        let armed = self.armed.load(Ordering::Relaxed);
-        if armed == ARMED_NONE || (armed == ARMED_SOLICITED && !solicited) {
-            return;
-        }
-        if self.armed.compare_exchange(armed, ARMED_NONE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            if let Some(channel) = &self.channel {
-                self.events_reported.fetch_add(1, Ordering::Relaxed);
-                channel.push(self.cqn, self.user_handle);
-            }
+    fn raise_event(&self) {
+        if let Some(channel) = &self.channel {
+            self.events_reported.fetch_add(1, Ordering::Relaxed);
+            channel.push(self.cqn, self.user_handle);
         }
     }
 }
@@ -146,14 +133,11 @@ impl HwCq for SoftCq {
     }
 
     fn request_notify(&self, solicited_only: bool) {
-        self.armed.store(if solicited_only { ARMED_SOLICITED } else { ARMED_ANY }, Ordering::Relaxed);
-        // Pairs with the fence in `try_post`: see there.
-        fence(Ordering::SeqCst);
         // Completions that landed before arming and are still unpolled fire at once, so the
         // "arm, then poll once more" idiom never sleeps on a ready CQ.
-        let pending = self.producer.load(Ordering::Acquire) != self.consumer.load(Ordering::Acquire);
-        if pending && !solicited_only {
-            self.notify(true);
+        let waiting = || self.producer.load(Ordering::Acquire) != self.consumer.load(Ordering::Acquire);
+        if self.arming.arm(solicited_only, waiting) {
+            self.raise_event();
         }
     }
 

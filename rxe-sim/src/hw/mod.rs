@@ -3,7 +3,9 @@
 
 pub mod comp_channel;
 pub mod cq;
+pub mod gate;
 pub mod mr_table;
+pub mod notify;
 pub mod qp;
 pub mod shared;
 

@@ -15,6 +15,7 @@ use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};
 
 use crate::engines::execute::{execute, Failure};
 use crate::hw::cq::SoftCq;
+use crate::hw::gate::AccessGate;
 use crate::hw::mr_table::MrTable;
 use crate::hw::shared::SharedU32;
 
@@ -76,9 +77,8 @@ pub struct SoftQp {
     uar_wake_offset: u32,
     /// Held while processing: the claim that keeps one thread per QP and lets destroy wait.
     private: Mutex<Private>,
-    quiesced: AtomicBool,
-    /// Lock-free looks at the doorbell in progress (`has_work`); `quiesce` waits them out.
-    peeking: AtomicU32,
+    /// Closed by `quiesce`: no lock-free look at the doorbell starts or runs after it.
+    gate: AccessGate,
     /// A doorbell the device could not honour moved the QP to ERR; the producer index is
     /// ignored until RESET, so the engine can sleep instead of re-reading it forever.
     doorbell_fault: AtomicBool,
@@ -144,8 +144,7 @@ impl SoftQp {
             engine: s.engine,
             uar_wake_offset: s.uar_wake_offset,
             private: Mutex::new(Private::default()),
-            quiesced: AtomicBool::new(false),
-            peeking: AtomicU32::new(0),
+            gate: AccessGate::default(),
             doorbell_fault: AtomicBool::new(false),
             fatal_events: AtomicU32::new(0),
             _ring: s.ring,
@@ -176,21 +175,14 @@ impl SoftQp {
         }
     }
 
-    /// Lock-free hint: might a pass by `runner` find work?
-    ///
-    /// It reads the doorbell record, which is user memory that stays mapped only until the QP
-    /// is destroyed. The look is announced in `peeking` before `quiesced` is checked, and
-    /// `quiesce` sets `quiesced` before it waits for `peeking` to drain (both SeqCst, the
-    /// Dekker pattern): either the look sees the QP quiesced and reads nothing, or destroy waits
-    /// until the look is over.
+    /// Lock-free hint: might a pass by `runner` find work? It reads the doorbell record, user
+    /// memory that stays mapped only until the QP is destroyed, so it looks through the gate
+    /// that `quiesce` closes.
     pub fn has_work(&self, runner: Runner) -> bool {
-        self.peeking.fetch_add(1, Ordering::SeqCst);
-        let work = !self.quiesced.load(Ordering::SeqCst) && self.peek_for_work(runner);
-        self.peeking.fetch_sub(1, Ordering::Release);
-        work
+        self.gate.peek(|| self.peek_for_work(runner)).unwrap_or(false)
     }
 
-    /// `has_work` once the look is announced and the QP is known not to be quiesced.
+    /// `has_work` inside the gate.
     fn peek_for_work(&self, runner: Runner) -> bool {
         if !Self::processes(self.load_state()) {
             return false;
@@ -220,7 +212,7 @@ impl SoftQp {
             return Progress::Idle;
         }
         let Ok(mut private) = self.private.try_lock() else { return Progress::Busy };
-        if self.quiesced.load(Ordering::Acquire) {
+        if self.gate.is_closed() {
             return Progress::Idle;
         }
         if !private.backlog.is_empty() {
@@ -341,13 +333,8 @@ impl HwQp for SoftQp {
     }
 
     fn quiesce(&self) {
-        self.quiesced.store(true, Ordering::SeqCst);
-        // Taking the lock waits for a pass in progress; after it no pass touches the ring.
+        self.gate.close();
+        // Taking the lock waits for a pass in progress; passes after it see the gate closed.
         drop(self.private.lock().unwrap_or_else(|e| e.into_inner()));
-        // A lock-free look that started before `quiesced` was set may still be reading the
-        // doorbell: it is a handful of loads, so spinning is cheaper than sleeping.
-        while self.peeking.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
-        }
     }
 }

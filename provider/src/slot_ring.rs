@@ -1,0 +1,184 @@
+//! A ring of per-WQE slots shared by one poster and the threads that retire what the device
+//! has finished, without a lock on the posting path.
+//!
+//! Two free-running cursors split the ring:
+//!
+//! ```text
+//!   retired ──────────── published ─────────── retired + depth
+//!   │ retirers': WQEs the  │ poster's: slots it  │
+//!   │ device may be using  │ may fill next       │
+//! ```
+//!
+//! The poster fills a slot, then publishes it (release); a retirer reads `published` (acquire)
+//! and touches only slots below it. A retirer empties slots, then advances `retired` (release);
+//! the poster reads `retired` (acquire) before it reuses a slot. Retirers exclude each other
+//! with a try-lock: one that finds it taken leaves the work to the holder. `loom_tests` below
+//! checks the model.
+
+use crate::sync::{spin_loop, AtomicBool, AtomicU32, Ordering, UnsafeCell};
+
+#[derive(Debug)]
+pub(crate) struct SlotRing<T> {
+    slots: Box<[UnsafeCell<T>]>,
+    mask: u32,
+    /// Free-running count of slots the poster published; those below are the retirers'.
+    published: AtomicU32,
+    /// Free-running count of slots emptied; those up to `retired + depth` are the poster's.
+    retired: AtomicU32,
+    /// Held by the one thread retiring slots.
+    retiring: AtomicBool,
+}
+
+// SAFETY: a slot is reached by the poster or by the holder of `retiring`, never both, on index
+// ranges ordered by `published` and `retired` (module docs); contents move between threads.
+unsafe impl<T: Send> Sync for SlotRing<T> {}
+
+impl<T: Default> SlotRing<T> {
+    /// `depth` slots, a power of two.
+    pub fn new(depth: u32) -> Self {
+        debug_assert!(depth.is_power_of_two());
+        Self {
+            slots: (0..depth).map(|_| UnsafeCell::new(T::default())).collect(),
+            mask: depth - 1,
+            published: AtomicU32::new(0),
+            retired: AtomicU32::new(0),
+            retiring: AtomicBool::new(false),
+        }
+    }
+
+    fn depth(&self) -> u32 {
+        self.mask + 1
+    }
+
+    /// Whether the slot for free-running `index` is empty and the poster's to fill.
+    pub fn is_free(&self, index: u32) -> bool {
+        index.wrapping_sub(self.retired.load(Ordering::Acquire)) < self.depth()
+    }
+
+    /// Stores `value` in the slot of free-running `index`.
+    ///
+    /// # Safety
+    /// Only the ring's one poster calls this, for an index at or past the last one published
+    /// for which [`SlotRing::is_free`] returned true.
+    pub unsafe fn fill(&self, index: u32, value: T) {
+        // SAFETY: the slot is the poster's (caller's contract): no retirer reads it until
+        // `publish` covers it, and it was emptied before `retired` passed it.
+        self.slots[(index & self.mask) as usize].with_mut(|slot| unsafe { *slot = value });
+    }
+
+    /// Hands the slots below free-running `upto` to the retirers.
+    pub fn publish(&self, upto: u32) {
+        self.published.store(upto, Ordering::Release);
+    }
+
+    /// Empties the slots below `consumed()` (the device's consumer index, read after the
+    /// published count), unless another thread is retiring right now. Returns the retired
+    /// count as it stands.
+    pub fn retire(&self, consumed: impl FnOnce() -> u32) -> u32 {
+        if self.retiring.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            return self.retired.load(Ordering::Acquire);
+        }
+        let start = self.retired.load(Ordering::Relaxed);
+        let published = self.published.load(Ordering::Acquire);
+        let consumed = consumed();
+        // A consumer index outside [retired, published] (the QP is being reset) proves nothing.
+        let end = if consumed.wrapping_sub(start) <= published.wrapping_sub(start) { consumed } else { start };
+        self.empty(start, end);
+        self.retired.store(end, Ordering::Release);
+        self.retiring.store(false, Ordering::Release);
+        end
+    }
+
+    /// Empties every published slot and restarts both cursors at `base`: for work that will
+    /// never run (the QP was reset or destroyed).
+    pub fn discard(&self, base: u32) {
+        while self.retiring.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            spin_loop();
+        }
+        let start = self.retired.load(Ordering::Relaxed);
+        let published = self.published.load(Ordering::Acquire);
+        self.empty(start, published);
+        self.published.store(base, Ordering::Release);
+        self.retired.store(base, Ordering::Release);
+        self.retiring.store(false, Ordering::Release);
+    }
+
+    /// Empties slots `start..end` (free-running, at most one ring). Caller holds `retiring`.
+    fn empty(&self, start: u32, end: u32) {
+        for i in 0..end.wrapping_sub(start).min(self.depth()) {
+            let slot = &self.slots[(start.wrapping_add(i) & self.mask) as usize];
+            // SAFETY: the slot is below `published` (acquired by the caller) and at or past
+            // `retired`, so it belongs to the holder of `retiring`, which the caller is.
+            let old = slot.with_mut(|p| unsafe { std::mem::take(&mut *p) });
+            drop(old);
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// Stands for the regions WQE `index` holds: counts its drop, which must come after the
+    /// device consumed the WQE.
+    #[derive(Debug, Default)]
+    struct Held(Option<(u32, Arc<AtomicU32>, Arc<AtomicU32>)>);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            if let Some((index, consumed, dropped)) = &self.0 {
+                assert!(consumed.load(Ordering::Acquire) > *index, "let go before the device finished");
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A poster reusing a two-slot ring, a device consuming in order, and a poller retiring
+    /// at any moment: no slot is touched by two threads at once (loom's cell checks), and
+    /// every value is dropped exactly once, only after the device consumed its WQE.
+    #[test]
+    fn poster_device_and_retirer_never_share_a_slot() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            const WQES: u32 = 3;
+            let ring = Arc::new(SlotRing::<Held>::new(2));
+            let consumed = Arc::new(AtomicU32::new(0));
+            let doorbell = Arc::new(AtomicU32::new(0));
+            let dropped = Arc::new(AtomicU32::new(0));
+            let device = {
+                let (consumed, doorbell) = (Arc::clone(&consumed), Arc::clone(&doorbell));
+                loom::thread::spawn(move || {
+                    for i in 0..WQES {
+                        while doorbell.load(Ordering::Acquire) <= i {
+                            loom::thread::yield_now();
+                        }
+                        consumed.store(i + 1, Ordering::Release);
+                    }
+                })
+            };
+            let poster = {
+                let (ring, consumed, doorbell, dropped) =
+                    (Arc::clone(&ring), Arc::clone(&consumed), Arc::clone(&doorbell), Arc::clone(&dropped));
+                loom::thread::spawn(move || {
+                    for i in 0..WQES {
+                        while !ring.is_free(i) {
+                            ring.retire(|| consumed.load(Ordering::Acquire));
+                            loom::thread::yield_now();
+                        }
+                        // SAFETY: the one poster, filling index i after is_free(i).
+                        unsafe { ring.fill(i, Held(Some((i, Arc::clone(&consumed), Arc::clone(&dropped))))) };
+                        ring.publish(i + 1);
+                        doorbell.store(i + 1, Ordering::Release);
+                    }
+                })
+            };
+            ring.retire(|| consumed.load(Ordering::Acquire));
+            poster.join().unwrap();
+            device.join().unwrap();
+            assert_eq!(ring.retire(|| consumed.load(Ordering::Acquire)), WQES);
+            assert_eq!(dropped.load(Ordering::Relaxed), WQES, "a slot was dropped twice or never");
+        });
+    }
+}
