@@ -15,6 +15,12 @@ pub struct Pages {
     len: usize,
 }
 
+// SAFETY: the mapping is owned by this value and reached only through addresses handed to the
+// device; nothing here creates references into it.
+unsafe impl Send for Pages {}
+// SAFETY: as above.
+unsafe impl Sync for Pages {}
+
 impl Pages {
     pub fn new(len: usize) -> Self {
         let len = len.next_multiple_of(4096);

@@ -26,3 +26,6 @@ pub use zerocopy;
 /// Error returned by the `TryFrom` impls of wire enums: the raw value is not defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownValue(pub u32);
+
+#[cfg(test)]
+mod tests;

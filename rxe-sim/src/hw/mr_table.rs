@@ -174,7 +174,7 @@ mod tests {
             self.len
         }
         fn dma_addr(&self) -> *mut u8 {
-            self.addr as usize as *mut u8
+            std::ptr::without_provenance_mut(self.addr as usize)
         }
     }
 
@@ -186,7 +186,12 @@ mod tests {
 
     proptest! {
         // Miri runs each case ~1000x slower; a few cases still walk every branch.
-        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+        // No failure files: Miri's isolation has no file system.
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 4 } else { 256 },
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         /// Whatever the SGE, a resolved range lies inside the MR; anything else is refused.
         #[test]
