@@ -12,6 +12,8 @@
 #![no_std]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 mod device;
 mod errno;
@@ -19,6 +21,8 @@ mod hardware;
 pub mod objects;
 mod qp_state;
 mod resources;
+#[cfg(test)]
+mod tests;
 
 pub use device::{Driver, Limits};
 pub use errno::Errno;

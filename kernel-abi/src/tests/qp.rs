@@ -1,0 +1,174 @@
+//! CREATE_QP: the type, capability and ring rules of an accelerator QP (a send queue only),
+//! what is pinned, and failures that leave nothing behind.
+
+use std::sync::Arc;
+
+use accelverbs_uapi::cmd::qp_flags;
+use accelverbs_uapi::verbs::QpCap;
+
+use super::fixture::{cq_request, qp_request, Base, H, LIMITS, SQ_DB, SQ_RING};
+use super::mock::{Event, Pin};
+use crate::objects::{Cq, QpRequest};
+use crate::Errno;
+
+/// The errno of a CREATE_QP from [`qp_request`] changed by `change`, after checking it pinned
+/// nothing, counted nothing and left its parents unused.
+fn refused<'a>(b: &Base, cq: &'a Arc<Cq<H>>, change: impl FnOnce(&mut QpRequest<'a, H>)) -> Errno {
+    let pins = b.core.pins().len();
+    let mut req = qp_request(cq);
+    change(&mut req);
+    let errno = b.pd.create_qp(req).expect_err("refused");
+    assert_eq!(b.core.pins().len(), pins, "a refused QP pins nothing");
+    assert_eq!(b.driver.resources().qps, 0);
+    assert_eq!(b.pd.check_destroy(), Ok(()));
+    assert_eq!(cq.check_destroy(), Ok(()));
+    errno
+}
+
+/// `log2(LIMITS.max_qp_wr)`.
+fn log_max_qp_wr() -> u32 {
+    LIMITS.max_qp_wr.trailing_zeros()
+}
+
+#[test]
+fn valid_qp_pins_its_ring_read_only_and_its_doorbell_writable() {
+    let b = Base::new();
+    let cq = b.cq();
+    let cq_pins = b.core.pins().len();
+    let mut req = qp_request(&cq);
+    req.cap.max_send_wr = 5;
+    let (qp, resp, granted) = b.pd.create_qp(req).unwrap();
+    assert_eq!(granted, QpCap { max_send_wr: 8, max_send_sge: 1, ..QpCap::default() });
+    assert_eq!(resp.qpn, qp.qpn());
+    assert_eq!(
+        b.core.pins()[cq_pins..],
+        [Pin { addr: SQ_RING, len: 8 * 128, writable: false }, Pin { addr: SQ_DB, len: 128, writable: true }]
+    );
+    assert!(Arc::ptr_eq(&qp.hw().send_cq, cq.hw()), "completes to the send CQ");
+    assert_eq!(b.driver.resources().qps, 1);
+}
+
+#[test]
+fn deepest_queue_is_accepted() {
+    let b = Base::new();
+    let cq = b.cq();
+    let mut req = qp_request(&cq);
+    req.cap.max_send_wr = LIMITS.max_qp_wr;
+    req.cmd.log_sq_size = log_max_qp_wr();
+    assert_eq!(b.pd.create_qp(req).unwrap().2.max_send_wr, LIMITS.max_qp_wr);
+}
+
+#[test]
+fn qp_type_other_than_driver_is_eopnotsupp() {
+    let b = Base::new();
+    let cq = b.cq();
+    // IB_UVERBS_QPT_RC, UC, UD.
+    for qp_type in [2, 3, 4] {
+        assert_eq!(refused(&b, &cq, |r| r.qp_type = qp_type), Errno::EOPNOTSUPP, "qp_type {qp_type}");
+    }
+}
+
+#[test]
+fn create_flags_are_eopnotsupp() {
+    let b = Base::new();
+    let cq = b.cq();
+    assert_eq!(refused(&b, &cq, |r| r.create_flags = 1), Errno::EOPNOTSUPP);
+}
+
+#[test]
+fn max_send_wr_zero_or_over_max_qp_wr_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    assert_eq!(refused(&b, &cq, |r| r.cap.max_send_wr = 0), Errno::EINVAL);
+    assert_eq!(
+        refused(&b, &cq, |r| {
+            r.cap.max_send_wr = LIMITS.max_qp_wr + 1;
+            r.cmd.log_sq_size = log_max_qp_wr() + 1;
+        }),
+        Errno::EINVAL
+    );
+}
+
+#[test]
+fn ring_not_covering_max_send_wr_or_over_max_qp_wr_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    assert_eq!(refused(&b, &cq, |r| r.cap.max_send_wr = 9), Errno::EINVAL);
+    assert_eq!(refused(&b, &cq, |r| r.cmd.log_sq_size = log_max_qp_wr() + 1), Errno::EINVAL);
+    for log in [63, 64, u32::MAX] {
+        assert_eq!(refused(&b, &cq, |r| r.cmd.log_sq_size = log), Errno::EINVAL, "log_sq_size {log}");
+    }
+}
+
+#[test]
+fn receive_queue_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    assert_eq!(refused(&b, &cq, |r| r.cap.max_recv_wr = 1), Errno::EINVAL);
+    assert_eq!(refused(&b, &cq, |r| r.cap.max_recv_sge = 1), Errno::EINVAL);
+}
+
+#[test]
+fn more_than_one_send_sge_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    assert_eq!(refused(&b, &cq, |r| r.cap.max_send_sge = 2), Errno::EINVAL);
+    let mut no_sge = qp_request(&cq);
+    no_sge.cap.max_send_sge = 0;
+    assert!(b.pd.create_qp(no_sge).is_ok(), "zero SGEs is within the limit");
+}
+
+#[test]
+fn inline_data_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    assert_eq!(refused(&b, &cq, |r| r.cap.max_inline_data = 1), Errno::EINVAL);
+}
+
+#[test]
+fn unknown_cmd_flags_are_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    for flags in [1 << 1, 1 << 31, qp_flags::SIGNAL_ALL | 1 << 1] {
+        assert_eq!(refused(&b, &cq, |r| r.cmd.flags = flags), Errno::EINVAL, "flags {flags:#x}");
+    }
+    let mut signal_all = qp_request(&cq);
+    signal_all.cmd.flags = qp_flags::SIGNAL_ALL;
+    assert!(b.pd.create_qp(signal_all).is_ok());
+}
+
+#[test]
+fn misaligned_ring_or_doorbell_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    for offset in [1, 64, 2048] {
+        assert_eq!(refused(&b, &cq, |r| r.cmd.sq_addr = SQ_RING + offset), Errno::EINVAL, "ring + {offset}");
+    }
+    for offset in [1, 8, 32] {
+        assert_eq!(refused(&b, &cq, |r| r.cmd.db_addr = SQ_DB + offset), Errno::EINVAL, "doorbell + {offset}");
+    }
+}
+
+#[test]
+fn recv_cq_other_than_the_send_cq_is_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    let other = b.ctx.create_cq(cq_request()).unwrap().0;
+    assert_eq!(refused(&b, &cq, |r| r.recv_cq = Some(&other)), Errno::EINVAL);
+    assert_eq!(other.check_destroy(), Ok(()));
+    assert!(b.pd.create_qp(QpRequest { recv_cq: Some(&cq), ..qp_request(&cq) }).is_ok());
+}
+
+#[test]
+fn failing_doorbell_pin_releases_the_ring_and_counts_nothing() {
+    let b = Base::new();
+    let cq = b.cq();
+    let before = b.driver.resources();
+    b.core.fail_pin_at(SQ_DB, Errno::EFAULT);
+    assert_eq!(b.pd.create_qp(qp_request(&cq)).err(), Some(Errno::EFAULT));
+    assert_eq!(b.core.pins().last(), Some(&Pin { addr: SQ_RING, len: 8 * 128, writable: false }), "the ring was pinned");
+    assert_eq!(b.driver.resources(), before, "and released, with no QP counted");
+    assert_eq!(b.pd.check_destroy(), Ok(()));
+    assert_eq!(cq.check_destroy(), Ok(()));
+    assert!(!b.hw().events().iter().any(|e| matches!(e, Event::ActivateQp(_))), "nothing activated");
+}
