@@ -58,7 +58,7 @@ fn wqes_and_cqes_round_trip_through_bytes() {
     let cqe = Cqe { wr_id: 9, status: CqeStatus::LocalProtectionError as u8, byte_len: 4, ..Cqe::default() };
     let bytes = cqe.as_bytes();
     assert_eq!(bytes.len(), CQE_SIZE);
-    assert!(CQE_OWNER_OFFSET < CQE_SIZE);
+    const { assert!(CQE_OWNER_OFFSET < CQE_SIZE) };
     assert_eq!(Cqe::read_from_bytes(bytes).unwrap().wr_id, 9);
     assert!(Cqe::read_from_bytes(&bytes[1..]).is_err(), "a short buffer is refused");
 }
