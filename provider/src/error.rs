@@ -64,6 +64,9 @@ pub enum PostError {
     QueueFull,
     /// The QP is not in RTS or ERR (as `ibv_post_send` refuses in RESET, INIT, RTR).
     NotReady(QpState),
+    /// A region the request names is in use by requests of another QP: two engines must not
+    /// touch the same bytes at once. Poll those completions, then post again.
+    RegionBusy,
 }
 
 impl fmt::Display for PostError {
@@ -71,6 +74,7 @@ impl fmt::Display for PostError {
         match self {
             PostError::QueueFull => write!(f, "send queue full"),
             PostError::NotReady(s) => write!(f, "QP is in state {s:?}, not RTS"),
+            PostError::RegionBusy => write!(f, "a memory region is in use by another QP's work requests"),
         }
     }
 }

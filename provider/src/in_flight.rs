@@ -12,6 +12,7 @@ use crate::doorbell::SharedIndex;
 use crate::mem::PageBuffer;
 use crate::mr::MrShared;
 use crate::slot_ring::SlotRing;
+use crate::PostError;
 
 /// Most regions one WQE names.
 pub(crate) const MAX_REGIONS: usize = 2;
@@ -31,9 +32,10 @@ pub struct RegionUse {
 }
 
 impl RegionUse {
-    pub(crate) fn new(mr: &Arc<MrShared>, access: DeviceAccess) -> Self {
-        mr.device_use_begins(access);
-        Self { mr: Arc::clone(mr), access }
+    /// Lends `mr` to QP `qp` for one request, or `RegionBusy` while another QP uses it.
+    pub(crate) fn new(mr: &Arc<MrShared>, qp: u32, access: DeviceAccess) -> Result<Self, PostError> {
+        mr.device_use_begins(qp, access)?;
+        Ok(Self { mr: Arc::clone(mr), access })
     }
 }
 

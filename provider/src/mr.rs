@@ -10,12 +10,14 @@
 //!   checker keeps Rust references to the bytes away, and a request that writes needs `&mut`.
 //! - Once posted, the QP holds the region until the device's consumer index shows the request
 //!   done (`in_flight.rs`); until then [`MemoryRegion::as_slice`] (device writes pending) and
-//!   [`MemoryRegion::as_mut_slice`] (any device use pending) answer [`Error::InFlight`].
+//!   [`MemoryRegion::as_mut_slice`] (any device use pending) answer [`Error::InFlight`], and
+//!   other QPs are refused the region ([`PostError::RegionBusy`]): two engines must never
+//!   touch the same bytes at once.
 //!   Dropping a busy region only drops the handle: the memory is deregistered and freed when the
 //!   last request naming it retires, so `mem::forget` of a QP leaks memory but never frees it
 //!   under the device.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use accelverbs_uapi::ids::{mr, object};
@@ -24,7 +26,7 @@ use accelverbs_uapi::wqe::Sge;
 use crate::in_flight::DeviceAccess;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
-use crate::{Access, Error, Pd};
+use crate::{Access, Error, Pd, PostError};
 
 /// Where a region's bytes come from.
 #[derive(Debug)]
@@ -44,10 +46,8 @@ pub(crate) struct MrShared {
     rkey: u32,
     ptr: *mut u8,
     len: usize,
-    /// Posted requests that may still read the bytes.
-    device_reads: AtomicU32,
-    /// Posted requests that may still write them.
-    device_writes: AtomicU32,
+    /// Posted requests that may still use the region: see [`DeviceUse`].
+    device: AtomicU64,
     backing: Backing,
 }
 
@@ -57,24 +57,63 @@ unsafe impl Send for MrShared {}
 // SAFETY: as above.
 unsafe impl Sync for MrShared {}
 
+/// The device's use of a region, in one word so it changes atomically: how many posted
+/// requests still name it (`uses`), how many of those write it (`writes`), and which QP they
+/// were posted on (`qp`, a process-wide serial; 0 when unused). One QP runs its requests one
+/// after another, but two QPs may run on two engines at once, so a region is lent to one QP
+/// at a time: otherwise two engines could write (or one write and one read) the same bytes
+/// concurrently, a data race in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DeviceUse {
+    qp: u32,
+    writes: u16,
+    uses: u16,
+}
+
+impl DeviceUse {
+    fn unpack(word: u64) -> Self {
+        Self { qp: (word >> 32) as u32, writes: (word >> 16) as u16, uses: word as u16 }
+    }
+
+    fn pack(self) -> u64 {
+        u64::from(self.qp) << 32 | u64::from(self.writes) << 16 | u64::from(self.uses)
+    }
+}
+
 impl MrShared {
-    pub(crate) fn device_use_begins(&self, access: DeviceAccess) {
-        // Relaxed: the begin is ordered before any host access that checks it by the borrow
-        // that made the request (the host needs that same region borrow to look).
-        self.counter(access).fetch_add(1, Ordering::Relaxed);
+    /// Lends the region to QP `qp` for one more request. A QP never has more than
+    /// [`crate::qp::MAX_DEPTH`] requests in flight, each counted once per region, so the
+    /// 16-bit counts cannot overflow.
+    pub(crate) fn device_use_begins(&self, qp: u32, access: DeviceAccess) -> Result<(), PostError> {
+        let write = u16::from(access == DeviceAccess::Write);
+        // Relaxed would do for the host's view (the borrow that made the request orders it);
+        // Acquire orders this QP's use after another QP's last use ended (their release).
+        self.device
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |word| {
+                let used = DeviceUse::unpack(word);
+                if used.uses != 0 && used.qp != qp {
+                    return None;
+                }
+                Some(DeviceUse { qp, writes: used.writes + write, uses: used.uses + 1 }.pack())
+            })
+            .map(drop)
+            .map_err(|_| PostError::RegionBusy)
     }
 
     pub(crate) fn device_use_ends(&self, access: DeviceAccess) {
-        // Release: pairs with the acquire in `as_slice`/`as_mut_slice`, so the device's accesses
-        // (acquired from its consumer index before this) happen before the host's.
-        self.counter(access).fetch_sub(1, Ordering::Release);
+        let write = u16::from(access == DeviceAccess::Write);
+        // Release: pairs with the acquire in `as_slice`/`as_mut_slice` (and the next QP's
+        // `device_use_begins`), so the device's accesses, acquired from its consumer index
+        // before this, happen before theirs.
+        let _ = self.device.fetch_update(Ordering::Release, Ordering::Relaxed, |word| {
+            let used = DeviceUse::unpack(word);
+            let uses = used.uses - 1;
+            Some(DeviceUse { qp: if uses == 0 { 0 } else { used.qp }, writes: used.writes - write, uses }.pack())
+        });
     }
 
-    fn counter(&self, access: DeviceAccess) -> &AtomicU32 {
-        match access {
-            DeviceAccess::Read => &self.device_reads,
-            DeviceAccess::Write => &self.device_writes,
-        }
+    fn device_use(&self) -> DeviceUse {
+        DeviceUse::unpack(self.device.load(Ordering::Acquire))
     }
 
     pub(crate) fn sge(&self, offset: usize, len: u32) -> Sge {
@@ -159,17 +198,7 @@ impl Pd {
             .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
         self.inner.ctx.run("reg_mr", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        let shared = MrShared {
-            pd: Arc::clone(&self.inner),
-            handle,
-            lkey,
-            rkey,
-            ptr,
-            len,
-            device_reads: AtomicU32::new(0),
-            device_writes: AtomicU32::new(0),
-            backing,
-        };
+        let shared = MrShared { pd: Arc::clone(&self.inner), handle, lkey, rkey, ptr, len, device: AtomicU64::new(0), backing };
         Ok(MemoryRegion { shared: Arc::new(shared) })
     }
 }
@@ -216,13 +245,13 @@ impl MemoryRegion {
     /// Whether a posted work request may still use the region (its completion, or a later one
     /// of its QP, has not been polled yet).
     pub fn in_flight(&self) -> bool {
-        self.shared.device_reads.load(Ordering::Acquire) != 0 || self.shared.device_writes.load(Ordering::Acquire) != 0
+        self.shared.device_use().uses != 0
     }
 
     /// The bytes, unless a posted request may still write them ([`Error::InFlight`]: poll its
     /// completion first).
     pub fn as_slice(&self) -> Result<&[u8], Error> {
-        if self.shared.device_writes.load(Ordering::Acquire) != 0 {
+        if self.shared.device_use().writes != 0 {
             return Err(Error::InFlight { what: "memory region" });
         }
         // SAFETY: the region owns (or was promised) `len` valid bytes at `ptr`; no posted

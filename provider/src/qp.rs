@@ -1,6 +1,6 @@
 //! Queue pairs: a send queue of accelerator work requests.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp, ExecPolicy};
@@ -18,6 +18,14 @@ use crate::mem::PageBuffer;
 use crate::pd::PdInner;
 use crate::post::{PostBatch, WorkRequest};
 use crate::{Cq, Error, Pd, PostError};
+
+/// Deepest send queue the provider creates: a region counts its requests in flight on one QP
+/// in 16 bits (`mr.rs`).
+pub(crate) const MAX_DEPTH: u32 = 1 << 15;
+
+/// Process-wide QP serials, which regions record as their current borrower. Never reused: a
+/// reused serial could let a new QP into a region an old one still uses.
+static NEXT_SERIAL: AtomicU32 = AtomicU32::new(1);
 
 /// QP creation parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,8 @@ impl Drop for QpInner {
 pub struct Qp {
     inner: QpInner,
     qpn: u32,
+    /// Process-wide serial (regions lent to this QP record it).
+    serial: u32,
     log_size: u32,
     /// Free-running count of WQEs published.
     producer: u32,
@@ -108,7 +118,11 @@ impl Pd {
             return Err(Error::WrongContext { op: "create_qp", object: "CQ" });
         }
         let invalid = Error::Verbs { op: "create_qp", errno: libc::EINVAL };
-        let log_size = init.max_send_wr.max(1).checked_next_power_of_two().ok_or(invalid)?.trailing_zeros();
+        let depth = init.max_send_wr.max(1).checked_next_power_of_two().filter(|&d| d <= MAX_DEPTH).ok_or(invalid)?;
+        let log_size = depth.trailing_zeros();
+        let serial = NEXT_SERIAL
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(|_| Error::Verbs { op: "create_qp", errno: libc::ENOSPC })?;
         let ring = PageBuffer::new(WQE_SIZE << log_size, "send queue")?;
         let doorbell = PageBuffer::new(std::mem::size_of::<QpDoorbellRecord>(), "QP doorbell record")?;
         let request = CreateQpCmd {
@@ -163,6 +177,7 @@ impl Pd {
         Ok(Qp {
             inner,
             qpn,
+            serial,
             log_size,
             producer: 0,
             retired_snapshot: 0,
@@ -242,6 +257,8 @@ impl Qp {
                 return Err(PostError::QueueFull);
             }
         }
+        // First the regions, so a busy one leaves nothing written.
+        let regions = wr.regions(self.serial)?;
         let mut wqe = Wqe::default();
         wr.encode(&mut wqe);
         let mask = self.capacity() - 1;
@@ -251,7 +268,7 @@ impl Qp {
         unsafe { std::ptr::write(self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>(), wqe) };
         // SAFETY: we are the QP's one poster (`&mut self`), `index` is at or past the published
         // count and its slot is free (checked above).
-        unsafe { self.inner.in_flight.fill(index, wr.regions()) };
+        unsafe { self.inner.in_flight.fill(index, regions) };
         Ok(())
     }
 

@@ -168,3 +168,35 @@ fn pins_honour_the_memory_protection() {
     // The device only reads the send queue, so a read-only one is accepted, as by the kernel.
     assert!(f.create_qp_in(pd, cq, 4, ro(4096), Pages::new(128)).is_ok());
 }
+
+/// Found in review: two QPs served by two engines could write (or write and read) one region
+/// at the same time, a data race inside this process. A region is now lent to one QP at a
+/// time; another QP gets `RegionBusy` until the first one's requests completed.
+#[test]
+fn a_region_is_lent_to_one_qp_at_a_time() {
+    let b = Base::new(2, ExecPolicy::Threads);
+    // QP a's one-entry CQ is filled by a NOP, so its COPY stays in flight until we poll.
+    let mut cq_a = b.ctx.create_cq(1, None).unwrap();
+    let mut cq_b = b.ctx.create_cq(8, None).unwrap();
+    let mut qp_a = b.pd.create_qp(&cq_a, QpInit::new(4)).unwrap();
+    let mut qp_b = b.pd.create_qp(&cq_b, QpInit::new(4)).unwrap();
+    let src = b.pd.reg_mr(pattern(4, 4096), Access::empty()).unwrap();
+    let mut dst = b.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    let mut other = b.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    let mut batch = qp_a.batch();
+    batch.push(Nop::new(1)).unwrap();
+    batch.push(Copy::new(2, src.slice(0, 4096), dst.slice_mut(0, 4096))).unwrap();
+    batch.ring();
+    let busy = Err(accelverbs::PostError::RegionBusy);
+    assert_eq!(qp_b.post(Copy::new(3, src.slice(0, 64), dst.slice_mut(0, 64))), busy, "a second writer");
+    assert_eq!(qp_b.post(Copy::new(4, dst.slice(0, 64), other.slice_mut(0, 64))), busy, "a reader of bytes being written");
+    assert_eq!(qp_b.post(Copy::new(5, src.slice(0, 64), other.slice_mut(0, 64))), busy, "a reader of bytes being read elsewhere");
+    // The same QP may go on using it: its requests run one after another.
+    qp_a.post(Copy::new(6, src.slice(0, 64), dst.slice_mut(64, 64))).unwrap();
+    let ids: Vec<u64> = (0..3).map(|_| poll_n(&mut cq_a, 1)[0].wr_id).collect();
+    assert_eq!(ids, [1, 2, 6]);
+    qp_b.post(Copy::new(7, src.slice(0, 64), dst.slice_mut(0, 64))).unwrap();
+    assert!(poll_n(&mut cq_b, 1)[0].is_success());
+    let (d, s) = (dst.as_slice().unwrap(), src.as_slice().unwrap());
+    assert!(d[..64] == s[..64] && d[64..128] == s[..64] && d[128..] == s[128..], "copies 2, 6 and 7 all ran");
+}

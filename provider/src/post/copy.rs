@@ -7,7 +7,7 @@ use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 use super::{completion_options, sealed};
 use crate::in_flight::{DeviceAccess, RegionUse, Regions};
 use crate::mr::MrShared;
-use crate::{MemoryRegion, MrSlice, MrSliceMut};
+use crate::{MemoryRegion, MrSlice, MrSliceMut, PostError};
 
 /// Copies `src.length` bytes from `src` to `dst`; `dst` must be at least as long and in a
 /// region with local write access. Overlapping ranges copy as `memmove` does.
@@ -62,10 +62,14 @@ impl sealed::Encode for Copy<'_> {
         u64::from(self.src.length)
     }
 
-    fn regions(&self) -> Regions {
-        match self.regions {
-            Some((src, dst)) => [Some(RegionUse::new(src, DeviceAccess::Read)), Some(RegionUse::new(dst, DeviceAccess::Write))],
+    fn regions(&self, qp: u32) -> Result<Regions, PostError> {
+        Ok(match self.regions {
+            // One region is counted once, as written (a copy within it).
+            Some((src, dst)) if Arc::ptr_eq(src, dst) => [Some(RegionUse::new(dst, qp, DeviceAccess::Write)?), None],
+            Some((src, dst)) => {
+                [Some(RegionUse::new(src, qp, DeviceAccess::Read)?), Some(RegionUse::new(dst, qp, DeviceAccess::Write)?)]
+            }
             None => Regions::default(),
-        }
+        })
     }
 }

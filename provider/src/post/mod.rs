@@ -47,9 +47,10 @@ pub(crate) mod sealed {
         fn payload_bytes(&self) -> u64 {
             0
         }
-        /// The regions the device will touch, held until the request retires.
-        fn regions(&self) -> Regions {
-            Regions::default()
+        /// Lends the regions the device will touch to QP `qp` (its serial) until the request
+        /// retires; `RegionBusy` if another QP has one.
+        fn regions(&self, _qp: u32) -> Result<Regions, PostError> {
+            Ok(Regions::default())
         }
     }
 }
