@@ -10,7 +10,11 @@ use accelverbs_uapi::verbs::QpState;
 use crate::Errno;
 
 /// User memory pinned for device access for as long as this value lives (an `ib_umem`).
-pub trait PinnedMemory: Send + Sync + core::fmt::Debug {
+///
+/// # Safety
+/// The device dereferences [`PinnedMemory::dma_addr`]: an implementation must return an
+/// address through which the device may access `len()` bytes for as long as the value lives.
+pub unsafe trait PinnedMemory: Send + Sync + core::fmt::Debug {
     /// User virtual address of the first byte.
     fn addr(&self) -> u64;
     /// Length in bytes.

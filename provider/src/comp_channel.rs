@@ -50,7 +50,8 @@ impl CompletionChannel {
     /// CQ that fired, or `None` after `timeout` (`None` waits forever). The CQ must be armed
     /// again with `req_notify` for its next event.
     pub fn get_event(&self, timeout: Option<Duration>) -> Result<Option<u64>, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to add to the clock is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let mut user_handle = 0u64;
             let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_GET_EVENT);

@@ -94,7 +94,8 @@ impl InFlight {
         self.slots.publish(upto);
     }
 
-    /// Lets go of the regions of every WQE the device has consumed; returns the retired count.
+    /// Lets go of the regions of every WQE the device has consumed (waiting for another thread
+    /// that is doing so); returns the retired count.
     pub fn retire(&self) -> u32 {
         // Acquire pairs with the device's release of its consumer index: everything it did for
         // those WQEs (their reads and writes of the regions) happens before they are let go.
@@ -107,8 +108,3 @@ impl InFlight {
         self.slots.discard(base);
     }
 }
-
-// SAFETY: the doorbell index is read atomically; the rest is Send + Sync on its own.
-unsafe impl Sync for InFlight {}
-// SAFETY: as above.
-unsafe impl Send for InFlight {}

@@ -19,7 +19,7 @@ unsafe impl Sync for PageBuffer {}
 
 impl PageBuffer {
     pub fn new(len: usize, what: &'static str) -> Result<Self, Error> {
-        let len = len.max(1).next_multiple_of(4096);
+        let len = len.max(1).checked_next_multiple_of(4096).ok_or(Error::Map { what, errno: libc::ENOMEM })?;
         // SAFETY: a fresh anonymous mapping; it aliases nothing.
         let p = unsafe {
             libc::mmap(

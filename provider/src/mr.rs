@@ -71,12 +71,33 @@ struct DeviceUse {
 }
 
 impl DeviceUse {
+    const QP_SHIFT: u32 = 32;
+    const WRITES_SHIFT: u32 = 16;
+
     fn unpack(word: u64) -> Self {
-        Self { qp: (word >> 32) as u32, writes: (word >> 16) as u16, uses: word as u16 }
+        Self { qp: (word >> Self::QP_SHIFT) as u32, writes: (word >> Self::WRITES_SHIFT) as u16, uses: word as u16 }
     }
 
     fn pack(self) -> u64 {
-        u64::from(self.qp) << 32 | u64::from(self.writes) << 16 | u64::from(self.uses)
+        u64::from(self.qp) << Self::QP_SHIFT | u64::from(self.writes) << Self::WRITES_SHIFT | u64::from(self.uses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceUse;
+
+    #[test]
+    fn device_use_packs_into_one_word_and_back() {
+        for used in [
+            DeviceUse { qp: 0, writes: 0, uses: 0 },
+            DeviceUse { qp: 1, writes: 0, uses: 1 },
+            DeviceUse { qp: u32::MAX, writes: u16::MAX, uses: u16::MAX },
+            DeviceUse { qp: 0x1234_5678, writes: 0x9ABC, uses: 0xDEF0 },
+        ] {
+            assert_eq!(DeviceUse::unpack(used.pack()), used);
+        }
+        assert_eq!(DeviceUse { qp: 2, writes: 1, uses: 3 }.pack(), 0x0000_0002_0001_0003);
     }
 }
 

@@ -304,7 +304,10 @@ impl Qp {
     /// The send-queue ring as bytes.
     ///
     /// # Safety
-    /// The device reads this memory concurrently; only tests that expect garbage should write.
+    /// The device reads slots below the published producer index concurrently: write only
+    /// while the QP is in RESET, INIT or RTR (it reads nothing then), or only slots at or past
+    /// the producer index that nothing has published yet. What is written is then run as the
+    /// device finds it, under [`Qp::raw_ring_doorbell`]'s contract.
     pub unsafe fn raw_ring(&mut self) -> &mut [u8] {
         let len = WQE_SIZE << self.log_size;
         // SAFETY: the ring mapping is at least `len` bytes and owned by this QP.

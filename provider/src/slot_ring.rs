@@ -71,33 +71,45 @@ impl<T: Default> SlotRing<T> {
         self.published.store(upto, Ordering::Release);
     }
 
-    /// Empties the slots below `consumed()` (the device's consumer index, read after the
-    /// published count), unless another thread is retiring right now. Returns the retired
-    /// count as it stands.
-    pub fn retire(&self, consumed: impl FnOnce() -> u32) -> u32 {
-        if self.retiring.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            return self.retired.load(Ordering::Acquire);
+    /// Empties the slots below the device's consumer index (`consumed`), and returns the
+    /// retired count. If another thread is retiring, waits until it has gone past the index
+    /// as read on entry, or takes over when it is done: a caller that saw a WQE's completion
+    /// returns only once that WQE's slot is empty, so its regions are usable again.
+    pub fn retire(&self, consumed: impl Fn() -> u32) -> u32 {
+        // The consumer index first: the device only consumes what was published (the poster
+        // publishes here before it rings the doorbell), so `published`, read after it, covers
+        // it, except while a reset rewinds both.
+        let target = consumed();
+        loop {
+            if self.retiring.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                let start = self.retired.load(Ordering::Relaxed);
+                let consumed = consumed();
+                let published = self.published.load(Ordering::Acquire);
+                // An index outside [retired, published] (a reset in progress) proves nothing.
+                let end = if consumed.wrapping_sub(start) <= published.wrapping_sub(start) { consumed } else { start };
+                self.empty(start, end);
+                self.retired.store(end, Ordering::Release);
+                self.retiring.store(false, Ordering::Release);
+                return end;
+            }
+            let retired = self.retired.load(Ordering::Acquire);
+            if target.wrapping_sub(retired) > self.depth() || target == retired {
+                // At or past the target (or rewound by a reset, which empties everything).
+                return retired;
+            }
+            spin_loop();
         }
-        let start = self.retired.load(Ordering::Relaxed);
-        let published = self.published.load(Ordering::Acquire);
-        let consumed = consumed();
-        // A consumer index outside [retired, published] (the QP is being reset) proves nothing.
-        let end = if consumed.wrapping_sub(start) <= published.wrapping_sub(start) { consumed } else { start };
-        self.empty(start, end);
-        self.retired.store(end, Ordering::Release);
-        self.retiring.store(false, Ordering::Release);
-        end
     }
 
-    /// Empties every published slot and restarts both cursors at `base`: for work that will
-    /// never run (the QP was reset or destroyed).
+    /// Empties every slot and restarts both cursors at `base`: for work that will never run
+    /// (the QP was reset or destroyed). Slots filled but never published (a forgotten batch)
+    /// are emptied too.
     pub fn discard(&self, base: u32) {
         while self.retiring.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             spin_loop();
         }
         let start = self.retired.load(Ordering::Relaxed);
-        let published = self.published.load(Ordering::Acquire);
-        self.empty(start, published);
+        self.empty(start, start.wrapping_add(self.depth()));
         self.published.store(base, Ordering::Release);
         self.retired.store(base, Ordering::Release);
         self.retiring.store(false, Ordering::Release);
@@ -108,7 +120,8 @@ impl<T: Default> SlotRing<T> {
         for i in 0..end.wrapping_sub(start).min(self.depth()) {
             let slot = &self.slots[(start.wrapping_add(i) & self.mask) as usize];
             // SAFETY: the slot is below `published` (acquired by the caller) and at or past
-            // `retired`, so it belongs to the holder of `retiring`, which the caller is.
+            // `retired`, so it belongs to the holder of `retiring`, which the caller is; or the
+            // caller is `discard`, called by the poster itself, which fills no slot meanwhile.
             let old = slot.with_mut(|p| unsafe { std::mem::take(&mut *p) });
             drop(old);
         }
@@ -137,6 +150,10 @@ mod tests {
         // A consumer index outside [retired, published] (a reset in flight) retires nothing.
         assert_eq!(ring.retire(|| 9), 3);
         assert_eq!(ring.retire(|| 1), 3);
+        // A slot filled but never published (a forgotten batch) is emptied by `discard`.
+        // SAFETY: the one poster, for a free slot at the published count.
+        unsafe { ring.fill(4, Some(Arc::clone(&token))) };
+        assert_eq!(Arc::strong_count(&token), 3);
         ring.discard(0);
         assert_eq!(Arc::strong_count(&token), 1);
         assert!(ring.is_free(0) && ring.is_free(3) && !ring.is_free(4));

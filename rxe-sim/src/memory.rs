@@ -190,7 +190,10 @@ struct PinnedRegion {
     budget: Budget,
 }
 
-impl PinnedMemory for PinnedRegion {
+// SAFETY: in-process, the device reaches user memory at its own address; the range was found
+// mapped with the needed access when pinned, and the application keeps it mapped until the
+// object using it is destroyed (the provider's contract, `Channel::ioctl`).
+unsafe impl PinnedMemory for PinnedRegion {
     fn addr(&self) -> u64 {
         self.addr
     }

@@ -19,8 +19,12 @@ pub struct QpDoorbellRecord {
     /// `sq_producer` is left to the poster, which runs it inline. Ignored otherwise.
     pub engine_producer: u32,
     pub reserved0: [u8; 56],
-    /// Free-running count of WQEs the device has copied out of the ring: slots below it may be
-    /// reused. Written by the device; the provider only reads it.
+    /// Free-running count of WQEs the device is done with: copied out of the ring *and*
+    /// executed, every access to the memory they name finished. The device publishes it with
+    /// release ordering, before the WQEs' CQEs. The provider reuses slots below it and lets go
+    /// of the regions their WQEs named, so publishing it any earlier would let the application
+    /// free or touch memory the device is still using. Written by the device; the provider only
+    /// reads it.
     pub sq_consumer: u32,
     pub reserved1: [u8; 60],
 }

@@ -86,7 +86,8 @@ struct MockPin {
     core: Arc<CoreState>,
 }
 
-impl PinnedMemory for MockPin {
+// SAFETY: nothing in the driver's tests dereferences the address; no device runs.
+unsafe impl PinnedMemory for MockPin {
     fn addr(&self) -> u64 {
         self.pin.addr
     }

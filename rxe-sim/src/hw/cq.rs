@@ -3,7 +3,7 @@
 //! owner bit, so QPs on different engines can share one CQ without a lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use accelverbs_kernel_abi::{HwCq, PinnedMemory};
 use accelverbs_uapi::cqe::{owner_bit_for, Cqe, CqeStatus, CQE_OWNER_OFFSET, CQE_SIZE};
@@ -34,12 +34,14 @@ pub struct SoftCq {
     pub(crate) qps: RwLock<Vec<Arc<SoftQp>>>,
     quiesced: AtomicBool,
     pub(crate) ctx_id: u32,
-    _ring: Arc<dyn PinnedMemory>,
-    _doorbell: Arc<dyn PinnedMemory>,
+    /// The ring and doorbell pins, released by `quiesce`.
+    pins: Mutex<Option<[Arc<dyn PinnedMemory>; 2]>>,
 }
 
-// SAFETY: `ring` points into `_ring`, pinned for this value's lifetime; slots are written only
-// after being reserved through the atomic `producer`, and published with release stores.
+// SAFETY: `ring` and the doorbell point into memory the application keeps mapped until the CQ
+// is destroyed, and the device writes them only from passes of the CQ's QPs, all destroyed (and
+// waited out) before the CQ can be; slots are written only after being reserved through the
+// atomic `producer`, and published with release stores.
 unsafe impl Send for SoftCq {}
 // SAFETY: as above; shared access goes through atomics and disjoint reserved slots.
 unsafe impl Sync for SoftCq {}
@@ -71,8 +73,7 @@ impl SoftCq {
             qps: RwLock::new(Vec::new()),
             quiesced: AtomicBool::new(false),
             ctx_id,
-            _ring: ring,
-            _doorbell: doorbell,
+            pins: Mutex::new(Some([ring, doorbell])),
         }
     }
 
@@ -152,5 +153,6 @@ impl HwCq for SoftCq {
         if let Some(channel) = &self.channel {
             channel.purge(self.cqn);
         }
+        drop(self.pins.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }

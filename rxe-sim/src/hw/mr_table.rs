@@ -121,6 +121,9 @@ impl MrTable {
             while Arc::strong_count(&entry) > 1 {
                 std::thread::yield_now();
             }
+            // `strong_count` is a relaxed load: this fence orders the holders' accesses (each
+            // dropped its clone with a release decrement) before the caller frees the memory.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         }
     }
 
@@ -166,7 +169,8 @@ mod tests {
         len: u64,
     }
 
-    impl PinnedMemory for FakePin {
+    // SAFETY: the tests only resolve addresses and never dereference them.
+    unsafe impl PinnedMemory for FakePin {
         fn addr(&self) -> u64 {
             self.addr
         }

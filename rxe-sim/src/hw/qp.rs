@@ -84,12 +84,15 @@ pub struct SoftQp {
     doorbell_fault: AtomicBool,
     /// Device-detected fatal errors (bad doorbell): the affiliated async events.
     pub(crate) fatal_events: AtomicU32,
-    _ring: Arc<dyn PinnedMemory>,
-    _doorbell: Arc<dyn PinnedMemory>,
+    /// The ring and doorbell pins, released by `quiesce`: the QP object may outlive its
+    /// destroy (engines drop their copies lazily), its pins must not.
+    pins: Mutex<Option<[Arc<dyn PinnedMemory>; 2]>>,
 }
 
-// SAFETY: `ring` and the doorbell pointers point into the pins held by this value; the ring is
-// only read (copied out) and the doorbell only accessed atomically.
+// SAFETY: `ring` and the doorbell pointers point into memory the application keeps mapped until
+// the QP is destroyed, and the device reaches them only before `quiesce` returns (passes under
+// `private`, looks through `gate`); the ring is only read (copied out) and the doorbell only
+// accessed atomically.
 unsafe impl Send for SoftQp {}
 // SAFETY: as above; mutable device state is behind `private` or atomics.
 unsafe impl Sync for SoftQp {}
@@ -147,8 +150,7 @@ impl SoftQp {
             gate: AccessGate::default(),
             doorbell_fault: AtomicBool::new(false),
             fatal_events: AtomicU32::new(0),
-            _ring: s.ring,
-            _doorbell: s.doorbell,
+            pins: Mutex::new(Some([s.ring, s.doorbell])),
         }
     }
 
@@ -291,7 +293,9 @@ impl SoftQp {
             cqes[produced] = cqe;
             produced += 1;
         }
-        // Slots up to here may be reused by the application.
+        // Every WQE below here ran to the end: the application may reuse the slots and the
+        // memory they named (the ABI's promise for `sq_consumer`). Published before the CQEs,
+        // so a poller that sees a CQE sees the index past it.
         self.consumer_out.store(private.consumer, Ordering::Release);
         self.published_consumer.store(private.consumer, Ordering::Release);
         if produced > 0 && !self.cq.try_post(&cqes[..produced]) {
@@ -336,5 +340,8 @@ impl HwQp for SoftQp {
         self.gate.close();
         // Taking the lock waits for a pass in progress; passes after it see the gate closed.
         drop(self.private.lock().unwrap_or_else(|e| e.into_inner()));
+        // Nothing reaches the ring or doorbell any more: unpin them now, not whenever the last
+        // engine lets go of this object.
+        drop(self.pins.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 #[derive(Debug, Clone, Copy)]
 pub struct SharedU32(*const AtomicU32);
 
-// SAFETY: the pointee is an atomic in memory that stays mapped for the owner's lifetime (held
-// by a pin alongside this value); atomics are safe to use from any thread.
+// SAFETY: the pointee is an atomic in memory that stays mapped while its owner may access it
+// (until the owning object is quiesced; see `SharedU32::new`); atomics are safe to use from any
+// thread.
 unsafe impl Send for SharedU32 {}
 // SAFETY: as above; every access is an atomic operation.
 unsafe impl Sync for SharedU32 {}
