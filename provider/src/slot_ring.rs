@@ -207,8 +207,9 @@ mod loom_tests {
     }
 
     /// A poster reusing a two-slot ring, a device consuming in order, and a poller retiring
-    /// at any moment: no slot is touched by two threads at once (loom's cell checks), and
-    /// every value is dropped exactly once, only after the device consumed its WQE.
+    /// at any moment: no slot is touched by two threads at once (loom's cell checks), every
+    /// value is dropped exactly once, only after the device consumed its WQE, and the poller's
+    /// retire covers at least what it saw consumed.
     #[test]
     fn poster_device_and_retirer_never_share_a_slot() {
         let mut model = loom::model::Builder::new();
@@ -246,7 +247,11 @@ mod loom_tests {
                     }
                 })
             };
-            ring.retire(|| consumed.load(Ordering::Acquire));
+            // A poller that saw the device consume WQEs gets their slots emptied before retire
+            // returns, even while the poster is retiring too.
+            let seen = consumed.load(Ordering::Acquire);
+            let retired = ring.retire(|| consumed.load(Ordering::Acquire));
+            assert!(retired >= seen, "retire returned before covering what the caller saw");
             poster.join().unwrap();
             device.join().unwrap();
             assert_eq!(ring.retire(|| consumed.load(Ordering::Acquire)), WQES);
