@@ -11,11 +11,11 @@ use accelverbs_uapi::verbs::DestroyCqResp;
 
 use crate::comp_channel::ChannelInner;
 use crate::context::ContextInner;
-use crate::doorbell::SharedIndex;
 use crate::in_flight::InFlight;
 use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::{CompletionChannel, Context, Error, WorkCompletion};
+use accelverbs_uapi::shared::SharedU32;
 
 #[derive(Debug)]
 pub(crate) struct CqInner {
@@ -65,7 +65,7 @@ impl Drop for CqInner {
 pub struct Cq {
     pub(crate) inner: Arc<CqInner>,
     consumer: u32,
-    db_consumer: SharedIndex,
+    db_consumer: SharedU32,
     /// This poller's copy of `inner.send_queues`, as of `send_queues_seen`.
     send_queues: Vec<(u32, Arc<InFlight>)>,
     send_queues_seen: u64,
@@ -102,7 +102,7 @@ impl Context {
         self.inner.run("create_cq", &mut cmd)?;
         let handle = cmd.new_handle(h);
         // SAFETY: the doorbell buffer is page aligned and outlives `Cq` via `inner`.
-        let db_consumer = unsafe { SharedIndex::new(doorbell.as_ptr().add(std::mem::offset_of!(CqDoorbellRecord, consumer))) };
+        let db_consumer = unsafe { SharedU32::new(doorbell.as_ptr().add(std::mem::offset_of!(CqDoorbellRecord, consumer))) };
         let inner = Arc::new(CqInner {
             ctx: Arc::clone(&self.inner),
             handle,

@@ -8,11 +8,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::doorbell::SharedIndex;
 use crate::mem::PageBuffer;
 use crate::mr::MrShared;
 use crate::slot_ring::SlotRing;
 use crate::PostError;
+use accelverbs_uapi::shared::SharedU32;
 
 /// Most regions one WQE names.
 pub(crate) const MAX_REGIONS: usize = 2;
@@ -54,7 +54,7 @@ pub(crate) struct InFlight {
     slots: SlotRing<Regions>,
     /// The device's consumer index, in the doorbell record this value owns (so a retirer that
     /// outlives the QP still reads mapped memory).
-    device_consumer: SharedIndex,
+    device_consumer: SharedU32,
     doorbell: PageBuffer,
 }
 
@@ -65,7 +65,7 @@ impl InFlight {
         assert!(consumer_offset + 4 <= doorbell.len());
         // SAFETY: the offset lies inside the doorbell buffer (checked above), which is page
         // aligned, so the index is 4-byte aligned; the buffer lives as long as `self`.
-        let device_consumer = unsafe { SharedIndex::new(doorbell.as_ptr().add(consumer_offset)) };
+        let device_consumer = unsafe { SharedU32::new(doorbell.as_ptr().add(consumer_offset)) };
         Self { slots: SlotRing::new(depth), device_consumer, doorbell }
     }
 

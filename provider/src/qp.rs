@@ -11,13 +11,14 @@ use accelverbs_uapi::wqe::{Wqe, WQE_SIZE};
 
 use crate::context::ContextInner;
 use crate::cq::CqInner;
-use crate::doorbell::{publish_producer, wake_engine_if_sleeping, SharedIndex};
+use crate::doorbell::{publish_producer, wake_engine_if_sleeping};
 use crate::in_flight::InFlight;
 use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
 use crate::post::{PostBatch, WorkRequest};
 use crate::{Cq, Error, Pd, PostError};
+use accelverbs_uapi::shared::SharedU32;
 
 /// Deepest send queue the provider creates: a region counts its requests in flight on one QP
 /// in 16 bits (`mr.rs`).
@@ -92,10 +93,10 @@ pub struct Qp {
     /// Slots known free up to `retired_snapshot + capacity`: refreshed only when the ring
     /// looks full, so posting does not pull the device's cache line on every WQE.
     retired_snapshot: u32,
-    db_producer: SharedIndex,
-    db_engine_producer: SharedIndex,
-    db_consumer: SharedIndex,
-    wake: SharedIndex,
+    db_producer: SharedU32,
+    db_engine_producer: SharedU32,
+    db_consumer: SharedU32,
+    wake: SharedU32,
     state: QpState,
 }
 
@@ -168,10 +169,10 @@ impl Pd {
         // keeps.
         let (db_producer, db_engine_producer, db_consumer, wake) = unsafe {
             (
-                SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
-                SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, engine_producer))),
-                SharedIndex::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
-                SharedIndex::new(ctx.uar.as_ptr().add(wake_offset)),
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, engine_producer))),
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
+                SharedU32::new(ctx.uar.as_ptr().add(wake_offset)),
             )
         };
         Ok(Qp {

@@ -18,6 +18,7 @@ pub mod cqe;
 pub mod doorbell;
 pub mod ids;
 pub mod ioctl;
+pub mod shared;
 pub mod verbs;
 pub mod wqe;
 
