@@ -1,11 +1,13 @@
 //! Completion channels: a file descriptor to sleep on until an armed CQ completes.
 
+use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accelverbs_uapi::ids::{comp_channel as cc, object};
 
+use crate::brand::Unbranded;
 use crate::context::ContextInner;
 use crate::ioctl::Command;
 use crate::{Context, Error};
@@ -27,25 +29,32 @@ impl Drop for ChannelInner {
 
 /// A completion channel (`ibv_comp_channel`). Its descriptor is readable while events are
 /// queued, so it can sit in an epoll set; [`CompletionChannel::get_event`] blocks on it.
-#[derive(Debug, Clone)]
-pub struct CompletionChannel {
+#[derive(Debug)]
+pub struct CompletionChannel<B = Unbranded> {
     pub(crate) inner: Arc<ChannelInner>,
+    brand: PhantomData<B>,
 }
 
-impl Context {
+impl<B> Clone for CompletionChannel<B> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner), brand: PhantomData }
+    }
+}
+
+impl<B> Context<B> {
     /// `ibv_create_comp_channel`.
-    pub fn create_comp_channel(&self) -> Result<CompletionChannel, Error> {
+    pub fn create_comp_channel(&self) -> Result<CompletionChannel<B>, Error> {
         let mut fd: i32 = -1;
         let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_ALLOC);
         let h = cmd.new_object(cc::ATTR_HANDLE);
         cmd.output(cc::ATTR_ALLOC_FD, &mut fd);
         self.inner.run("create_comp_channel", &mut cmd)?;
         let handle = cmd.new_handle(h);
-        Ok(CompletionChannel { inner: Arc::new(ChannelInner { ctx: Arc::clone(&self.inner), handle, fd }) })
+        Ok(CompletionChannel { inner: Arc::new(ChannelInner { ctx: Arc::clone(&self.inner), handle, fd }), brand: PhantomData })
     }
 }
 
-impl CompletionChannel {
+impl<B> CompletionChannel<B> {
     /// Waits for the next event (`ibv_get_cq_event`) and returns the [`crate::Cq::id`] of the
     /// CQ that fired, or `None` after `timeout` (`None` waits forever). The CQ must be armed
     /// again with `req_notify` for its next event.
@@ -86,7 +95,7 @@ impl CompletionChannel {
     }
 }
 
-impl AsRawFd for CompletionChannel {
+impl<B> AsRawFd for CompletionChannel<B> {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.fd
     }

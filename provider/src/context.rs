@@ -1,5 +1,6 @@
 //! A device context: the root of every object an application creates.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use accelverbs_uapi::ids::{device, object, uhw};
 use accelverbs_uapi::verbs::QueryPortRespEx;
 use accelverbs_uapi::wqe::WQE_SIZE;
 
+use crate::brand::Unbranded;
 use crate::ioctl::Command;
 use crate::{Channel, Error};
 
@@ -69,13 +71,21 @@ fn trusted_call(channel: &dyn Channel, cmd: &mut Command<'_>) -> Result<(), i32>
     unsafe { cmd.execute(channel) }
 }
 
-/// An open device context (`ibv_context`). Objects created from it keep it alive.
-#[derive(Debug, Clone)]
-pub struct Context {
+/// An open device context (`ibv_context`). Objects created from it keep it alive. `B` is its
+/// brand ([`crate::brand`]): objects of one context cannot be given to another.
+#[derive(Debug)]
+pub struct Context<B = Unbranded> {
     pub(crate) inner: Arc<ContextInner>,
+    pub(crate) brand: PhantomData<B>,
 }
 
-impl Context {
+impl<B> Clone for Context<B> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner), brand: PhantomData }
+    }
+}
+
+impl<B> Context<B> {
     pub(crate) fn open(channel: Box<dyn Channel>, options: ContextOptions) -> Result<Self, Error> {
         let request = GetContextCmd { exec_policy: options.policy as u32, inline_threshold: options.inline_threshold };
         let mut resp = GetContextResp::default();
@@ -90,7 +100,8 @@ impl Context {
             .map_err(|_| Error::Protocol { op: "get_context", detail: "unknown execution policy" })?;
         let uar_len = resp.uar_mmap_length as usize;
         let uar = channel.mmap(resp.uar_mmap_offset, uar_len).map_err(|errno| Error::Map { what: "UAR page", errno })?;
-        Ok(Self { inner: Arc::new(ContextInner { channel, uar, uar_len, policy, inline_threshold: resp.inline_threshold }) })
+        let inner = Arc::new(ContextInner { channel, uar, uar_len, policy, inline_threshold: resp.inline_threshold });
+        Ok(Self { inner, brand: PhantomData })
     }
 
     /// The execution policy the device granted.

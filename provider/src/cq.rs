@@ -1,5 +1,6 @@
 //! Completion queues: polled by reading CQEs straight from the shared ring.
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +10,7 @@ use accelverbs_uapi::doorbell::CqDoorbellRecord;
 use accelverbs_uapi::ids::{cq, object, uhw};
 use accelverbs_uapi::verbs::DestroyCqResp;
 
+use crate::brand::Unbranded;
 use crate::comp_channel::ChannelInner;
 use crate::context::ContextInner;
 use crate::in_flight::InFlight;
@@ -62,22 +64,23 @@ impl Drop for CqInner {
 /// A completion queue (`ibv_cq`). Polling needs `&mut self`: one poller at a time, no lock.
 /// QPs completing here keep the device CQ alive even if this handle is dropped first.
 #[derive(Debug)]
-pub struct Cq {
+pub struct Cq<B = Unbranded> {
     pub(crate) inner: Arc<CqInner>,
     consumer: u32,
     db_consumer: SharedU32,
     /// This poller's copy of `inner.send_queues`, as of `send_queues_seen`.
     send_queues: Vec<(u32, Arc<InFlight>)>,
     send_queues_seen: u64,
+    brand: PhantomData<B>,
 }
 
 /// User handles returned by completion events; unique in the process.
 static NEXT_CQ_ID: AtomicU64 = AtomicU64::new(1);
 
-impl Context {
+impl<B> Context<B> {
     /// `ibv_create_cq` with room for at least `cqe` completions, reporting to `channel` when
     /// armed.
-    pub fn create_cq(&self, cqe: u32, channel: Option<&CompletionChannel>) -> Result<Cq, Error> {
+    pub fn create_cq(&self, cqe: u32, channel: Option<&CompletionChannel<B>>) -> Result<Cq<B>, Error> {
         if channel.is_some_and(|c| !Arc::ptr_eq(&c.inner.ctx, &self.inner)) {
             return Err(Error::WrongContext { op: "create_cq", object: "completion channel" });
         }
@@ -115,11 +118,11 @@ impl Context {
             send_queues: Mutex::new(Vec::new()),
             send_queues_generation: AtomicU64::new(0),
         });
-        Ok(Cq { inner, consumer: 0, db_consumer, send_queues: Vec::new(), send_queues_seen: 0 })
+        Ok(Cq { inner, consumer: 0, db_consumer, send_queues: Vec::new(), send_queues_seen: 0, brand: PhantomData })
     }
 }
 
-impl Cq {
+impl<B> Cq<B> {
     /// The value a completion event returns for this CQ.
     pub fn id(&self) -> u64 {
         self.inner.user_handle

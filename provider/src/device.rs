@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::brand::Brand;
 use crate::{Channel, Context, ContextOptions, Error};
 
 #[derive(Clone)]
@@ -61,6 +62,33 @@ impl Device {
 
     pub fn open_with(&self, options: ContextOptions) -> Result<Context, Error> {
         Context::open(self.open_channel()?, options)
+    }
+
+    /// Opens a context whose objects carry a brand of their own ([`crate::brand`]) and runs
+    /// `f` with it: giving one of its CQs or completion channels to another branded context is
+    /// then a compile error, not a run-time `WrongContext`. The context and its objects cannot
+    /// leave `f` (their brand exists only inside it); they close when it returns.
+    ///
+    /// ```
+    /// # use accelverbs::{devices, ContextOptions, Nop, QpInit, WorkCompletion};
+    /// let done = devices()[0].open_branded(ContextOptions::default(), |ctx| {
+    ///     let pd = ctx.alloc_pd()?;
+    ///     let mut cq = ctx.create_cq(16, None)?;
+    ///     let mut qp = pd.create_qp(&cq, QpInit::new(4))?;
+    ///     qp.post(Nop::new(1)).unwrap();
+    ///     let mut wc = [WorkCompletion::default(); 1];
+    ///     while cq.poll(&mut wc) == 0 {}
+    ///     Ok::<_, accelverbs::Error>(wc[0].is_success())
+    /// })??;
+    /// assert!(done);
+    /// # Ok::<(), accelverbs::Error>(())
+    /// ```
+    pub fn open_branded<R>(
+        &self,
+        options: ContextOptions,
+        f: impl for<'id> FnOnce(Context<Brand<'id>>) -> R,
+    ) -> Result<R, Error> {
+        Ok(f(Context::open(self.open_channel()?, options)?))
     }
 
     /// A raw channel: a new uverbs file with no context yet. For tools and tests that speak

@@ -107,11 +107,23 @@
 //! }
 //! ```
 //!
-//! Objects of another context are refused at run time ([`Error::WrongContext`]), not by the
-//! types: telling two contexts apart statically would need a lifetime brand on every object,
-//! which C callers of the rdma-core plugin could not carry.
+//! Objects of another context are refused at run time ([`Error::WrongContext`]); contexts
+//! opened with [`Device::open_branded`] carry a brand in their objects' types ([`brand`]), and
+//! mixing two of them does not compile:
+//!
+//! ```compile_fail,E0521
+//! # use accelverbs::{ContextOptions, QpInit};
+//! let device = &accelverbs::devices()[0];
+//! device.open_branded(ContextOptions::default(), |a| {
+//!     device.open_branded(ContextOptions::default(), |b| {
+//!         let their_cq = b.create_cq(16, None).unwrap();
+//!         a.alloc_pd().unwrap().create_qp(&their_cq, QpInit::new(4)).map(drop) // error: brands differ
+//!     })
+//! });
+//! ```
 
 mod access;
+pub mod brand;
 mod channel;
 mod comp_channel;
 mod context;

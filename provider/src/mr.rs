@@ -179,7 +179,7 @@ pub struct MrSliceMut<'a> {
     pub(crate) sge: Sge,
 }
 
-impl Pd {
+impl<B> Pd<B> {
     /// Allocates `len` zeroed, page-aligned bytes and registers them.
     pub fn alloc_mr(&self, len: usize, access: Access) -> Result<MemoryRegion, Error> {
         let buf = PageBuffer::new(len, "MR buffer")?;

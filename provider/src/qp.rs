@@ -100,9 +100,9 @@ pub struct Qp {
     state: QpState,
 }
 
-impl Pd {
+impl<B> Pd<B> {
     /// Creates a QP completing to `cq` and brings it to RTS (INIT → RTR → RTS).
-    pub fn create_qp(&self, cq: &Cq, init: QpInit) -> Result<Qp, Error> {
+    pub fn create_qp(&self, cq: &Cq<B>, init: QpInit) -> Result<Qp, Error> {
         let mut qp = self.create_qp_in_reset(cq, init)?;
         for state in [QpState::Init, QpState::Rtr, QpState::Rts] {
             qp.modify(state)?;
@@ -111,7 +111,7 @@ impl Pd {
     }
 
     /// Creates a QP and leaves it in RESET. `cq` must belong to the PD's context.
-    pub fn create_qp_in_reset(&self, cq: &Cq, init: QpInit) -> Result<Qp, Error> {
+    pub fn create_qp_in_reset(&self, cq: &Cq<B>, init: QpInit) -> Result<Qp, Error> {
         let ctx = &self.inner.ctx;
         // The driver knows objects by handle numbers, which are per context: a CQ of another
         // context would be taken for whatever object bears its number here.
