@@ -50,6 +50,7 @@ pub type Regions = [Option<RegionUse>; MAX_REGIONS];
 
 /// The regions of a QP's posted WQEs, slot by slot.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct InFlight {
     slots: SlotRing<Regions>,
     /// The device's consumer index, in the doorbell record this value owns (so a retirer that

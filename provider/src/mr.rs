@@ -39,6 +39,9 @@ enum Backing {
 
 /// The registration, shared by the handle and every posted request naming it.
 #[derive(Debug)]
+// Aligned so no device object written by an engine (an MR entry, allocated by the same
+// registration) shares its cache lines: the poster updates `device` on every request.
+#[repr(align(128))]
 pub(crate) struct MrShared {
     pd: Arc<PdInner>,
     handle: u32,

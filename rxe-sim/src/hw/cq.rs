@@ -18,6 +18,7 @@ use crate::hw::shared::{store_release_u8, SharedU32};
 
 /// A completion queue on the soft device.
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct SoftCq {
     cqn: u32,
     ring: *mut u8,
@@ -113,9 +114,12 @@ impl SoftCq {
                 store_release_u8(slot.add(CQE_OWNER_OFFSET), owner_bit_for(index, self.log_size));
             }
         }
-        let solicited = cqes.iter().any(|c| c.flags & wqe_flags::SOLICITED != 0 || c.status != CqeStatus::Success as u8);
-        if self.arming.completions_published(solicited) {
-            self.raise_event();
+        // A CQ without a channel can never be armed (`request_notify` is refused): no fence.
+        if self.channel.is_some() {
+            let solicited = cqes.iter().any(|c| c.flags & wqe_flags::SOLICITED != 0 || c.status != CqeStatus::Success as u8);
+            if self.arming.completions_published(solicited) {
+                self.raise_event();
+            }
         }
         true
     }

@@ -17,6 +17,8 @@ const LAST_VARIANT: u8 = u8::MAX;
 
 /// One installed MR.
 #[derive(Debug)]
+// Aligned: engines clone it on every request; nothing of the application may share its lines.
+#[repr(align(128))]
 pub struct MrEntry {
     key: u32,
     pdn: u32,

@@ -54,6 +54,7 @@ struct Private {
 
 /// A QP on the soft device.
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct SoftQp {
     qpn: u32,
     pdn: u32,
@@ -208,9 +209,10 @@ impl SoftQp {
 
     /// One pass by `runner`: execute up to `PASS_BUDGET` posted WQEs and complete them.
     pub fn process(&self, runner: Runner) -> Progress {
-        // Look before taking the lock: an idle QP costs two shared loads, and an engine does not
-        // fight the inline poster for the lock of a QP with nothing new.
-        if !self.has_work(runner) {
+        // An engine looks before taking the lock: an idle QP costs a few loads, and it does not
+        // fight the inline poster for the lock of a QP with nothing new. The posting thread
+        // just rang the doorbell: it goes straight to the lock.
+        if runner == Runner::Engine && !self.has_work(runner) {
             return Progress::Idle;
         }
         let Ok(mut private) = self.private.try_lock() else { return Progress::Busy };
