@@ -3,7 +3,9 @@
 //! first, closing a file with live objects, malformed calls).
 
 use accelverbs::ioctl::Command;
-use accelverbs::uapi::cmd::{CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp};
+use accelverbs::uapi::cmd::{
+    CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp, ResourceCounts,
+};
 use accelverbs::uapi::ids::{cq, device, mr, object, pd, qp, uhw};
 use accelverbs::uapi::verbs::{DestroyCqResp, DestroyQpResp, QpCap, IB_UVERBS_QPT_DRIVER};
 use accelverbs::Channel;
@@ -89,6 +91,15 @@ impl RawFile {
         // SAFETY: as `call`; a corrupted length or count makes the device read at most the
         // command's own zeroed attribute slots or fail with EINVAL first.
         unsafe { c.execute_raw(&*self.chan) }
+    }
+
+    /// Live objects on the whole device (QUERY_RESOURCES needs no context).
+    pub fn resource_counts(&self) -> ResourceCounts {
+        let mut counts = ResourceCounts::default();
+        let mut c = Command::new(object::DEVICE, device::METHOD_QUERY_RESOURCES);
+        c.output(device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
+        self.call(&mut c).expect("QUERY_RESOURCES");
+        counts
     }
 
     pub fn get_context(&self) -> Result<GetContextResp, i32> {

@@ -1,7 +1,7 @@
 //! The uverbs layer rejects malformed calls with the errno the kernel gives.
 
 use accelverbs::ioctl::Command;
-use accelverbs::uapi::cmd::{CreateQpCmd, GetContextResp, ResourceCounts};
+use accelverbs::uapi::cmd::{CreateQpCmd, GetContextResp};
 use accelverbs::uapi::ids::{device, mr, object, pd, qp, uhw, UVERBS_ID_DRIVER_NS};
 use accelverbs::uapi::ioctl::{IoctlAttr, RDMA_VERBS_IOCTL, UVERBS_ATTR_F_MANDATORY};
 use accelverbs::uapi::verbs::QpCap;
@@ -218,18 +218,10 @@ fn a_get_context_that_cannot_copy_out_leaves_no_context() {
     unsafe { c.attr(out) };
     assert_eq!(f.call(&mut c), Err(libc::EFAULT));
     let observer = RawFile::new(dev.open_channel().unwrap());
-    assert_eq!(counts(&observer).contexts, 0, "the failed call left a context behind");
+    assert_eq!(observer.resource_counts().contexts, 0, "the failed call left a context behind");
     assert_eq!(f.alloc_pd(), Err(libc::EINVAL), "no context yet");
     f.get_context().expect("a retry opens the context");
-    assert_eq!(counts(&observer).contexts, 1);
-}
-
-fn counts(observer: &RawFile) -> ResourceCounts {
-    let mut counts = ResourceCounts::default();
-    let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_RESOURCES);
-    cmd.output(device::ATTR_QUERY_RESOURCES_RESP, &mut counts);
-    observer.call(&mut cmd).unwrap();
-    counts
+    assert_eq!(observer.resource_counts().contexts, 1);
 }
 
 #[test]
