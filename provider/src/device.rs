@@ -66,8 +66,9 @@ impl Device {
 
     /// Opens a context whose objects carry a brand of their own ([`crate::brand`]) and runs
     /// `f` with it: giving one of its CQs or completion channels to another branded context is
-    /// then a compile error, not a run-time `WrongContext`. The context and its objects cannot
-    /// leave `f` (their brand exists only inside it); they close when it returns.
+    /// then a compile error, not a run-time `WrongContext`. The context, its PDs, CQs and
+    /// channels cannot leave `f` (their brand exists only inside it); QPs and regions carry no
+    /// brand and may, keeping the context open.
     ///
     /// ```
     /// # use accelverbs::{devices, ContextOptions, Nop, QpInit, WorkCompletion};

@@ -67,6 +67,9 @@ pub enum PostError {
     /// A region the request names is in use by requests of another QP: two engines must not
     /// touch the same bytes at once. Poll those completions, then post again.
     RegionBusy,
+    /// A region the request names belongs to another context (keys are only meaningful on
+    /// the device, and in the context, that issued them).
+    WrongContext,
 }
 
 impl fmt::Display for PostError {
@@ -75,6 +78,7 @@ impl fmt::Display for PostError {
             PostError::QueueFull => write!(f, "send queue full"),
             PostError::NotReady(s) => write!(f, "QP is in state {s:?}, not RTS"),
             PostError::RegionBusy => write!(f, "a memory region is in use by another QP's work requests"),
+            PostError::WrongContext => write!(f, "a memory region belongs to another device context"),
         }
     }
 }

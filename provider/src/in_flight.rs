@@ -14,6 +14,8 @@ use crate::slot_ring::SlotRing;
 use crate::PostError;
 use accelverbs_uapi::shared::SharedU32;
 
+use crate::context::ContextInner;
+
 /// Most regions one WQE names.
 pub(crate) const MAX_REGIONS: usize = 2;
 
@@ -31,10 +33,24 @@ pub struct RegionUse {
     access: DeviceAccess,
 }
 
+/// The QP a request is posted on, as regions see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Borrower<'a> {
+    /// Process-wide QP serial (`qp.rs`).
+    pub(crate) qp: u32,
+    pub(crate) ctx: &'a Arc<ContextInner>,
+}
+
 impl RegionUse {
-    /// Lends `mr` to QP `qp` for one request, or `RegionBusy` while another QP uses it.
-    pub(crate) fn new(mr: &Arc<MrShared>, qp: u32, access: DeviceAccess) -> Result<Self, PostError> {
-        mr.device_use_begins(qp, access)?;
+    /// Lends `mr` to `borrower` for one request: `WrongContext` for a region of another
+    /// context, `RegionBusy` while another QP uses it.
+    pub(crate) fn new(mr: &Arc<MrShared>, borrower: Borrower<'_>, access: DeviceAccess) -> Result<Self, PostError> {
+        // Keys and PD numbers are only unique within a device: a region of another device could
+        // carry the very key of a region here, which the device would then write unguarded.
+        if !mr.belongs_to(borrower.ctx) {
+            return Err(PostError::WrongContext);
+        }
+        mr.device_use_begins(borrower.qp, access)?;
         Ok(Self { mr: Arc::clone(mr), access })
     }
 }

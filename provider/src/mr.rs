@@ -23,6 +23,7 @@ use std::sync::Arc;
 use accelverbs_uapi::ids::{mr, object};
 use accelverbs_uapi::wqe::Sge;
 
+use crate::context::ContextInner;
 use crate::in_flight::DeviceAccess;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
@@ -134,6 +135,11 @@ impl MrShared {
             let uses = used.uses - 1;
             Some(DeviceUse { qp: if uses == 0 { 0 } else { used.qp }, writes: used.writes - write, uses }.pack())
         });
+    }
+
+    /// Whether the region was registered through context `ctx`.
+    pub(crate) fn belongs_to(&self, ctx: &Arc<ContextInner>) -> bool {
+        Arc::ptr_eq(&self.pd.ctx, ctx)
     }
 
     fn device_use(&self) -> DeviceUse {

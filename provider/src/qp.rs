@@ -12,7 +12,7 @@ use accelverbs_uapi::wqe::{Wqe, WQE_SIZE};
 use crate::context::ContextInner;
 use crate::cq::CqInner;
 use crate::doorbell::{publish_producer, wake_engine_if_sleeping};
-use crate::in_flight::InFlight;
+use crate::in_flight::{Borrower, InFlight};
 use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
@@ -259,7 +259,7 @@ impl Qp {
             }
         }
         // First the regions, so a busy one leaves nothing written.
-        let regions = wr.regions(self.serial)?;
+        let regions = wr.regions(Borrower { qp: self.serial, ctx: &self.inner.ctx })?;
         let mut wqe = Wqe::default();
         wr.encode(&mut wqe);
         let mask = self.capacity() - 1;

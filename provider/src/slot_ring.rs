@@ -48,6 +48,16 @@ const SLOTS_PER_LINE: u32 = 4;
 #[repr(align(128))]
 struct SlotLine<T>([UnsafeCell<T>; SLOTS_PER_LINE as usize]);
 
+/// The `retiring` flag, held: released on drop, so a panic while emptying (a region's drop)
+/// cannot leave every later retire spinning.
+struct RetiringHeld<'a>(&'a AtomicBool);
+
+impl Drop for RetiringHeld<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct SlotRing<T> {
@@ -124,6 +134,7 @@ impl<T: SlotValue> SlotRing<T> {
         let target = consumed();
         loop {
             if self.retiring.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                let _held = RetiringHeld(&self.retiring);
                 let start = self.retired.load(Ordering::Relaxed);
                 let consumed = consumed();
                 let published = self.published.load(Ordering::Acquire);
@@ -131,7 +142,6 @@ impl<T: SlotValue> SlotRing<T> {
                 let end = if consumed.wrapping_sub(start) <= published.wrapping_sub(start) { consumed } else { start };
                 self.empty(start, end);
                 self.retired.store(end, Ordering::Release);
-                self.retiring.store(false, Ordering::Release);
                 return end;
             }
             let retired = self.retired.load(Ordering::Acquire);
@@ -150,11 +160,11 @@ impl<T: SlotValue> SlotRing<T> {
         while self.retiring.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             spin_loop();
         }
+        let _held = RetiringHeld(&self.retiring);
         let start = self.retired.load(Ordering::Relaxed);
         self.empty(start, start.wrapping_add(self.depth()));
         self.published.store(base, Ordering::Release);
         self.retired.store(base, Ordering::Release);
-        self.retiring.store(false, Ordering::Release);
     }
 
     /// Empties slots `start..end` (free-running, at most one ring). Caller holds `retiring`.

@@ -200,3 +200,28 @@ fn a_region_is_lent_to_one_qp_at_a_time() {
     let (d, s) = (dst.as_slice().unwrap(), src.as_slice().unwrap());
     assert!(d[..64] == s[..64] && d[64..128] == s[..64] && d[128..] == s[128..], "copies 2, 6 and 7 all ran");
 }
+
+/// Found in review: a region of another device could carry the very key of a region here
+/// (keys and PD numbers are only unique within a device), so a QP given it would make its device
+/// write that other region, unguarded. Regions of another context are refused at post.
+#[test]
+fn a_region_of_another_context_is_refused_at_post() {
+    let here = Base::new(1, ExecPolicy::Threads);
+    let victim = here.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    let cq = here.ctx.create_cq(8, None).unwrap();
+    let mut qp = here.pd.create_qp(&cq, QpInit::new(4)).unwrap();
+    let elsewhere = Base::new(1, ExecPolicy::Threads);
+    let mut theirs = elsewhere.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    assert_eq!(theirs.lkey(), victim.lkey(), "the first region of each device gets the same key");
+    let view = victim.as_slice().unwrap();
+    let refused = Err(accelverbs::PostError::WrongContext);
+    assert_eq!(qp.post(Copy::within(1, &mut theirs, 0, 8, 8)), refused);
+    let mine = here.pd.reg_mr(pattern(2, 64), Access::empty()).unwrap();
+    assert_eq!(qp.post(Copy::new(2, mine.slice(0, 8), theirs.slice_mut(0, 8))), refused);
+    // Another context of the same device is refused too.
+    let sibling = here.device.open().unwrap().alloc_pd().unwrap();
+    let mut cousin = sibling.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    assert_eq!(qp.post(Copy::new(3, mine.slice(0, 8), cousin.slice_mut(0, 8))), refused);
+    assert!(view.iter().all(|&b| b == 0));
+    assert!(!victim.in_flight() && !theirs.in_flight() && !mine.in_flight());
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 
 use super::{completion_options, sealed};
-use crate::in_flight::{DeviceAccess, RegionUse, Regions};
+use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
 use crate::mr::MrShared;
 use crate::{MemoryRegion, MrSlice, MrSliceMut, PostError};
 
@@ -62,7 +62,7 @@ impl sealed::Encode for Copy<'_> {
         u64::from(self.src.length)
     }
 
-    fn regions(&self, qp: u32) -> Result<Regions, PostError> {
+    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
         Ok(match self.regions {
             // One region is counted once, as written (a copy within it).
             Some((src, dst)) if Arc::ptr_eq(src, dst) => [Some(RegionUse::new(dst, qp, DeviceAccess::Write)?), None],

@@ -9,7 +9,7 @@ pub use nop::Nop;
 
 use accelverbs_uapi::wqe::Wqe;
 
-use crate::in_flight::Regions;
+use crate::in_flight::{Borrower, Regions};
 
 /// The completion options every work-request builder offers, on its `flags` byte.
 macro_rules! completion_options {
@@ -47,9 +47,9 @@ pub(crate) mod sealed {
         fn payload_bytes(&self) -> u64 {
             0
         }
-        /// Lends the regions the device will touch to QP `qp` (its serial) until the request
-        /// retires; `RegionBusy` if another QP has one.
-        fn regions(&self, _qp: u32) -> Result<Regions, PostError> {
+        /// Lends the regions the device will touch to the QP until the request retires;
+        /// `RegionBusy` if another QP has one, `WrongContext` for a region of another context.
+        fn regions(&self, _borrower: Borrower<'_>) -> Result<Regions, PostError> {
             Ok(Regions::default())
         }
     }
