@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-    cargo test --release --locked -p accelverbs-rxe-sim -p accelverbs --lib loom
+    cargo test --release --locked -p accelverbs-uapi -p accelverbs-rxe-sim -p accelverbs --lib loom

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod ioctl;
 pub mod shared;
 pub mod verbs;
+pub mod wake;
 pub mod wqe;
 
 pub use zerocopy;

@@ -4,12 +4,13 @@
 
 pub mod execute;
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use accelverbs_kernel_abi::HwQp;
+use accelverbs_uapi::wake::engine_may_sleep;
 
 use crate::hw::qp::{Progress, Runner, SoftQp};
 use crate::hw::shared::{futex_wait, futex_wake, SharedU32};
@@ -144,15 +145,14 @@ fn run(engine: &EngineShared) {
         if since.elapsed() < engine.spin {
             continue;
         }
-        // Announce sleep, then look once more: a poster publishes its producer index before it
-        // reads the wake word (both SeqCst), so either it sees our flag or we see its work.
-        engine.wake.store(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if engine.stop.load(Ordering::Acquire)
-            || (!blocked && qps.iter().any(|q| q.has_work(Runner::Engine)))
-            || engine.generation.load(Ordering::Acquire) != seen_generation
-        {
-            engine.wake.store(0, Ordering::SeqCst);
+        // Announce sleep, then look once more (`accelverbs_uapi::wake`: either a poster sees
+        // the announcement, or we see its work).
+        let work_appeared = || {
+            engine.stop.load(Ordering::Acquire)
+                || (!blocked && qps.iter().any(|q| q.has_work(Runner::Engine)))
+                || engine.generation.load(Ordering::Acquire) != seen_generation
+        };
+        if !engine_may_sleep(&engine.wake, work_appeared) {
             continue;
         }
         futex_wait(&engine.wake, 1, if blocked { BLOCKED_SLEEP } else { IDLE_SLEEP });
