@@ -8,7 +8,7 @@ use accelverbs_uapi::caps::{cap_flags, pack_version, DeviceCaps};
 use accelverbs_uapi::cmd::{ExecPolicy, GetContextCmd, GetContextResp, ResourceCounts};
 use accelverbs_uapi::cqe::CQE_SIZE;
 use accelverbs_uapi::verbs::{self, QueryPortResp, QueryPortRespEx};
-use accelverbs_uapi::wqe::{Opcode, WQE_SIZE};
+use accelverbs_uapi::wqe::WQE_SIZE;
 
 use crate::objects::Ucontext;
 use crate::{Errno, Hardware, RdmaCore, ResourceCounter};
@@ -51,8 +51,6 @@ const FW_VERSION: (u16, u16, u16) = (0, 1, 0);
 const DRIVER_ABI_VERSION: (u16, u16, u16) = (1, 0, 0);
 /// Vendor id: none assigned, so the "experimental" value IEEE leaves unassigned.
 const VENDOR_ID: u32 = 0xFFFF;
-/// Scatter/gather entries per direction in one WQE.
-const MAX_SGE: u32 = 1;
 /// The only page size the driver pins and maps at.
 pub(crate) const PAGE_SIZE: u64 = 4096;
 
@@ -131,10 +129,10 @@ impl<H: Hardware> Driver<H> {
             max_qp_wr: l.max_qp_wr,
             max_cqe: l.max_cqe,
             max_comp_channels: l.max_comp_channels,
-            max_sge: MAX_SGE,
+            max_sge: self.hw.max_sge(),
             max_mr_size: l.max_mr_size,
             page_size_cap: PAGE_SIZE,
-            opcodes: (1 << Opcode::Nop as u8) | (1 << Opcode::Copy as u8),
+            opcodes: self.hw.opcodes(),
             cap_flags: flags,
             reserved: [0; 8],
         }

@@ -84,6 +84,10 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn num_engines(&self) -> u32;
     /// Whether the device lets the posting/polling thread execute work (embedded devices).
     fn supports_inline(&self) -> bool;
+    /// The opcodes the engines run (`DeviceCaps::opcodes`: bit `n` for opcode `n`).
+    fn opcodes(&self) -> u64;
+    /// The most data SGEs per direction any operation takes (`DeviceCaps::max_sge`).
+    fn max_sge(&self) -> u32;
     /// mmap offset and length of the page of engine wake words.
     fn uar_mapping(&self) -> (u64, u64);
 

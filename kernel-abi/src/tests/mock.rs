@@ -192,6 +192,12 @@ impl Hardware for MockHardware {
     fn supports_inline(&self) -> bool {
         self.inline
     }
+    fn opcodes(&self) -> u64 {
+        0b11
+    }
+    fn max_sge(&self) -> u32 {
+        1
+    }
     fn uar_mapping(&self) -> (u64, u64) {
         (0, 4096)
     }

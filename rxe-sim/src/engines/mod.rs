@@ -3,6 +3,7 @@
 //! posting costs no system call while the engine is awake.
 
 pub mod execute;
+pub mod ops;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -130,6 +130,14 @@ impl Hardware for SoftHardware {
         self.engines.len() as u32
     }
 
+    fn opcodes(&self) -> u64 {
+        crate::engines::ops::opcode_mask()
+    }
+
+    fn max_sge(&self) -> u32 {
+        crate::engines::ops::max_sge()
+    }
+
     fn supports_inline(&self) -> bool {
         self.inline_allowed
     }

@@ -13,7 +13,7 @@ use accelverbs_uapi::doorbell::QpDoorbellRecord;
 use accelverbs_uapi::verbs::QpState;
 use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};
 
-use crate::engines::execute::{execute, Failure};
+use crate::engines::execute::{execute, ExecContext, Failure};
 use crate::hw::cq::SoftCq;
 use crate::hw::gate::AccessGate;
 use crate::hw::mr_table::MrTable;
@@ -276,7 +276,7 @@ impl SoftQp {
             if state == QpState::Err {
                 cqe.status = CqeStatus::WorkRequestFlushed as u8;
             } else {
-                match execute(&wqe, self.pdn, &self.mrs) {
+                match execute(&wqe, &ExecContext { pdn: self.pdn, mrs: &self.mrs }) {
                     Ok(done) => {
                         if !self.signal_all && wqe.ctrl.flags & wqe_flags::SIGNALED == 0 {
                             continue;

@@ -1,0 +1,97 @@
+//! The operations the device executes: one module each behind [`Operation`], listed in
+//! [`OPERATIONS`]. The capabilities the device advertises (opcodes, SGEs per WQE) are derived
+//! from this table, so what QUERY_DEVICE says and what runs cannot drift apart.
+
+mod copy;
+mod nop;
+
+use accelverbs_uapi::cqe::{CqeStatus, VendorError};
+use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
+
+use crate::hw::mr_table::MrTable;
+
+/// A WQE that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub byte_len: u32,
+    pub result: u64,
+}
+
+/// A WQE that failed: the CQE status and which check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub status: CqeStatus,
+    pub vendor: VendorError,
+}
+
+impl Failure {
+    pub fn malformed(vendor: VendorError) -> Self {
+        Self { status: CqeStatus::LocalQpOperationError, vendor }
+    }
+    pub fn protection(vendor: VendorError) -> Self {
+        Self { status: CqeStatus::LocalProtectionError, vendor }
+    }
+}
+
+/// What an operation may reach while it runs: the QP's protection domain and the device's
+/// memory translation (compression contexts and keys join here).
+#[derive(Debug, Clone, Copy)]
+pub struct ExecContext<'a> {
+    pub pdn: u32,
+    pub mrs: &'a MrTable,
+}
+
+/// One operation. `run` gets a WQE copied out of the ring whose control fields were checked
+/// (`execute.rs`); everything else in it (params, SGEs, aux) is the operation's to check.
+pub trait Operation: Sync {
+    fn opcode(&self) -> Opcode;
+    /// Data SGEs per direction the operation reads from the WQE.
+    fn max_sge(&self) -> u32;
+    fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure>;
+}
+
+/// Every operation the device runs.
+pub static OPERATIONS: &[&dyn Operation] = &[&nop::Nop, &copy::Copy];
+
+/// The operation for a raw opcode byte.
+pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
+    OPERATIONS.iter().copied().find(|op| op.opcode() as u8 == opcode)
+}
+
+/// `DeviceCaps::opcodes`: bit `n` for opcode `n`.
+pub fn opcode_mask() -> u64 {
+    OPERATIONS.iter().fold(0, |mask, op| mask | 1 << (op.opcode() as u8))
+}
+
+/// `DeviceCaps::max_sge`: the most any operation takes.
+pub fn max_sge() -> u32 {
+    OPERATIONS.iter().map(|op| op.max_sge()).max().unwrap_or(0)
+}
+
+fn is_zero_sge(sge: &Sge) -> bool {
+    *sge == Sge::default()
+}
+
+/// For operations that take no parameters and no auxiliary SGEs.
+fn no_params_or_aux(wqe: &Wqe) -> Result<(), Failure> {
+    if wqe.params.iter().any(|&b| b != 0) || !wqe.aux.iter().all(is_zero_sge) {
+        return Err(Failure::malformed(VendorError::ReservedNonzero));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_one_entry_per_opcode_and_advertises_exactly_it() {
+        for (i, a) in OPERATIONS.iter().enumerate() {
+            assert!(OPERATIONS[i + 1..].iter().all(|b| b.opcode() != a.opcode()), "{:?} twice", a.opcode());
+            assert_eq!(find(a.opcode() as u8).map(|op| op.opcode()), Some(a.opcode()));
+        }
+        assert_eq!(opcode_mask(), (1 << Opcode::Nop as u8) | (1 << Opcode::Copy as u8));
+        assert_eq!(max_sge(), 1);
+        assert!(find(0xFF).is_none());
+    }
+}
