@@ -13,7 +13,7 @@ use accelverbs_uapi::doorbell::QpDoorbellRecord;
 use accelverbs_uapi::verbs::QpState;
 use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};
 
-use crate::engines::execute::{execute, ExecContext, Failure};
+use crate::engines::execute::{execute, ExecContext};
 use crate::hw::cq::SoftCq;
 use crate::hw::gate::AccessGate;
 use crate::hw::mr_table::MrTable;
@@ -207,7 +207,9 @@ impl SoftQp {
         let _ = self.state.compare_exchange(from as u32, QpState::Err as u32, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// One pass by `runner`: execute up to `PASS_BUDGET` posted WQEs and complete them.
+    /// One pass by `runner`: execute up to `PASS_BUDGET` posted WQEs and complete them. In
+    /// stages, as rxe splits requester and completer: hand over completions held back, decide
+    /// how many WQEs to take (`window`), run each (`run_one`), then publish (`complete`).
     pub fn process(&self, runner: Runner) -> Progress {
         // An engine looks before taking the lock: an idle QP costs a few loads, and it does not
         // fight the inline poster for the lock of a QP with nothing new. The posting thread
@@ -219,24 +221,54 @@ impl SoftQp {
         if self.gate.is_closed() {
             return Progress::Idle;
         }
-        if !private.backlog.is_empty() {
-            if !self.cq.try_post(&private.backlog) {
-                return Progress::Blocked;
+        if !self.flush_backlog(&mut private) {
+            return Progress::Blocked;
+        }
+        let take = match self.window(runner, &private) {
+            Ok(take) => take,
+            Err(progress) => return progress,
+        };
+        let mut cqes = [Cqe::default(); PASS_BUDGET];
+        let mut produced = 0;
+        for _ in 0..take {
+            let index = private.consumer;
+            private.consumer = index.wrapping_add(1);
+            if let Some(cqe) = self.run_one(index) {
+                cqes[produced] = cqe;
+                produced += 1;
             }
-            private.backlog.clear();
-            self.has_backlog.store(false, Ordering::Release);
         }
-        let mut state = self.load_state();
+        self.complete(&mut private, &cqes[..produced]);
+        Progress::Worked(take)
+    }
+
+    /// Posts the completions a full CQ held back; false while it still cannot take them.
+    fn flush_backlog(&self, private: &mut Private) -> bool {
+        if private.backlog.is_empty() {
+            return true;
+        }
+        if !self.cq.try_post(&private.backlog) {
+            return false;
+        }
+        private.backlog.clear();
+        self.has_backlog.store(false, Ordering::Release);
+        true
+    }
+
+    /// How many posted WQEs this pass takes: the doorbell's producer index (never trusted: one
+    /// behind the consumer or more than a ring ahead stops the QP), what `runner` may take, and
+    /// the room the CQ has.
+    fn window(&self, runner: Runner, private: &Private) -> Result<usize, Progress> {
+        let state = self.load_state();
         if !Self::processes(state) || self.doorbell_fault.load(Ordering::Acquire) {
-            return Progress::Idle;
+            return Err(Progress::Idle);
         }
-        let size = 1u32 << self.log_size;
         let producer = self.producer.load(Ordering::Acquire);
         let pending = producer.wrapping_sub(private.consumer);
         if pending == 0 {
-            return Progress::Idle;
+            return Err(Progress::Idle);
         }
-        if pending > size {
+        if pending > 1 << self.log_size {
             // The producer index went backwards or ran more than a ring ahead: the ring can no
             // longer be trusted. Stop the QP, as hardware does on a doorbell it cannot honour.
             if state == QpState::Rts {
@@ -244,67 +276,72 @@ impl SoftQp {
                 self.fatal_events.fetch_add(1, Ordering::Relaxed);
             }
             self.doorbell_fault.store(true, Ordering::Release);
-            return Progress::Idle;
+            return Err(Progress::Idle);
         }
         let allowed = self.allowed(runner, private.consumer, pending);
         if allowed == 0 {
-            return Progress::Idle;
+            return Err(Progress::Idle);
         }
         let room = self.cq.free_slots() as usize;
         if room == 0 {
-            return Progress::Blocked;
+            return Err(Progress::Blocked);
         }
-        let take = (allowed as usize).min(PASS_BUDGET).min(room);
-        let mut cqes = [Cqe::default(); PASS_BUDGET];
-        let mut produced = 0;
-        let mask = size - 1;
-        for _ in 0..take {
-            let index = private.consumer;
-            // SAFETY: the slot is inside the pinned ring (index masked to its size). The WQE is
-            // copied out with a volatile read before any field is looked at, so the
-            // application rewriting the slot cannot change what we validate.
-            let wqe: Wqe = unsafe { std::ptr::read_volatile(self.ring.add((index & mask) as usize * WQE_SIZE).cast::<Wqe>()) };
-            private.consumer = index.wrapping_add(1);
-            let mut cqe = Cqe {
-                wr_id: wqe.ctrl.wr_id,
-                qp_num: self.qpn,
-                wqe_counter: index as u16,
-                opcode: wqe.ctrl.opcode,
-                flags: wqe.ctrl.flags & wqe_flags::SOLICITED,
-                ..Cqe::default()
-            };
-            if state == QpState::Err {
-                cqe.status = CqeStatus::WorkRequestFlushed as u8;
-            } else {
-                match execute(&wqe, &ExecContext { pdn: self.pdn, mrs: &self.mrs }) {
-                    Ok(done) => {
-                        if !self.signal_all && wqe.ctrl.flags & wqe_flags::SIGNALED == 0 {
-                            continue;
-                        }
-                        cqe.byte_len = done.byte_len;
-                        cqe.result = done.result;
-                    }
-                    Err(Failure { status, vendor }) => {
-                        cqe.status = status as u8;
-                        cqe.vendor_err = vendor as u8;
-                        self.enter_error(QpState::Rts);
-                        state = self.load_state();
-                    }
+        Ok((allowed as usize).min(PASS_BUDGET).min(room))
+    }
+
+    /// Copies WQE `index` out of the ring and runs it (or flushes it, in ERR); its CQE, unless
+    /// it succeeded unsignaled. A failure the operation calls fatal moves the QP to ERR; a
+    /// data-dependent one (its status tells) leaves it in RTS.
+    fn run_one(&self, index: u32) -> Option<Cqe> {
+        let mask = (1u32 << self.log_size) - 1;
+        // SAFETY: the slot is inside the pinned ring (index masked to its size), which stays
+        // mapped while we hold `private` (destroy takes it). The WQE is copied out with a
+        // volatile read before any field is looked at, so the application rewriting the slot
+        // cannot change what we validate.
+        let wqe: Wqe = unsafe { std::ptr::read_volatile(self.ring.add((index & mask) as usize * WQE_SIZE).cast::<Wqe>()) };
+        let mut cqe = Cqe {
+            wr_id: wqe.ctrl.wr_id,
+            qp_num: self.qpn,
+            wqe_counter: index as u16,
+            opcode: wqe.ctrl.opcode,
+            flags: wqe.ctrl.flags & wqe_flags::SOLICITED,
+            ..Cqe::default()
+        };
+        if self.load_state() == QpState::Err {
+            cqe.status = CqeStatus::WorkRequestFlushed as u8;
+            return Some(cqe);
+        }
+        match execute(&wqe, &ExecContext { pdn: self.pdn, mrs: &self.mrs }) {
+            Ok(done) => {
+                if !self.signal_all && wqe.ctrl.flags & wqe_flags::SIGNALED == 0 {
+                    return None;
+                }
+                cqe.byte_len = done.byte_len;
+                cqe.result = done.result;
+            }
+            Err(failure) => {
+                cqe.status = failure.status as u8;
+                cqe.vendor_err = failure.vendor as u8;
+                if failure.fatal {
+                    self.enter_error(QpState::Rts);
                 }
             }
-            cqes[produced] = cqe;
-            produced += 1;
         }
+        Some(cqe)
+    }
+
+    /// Publishes the pass: the consumer index first, then the CQEs (held back if the CQ filled
+    /// up meanwhile).
+    fn complete(&self, private: &mut Private, cqes: &[Cqe]) {
         // Every WQE below here ran to the end: the application may reuse the slots and the
         // memory they named (the ABI's promise for `sq_consumer`). Published before the CQEs,
         // so a poller that sees a CQE sees the index past it.
         self.consumer_out.store(private.consumer, Ordering::Release);
         self.published_consumer.store(private.consumer, Ordering::Release);
-        if produced > 0 && !self.cq.try_post(&cqes[..produced]) {
-            private.backlog.extend_from_slice(&cqes[..produced]);
+        if !cqes.is_empty() && !self.cq.try_post(cqes) {
+            private.backlog.extend_from_slice(cqes);
             self.has_backlog.store(true, Ordering::Release);
         }
-        Progress::Worked(take)
     }
 }
 

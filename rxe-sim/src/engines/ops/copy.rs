@@ -1,6 +1,6 @@
 //! COPY: a DMA memcpy between two registered ranges (`mlx5dv_wr_memcpy`).
 
-use accelverbs_uapi::cqe::{CqeStatus, VendorError};
+use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
 use super::{no_params_or_aux, Done, ExecContext, Failure, Operation};
@@ -23,7 +23,7 @@ impl Operation for Copy {
         let from = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
         let to = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
         if to.len < from.len {
-            return Err(Failure { status: CqeStatus::LocalLengthError, vendor: VendorError::DestinationTooSmall });
+            return Err(Failure::length(VendorError::DestinationTooSmall));
         }
         // SAFETY: both ranges were resolved inside live, pinned MRs of this PD (bounds checked
         // with overflow-safe arithmetic) and the MR entries are held until the copy ends, so

@@ -17,19 +17,25 @@ pub struct Done {
     pub result: u64,
 }
 
-/// A WQE that failed: the CQE status and which check.
+/// A WQE that failed: the CQE status, which check, and whether the QP must stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failure {
     pub status: CqeStatus,
     pub vendor: VendorError,
+    /// A malformed WQE or a protection failure stops the QP (ERR, later work flushed), as in
+    /// verbs; an outcome that depends on the data (output too small, corrupt input) does not.
+    pub fatal: bool,
 }
 
 impl Failure {
     pub fn malformed(vendor: VendorError) -> Self {
-        Self { status: CqeStatus::LocalQpOperationError, vendor }
+        Self { status: CqeStatus::LocalQpOperationError, vendor, fatal: true }
     }
     pub fn protection(vendor: VendorError) -> Self {
-        Self { status: CqeStatus::LocalProtectionError, vendor }
+        Self { status: CqeStatus::LocalProtectionError, vendor, fatal: true }
+    }
+    pub fn length(vendor: VendorError) -> Self {
+        Self { status: CqeStatus::LocalLengthError, vendor, fatal: true }
     }
 }
 
