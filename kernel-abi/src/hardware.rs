@@ -71,6 +71,8 @@ pub struct QpSetup<'a, Q> {
     pub doorbell: Arc<dyn PinnedMemory>,
     pub log_sq_size: u32,
     pub signal_all: bool,
+    /// `CreateQpCmd::max_decompress_ratio`.
+    pub max_decompress_ratio: u32,
     pub policy: ExecPolicy,
 }
 

@@ -10,14 +10,11 @@ use std::sync::Arc;
 
 use crate::mem::PageBuffer;
 use crate::mr::MrShared;
-use crate::slot_ring::SlotRing;
+use crate::slot_ring::{SlotRing, SlotValue};
 use crate::PostError;
 use accelverbs_uapi::shared::SharedU32;
 
 use crate::context::ContextInner;
-
-/// Most regions one WQE names.
-pub(crate) const MAX_REGIONS: usize = 2;
 
 /// How the device will access a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +58,39 @@ impl Drop for RegionUse {
     }
 }
 
-/// The regions of one WQE.
-pub type Regions = [Option<RegionUse>; MAX_REGIONS];
+/// The regions of one WQE: up to two kept inline (every request but a gathered one), any
+/// number more in a list.
+#[derive(Debug, Default)]
+pub struct Regions {
+    pair: [Option<RegionUse>; 2],
+    more: Option<Box<[RegionUse]>>,
+}
+
+impl Regions {
+    pub(crate) fn one(a: RegionUse) -> Self {
+        Self { pair: [Some(a), None], more: None }
+    }
+
+    pub(crate) fn two(a: RegionUse, b: RegionUse) -> Self {
+        Self { pair: [Some(a), Some(b)], more: None }
+    }
+
+    /// Any number of uses (each region once).
+    pub(crate) fn many(mut uses: Vec<RegionUse>) -> Self {
+        if uses.len() <= 2 {
+            let b = uses.pop();
+            let a = uses.pop();
+            return Self { pair: [a, b], more: None };
+        }
+        Self { pair: [None, None], more: Some(uses.into_boxed_slice()) }
+    }
+}
+
+impl SlotValue for Regions {
+    fn is_vacant(&self) -> bool {
+        self.pair.iter().all(Option::is_none) && self.more.is_none()
+    }
+}
 
 /// The regions of a QP's posted WQEs, slot by slot.
 #[derive(Debug)]

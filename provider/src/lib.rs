@@ -147,6 +147,7 @@ mod wc;
 pub use accelverbs_uapi as uapi;
 pub use accelverbs_uapi::caps::DeviceCaps;
 pub use accelverbs_uapi::cmd::{ExecPolicy, ResourceCounts};
+pub use accelverbs_uapi::compress::{Format, MAX_LIST_ENTRIES};
 pub use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 pub use accelverbs_uapi::verbs::{QpState, QueryPortRespEx};
 pub use accelverbs_uapi::wqe::Sge;
@@ -160,7 +161,7 @@ pub use device::{devices, Device};
 pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
-pub use post::{Copy, Nop, PostBatch, WorkRequest};
+pub use post::{Compress, Copy, Decompress, Nop, PostBatch, WorkRequest};
 pub use qp::{Qp, QpInit};
 pub use wc::WorkCompletion;
 

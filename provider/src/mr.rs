@@ -191,9 +191,7 @@ pub struct MrSliceMut<'a> {
 impl<B> Pd<B> {
     /// Allocates `len` zeroed, page-aligned bytes and registers them.
     pub fn alloc_mr(&self, len: usize, access: Access) -> Result<MemoryRegion, Error> {
-        let buf = PageBuffer::new(len, "MR buffer")?;
-        let ptr = buf.as_ptr();
-        self.register(ptr, len, access, Backing::Pages(buf))
+        alloc_registered(&self.inner, len, access)
     }
 
     /// Registers `buf` (`ibv_reg_mr`); the region owns it from now on.
@@ -217,23 +215,83 @@ impl<B> Pd<B> {
     }
 
     fn register(&self, ptr: *mut u8, len: usize, access: Access, backing: Backing) -> Result<MemoryRegion, Error> {
-        let (mut lkey, mut rkey) = (0u32, 0u32);
-        let mut cmd = crate::ioctl::Command::new(object::MR, mr::METHOD_REG);
-        let h = cmd.new_object(mr::ATTR_REG_HANDLE);
-        cmd.handle(mr::ATTR_REG_PD_HANDLE, self.inner.handle)
-            .input_u64(mr::ATTR_REG_ADDR, ptr as u64)
-            .input_u64(mr::ATTR_REG_LENGTH, len as u64)
-            .input_u32(mr::ATTR_REG_ACCESS, access.bits())
-            .output(mr::ATTR_REG_RESP_LKEY, &mut lkey)
-            .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
-        self.inner.ctx.run("reg_mr", &mut cmd)?;
-        let handle = cmd.new_handle(h);
-        let shared = MrShared { pd: Arc::clone(&self.inner), handle, lkey, rkey, ptr, len, device: AtomicU64::new(0), backing };
-        Ok(MemoryRegion { shared: Arc::new(shared) })
+        register(&self.inner, ptr, len, access, backing)
     }
 }
 
+/// Allocates `len` zeroed, page-aligned bytes and registers them in `pd` (for memory the
+/// provider itself hands the device, such as a QP's SGE lists).
+pub(crate) fn alloc_registered(pd: &Arc<PdInner>, len: usize, access: Access) -> Result<MemoryRegion, Error> {
+    let buf = PageBuffer::new(len, "MR buffer")?;
+    let ptr = buf.as_ptr();
+    register(pd, ptr, len, access, Backing::Pages(buf))
+}
+
+fn register(pd: &Arc<PdInner>, ptr: *mut u8, len: usize, access: Access, backing: Backing) -> Result<MemoryRegion, Error> {
+    let (mut lkey, mut rkey) = (0u32, 0u32);
+    let mut cmd = crate::ioctl::Command::new(object::MR, mr::METHOD_REG);
+    let h = cmd.new_object(mr::ATTR_REG_HANDLE);
+    cmd.handle(mr::ATTR_REG_PD_HANDLE, pd.handle)
+        .input_u64(mr::ATTR_REG_ADDR, ptr as u64)
+        .input_u64(mr::ATTR_REG_LENGTH, len as u64)
+        .input_u32(mr::ATTR_REG_ACCESS, access.bits())
+        .output(mr::ATTR_REG_RESP_LKEY, &mut lkey)
+        .output(mr::ATTR_REG_RESP_RKEY, &mut rkey);
+    pd.ctx.run("reg_mr", &mut cmd)?;
+    let handle = cmd.new_handle(h);
+    let shared = MrShared { pd: Arc::clone(pd), handle, lkey, rkey, ptr, len, device: AtomicU64::new(0), backing };
+    Ok(MemoryRegion { shared: Arc::new(shared) })
+}
+
+impl<'a> MrSlice<'a> {
+    /// Length in bytes.
+    pub fn len(&self) -> u32 {
+        self.sge.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sge.length == 0
+    }
+
+    /// The first `mid` bytes and the rest (`mid` past the end is the end), as `slice::split_at`.
+    pub fn split_at(self, mid: u32) -> (MrSlice<'a>, MrSlice<'a>) {
+        let (head, tail) = split_sge(self.sge, mid);
+        (MrSlice { mr: self.mr, sge: head }, MrSlice { mr: self.mr, sge: tail })
+    }
+}
+
+impl<'a> MrSliceMut<'a> {
+    /// Length in bytes.
+    pub fn len(&self) -> u32 {
+        self.sge.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sge.length == 0
+    }
+
+    /// The first `mid` bytes and the rest, two slices the device may write independently
+    /// (`mid` past the end is the end), as `slice::split_at_mut`.
+    pub fn split_at(self, mid: u32) -> (MrSliceMut<'a>, MrSliceMut<'a>) {
+        let (head, tail) = split_sge(self.sge, mid);
+        (MrSliceMut { mr: self.mr, sge: head }, MrSliceMut { mr: self.mr, sge: tail })
+    }
+}
+
+fn split_sge(sge: Sge, mid: u32) -> (Sge, Sge) {
+    let mid = mid.min(sge.length);
+    let head = Sge { length: mid, ..sge };
+    let tail = Sge { addr: sge.addr.wrapping_add(u64::from(mid)), length: sge.length - mid, ..sge };
+    (head, tail)
+}
+
 impl MemoryRegion {
+    /// The region's bytes for the provider's own writes, bypassing the in-flight checks: only
+    /// for regions the provider owns and never lends to requests (SGE lists).
+    pub(crate) fn base_ptr(&self) -> *mut u8 {
+        self.shared.ptr
+    }
+
     pub fn lkey(&self) -> u32 {
         self.shared.lkey
     }

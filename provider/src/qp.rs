@@ -16,7 +16,8 @@ use crate::in_flight::{Borrower, InFlight};
 use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
-use crate::post::{PostBatch, WorkRequest};
+use crate::post::lists::ListArea;
+use crate::post::{ListWriter, PostBatch, WorkRequest};
 use crate::{Cq, Error, Pd, PostError};
 use accelverbs_uapi::shared::SharedU32;
 
@@ -35,15 +36,24 @@ pub struct QpInit {
     pub max_send_wr: u32,
     /// Every WQE completes with a CQE, whatever its signaled flag (`sq_sig_all`).
     pub signal_all: bool,
+    /// Most bytes a decompression may produce per input byte (0: no limit but the
+    /// destination's size); beyond, it completes with `CqeStatus::OutputLimit`.
+    pub max_decompress_ratio: u32,
 }
 
 impl QpInit {
     pub fn new(max_send_wr: u32) -> Self {
-        Self { max_send_wr, signal_all: false }
+        Self { max_send_wr, signal_all: false, max_decompress_ratio: 0 }
     }
 
     pub fn signal_all(mut self, on: bool) -> Self {
         self.signal_all = on;
+        self
+    }
+
+    /// Guards against decompression bombs: see [`QpInit::max_decompress_ratio`].
+    pub fn max_decompress_ratio(mut self, ratio: u32) -> Self {
+        self.max_decompress_ratio = ratio;
         self
     }
 }
@@ -98,6 +108,9 @@ pub struct Qp {
     db_consumer: SharedU32,
     wake: SharedU32,
     state: QpState,
+    /// SGE lists of gathered requests, made on the first one. Declared after `inner`, so it
+    /// is freed only after the device QP was destroyed (nothing reads the lists any more).
+    lists: Option<ListArea>,
 }
 
 impl<B> Pd<B> {
@@ -131,6 +144,8 @@ impl<B> Pd<B> {
             db_addr: doorbell.addr(),
             log_sq_size: log_size,
             flags: if init.signal_all { qp_flags::SIGNAL_ALL } else { 0 },
+            max_decompress_ratio: init.max_decompress_ratio,
+            reserved: 0,
         };
         let cap = QpCap { max_send_wr: init.max_send_wr, max_send_sge: 1, ..QpCap::default() };
         let (mut resp, mut granted, mut qpn) = (CreateQpResp::default(), QpCap::default(), 0u32);
@@ -187,6 +202,7 @@ impl<B> Pd<B> {
             db_consumer,
             wake,
             state: QpState::Reset,
+            lists: None,
         })
     }
 }
@@ -260,8 +276,12 @@ impl Qp {
         }
         // First the regions, so a busy one leaves nothing written.
         let regions = wr.regions(Borrower { qp: self.serial, ctx: &self.inner.ctx })?;
+        let area = match wr.gathers() {
+            true => Some(self.list_area()?),
+            false => None,
+        };
         let mut wqe = Wqe::default();
-        wr.encode(&mut wqe);
+        wr.encode(&mut wqe, &mut ListWriter { area, index });
         let mask = self.capacity() - 1;
         // SAFETY: the slot is inside the ring (index masked to its size) and free: the device
         // consumed it (it retired) and reads it again only after we publish a producer index
@@ -271,6 +291,16 @@ impl Qp {
         // count and its slot is free (checked above).
         unsafe { self.inner.in_flight.fill(index, regions) };
         Ok(())
+    }
+
+    /// The QP's SGE-list area, registered on first use.
+    fn list_area(&mut self) -> Result<&ListArea, PostError> {
+        let area = match self.lists.take() {
+            Some(area) => area,
+            None => ListArea::new(&self.inner._pd, self.capacity())
+                .map_err(|e| PostError::ListArea { errno: e.errno().unwrap_or(libc::ENOMEM) })?,
+        };
+        Ok(self.lists.insert(area))
     }
 
     /// Publishes `count` written WQEs and gets them executed according to the policy.

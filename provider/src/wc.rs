@@ -1,6 +1,7 @@
 //! Work completions as the application sees them.
 
-use accelverbs_uapi::cqe::{Cqe, CqeStatus, VendorError};
+use accelverbs_uapi::compress;
+use accelverbs_uapi::cqe::{self, Cqe, CqeStatus, VendorError};
 
 /// One completion (`ibv_wc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,11 +17,22 @@ pub struct WorkCompletion {
     pub qp_num: u32,
     /// Operation-specific result (checksums); zero for NOP and COPY.
     pub result: u64,
+    /// `cqe::flags` bits.
+    pub flags: u8,
 }
 
 impl Default for WorkCompletion {
     fn default() -> Self {
-        Self { wr_id: 0, status: CqeStatus::Success, vendor_err: VendorError::None, opcode: 0, byte_len: 0, qp_num: 0, result: 0 }
+        Self {
+            wr_id: 0,
+            status: CqeStatus::Success,
+            vendor_err: VendorError::None,
+            opcode: 0,
+            byte_len: 0,
+            qp_num: 0,
+            result: 0,
+            flags: 0,
+        }
     }
 }
 
@@ -39,6 +51,23 @@ impl WorkCompletion {
             byte_len: cqe.byte_len,
             qp_num: cqe.qp_num,
             result: cqe.result,
+            flags: cqe.flags,
         }
+    }
+
+    /// Compression: input bytes the request consumed.
+    pub fn consumed(&self) -> u32 {
+        compress::result::consumed(self.result)
+    }
+
+    /// Compression: the format's checksum (CRC-32 for deflate and gzip, Adler-32 for zlib,
+    /// the frame's content checksum for zstd and LZ4; 0 where none is known).
+    pub fn checksum(&self) -> u32 {
+        compress::result::checksum(self.result)
+    }
+
+    /// Compression: the stream is complete.
+    pub fn end_of_stream(&self) -> bool {
+        self.flags & cqe::flags::END_OF_STREAM != 0
     }
 }

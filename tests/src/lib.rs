@@ -3,6 +3,7 @@
 
 pub mod headers;
 pub mod raw;
+pub mod stock;
 
 use accelverbs::{
     Access, Context, ContextOptions, Cq, Device, ExecPolicy, MemoryRegion, Pd, Qp, QpInit, SimConfig, WorkCompletion,

@@ -164,7 +164,12 @@ impl RawFile {
 
     /// CREATE_QP with the send queue and doorbell record in the given memory.
     pub fn create_qp_in(&mut self, pd_handle: u32, cq_handle: u32, depth: u32, ring: Pages, db: Pages) -> Result<u32, i32> {
-        let req = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: depth.trailing_zeros(), flags: 0 };
+        let req = CreateQpCmd {
+            sq_addr: ring.addr(),
+            db_addr: db.addr(),
+            log_sq_size: depth.trailing_zeros(),
+            ..CreateQpCmd::default()
+        };
         let cap = QpCap { max_send_wr: depth, max_send_sge: 1, ..QpCap::default() };
         let (mut resp, mut qpn) = (CreateQpResp::default(), 0u32);
         let mut c = Command::new(object::QP, qp::METHOD_CREATE);

@@ -191,7 +191,7 @@ fn longer_structs_must_be_zero_padded() {
             .input_u32(qp::ATTR_CREATE_TYPE, accelverbs::uapi::verbs::IB_UVERBS_QPT_DRIVER)
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
         let (ring, db) = (Pages::new(8 * 128), Pages::new(64));
-        let rings = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: 3, flags: 0 };
+        let rings = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: 3, ..CreateQpCmd::default() };
         c.input(uhw::IN, &rings);
         assert_eq!(f.call(&mut c), want, "extra = {extra}");
         f.memory.extend([ring, db]);

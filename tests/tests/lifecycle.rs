@@ -3,6 +3,7 @@
 
 use accelverbs::uapi::cmd::ResourceCounts;
 use accelverbs::uapi::verbs::access;
+use accelverbs::uapi::wqe::Opcode;
 use accelverbs::{Access, ContextOptions, Device, Error, ExecPolicy, Nop, QpInit, QpState, SimConfig};
 use accelverbs_tests::raw::RawFile;
 use accelverbs_tests::{device, poll_n};
@@ -174,7 +175,9 @@ fn device_and_port_queries() {
     let ctx = device(3).open().unwrap();
     let caps = ctx.query_device().unwrap();
     assert_eq!(caps.num_engines, 3);
-    assert_eq!(caps.opcodes, 0b11, "NOP and COPY");
+    let ops = [Opcode::Nop, Opcode::Copy, Opcode::Compress, Opcode::Decompress];
+    assert_eq!(caps.opcodes, ops.iter().fold(0, |m, &op| m | 1 << op as u8), "NOP, COPY, COMPRESS, DECOMPRESS");
+    assert_eq!(caps.max_sge, accelverbs::MAX_LIST_ENTRIES);
     assert!(caps.max_qp_wr.is_power_of_two() && caps.max_cqe.is_power_of_two());
     let port = ctx.query_port(1).unwrap();
     assert_eq!(port.legacy_resp.state, accelverbs::uapi::verbs::port_state::ACTIVE);

@@ -84,8 +84,14 @@ pub struct CreateQpCmd {
     pub log_sq_size: u32,
     /// `qp_flags::*`.
     pub flags: u32,
+    /// Decompression bomb guard: the most bytes a DECOMPRESS on this QP may produce per byte
+    /// of its input (its completion says `OutputLimit` beyond). 0: only the destination's size
+    /// bounds it.
+    pub max_decompress_ratio: u32,
+    pub reserved: u32,
 }
-assert_layout!(CreateQpCmd, 24; sq_addr @ 0, db_addr @ 8, log_sq_size @ 16, flags @ 20);
+assert_layout!(CreateQpCmd, 32; sq_addr @ 0, db_addr @ 8, log_sq_size @ 16, flags @ 20,
+    max_decompress_ratio @ 24, reserved @ 28);
 
 /// UHW_OUT of `UVERBS_METHOD_QP_CREATE`.
 #[repr(C)]

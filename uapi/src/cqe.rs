@@ -32,6 +32,18 @@ wire_enum! {
         WorkRequestFlushed = 5,
         /// `IBV_WC_GENERAL_ERR`.
         GeneralError = 21,
+        /// The output filled before the input was used up. Recoverable: the completion says
+        /// how much was consumed and produced; a stream continues with more output, a one-shot
+        /// request is retried with a larger destination. The QP stays usable.
+        OutputTooSmall = 0x40,
+        /// The input is not valid data of the format (bad header, bad code, checksum
+        /// mismatch). The QP stays usable.
+        CorruptInput = 0x41,
+        /// A one-shot request's input ended before its stream did. The QP stays usable.
+        TruncatedInput = 0x42,
+        /// Decompression would produce more than the QP's ratio limit allows per byte of input
+        /// (a decompression bomb). The QP stays usable.
+        OutputLimit = 0x43,
     }
 }
 
@@ -55,6 +67,19 @@ wire_enum! {
         ReservedNonzero = 7,
         /// The destination is shorter than the source.
         DestinationTooSmall = 8,
+        /// Unknown compression format, or a request in a stream naming another format than its
+        /// context's.
+        BadFormat = 9,
+        /// A level outside the format's range, or a level where none is taken.
+        BadLevel = 10,
+        /// An indirect SGE list that is empty, too long, not whole entries, or whose total
+        /// length overflows.
+        BadList = 11,
+        /// No compression context has this number (never created, destroyed, or of another
+        /// context's device number space).
+        StreamUnknown = 12,
+        /// The compression context compresses and the request decompresses, or the reverse.
+        StreamDirection = 13,
     }
 }
 
@@ -76,6 +101,7 @@ pub struct Cqe {
     pub opcode: u8,
     /// `CqeStatus`.
     pub status: u8,
+    /// `flags::*`.
     pub flags: u8,
     pub reserved: u8,
     /// Phase bit, stored last with release ordering.
@@ -84,6 +110,15 @@ pub struct Cqe {
 assert_layout!(Cqe, CQE_SIZE; wr_id @ 0, result @ 8, byte_len @ 16, qp_num @ 20,
     wqe_counter @ 24, vendor_err @ 26, opcode @ 27, status @ 28, flags @ 29, reserved @ 30,
     owner @ 31);
+
+/// `Cqe::flags` bits.
+pub mod flags {
+    /// The WQE asked for a solicited event.
+    pub const SOLICITED: u8 = 1 << 1;
+    /// Compression: the stream is complete (the request finished it, or decompression reached
+    /// its end: the last gzip member's trailer, the zstd/LZ4 frame's end).
+    pub const END_OF_STREAM: u8 = 1 << 2;
+}
 
 /// Byte offset of `Cqe::owner`, for the atomic publication store/load.
 pub const CQE_OWNER_OFFSET: usize = 31;

@@ -14,6 +14,7 @@ mod layout;
 
 pub mod caps;
 pub mod cmd;
+pub mod compress;
 pub mod cqe;
 pub mod doorbell;
 pub mod ids;

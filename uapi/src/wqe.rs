@@ -30,6 +30,10 @@ wire_enum! {
         Nop = 0x00,
         /// DMA copy of `src.length` bytes from `src` to `dst` (like `mlx5dv_wr_memcpy`).
         Copy = 0x01,
+        /// Compresses `src` into `dst` (`compress::CompressParams` in the parameters).
+        Compress = 0x10,
+        /// Decompresses `src` into `dst` (`compress::CompressParams` in the parameters).
+        Decompress = 0x11,
     }
 }
 

@@ -58,6 +58,7 @@ impl<H: Hardware> Pd<H> {
             || cap.max_send_sge > caps.max_sge
             || cap.max_inline_data != 0
             || cmd.flags & !qp_flags::SIGNAL_ALL != 0
+            || cmd.reserved != 0
             || !is_aligned(cmd.sq_addr, PAGE_SIZE)
             || !is_aligned(cmd.db_addr, CACHE_LINE as u64)
         {
@@ -80,6 +81,7 @@ impl<H: Hardware> Pd<H> {
             doorbell,
             log_sq_size: cmd.log_sq_size,
             signal_all: cmd.flags & qp_flags::SIGNAL_ALL != 0,
+            max_decompress_ratio: cmd.max_decompress_ratio,
             policy: self.ctx.policy,
         })?;
         let hw = Arc::new(hw);

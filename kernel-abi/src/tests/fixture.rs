@@ -69,7 +69,7 @@ pub fn qp_request(send_cq: &Arc<Cq<H>>) -> QpRequest<'_, H> {
         cap: QpCap { max_send_wr: 8, max_send_sge: 1, ..QpCap::default() },
         qp_type: IB_UVERBS_QPT_DRIVER,
         create_flags: 0,
-        cmd: CreateQpCmd { sq_addr: SQ_RING, db_addr: SQ_DB, log_sq_size: 3, flags: 0 },
+        cmd: CreateQpCmd { sq_addr: SQ_RING, db_addr: SQ_DB, log_sq_size: 3, ..CreateQpCmd::default() },
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 
-use super::{completion_options, sealed};
+use super::{completion_options, sealed, ListWriter};
 use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
 use crate::mr::MrShared;
 use crate::{MemoryRegion, MrSlice, MrSliceMut, PostError};
@@ -50,7 +50,7 @@ impl<'a> Copy<'a> {
 completion_options!(Copy<'a>);
 
 impl sealed::Encode for Copy<'_> {
-    fn encode(&self, wqe: &mut Wqe) {
+    fn encode(&self, wqe: &mut Wqe, _lists: &mut ListWriter<'_>) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = Opcode::Copy as u8;
         wqe.ctrl.flags = self.flags;
@@ -65,9 +65,9 @@ impl sealed::Encode for Copy<'_> {
     fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
         Ok(match self.regions {
             // One region is counted once, as written (a copy within it).
-            Some((src, dst)) if Arc::ptr_eq(src, dst) => [Some(RegionUse::new(dst, qp, DeviceAccess::Write)?), None],
+            Some((src, dst)) if Arc::ptr_eq(src, dst) => Regions::one(RegionUse::new(dst, qp, DeviceAccess::Write)?),
             Some((src, dst)) => {
-                [Some(RegionUse::new(src, qp, DeviceAccess::Read)?), Some(RegionUse::new(dst, qp, DeviceAccess::Write)?)]
+                Regions::two(RegionUse::new(src, qp, DeviceAccess::Read)?, RegionUse::new(dst, qp, DeviceAccess::Write)?)
             }
             None => Regions::default(),
         })

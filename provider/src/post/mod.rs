@@ -1,13 +1,18 @@
 //! Posting work requests: typed builders encode WQEs straight into the ring; a batch publishes
 //! them with one doorbell.
 
+mod compress;
 mod copy;
+pub(crate) mod lists;
 mod nop;
 
+pub use compress::{Compress, Decompress};
 pub use copy::Copy;
 pub use nop::Nop;
 
-use accelverbs_uapi::wqe::Wqe;
+use accelverbs_uapi::wqe::{Sge, Wqe};
+
+use lists::{ListArea, ListSide};
 
 use crate::in_flight::{Borrower, Regions};
 
@@ -41,8 +46,12 @@ pub(crate) mod sealed {
     /// request that named memory without declaring it in `regions` would let the device write
     /// bytes safe code is reading.
     pub trait Encode {
-        /// Fills `wqe`, which arrives zeroed.
-        fn encode(&self, wqe: &mut Wqe);
+        /// Fills `wqe`, which arrives zeroed; SGE lists go through `lists`.
+        fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>);
+        /// Whether `encode` places SGE lists (the QP then makes sure it has a list area).
+        fn gathers(&self) -> bool {
+            false
+        }
         /// Bytes the request moves, for the adaptive execution policy.
         fn payload_bytes(&self) -> u64 {
             0
@@ -51,6 +60,26 @@ pub(crate) mod sealed {
         /// `RegionBusy` if another QP has one, `WrongContext` for a region of another context.
         fn regions(&self, _borrower: Borrower<'_>) -> Result<Regions, PostError> {
             Ok(Regions::default())
+        }
+    }
+}
+
+/// Where the WQE being written puts its SGE lists.
+#[derive(Debug)]
+pub struct ListWriter<'a> {
+    pub(crate) area: Option<&'a ListArea>,
+    pub(crate) index: u32,
+}
+
+impl ListWriter<'_> {
+    /// Writes `entries` as the WQE's `side` list; the SGE naming it.
+    pub(crate) fn place(&mut self, side: ListSide, entries: &[Sge]) -> Sge {
+        match self.area {
+            // SAFETY: a writer is made by the QP's poster for the WQE it is writing into a
+            // free slot (`Qp::write_wqe`).
+            Some(area) => unsafe { area.place(self.index, side, entries) },
+            // `gathers()` said no lists: the zeroed SGE the device refuses.
+            None => Sge::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
 
-use super::{completion_options, sealed};
+use super::{completion_options, sealed, ListWriter};
 
 /// A no-op work request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ impl Nop {
 completion_options!(Nop);
 
 impl sealed::Encode for Nop {
-    fn encode(&self, wqe: &mut Wqe) {
+    fn encode(&self, wqe: &mut Wqe, _lists: &mut ListWriter<'_>) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = Opcode::Nop as u8;
         wqe.ctrl.flags = self.flags;

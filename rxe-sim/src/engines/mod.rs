@@ -2,8 +2,11 @@
 //! its wake word in the UAR page when idle. A poster wakes it only if it announced sleep, so
 //! posting costs no system call while the engine is awake.
 
+mod codec;
+mod compression;
 pub mod execute;
 pub mod ops;
+mod sgl;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -181,6 +181,7 @@ impl Hardware for SoftHardware {
             doorbell: setup.doorbell,
             log_size: setup.log_sq_size,
             signal_all: setup.signal_all,
+            max_ratio: setup.max_decompress_ratio,
             handoff: setup.policy == ExecPolicy::Adaptive,
             cq: Arc::clone(setup.send_cq),
             mrs: Arc::clone(&self.mrs),

@@ -71,6 +71,8 @@ pub struct SoftQp {
     published_consumer: AtomicU32,
     has_backlog: AtomicBool,
     signal_all: bool,
+    /// Decompression bomb guard (`ExecContext::max_ratio`).
+    max_ratio: u32,
     pub(crate) cq: Arc<SoftCq>,
     mrs: Arc<MrTable>,
     /// Engine serving this QP (`None`: inline only).
@@ -108,6 +110,7 @@ pub struct SoftQpSetup {
     pub doorbell: Arc<dyn PinnedMemory>,
     pub log_size: u32,
     pub signal_all: bool,
+    pub max_ratio: u32,
     /// Adaptive context: engines take only what the poster hands them.
     pub handoff: bool,
     pub cq: Arc<SoftCq>,
@@ -143,6 +146,7 @@ impl SoftQp {
             published_consumer: AtomicU32::new(0),
             has_backlog: AtomicBool::new(false),
             signal_all: s.signal_all,
+            max_ratio: s.max_ratio,
             cq: s.cq,
             mrs: s.mrs,
             engine: s.engine,
@@ -311,13 +315,17 @@ impl SoftQp {
             cqe.status = CqeStatus::WorkRequestFlushed as u8;
             return Some(cqe);
         }
-        match execute(&wqe, &ExecContext { pdn: self.pdn, mrs: &self.mrs }) {
+        match execute(&wqe, &ExecContext { pdn: self.pdn, mrs: &self.mrs, max_ratio: self.max_ratio }) {
             Ok(done) => {
-                if !self.signal_all && wqe.ctrl.flags & wqe_flags::SIGNALED == 0 {
+                // Any status but success is reported, signaled or not, like an error.
+                let signaled = self.signal_all || wqe.ctrl.flags & wqe_flags::SIGNALED != 0;
+                if done.status == CqeStatus::Success && !signaled {
                     return None;
                 }
+                cqe.status = done.status as u8;
                 cqe.byte_len = done.byte_len;
                 cqe.result = done.result;
+                cqe.flags |= done.flags;
             }
             Err(failure) => {
                 cqe.status = failure.status as u8;

@@ -30,6 +30,6 @@ impl Operation for Copy {
         // deregistration waits for us. They may overlap (same MR), hence `copy`, not
         // `copy_nonoverlapping`.
         unsafe { std::ptr::copy(from.ptr, to.ptr, from.len) };
-        Ok(Done { byte_len: from.len as u32, result: 0 })
+        Ok(Done::ok(from.len as u32, 0))
     }
 }

@@ -2,7 +2,9 @@
 //! [`OPERATIONS`]. The capabilities the device advertises (opcodes, SGEs per WQE) are derived
 //! from this table, so what QUERY_DEVICE says and what runs cannot drift apart.
 
+mod compress;
 mod copy;
+mod decompress;
 mod nop;
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
@@ -10,11 +12,24 @@ use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
 use crate::hw::mr_table::MrTable;
 
-/// A WQE that ran.
+/// A WQE that ran: its completion. An operation whose outcome depends on the data (output too
+/// small, corrupt input) ran too, with a status other than success; the QP goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Done {
+    pub status: CqeStatus,
     pub byte_len: u32,
     pub result: u64,
+    /// `cqe::flags` the operation sets.
+    pub flags: u8,
+}
+
+impl Done {
+    pub fn ok(byte_len: u32, result: u64) -> Self {
+        Self::ok_with(byte_len, result, 0)
+    }
+    pub fn ok_with(byte_len: u32, result: u64, flags: u8) -> Self {
+        Self { status: CqeStatus::Success, byte_len, result, flags }
+    }
 }
 
 /// A WQE that failed: the CQE status, which check, and whether the QP must stop.
@@ -45,6 +60,9 @@ impl Failure {
 pub struct ExecContext<'a> {
     pub pdn: u32,
     pub mrs: &'a MrTable,
+    /// Most bytes decompression may produce per byte of input (0: only the destination
+    /// bounds it): the QP's guard against decompression bombs.
+    pub max_ratio: u32,
 }
 
 /// One operation. `run` gets a WQE copied out of the ring whose control fields were checked
@@ -57,7 +75,7 @@ pub trait Operation: Sync {
 }
 
 /// Every operation the device runs.
-pub static OPERATIONS: &[&dyn Operation] = &[&nop::Nop, &copy::Copy];
+pub static OPERATIONS: &[&dyn Operation] = &[&nop::Nop, &copy::Copy, &compress::Compress, &decompress::Decompress];
 
 /// The operation for a raw opcode byte.
 pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
@@ -96,8 +114,9 @@ mod tests {
             assert!(OPERATIONS[i + 1..].iter().all(|b| b.opcode() != a.opcode()), "{:?} twice", a.opcode());
             assert_eq!(find(a.opcode() as u8).map(|op| op.opcode()), Some(a.opcode()));
         }
-        assert_eq!(opcode_mask(), (1 << Opcode::Nop as u8) | (1 << Opcode::Copy as u8));
-        assert_eq!(max_sge(), 1);
+        let expected = [Opcode::Nop, Opcode::Copy, Opcode::Compress, Opcode::Decompress];
+        assert_eq!(opcode_mask(), expected.iter().fold(0, |m, &op| m | 1 << op as u8));
+        assert_eq!(max_sge(), accelverbs_uapi::compress::MAX_LIST_ENTRIES);
         assert!(find(0xFF).is_none());
     }
 }

@@ -22,6 +22,6 @@ impl Operation for Nop {
         if !is_zero_sge(&wqe.src) || !is_zero_sge(&wqe.dst) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
-        Ok(Done { byte_len: 0, result: 0 })
+        Ok(Done::ok(0, 0))
     }
 }

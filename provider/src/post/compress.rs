@@ -1,0 +1,194 @@
+//! COMPRESS and DECOMPRESS: one-shot requests in any of the device's formats, over one buffer
+//! per side or gathered from up to `MAX_LIST_ENTRIES` slices per side.
+
+use std::sync::Arc;
+
+use accelverbs_uapi::compress::{flags as cflags, CompressParams, Format, MAX_LIST_ENTRIES};
+use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
+use zerocopy::IntoBytes;
+
+use super::lists::ListSide;
+use super::{completion_options, sealed, ListWriter};
+use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
+use crate::mr::MrShared;
+use crate::{MemoryRegion, MrSlice, MrSliceMut, PostError};
+
+/// One side of a request: its SGEs and the regions behind them.
+#[derive(Debug, Default)]
+struct Side<'a> {
+    sges: Vec<Sge>,
+    regions: Vec<&'a Arc<MrShared>>,
+}
+
+impl<'a> Side<'a> {
+    fn one(sge: Sge, mr: &'a Arc<MrShared>) -> Self {
+        Self { sges: vec![sge], regions: vec![mr] }
+    }
+
+    fn total(&self) -> u64 {
+        self.sges.iter().map(|s| u64::from(s.length)).sum()
+    }
+}
+
+/// What COMPRESS and DECOMPRESS share.
+#[derive(Debug)]
+struct Request<'a> {
+    opcode: Opcode,
+    wr_id: u64,
+    format: Format,
+    level: i8,
+    input: Side<'a>,
+    output: Side<'a>,
+}
+
+impl<'a> Request<'a> {
+    fn new(opcode: Opcode, wr_id: u64, format: Format, input: Side<'a>, output: Side<'a>) -> Self {
+        let level = if opcode == Opcode::Compress { format.default_level() } else { 0 };
+        Self { opcode, wr_id, format, level, input, output }
+    }
+
+    fn gathered(opcode: Opcode, wr_id: u64, format: Format, src: &[MrSlice<'a>], dst: Vec<MrSliceMut<'a>>) -> Self {
+        let input = Side { sges: src.iter().map(|s| s.sge).collect(), regions: src.iter().map(|s| s.mr).collect() };
+        let output = Side { sges: dst.iter().map(|s| s.sge).collect(), regions: dst.iter().map(|s| s.mr).collect() };
+        Self::new(opcode, wr_id, format, input, output)
+    }
+
+    fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>) {
+        wqe.ctrl.wr_id = self.wr_id;
+        wqe.ctrl.opcode = self.opcode as u8;
+        let mut params = CompressParams { format: self.format as u8, level: self.level, ..CompressParams::default() };
+        wqe.src = match self.input.sges.as_slice() {
+            [one] => *one,
+            many => {
+                params.flags |= cflags::SRC_LIST;
+                lists.place(ListSide::Input, many)
+            }
+        };
+        wqe.dst = match self.output.sges.as_slice() {
+            [one] => *one,
+            many => {
+                params.flags |= cflags::DST_LIST;
+                lists.place(ListSide::Output, many)
+            }
+        };
+        wqe.params.copy_from_slice(params.as_bytes());
+    }
+
+    fn gathers(&self) -> bool {
+        self.input.sges.len() != 1 || self.output.sges.len() != 1
+    }
+
+    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
+        let max = MAX_LIST_ENTRIES as usize;
+        if self.input.sges.len() > max || self.output.sges.len() > max {
+            return Err(PostError::TooManySges { max: MAX_LIST_ENTRIES });
+        }
+        // Each region once, written if any output is in it (in place).
+        let mut uses: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
+        let sides = [(&self.input, DeviceAccess::Read), (&self.output, DeviceAccess::Write)];
+        for (side, access) in sides {
+            for &mr in &side.regions {
+                match uses.iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
+                    Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
+                    Some(_) => {}
+                    None => uses.push((mr, access)),
+                }
+            }
+        }
+        let held = uses.into_iter().map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Regions::many(held))
+    }
+}
+
+macro_rules! codec_request {
+    ($(#[$doc:meta])* $name:ident, $opcode:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<'a> {
+            request: Request<'a>,
+            flags: u8,
+        }
+
+        impl<'a> $name<'a> {
+            /// One buffer per side. Signaled by default.
+            pub fn new(wr_id: u64, format: Format, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
+                let request = Request::new($opcode, wr_id, format, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr));
+                Self { request, flags: flags::SIGNALED }
+            }
+
+            /// Gathered from `src` and scattered into `dst`, in order (at most
+            /// `MAX_LIST_ENTRIES` slices per side: more is `PostError::TooManySges`). The
+            /// device reads the lists from memory the QP registers on first use.
+            pub fn gather(wr_id: u64, format: Format, src: &[MrSlice<'a>], dst: Vec<MrSliceMut<'a>>) -> Self {
+                Self { request: Request::gathered($opcode, wr_id, format, src, dst), flags: flags::SIGNALED }
+            }
+
+            /// In place: `input` and `output` (offset, length) in one region; they may overlap
+            /// (the device stages the input first).
+            pub fn within(
+                wr_id: u64,
+                format: Format,
+                region: &'a mut MemoryRegion,
+                input: (usize, u32),
+                output: (usize, u32),
+            ) -> Self {
+                let out = region.slice_mut(output.0, output.1);
+                let src = Side::one(out.mr.sge(input.0, input.1), out.mr);
+                let request = Request::new($opcode, wr_id, format, src, Side::one(out.sge, out.mr));
+                Self { request, flags: flags::SIGNALED }
+            }
+
+            /// Bytes of input.
+            pub fn input_len(&self) -> u64 {
+                self.request.input.total()
+            }
+        }
+
+        completion_options!($name<'a>);
+
+        impl sealed::Encode for $name<'_> {
+            fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>) {
+                self.request.encode(wqe, lists);
+                wqe.ctrl.flags = self.flags;
+            }
+
+            fn payload_bytes(&self) -> u64 {
+                self.request.input.total()
+            }
+
+            fn gathers(&self) -> bool {
+                self.request.gathers()
+            }
+
+            fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
+                self.request.regions(qp)
+            }
+        }
+    };
+}
+
+codec_request!(
+    /// Compresses the input into one whole stream of `format` (a gzip member, a zstd frame…).
+    /// The completion's `byte_len` is the compressed size; see `WorkCompletion::consumed` and
+    /// `checksum`. Too small an output completes with `CqeStatus::OutputTooSmall`.
+    Compress,
+    Opcode::Compress
+);
+
+codec_request!(
+    /// Decompresses one whole stream of `format` (every member of a multi-member gzip file,
+    /// every frame of a zstd or LZ4 file). Data that ends early completes with
+    /// `CqeStatus::TruncatedInput`, data that is not of the format with `CorruptInput`, an
+    /// output too small with `OutputTooSmall`; the QP stays usable after each.
+    Decompress,
+    Opcode::Decompress
+);
+
+impl Compress<'_> {
+    /// The compression level, in `format.levels()` (default: `format.default_level()`). A
+    /// level outside the range fails the request (`VendorError::BadLevel`).
+    pub fn level(mut self, level: i8) -> Self {
+        self.request.level = level;
+        self
+    }
+}

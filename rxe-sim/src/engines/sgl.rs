@@ -1,0 +1,84 @@
+//! Scatter-gather lists: a WQE's `src` or `dst` resolved into the byte ranges it names. An SGE
+//! is either the data itself or, indirect, an array of SGEs inside a registered region (as
+//! mlx5's KLM lists). The array is copied out of user memory before it is read, its length is
+//! bounded, and every entry goes through the same checked resolution as a direct SGE.
+
+use accelverbs_uapi::compress::MAX_LIST_ENTRIES;
+use accelverbs_uapi::cqe::VendorError;
+use accelverbs_uapi::wqe::Sge;
+
+use super::ops::{ExecContext, Failure};
+use crate::hw::mr_table::{Resolved, Use};
+
+const MAX_ENTRIES: usize = MAX_LIST_ENTRIES as usize;
+const SGE_BYTES: usize = std::mem::size_of::<Sge>();
+
+/// The ranges one side of a request names, in order. Each holds its MR, so deregistration
+/// waits for the request.
+#[derive(Debug)]
+pub struct SgList {
+    entries: [Option<Resolved>; MAX_ENTRIES],
+    count: usize,
+    total: u64,
+}
+
+impl SgList {
+    /// Resolves `sge` for `usage`: the data itself, or with `indirect` the list it names.
+    pub fn resolve(sge: &Sge, indirect: bool, ctx: &ExecContext<'_>, usage: Use) -> Result<Self, Failure> {
+        let mut list = Self { entries: [const { None }; MAX_ENTRIES], count: 0, total: 0 };
+        if !indirect {
+            list.push(ctx.mrs.resolve(sge, ctx.pdn, usage).map_err(Failure::protection)?)?;
+            return Ok(list);
+        }
+        let array = ctx.mrs.resolve(sge, ctx.pdn, Use::Read).map_err(Failure::protection)?;
+        if array.len == 0 || array.len % SGE_BYTES != 0 || array.len / SGE_BYTES > MAX_ENTRIES {
+            return Err(Failure::malformed(VendorError::BadList));
+        }
+        for i in 0..array.len / SGE_BYTES {
+            // SAFETY: entry `i` lies inside the resolved range (`i * 16 + 16 <= len`), which its
+            // MR keeps pinned while `array` lives. Copied out with a volatile read first: the
+            // application may be rewriting it, and we must check what we then use.
+            let raw: [u8; SGE_BYTES] = unsafe { std::ptr::read_volatile(array.ptr.add(i * SGE_BYTES).cast()) };
+            let entry: Sge = zerocopy::transmute!(raw);
+            list.push(ctx.mrs.resolve(&entry, ctx.pdn, usage).map_err(Failure::protection)?)?;
+        }
+        Ok(list)
+    }
+
+    fn push(&mut self, range: Resolved) -> Result<(), Failure> {
+        // Reported in 32-bit completion fields: a list may not name more than 4 GiB - 1.
+        self.total += range.len as u64;
+        if self.total > u64::from(u32::MAX) {
+            return Err(Failure::malformed(VendorError::BadList));
+        }
+        self.entries[self.count] = Some(range);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Total bytes named.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The ranges, as (address, length).
+    pub fn ranges(&self) -> impl Iterator<Item = (*mut u8, usize)> + '_ {
+        self.entries[..self.count].iter().flatten().map(|r| (r.ptr, r.len))
+    }
+
+    /// Whether any range here shares a byte with one of `other`.
+    pub fn overlaps(&self, other: &SgList) -> bool {
+        self.ranges().any(|a| other.ranges().any(|b| ranges_overlap(a, b)))
+    }
+
+    /// Whether two of the ranges here share a byte (two outputs must not: the device would
+    /// write one byte for two purposes).
+    pub fn overlaps_itself(&self) -> bool {
+        self.ranges().enumerate().any(|(i, a)| self.ranges().skip(i + 1).any(|b| ranges_overlap(a, b)))
+    }
+}
+
+fn ranges_overlap((a, a_len): (*mut u8, usize), (b, b_len): (*mut u8, usize)) -> bool {
+    let (a, b) = (a as usize, b as usize);
+    a_len != 0 && b_len != 0 && a < b + b_len && b < a + a_len
+}
