@@ -49,6 +49,13 @@ impl Pages {
         self.ptr
     }
 
+    /// Changes the protection of `len` bytes at `offset` (page multiples): guard pages.
+    pub fn protect_range(&self, offset: usize, len: usize, prot: i32) {
+        assert!(offset % 4096 == 0 && offset + len <= self.len);
+        // SAFETY: as `protect`, for part of our own mapping.
+        assert_eq!(unsafe { libc::mprotect(self.ptr.add(offset).cast(), len, prot) }, 0);
+    }
+
     /// Changes the protection of the whole mapping (`PROT_READ`, `PROT_NONE`, ...).
     pub fn protect(&self, prot: i32) {
         // SAFETY: changes the protection of our own mapping only; nothing holds references

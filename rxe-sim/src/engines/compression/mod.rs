@@ -98,7 +98,7 @@ pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Don
             format => {
                 let mut tracker = ChecksumTracker::new(format);
                 let pumped = codec::with_cached(format, direction, request.level, |codec| {
-                    let sides = Sides { input: inputs, output: outputs, output_cap };
+                    let sides = Sides { input: inputs, output: outputs, output_cap, probe_when_full: true };
                     pump(codec, direction, format, &mut tracker, sides, Feed::Finish)
                 });
                 // Only LZ4 blocks lack a codec, and they took the branch above.

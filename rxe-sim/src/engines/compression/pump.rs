@@ -54,6 +54,9 @@ pub struct Sides<'s, 'a> {
     pub output: &'s mut [&'a mut [u8]],
     /// Most bytes the request may produce (the ratio limit), at most the output's size.
     pub output_cap: u64,
+    /// One-shot: when the output fills, the codec's state may be spent finding out whether it
+    /// had more to give.
+    pub probe_when_full: bool,
 }
 
 /// Runs `codec` over `sides`. `feed` applies once the last input is given (`More` between).
@@ -65,7 +68,7 @@ pub fn pump(
     sides: Sides<'_, '_>,
     feed: Feed,
 ) -> Pumped {
-    let Sides { input, output, output_cap } = sides;
+    let Sides { input, output, output_cap, probe_when_full: sides_probe } = sides;
     let mut src = Cursor { chunk: 0, offset: 0, moved: 0 };
     let mut dst = Cursor { chunk: 0, offset: 0, moved: 0 };
     let stop = loop {
@@ -117,7 +120,13 @@ pub fn pump(
             // No progress: which side ran out decides. With both sides open a codec always
             // moves, so a codec that does not is treated as a bad stream (never a spin).
             if out_room == 0 {
-                break Stop::OutputFull;
+                // Full, but would the codec give more? A one-shot stream is over either way, so
+                // one byte of scratch can tell "too small" from "nothing more to come" (a
+                // truncated input that happened to fill the output exactly).
+                if !sides_probe || wants_more_room(codec, piece_in) {
+                    break Stop::OutputFull;
+                }
+                break if piece_in.is_empty() { Stop::InputUsed } else { Stop::Corrupt };
             }
             if piece_in.is_empty() {
                 break Stop::InputUsed;
@@ -126,6 +135,13 @@ pub fn pump(
         }
     };
     Pumped { consumed: src.moved, produced: dst.moved, stop }
+}
+
+/// Whether the codec produces anything given one more byte of room (the byte is lost: only for
+/// streams that end here).
+fn wants_more_room(codec: &mut dyn Codec, input: &[u8]) -> bool {
+    let mut byte = [0u8; 1];
+    codec.step(input, &mut byte, Feed::Finish).is_ok_and(|step| step.produced > 0)
 }
 
 /// The next input bytes (up to 4, fewer where the input ends), across chunk boundaries.
