@@ -3,8 +3,9 @@
 //! takes them from `ioctl(2)`.
 
 mod bundle;
-mod methods;
+mod call;
 mod objects;
+mod table;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,8 @@ use crate::hw::SoftHardware;
 use crate::memory::copy_from_user;
 use crate::SoftDevice;
 use bundle::Bundle;
-use methods::Call;
-use objects::ObjectTable;
+use call::{check_handles, Call};
+use table::ObjectTable;
 
 #[derive(Debug, Default)]
 struct FileState {
@@ -69,7 +70,7 @@ impl UverbsFile {
         if hdr.reserved1 != 0 || hdr.reserved2 != 0 {
             return Err(Errno::EPROTONOSUPPORT);
         }
-        let method = methods::find(hdr.object_id, hdr.method_id)?;
+        let method = objects::find(hdr.object_id, hdr.method_id)?;
         if hdr.driver_id != ACCEL_DRIVER_ID {
             return Err(Errno::EINVAL);
         }
@@ -79,7 +80,7 @@ impl UverbsFile {
 
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
-        methods::check_handles(method, &bundle, &state.objects)?;
+        check_handles(method, &bundle, &state.objects)?;
         let mut call = Call {
             driver: &self.device.driver,
             ucontext: &state.ucontext,

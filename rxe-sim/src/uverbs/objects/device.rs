@@ -1,0 +1,72 @@
+//! The device object: methods on the device itself, creating no handle
+//! (`DECLARE_UVERBS_GLOBAL_METHODS(UVERBS_OBJECT_DEVICE, ...)`).
+
+use accelverbs_kernel_abi::Errno;
+use accelverbs_uapi::caps::DeviceCaps;
+use accelverbs_uapi::cmd::{GetContextCmd, GetContextResp, ResourceCounts};
+use accelverbs_uapi::ids::{device, uhw};
+use accelverbs_uapi::verbs::QueryPortRespEx;
+
+use crate::uverbs::bundle::{AttrSpec as A, Bundle};
+use crate::uverbs::call::{Call, Method};
+
+pub const METHODS: &[Method] = &[
+    Method {
+        id: device::METHOD_GET_CONTEXT,
+        attrs: &[
+            A::output::<u32>(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, false),
+            A::output::<u64>(device::ATTR_GET_CONTEXT_CORE_SUPPORT, false),
+            A::input_struct::<GetContextCmd>(uhw::IN, false),
+            A::output::<GetContextResp>(uhw::OUT, false),
+        ],
+        handler: get_context,
+    },
+    Method {
+        id: device::METHOD_QUERY_PORT,
+        attrs: &[
+            A::input::<u8>(device::ATTR_QUERY_PORT_PORT_NUM, true),
+            A::output::<QueryPortRespEx>(device::ATTR_QUERY_PORT_RESP, true),
+        ],
+        handler: query_port,
+    },
+    Method {
+        id: device::METHOD_QUERY_DEVICE,
+        attrs: &[A::output::<DeviceCaps>(device::ATTR_QUERY_DEVICE_RESP, true)],
+        handler: query_device,
+    },
+    Method {
+        id: device::METHOD_QUERY_RESOURCES,
+        attrs: &[A::output::<ResourceCounts>(device::ATTR_QUERY_RESOURCES_RESP, true)],
+        handler: query_resources,
+    },
+];
+
+fn get_context(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    if call.ucontext.is_some() {
+        return Err(Errno::EINVAL);
+    }
+    let cmd: GetContextCmd = b.read(uhw::IN)?.unwrap_or_default();
+    let (ctx, resp) = call.driver.alloc_ucontext(cmd)?;
+    b.write(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, &1u32);
+    b.write(device::ATTR_GET_CONTEXT_CORE_SUPPORT, &0u64);
+    b.write(uhw::OUT, &resp);
+    call.new_ucontext = Some(ctx);
+    Ok(())
+}
+
+fn query_port(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    let port: u8 = b.require(device::ATTR_QUERY_PORT_PORT_NUM)?;
+    let resp = call.driver.query_port(port)?;
+    b.write(device::ATTR_QUERY_PORT_RESP, &resp);
+    Ok(())
+}
+
+fn query_device(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    b.write(device::ATTR_QUERY_DEVICE_RESP, &call.driver.query_device());
+    Ok(())
+}
+
+fn query_resources(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    b.write(device::ATTR_QUERY_RESOURCES_RESP, &call.driver.resources());
+    Ok(())
+}
