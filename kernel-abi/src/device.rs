@@ -22,6 +22,7 @@ pub struct Limits {
     pub max_cq: u32,
     pub max_qp: u32,
     pub max_comp_channels: u32,
+    pub max_comp_streams: u32,
     /// Largest send queue, in WQEs (a power of two).
     pub max_qp_wr: u32,
     /// Largest CQ, in CQEs (a power of two).
@@ -38,6 +39,7 @@ impl Default for Limits {
             max_cq: 4096,
             max_qp: 4096,
             max_comp_channels: 1024,
+            max_comp_streams: 4096,
             max_qp_wr: 1 << 15,
             max_cqe: 1 << 20,
             max_mr_size: 1 << 40,
@@ -61,6 +63,7 @@ pub(crate) struct Counters {
     pub cqs: Arc<ResourceCounter>,
     pub qps: Arc<ResourceCounter>,
     pub comp_channels: Arc<ResourceCounter>,
+    pub comp_streams: Arc<ResourceCounter>,
 }
 
 /// One accelverbs device as the driver sees it.
@@ -90,6 +93,7 @@ impl<H: Hardware> Driver<H> {
                 cqs: counter(limits.max_cq),
                 qps: counter(limits.max_qp),
                 comp_channels: counter(limits.max_comp_channels),
+                comp_streams: counter(limits.max_comp_streams),
             },
             hw,
             core,
@@ -134,7 +138,9 @@ impl<H: Hardware> Driver<H> {
             page_size_cap: PAGE_SIZE,
             opcodes: self.hw.opcodes(),
             cap_flags: flags,
-            reserved: [0; 8],
+            compress_formats: self.hw.compress_formats(),
+            max_comp_streams: l.max_comp_streams,
+            reserved: [0; 7],
         }
     }
 
@@ -171,6 +177,8 @@ impl<H: Hardware> Driver<H> {
             cqs: c.cqs.live(),
             qps: c.qps.live(),
             comp_channels: c.comp_channels.live(),
+            comp_streams: c.comp_streams.live(),
+            reserved: 0,
             pinned_bytes: self.core.pinned_bytes(),
         }
     }

@@ -5,6 +5,7 @@
 use alloc::sync::Arc;
 
 use accelverbs_uapi::cmd::ExecPolicy;
+use accelverbs_uapi::compress::{Format, StreamDirection};
 use accelverbs_uapi::verbs::QpState;
 
 use crate::Errno;
@@ -76,6 +77,17 @@ pub struct QpSetup<'a, Q> {
     pub policy: ExecPolicy,
 }
 
+/// A compression context to create on the device (already validated).
+#[derive(Debug, Clone, Copy)]
+pub struct CompStreamSetup {
+    pub pdn: u32,
+    /// The user context that owns it.
+    pub ctx_id: u32,
+    pub format: Format,
+    pub direction: StreamDirection,
+    pub level: i8,
+}
+
 /// The device's engines as the driver programs them.
 pub trait Hardware: Send + Sync + Sized + 'static {
     type Cq: HwCq;
@@ -90,6 +102,8 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn opcodes(&self) -> u64;
     /// The most data SGEs per direction any operation takes (`DeviceCaps::max_sge`).
     fn max_sge(&self) -> u32;
+    /// The compression formats the engines run (`DeviceCaps::compress_formats`).
+    fn compress_formats(&self) -> u32;
     /// mmap offset and length of the page of engine wake words.
     fn uar_mapping(&self) -> (u64, u64);
 
@@ -99,6 +113,14 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn mr_deregister(&self, key: u32);
 
     fn create_comp_channel(&self) -> Result<Self::CompChannel, Errno>;
+
+    /// Makes a compression context; returns the number WQEs name it by.
+    fn create_comp_stream(&self, setup: CompStreamSetup) -> Result<u32, Errno>;
+    /// Whether a posted, not yet completed WQE names compression context `number`, or one is
+    /// running on it.
+    fn comp_stream_busy(&self, number: u32) -> bool;
+    /// Removes a compression context: WQEs naming it afterwards fail as naming no context.
+    fn destroy_comp_stream(&self, number: u32);
     fn create_cq(&self, setup: CqSetup<Self::CompChannel>) -> Result<Self::Cq, Errno>;
     fn create_qp(&self, setup: QpSetup<'_, Self::Cq>) -> Result<Self::Qp, Errno>;
 

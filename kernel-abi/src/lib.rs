@@ -26,6 +26,6 @@ mod tests;
 
 pub use device::{Driver, Limits};
 pub use errno::Errno;
-pub use hardware::{CqSetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
+pub use hardware::{CompStreamSetup, CqSetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
 pub use qp_state::transition_allowed;
 pub use resources::{ResourceCounter, ResourceGuard};

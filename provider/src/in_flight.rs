@@ -14,6 +14,7 @@ use crate::slot_ring::{SlotRing, SlotValue};
 use crate::PostError;
 use accelverbs_uapi::shared::SharedU32;
 
+use crate::comp_stream::StreamInner;
 use crate::context::ContextInner;
 
 /// How the device will access a region.
@@ -64,15 +65,17 @@ impl Drop for RegionUse {
 pub struct Regions {
     pair: [Option<RegionUse>; 2],
     more: Option<Box<[RegionUse]>>,
+    /// The compression context the WQE names, kept until the device is done with the WQE.
+    stream: Option<Arc<StreamInner>>,
 }
 
 impl Regions {
     pub(crate) fn one(a: RegionUse) -> Self {
-        Self { pair: [Some(a), None], more: None }
+        Self { pair: [Some(a), None], ..Self::default() }
     }
 
     pub(crate) fn two(a: RegionUse, b: RegionUse) -> Self {
-        Self { pair: [Some(a), Some(b)], more: None }
+        Self { pair: [Some(a), Some(b)], ..Self::default() }
     }
 
     /// Any number of uses (each region once).
@@ -80,15 +83,21 @@ impl Regions {
         if uses.len() <= 2 {
             let b = uses.pop();
             let a = uses.pop();
-            return Self { pair: [a, b], more: None };
+            return Self { pair: [a, b], ..Self::default() };
         }
-        Self { pair: [None, None], more: Some(uses.into_boxed_slice()) }
+        Self { more: Some(uses.into_boxed_slice()), ..Self::default() }
+    }
+
+    /// Also holds `stream`.
+    pub(crate) fn with_stream(mut self, stream: Option<Arc<StreamInner>>) -> Self {
+        self.stream = stream;
+        self
     }
 }
 
 impl SlotValue for Regions {
     fn is_vacant(&self) -> bool {
-        self.pair.iter().all(Option::is_none) && self.more.is_none()
+        self.pair.iter().all(Option::is_none) && self.more.is_none() && self.stream.is_none()
     }
 }
 

@@ -70,7 +70,7 @@ pub struct SoftDevice {
 
 impl SoftDevice {
     pub fn new(config: SimConfig) -> Arc<Self> {
-        let hardware = hw::SoftHardware::new(config.engines, config.limits.max_mr, config.spin, config.inline_allowed);
+        let hardware = hw::SoftHardware::new(config.engines, &config.limits, config.spin, config.inline_allowed);
         let core = Box::new(memory::UserPages::new(config.memlock_limit));
         Arc::new(Self { name: DEVICE_NAME.to_owned(), driver: Driver::new(hardware, core, config.limits) })
     }

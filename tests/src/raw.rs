@@ -6,7 +6,8 @@ use accelverbs::ioctl::Command;
 use accelverbs::uapi::cmd::{
     CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp, ResourceCounts,
 };
-use accelverbs::uapi::ids::{cq, device, mr, object, pd, qp, uhw};
+use accelverbs::uapi::compress::{Format, StreamDirection};
+use accelverbs::uapi::ids::{comp_stream, cq, device, mr, object, pd, qp, uhw};
 use accelverbs::uapi::verbs::{DestroyCqResp, DestroyQpResp, QpCap, IB_UVERBS_QPT_DRIVER};
 use accelverbs::Channel;
 
@@ -51,7 +52,7 @@ impl Pages {
 
     /// Changes the protection of `len` bytes at `offset` (page multiples): guard pages.
     pub fn protect_range(&self, offset: usize, len: usize, prot: i32) {
-        assert!(offset % 4096 == 0 && offset + len <= self.len);
+        assert!(offset & 4095 == 0 && offset + len <= self.len, "whole pages");
         // SAFETY: as `protect`, for part of our own mapping.
         assert_eq!(unsafe { libc::mprotect(self.ptr.add(offset).cast(), len, prot) }, 0);
     }
@@ -193,6 +194,20 @@ impl RawFile {
         let handle = c.new_handle(h);
         self.memory.extend([ring, db]);
         Ok(handle)
+    }
+
+    /// A compression context in PD `pd_handle`; its handle.
+    pub fn create_stream(&self, pd_handle: u32, format: Format, direction: StreamDirection, level: i8) -> Result<u32, i32> {
+        let mut number = 0u32;
+        let mut c = Command::new(object::COMP_STREAM, comp_stream::METHOD_CREATE);
+        let h = c.new_object(comp_stream::ATTR_HANDLE);
+        c.handle(comp_stream::ATTR_CREATE_PD_HANDLE, pd_handle)
+            .input_u32(comp_stream::ATTR_CREATE_FORMAT, u32::from(format as u8))
+            .input_u32(comp_stream::ATTR_CREATE_DIRECTION, direction as u32)
+            .input_u32(comp_stream::ATTR_CREATE_LEVEL, i32::from(level) as u32)
+            .output(comp_stream::ATTR_CREATE_RESP_NUMBER, &mut number);
+        self.call(&mut c)?;
+        Ok(c.new_handle(h))
     }
 
     pub fn destroy_pd(&self, handle: u32) -> Result<(), i32> {

@@ -113,7 +113,10 @@ pub struct ResourceCounts {
     pub cqs: u32,
     pub qps: u32,
     pub comp_channels: u32,
+    /// Compression contexts (streams).
+    pub comp_streams: u32,
+    pub reserved: u32,
     /// Bytes of user memory currently pinned by MRs and rings.
     pub pinned_bytes: u64,
 }
-assert_layout!(ResourceCounts, 32; contexts @ 0, comp_channels @ 20, pinned_bytes @ 24);
+assert_layout!(ResourceCounts, 40; contexts @ 0, comp_channels @ 20, comp_streams @ 24, pinned_bytes @ 32);

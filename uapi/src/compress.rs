@@ -72,6 +72,14 @@ impl Format {
     }
 }
 
+wire_enum! {
+    /// Which way a compression context's stream goes.
+    pub enum StreamDirection: u32 {
+        Compress = 0,
+        Decompress = 1,
+    }
+}
+
 /// `CompressParams::flags` bits.
 pub mod flags {
     /// `src` names a list of input SGEs.

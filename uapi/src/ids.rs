@@ -24,6 +24,9 @@ pub mod object {
     pub const CQ: u16 = 3;
     pub const QP: u16 = 4;
     pub const MR: u16 = 7;
+    /// Driver object: a compression context, the state of one stream across work requests
+    /// (`ids::comp_stream`).
+    pub const COMP_STREAM: u16 = super::UVERBS_ID_DRIVER_NS;
 }
 
 /// Attributes every method may carry: the driver-specific request/response ("udata").
@@ -160,4 +163,22 @@ pub mod qp {
     pub const ATTR_MODIFY_CUR_STATE: u16 = NS + 2;
     /// u32 out: the current `QpState`.
     pub const ATTR_QUERY_RESP_STATE: u16 = NS + 1;
+}
+
+/// Methods and attributes on the driver's `object::COMP_STREAM`.
+pub mod comp_stream {
+    use super::UVERBS_ID_DRIVER_NS as NS;
+    pub const METHOD_CREATE: u16 = NS;
+    pub const METHOD_DESTROY: u16 = NS + 1;
+    /// The stream (new on create, destroyed on destroy).
+    pub const ATTR_HANDLE: u16 = NS;
+    pub const ATTR_CREATE_PD_HANDLE: u16 = NS + 1;
+    /// u32 inline: `compress::Format`.
+    pub const ATTR_CREATE_FORMAT: u16 = NS + 2;
+    /// u32 inline: `compress::StreamDirection`.
+    pub const ATTR_CREATE_DIRECTION: u16 = NS + 3;
+    /// u32 inline: the level as a two's-complement `i8` (zero for decompression).
+    pub const ATTR_CREATE_LEVEL: u16 = NS + 4;
+    /// u32 out: the device number work requests name it by (`CompressParams::stream`).
+    pub const ATTR_CREATE_RESP_NUMBER: u16 = NS + 5;
 }

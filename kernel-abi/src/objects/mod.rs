@@ -3,6 +3,7 @@
 //! in use fails with `EBUSY`, as `uverbs_free_pd`/`ib_destroy_cq_user` do.
 
 mod comp_channel;
+mod comp_stream;
 mod cq;
 mod mr;
 mod pd;
@@ -12,6 +13,7 @@ mod ucontext;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 pub use comp_channel::CompChannel;
+pub use comp_stream::CompStream;
 pub use cq::{Cq, CqRequest};
 pub use mr::Mr;
 pub use pd::Pd;

@@ -20,6 +20,7 @@ pub const LIMITS: Limits = Limits {
     max_cq: 5,
     max_qp: 6,
     max_comp_channels: 7,
+    max_comp_streams: 8,
     max_qp_wr: 64,
     max_cqe: 256,
     max_mr_size: 1 << 20,

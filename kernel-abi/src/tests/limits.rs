@@ -11,7 +11,7 @@ use crate::{Driver, Errno};
 /// From none, creates `max` objects, checks the next one is refused with `ENOMEM` without
 /// changing any count or pinning anything, then drops them all and checks the count is back
 /// to zero and one can be created again.
-fn fill_refuse_release<T>(
+pub(super) fn fill_refuse_release<T>(
     driver: &Driver<H>,
     max: u32,
     live: fn(&ResourceCounts) -> u32,

@@ -10,7 +10,7 @@ use std::vec::Vec;
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::verbs::QpState;
 
-use crate::{CqSetup, Errno, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
+use crate::{CompStreamSetup, CqSetup, Errno, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
 
 /// Locks `m` even if a failed assertion poisoned it, so that drops running while a test
 /// unwinds record their calls instead of aborting the test binary.
@@ -116,6 +116,8 @@ pub enum Event {
     ActivateQp(u32),
     QuiesceQp(u32),
     RetireQp(u32),
+    CreateStream(u32),
+    DestroyStream(u32),
 }
 
 /// What the hardware's translation table holds for one MR.
@@ -151,12 +153,33 @@ pub struct MockHardware {
     inline: bool,
     recorder: Arc<Recorder>,
     mrs: Mutex<Vec<(u32, MrSetup)>>,
+    /// Compression contexts the device holds, and whether the device reports each busy.
+    streams: Mutex<Vec<(u32, CompStreamSetup, bool)>>,
     next_id: AtomicU32,
 }
 
 impl MockHardware {
     pub fn new(engines: u32, inline: bool) -> Self {
-        Self { engines, inline, recorder: Arc::default(), mrs: Mutex::default(), next_id: AtomicU32::new(1) }
+        Self {
+            engines,
+            inline,
+            recorder: Arc::default(),
+            mrs: Mutex::default(),
+            streams: Mutex::default(),
+            next_id: AtomicU32::new(1),
+        }
+    }
+
+    /// The compression contexts installed, as (number, setup).
+    pub fn streams(&self) -> Vec<(u32, CompStreamSetup)> {
+        lock(&self.streams).iter().map(|&(n, s, _)| (n, s)).collect()
+    }
+
+    /// Makes the device report stream `number` as named by queued work (or not).
+    pub fn set_stream_busy(&self, number: u32, busy: bool) {
+        for stream in lock(&self.streams).iter_mut().filter(|s| s.0 == number) {
+            stream.2 = busy;
+        }
     }
 
     /// Every call so far, in order.
@@ -198,6 +221,9 @@ impl Hardware for MockHardware {
     fn max_sge(&self) -> u32 {
         1
     }
+    fn compress_formats(&self) -> u32 {
+        0
+    }
     fn uar_mapping(&self) -> (u64, u64) {
         (0, 4096)
     }
@@ -216,6 +242,22 @@ impl Hardware for MockHardware {
 
     fn create_comp_channel(&self) -> Result<MockCompChannel, Errno> {
         Ok(MockCompChannel)
+    }
+
+    fn create_comp_stream(&self, setup: CompStreamSetup) -> Result<u32, Errno> {
+        let number = self.next_id();
+        lock(&self.streams).push((number, setup, false));
+        self.recorder.record(Event::CreateStream(number));
+        Ok(number)
+    }
+
+    fn comp_stream_busy(&self, number: u32) -> bool {
+        lock(&self.streams).iter().any(|s| s.0 == number && s.2)
+    }
+
+    fn destroy_comp_stream(&self, number: u32) {
+        lock(&self.streams).retain(|s| s.0 != number);
+        self.recorder.record(Event::DestroyStream(number));
     }
 
     fn create_cq(&self, setup: CqSetup<MockCompChannel>) -> Result<MockCq, Errno> {

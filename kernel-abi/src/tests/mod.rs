@@ -5,6 +5,7 @@
 mod fixture;
 mod mock;
 
+mod comp_stream;
 mod cq;
 mod limits;
 mod modify_qp;

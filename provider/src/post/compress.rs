@@ -9,9 +9,10 @@ use zerocopy::IntoBytes;
 
 use super::lists::ListSide;
 use super::{completion_options, sealed, ListWriter};
+use crate::comp_stream::StreamInner;
 use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
 use crate::mr::MrShared;
-use crate::{MemoryRegion, MrSlice, MrSliceMut, PostError};
+use crate::{CompressionStream, MemoryRegion, MrSlice, MrSliceMut, PostError};
 
 /// One side of a request: its SGEs and the regions behind them.
 #[derive(Debug, Default)]
@@ -39,12 +40,15 @@ struct Request<'a> {
     level: i8,
     input: Side<'a>,
     output: Side<'a>,
+    stream: Option<&'a Arc<StreamInner>>,
+    /// `compress::flags::FLUSH` / `FINISH`, for requests in a stream.
+    stream_flags: u16,
 }
 
 impl<'a> Request<'a> {
     fn new(opcode: Opcode, wr_id: u64, format: Format, input: Side<'a>, output: Side<'a>) -> Self {
         let level = if opcode == Opcode::Compress { format.default_level() } else { 0 };
-        Self { opcode, wr_id, format, level, input, output }
+        Self { opcode, wr_id, format, level, input, output, stream: None, stream_flags: 0 }
     }
 
     fn gathered(opcode: Opcode, wr_id: u64, format: Format, src: &[MrSlice<'a>], dst: Vec<MrSliceMut<'a>>) -> Self {
@@ -57,6 +61,11 @@ impl<'a> Request<'a> {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = self.opcode as u8;
         let mut params = CompressParams { format: self.format as u8, level: self.level, ..CompressParams::default() };
+        if let Some(stream) = self.stream {
+            params.stream = stream.number;
+            params.level = 0;
+            params.flags = self.stream_flags;
+        }
         wqe.src = match self.input.sges.as_slice() {
             [one] => *one,
             many => {
@@ -95,8 +104,11 @@ impl<'a> Request<'a> {
                 }
             }
         }
+        if self.stream.is_some_and(|s| !s.belongs_to(qp.ctx)) {
+            return Err(PostError::WrongContext);
+        }
         let held = uses.into_iter().map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Regions::many(held))
+        Ok(Regions::many(held).with_stream(self.stream.cloned()))
     }
 }
 
@@ -136,6 +148,16 @@ macro_rules! codec_request {
                 let src = Side::one(out.mr.sge(input.0, input.1), out.mr);
                 let request = Request::new($opcode, wr_id, format, src, Side::one(out.sge, out.mr));
                 Self { request, flags: flags::SIGNALED }
+            }
+
+            /// Continues `stream` (its format; its level, for compression): input and output
+            /// may be cut anywhere. The completion reports what was consumed; post the rest
+            /// again when it is short of the input (`CqeStatus::OutputTooSmall`), and keep
+            /// posting (with empty input, if need be) until one reports `end_of_stream()`.
+            pub fn in_stream(mut self, stream: &'a CompressionStream) -> Self {
+                self.request.stream = Some(&stream.inner);
+                self.request.format = stream.inner.format;
+                self
             }
 
             /// Bytes of input.
@@ -185,6 +207,20 @@ codec_request!(
 );
 
 impl Compress<'_> {
+    /// In a stream: make everything consumed so far decodable from the output (a deflate sync
+    /// flush, a zstd or LZ4 block end).
+    pub fn flush(mut self) -> Self {
+        self.request.stream_flags |= cflags::FLUSH;
+        self
+    }
+
+    /// In a stream: this request's input is the last; the stream ends (trailer written) when a
+    /// completion reports `end_of_stream()`.
+    pub fn finish(mut self) -> Self {
+        self.request.stream_flags |= cflags::FINISH;
+        self
+    }
+
     /// The compression level, in `format.levels()` (default: `format.default_level()`). A
     /// level outside the range fails the request (`VendorError::BadLevel`).
     pub fn level(mut self, level: i8) -> Self {

@@ -3,7 +3,7 @@
 //! posting costs no system call while the engine is awake.
 
 mod codec;
-mod compression;
+pub mod compression;
 pub mod execute;
 pub mod ops;
 mod sgl;

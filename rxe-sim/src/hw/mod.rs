@@ -4,18 +4,21 @@
 pub mod comp_channel;
 pub mod cq;
 pub mod gate;
+mod key_slots;
 pub mod mr_table;
 pub mod notify;
 pub mod qp;
 pub mod shared;
+pub mod stream_table;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use accelverbs_kernel_abi::{CqSetup, Errno, Hardware, HwCq, HwQp, MrSetup, QpSetup};
+use accelverbs_kernel_abi::{CompStreamSetup, CqSetup, Errno, Hardware, HwCq, HwQp, Limits, MrSetup, QpSetup};
 use accelverbs_uapi::cmd::ExecPolicy;
+use accelverbs_uapi::compress::Format;
 use accelverbs_uapi::doorbell::EngineWakeWord;
 
 use crate::engines::Engines;
@@ -24,6 +27,7 @@ use cq::SoftCq;
 use mr_table::MrTable;
 use qp::{SoftQp, SoftQpSetup};
 use shared::SharedU32;
+use stream_table::StreamTable;
 
 /// The page of engine wake words the provider maps (the device's "UAR").
 #[derive(Debug)]
@@ -81,6 +85,7 @@ impl Drop for UarPage {
 #[derive(Debug)]
 pub struct SoftHardware {
     pub(crate) mrs: Arc<MrTable>,
+    pub(crate) streams: Arc<StreamTable>,
     // Field order matters for drop: engines stop before the UAR page goes away.
     pub(crate) engines: Engines,
     pub(crate) uar: UarPage,
@@ -93,14 +98,15 @@ pub struct SoftHardware {
 }
 
 impl SoftHardware {
-    pub fn new(num_engines: usize, max_mr: u32, spin: Duration, inline_allowed: bool) -> Self {
+    pub fn new(num_engines: usize, limits: &Limits, spin: Duration, inline_allowed: bool) -> Self {
         let num_engines = num_engines.min(MAX_ENGINES);
         // With no engine thread, inline execution is the only way work can run.
         let inline_allowed = inline_allowed || num_engines == 0;
         let uar = UarPage::new();
         let engines = Engines::start((0..num_engines).map(|i| uar.wake_word(i)).collect(), spin);
         Self {
-            mrs: Arc::new(MrTable::new(max_mr)),
+            mrs: Arc::new(MrTable::new(limits.max_mr)),
+            streams: Arc::new(StreamTable::new(limits.max_comp_streams)),
             engines,
             uar,
             next_cqn: AtomicU32::new(1),
@@ -138,6 +144,10 @@ impl Hardware for SoftHardware {
         crate::engines::ops::max_sge()
     }
 
+    fn compress_formats(&self) -> u32 {
+        Format::ALL.iter().fold(0, |mask, &f| mask | 1 << f as u8)
+    }
+
     fn supports_inline(&self) -> bool {
         self.inline_allowed
     }
@@ -156,6 +166,24 @@ impl Hardware for SoftHardware {
 
     fn create_comp_channel(&self) -> Result<SoftCompChannel, Errno> {
         SoftCompChannel::new()
+    }
+
+    fn create_comp_stream(&self, setup: CompStreamSetup) -> Result<u32, Errno> {
+        self.streams.create(setup)
+    }
+
+    fn comp_stream_busy(&self, number: u32) -> bool {
+        let Some(pdn) = self.streams.pdn(number) else { return false };
+        if self.streams.running(number) {
+            return true;
+        }
+        // Queued work naming it can only sit on QPs of its PD (others would be refused).
+        let qps: Vec<_> = self.qps.read().unwrap_or_else(|e| e.into_inner()).values().filter_map(Weak::upgrade).collect();
+        qps.iter().filter(|qp| qp.pdn() == pdn).any(|qp| qp.pending_names_stream(number))
+    }
+
+    fn destroy_comp_stream(&self, number: u32) {
+        self.streams.destroy(number)
     }
 
     fn create_cq(&self, setup: CqSetup<SoftCompChannel>) -> Result<SoftCq, Errno> {
@@ -185,6 +213,7 @@ impl Hardware for SoftHardware {
             handoff: setup.policy == ExecPolicy::Adaptive,
             cq: Arc::clone(setup.send_cq),
             mrs: Arc::clone(&self.mrs),
+            streams: Arc::clone(&self.streams),
             engine,
             uar_wake_offset,
         }))

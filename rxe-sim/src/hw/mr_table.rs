@@ -8,19 +8,13 @@ use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::verbs::access;
 use accelverbs_uapi::wqe::Sge;
 
-/// Low byte of a key: bumped on each reuse of a slot, so a key outlives its MR only as a
-/// stale key that fails. A slot whose variant is used up is retired for good rather than
-/// wrapped, so no key is ever issued twice in the device's life: a key kept by mistake can
-/// never reach memory registered later (at most 2^24 slots x 255 uses before `ENOMEM`).
-const VARIANT_BITS: u32 = 8;
-const LAST_VARIANT: u8 = u8::MAX;
+use super::key_slots::{KeySlots, Miss};
 
 /// One installed MR.
 #[derive(Debug)]
 // Aligned: engines clone it on every request; nothing of the application may share its lines.
 #[repr(align(128))]
 pub struct MrEntry {
-    key: u32,
     pdn: u32,
     addr: u64,
     len: u64,
@@ -29,26 +23,10 @@ pub struct MrEntry {
     _memory: Arc<dyn PinnedMemory>,
 }
 
-#[derive(Debug, Default)]
-struct Slot {
-    variant: u8,
-    mr: Option<Arc<MrEntry>>,
-}
-
-#[derive(Debug)]
-struct Slots {
-    /// Index 0 is never used, so key 0 (a zeroed SGE) is always invalid.
-    slots: Vec<Slot>,
-    /// Empty slots with variants left.
-    free: Vec<u32>,
-    live: u32,
-}
-
 /// The MR table.
 #[derive(Debug)]
 pub struct MrTable {
-    inner: RwLock<Slots>,
-    max: u32,
+    inner: RwLock<KeySlots<Arc<MrEntry>>>,
 }
 
 /// An SGE checked against its MR: `len` bytes at `ptr`, valid while `_mr` is held.
@@ -68,57 +46,26 @@ pub enum Use {
 
 impl MrTable {
     pub fn new(max: u32) -> Self {
-        Self { inner: RwLock::new(Slots { slots: vec![Slot::default()], free: Vec::new(), live: 0 }), max }
+        Self { inner: RwLock::new(KeySlots::new(max)) }
     }
 
     pub fn register(&self, setup: MrSetup) -> Result<u32, Errno> {
         let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if t.live >= self.max {
-            return Err(Errno::ENOMEM);
-        }
-        let index = match t.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = t.slots.len() as u32;
-                if i >= 1 << (32 - VARIANT_BITS) {
-                    return Err(Errno::ENOMEM);
-                }
-                t.slots.push(Slot::default());
-                i
-            }
-        };
-        t.live += 1;
-        let slot = &mut t.slots[index as usize];
-        slot.variant = slot.variant.wrapping_add(1);
-        let key = index << VARIANT_BITS | u32::from(slot.variant);
-        slot.mr = Some(Arc::new(MrEntry {
-            key,
-            pdn: setup.pdn,
-            addr: setup.memory.addr(),
-            len: setup.memory.len(),
-            access: setup.access,
-            dma_base: setup.memory.dma_addr() as usize,
-            _memory: setup.memory,
-        }));
-        Ok(key)
+        t.insert(|_| {
+            Arc::new(MrEntry {
+                pdn: setup.pdn,
+                addr: setup.memory.addr(),
+                len: setup.memory.len(),
+                access: setup.access,
+                dma_base: setup.memory.dma_addr() as usize,
+                _memory: setup.memory,
+            })
+        })
     }
 
     /// Removes the MR, then waits until no engine still holds it (in-flight WQEs finish).
     pub fn deregister(&self, key: u32) {
-        let entry = {
-            let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
-            let index = key >> VARIANT_BITS;
-            let Some(slot) = t.slots.get_mut(index as usize) else { return };
-            if slot.mr.as_ref().map(|m| m.key) != Some(key) {
-                return;
-            }
-            let entry = slot.mr.take();
-            if slot.variant != LAST_VARIANT {
-                t.free.push(index);
-            }
-            t.live -= 1;
-            entry
-        };
+        let entry = self.inner.write().unwrap_or_else(|e| e.into_inner()).remove(key);
         if let Some(entry) = entry {
             while Arc::strong_count(&entry) > 1 {
                 std::thread::yield_now();
@@ -131,12 +78,11 @@ impl MrTable {
 
     fn lookup(&self, key: u32) -> Result<Arc<MrEntry>, VendorError> {
         let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let slot = t.slots.get((key >> VARIANT_BITS) as usize).ok_or(VendorError::KeyUnknown)?;
-        let mr = slot.mr.as_ref().ok_or(VendorError::KeyUnknown)?;
-        if mr.key != key {
-            return Err(VendorError::KeyStale);
+        match t.get(key) {
+            Ok(mr) => Ok(Arc::clone(mr)),
+            Err(Miss::Unknown) => Err(VendorError::KeyUnknown),
+            Err(Miss::Stale) => Err(VendorError::KeyStale),
         }
-        Ok(Arc::clone(mr))
     }
 
     /// Checks `sge` for a QP in PD `pdn`: key, PD, bounds (overflow-safe), rights.
@@ -249,7 +195,7 @@ mod tests {
         let first = t.register(setup()).unwrap();
         t.deregister(first);
         let second = t.register(setup()).unwrap();
-        assert_eq!(first >> VARIANT_BITS, second >> VARIANT_BITS);
+        assert_eq!(first >> 8, second >> 8, "the same slot");
         assert_ne!(first, second);
         let sge = Sge { addr: 0x1000, length: 1, lkey: first };
         assert_eq!(t.resolve(&sge, 1, Use::Read).unwrap_err(), VendorError::KeyStale);

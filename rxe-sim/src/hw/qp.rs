@@ -18,6 +18,7 @@ use crate::hw::cq::SoftCq;
 use crate::hw::gate::AccessGate;
 use crate::hw::mr_table::MrTable;
 use crate::hw::shared::SharedU32;
+use crate::hw::stream_table::StreamTable;
 
 /// Most WQEs one pass takes from one QP, so QPs sharing an engine take turns.
 pub const PASS_BUDGET: usize = 64;
@@ -75,6 +76,7 @@ pub struct SoftQp {
     max_ratio: u32,
     pub(crate) cq: Arc<SoftCq>,
     mrs: Arc<MrTable>,
+    streams: Arc<StreamTable>,
     /// Engine serving this QP (`None`: inline only).
     pub(crate) engine: Option<usize>,
     uar_wake_offset: u32,
@@ -115,6 +117,7 @@ pub struct SoftQpSetup {
     pub handoff: bool,
     pub cq: Arc<SoftCq>,
     pub mrs: Arc<MrTable>,
+    pub streams: Arc<StreamTable>,
     pub engine: Option<usize>,
     pub uar_wake_offset: u32,
 }
@@ -149,6 +152,7 @@ impl SoftQp {
             max_ratio: s.max_ratio,
             cq: s.cq,
             mrs: s.mrs,
+            streams: s.streams,
             engine: s.engine,
             uar_wake_offset: s.uar_wake_offset,
             private: Mutex::new(Private::default()),
@@ -204,6 +208,32 @@ impl SoftQp {
         let pending = self.producer.load(Ordering::Acquire).wrapping_sub(consumer);
         // An out-of-range producer is work too: the pass that sees it stops the QP.
         self.allowed(runner, consumer, pending) != 0 || pending > 1 << self.log_size
+    }
+
+    pub fn pdn(&self) -> u32 {
+        self.pdn
+    }
+
+    /// Whether a posted WQE the device has not run yet names compression context `number`.
+    /// Waits for a pass in progress; reads the ring like a pass (copied out, never trusted):
+    /// a producer index out of range counts as nothing pending.
+    pub fn pending_names_stream(&self, number: u32) -> bool {
+        let private = self.private.lock().unwrap_or_else(|e| e.into_inner());
+        if self.gate.is_closed() || !Self::processes(self.load_state()) {
+            return false;
+        }
+        let pending = self.producer.load(Ordering::Acquire).wrapping_sub(private.consumer);
+        if pending > 1 << self.log_size {
+            return false;
+        }
+        let mask = (1u32 << self.log_size) - 1;
+        (0..pending).any(|i| {
+            let index = private.consumer.wrapping_add(i);
+            // SAFETY: as in `run_one`: a slot of the pinned ring, read while we hold `private`
+            // (destroy takes it before unpinning), copied out before it is looked at.
+            let wqe: Wqe = unsafe { std::ptr::read_volatile(self.ring.add((index & mask) as usize * WQE_SIZE).cast::<Wqe>()) };
+            crate::engines::compression::names_stream(&wqe, number)
+        })
     }
 
     /// Moves the QP to ERR from `from`; later WQEs complete with a flush status.
@@ -315,7 +345,8 @@ impl SoftQp {
             cqe.status = CqeStatus::WorkRequestFlushed as u8;
             return Some(cqe);
         }
-        match execute(&wqe, &ExecContext { pdn: self.pdn, mrs: &self.mrs, max_ratio: self.max_ratio }) {
+        let ctx = ExecContext { pdn: self.pdn, mrs: &self.mrs, streams: &self.streams, max_ratio: self.max_ratio };
+        match execute(&wqe, &ctx) {
             Ok(done) => {
                 // Any status but success is reported, signaled or not, like an error.
                 let signaled = self.signal_all || wqe.ctrl.flags & wqe_flags::SIGNALED != 0;

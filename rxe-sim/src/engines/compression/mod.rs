@@ -8,38 +8,62 @@ mod checksum;
 mod pump;
 mod scratch;
 
-use accelverbs_uapi::compress::{flags, result, CompressParams, Format};
-use accelverbs_uapi::cqe::{self, CqeStatus, VendorError};
-use accelverbs_uapi::wqe::{Sge, Wqe};
+use std::sync::Arc;
 
-use super::codec::{self, lz4_block_compress, lz4_block_decompress, BlockError, Direction, Feed};
+use accelverbs_uapi::compress::{flags, result, CompressParams, Format, StreamDirection};
+use accelverbs_uapi::cqe::{self, CqeStatus, VendorError};
+use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
+
+use super::codec::{self, lz4_block_compress, lz4_block_decompress, BlockError, Codec, Direction, Feed};
 use super::ops::{Done, ExecContext, Failure};
 use super::sgl::SgList;
 use crate::hw::mr_table::Use;
+use crate::hw::stream_table::SoftStream;
 use checksum::ChecksumTracker;
 use pump::{pump, Pumped, Sides, Stop};
 
 const MAX_CHUNKS: usize = accelverbs_uapi::compress::MAX_LIST_ENTRIES as usize;
 
 /// A request's parameters, checked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Request {
     format: Format,
     level: i8,
     flags: u16,
+    /// The compression context it continues (`None`: one-shot).
+    stream: Option<Arc<SoftStream>>,
 }
 
-fn decode(wqe: &Wqe, direction: Direction) -> Result<Request, Failure> {
+fn decode(wqe: &Wqe, direction: Direction, ctx: &ExecContext<'_>) -> Result<Request, Failure> {
     let params: CompressParams = zerocopy::transmute!(wqe.params);
     let format = Format::try_from(params.format).map_err(|_| Failure::malformed(VendorError::BadFormat))?;
     if params.flags & !flags::KNOWN != 0 || params.reserved.iter().any(|&b| b != 0) || wqe.aux != [Sge::default(); 2] {
         return Err(Failure::malformed(VendorError::ReservedNonzero));
     }
+    let stream_flags = params.flags & (flags::FLUSH | flags::FINISH);
     if params.stream != 0 {
-        return Err(Failure::protection(VendorError::StreamUnknown));
+        let stream = ctx.streams.resolve(params.stream, ctx.pdn).map_err(Failure::protection)?;
+        if stream.format != format {
+            return Err(Failure::malformed(VendorError::BadFormat));
+        }
+        let same_way = matches!(
+            (stream.direction, direction),
+            (StreamDirection::Compress, Direction::Compress) | (StreamDirection::Decompress, Direction::Decompress)
+        );
+        if !same_way {
+            return Err(Failure::malformed(VendorError::StreamDirection));
+        }
+        // The context's level applies; flush and finish say where compression's input ends.
+        if params.level != 0 {
+            return Err(Failure::malformed(VendorError::BadLevel));
+        }
+        if direction == Direction::Decompress && stream_flags != 0 {
+            return Err(Failure::malformed(VendorError::ReservedNonzero));
+        }
+        return Ok(Request { format, level: 0, flags: params.flags, stream: Some(stream) });
     }
     // A one-shot request always finishes its stream: the stream flags belong to contexts.
-    if params.flags & (flags::FLUSH | flags::FINISH) != 0 {
+    if stream_flags != 0 {
         return Err(Failure::malformed(VendorError::ReservedNonzero));
     }
     let level_ok = match direction {
@@ -49,19 +73,74 @@ fn decode(wqe: &Wqe, direction: Direction) -> Result<Request, Failure> {
     if !level_ok {
         return Err(Failure::malformed(VendorError::BadLevel));
     }
-    Ok(Request { format, level: params.level, flags: params.flags })
+    Ok(Request { format, level: params.level, flags: params.flags, stream: None })
+}
+
+/// Whether `wqe` is a compression request in stream `number`.
+pub fn names_stream(wqe: &Wqe, number: u32) -> bool {
+    let params: CompressParams = zerocopy::transmute!(wqe.params);
+    let compression = [Opcode::Compress as u8, Opcode::Decompress as u8].contains(&wqe.ctrl.opcode);
+    compression && params.stream == number
+}
+
+/// A compression context's state: its codec mid-stream, what the checksum has seen, and the
+/// stream's totals (for the ratio limit, which holds over the whole stream).
+pub struct StreamState {
+    codec: Box<dyn Codec>,
+    tracker: ChecksumTracker,
+    format: Format,
+    direction: Direction,
+    consumed: u64,
+    produced: u64,
+}
+
+impl std::fmt::Debug for StreamState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamState")
+            .field("format", &self.format)
+            .field("direction", &self.direction)
+            .field("consumed", &self.consumed)
+            .field("produced", &self.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamState {
+    /// `None` for a format without streams (LZ4 blocks).
+    pub fn new(format: Format, direction: StreamDirection, level: i8) -> Option<Self> {
+        let direction = match direction {
+            StreamDirection::Compress => Direction::Compress,
+            StreamDirection::Decompress => Direction::Decompress,
+        };
+        let codec = codec::new_codec(format, direction, level)?;
+        Some(Self { codec, tracker: ChecksumTracker::new(format), format, direction, consumed: 0, produced: 0 })
+    }
+
+    /// After an end or an error: the next request starts a new stream.
+    fn restart(&mut self) {
+        self.codec.reset();
+        self.tracker = ChecksumTracker::new(self.format);
+        self.consumed = 0;
+        self.produced = 0;
+    }
 }
 
 /// Runs a COMPRESS (`direction` = compress) or DECOMPRESS WQE.
 pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
-    let request = decode(wqe, direction)?;
+    let request = decode(wqe, direction, ctx)?;
     let src = SgList::resolve(&wqe.src, request.flags & flags::SRC_LIST != 0, ctx, Use::Read)?;
     let dst = SgList::resolve(&wqe.dst, request.flags & flags::DST_LIST != 0, ctx, Use::Write)?;
     if dst.overlaps_itself() {
         return Err(Failure::malformed(VendorError::BadList));
     }
+    let mut stream = request.stream.as_ref().map(|s| s.state.lock().unwrap_or_else(|e| e.into_inner()));
     let output_cap = match direction {
-        Direction::Decompress if ctx.max_ratio != 0 => dst.total().min(src.total() * u64::from(ctx.max_ratio)),
+        Direction::Decompress if ctx.max_ratio != 0 => {
+            // Over the whole stream: what its input so far allows, less what it produced.
+            let (before_in, before_out) = stream.as_ref().map_or((0, 0), |s| (s.consumed, s.produced));
+            let allowed = (before_in + src.total()).saturating_mul(u64::from(ctx.max_ratio));
+            dst.total().min(allowed.saturating_sub(before_out))
+        }
         _ => dst.total(),
     };
     // In place (the input shares bytes with the output): the input is staged first, since
@@ -93,9 +172,20 @@ pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Don
             *slot = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
         }
         let outputs = &mut outputs[..dst.ranges().count()];
-        let done = match request.format {
-            Format::Lz4Block => lz4_block(direction, request.level, inputs, outputs, output_cap),
-            format => {
+        let capped = output_cap < dst.total();
+        let done = match (request.format, stream.as_deref_mut()) {
+            (_, Some(state)) => {
+                let feed = match request.flags & (flags::FLUSH | flags::FINISH) {
+                    0 => Feed::More,
+                    f if f & flags::FINISH != 0 => Feed::Finish,
+                    _ => Feed::Flush,
+                };
+                let sides = Sides { input: inputs, output: outputs, output_cap, probe_when_full: false };
+                let pumped = pump(state.codec.as_mut(), direction, state.format, &mut state.tracker, sides, feed);
+                stream_completion(state, &pumped, src.total(), capped)
+            }
+            (Format::Lz4Block, None) => lz4_block(direction, request.level, inputs, outputs, output_cap),
+            (format, None) => {
                 let mut tracker = ChecksumTracker::new(format);
                 let pumped = codec::with_cached(format, direction, request.level, |codec| {
                     let sides = Sides { input: inputs, output: outputs, output_cap, probe_when_full: true };
@@ -103,7 +193,7 @@ pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Don
                 });
                 // Only LZ4 blocks lack a codec, and they took the branch above.
                 let pumped = pumped.ok_or(Failure::malformed(VendorError::BadFormat))?;
-                one_shot_completion(direction, &pumped, &tracker, output_cap < dst.total())
+                one_shot_completion(direction, &pumped, &tracker, capped)
             }
         };
         Ok(done)
@@ -123,6 +213,33 @@ fn one_shot_completion(direction: Direction, pumped: &Pumped, tracker: &Checksum
         Stop::Corrupt => CqeStatus::CorruptInput,
     };
     let checksum = if ended { tracker.at_end() } else { tracker.so_far() };
+    Done {
+        status,
+        byte_len: pumped.produced as u32,
+        result: result::pack(pumped.consumed as u32, checksum),
+        flags: if ended { cqe::flags::END_OF_STREAM } else { 0 },
+    }
+}
+
+/// The completion of a request in a stream. The stream goes on after anything but an end or
+/// corrupt input: input used up waits for more; output full with all input taken has more to
+/// give on the next request; output full before the input was taken says so, with what was
+/// consumed, and the caller posts the rest again.
+fn stream_completion(state: &mut StreamState, pumped: &Pumped, input_total: u64, capped: bool) -> Done {
+    state.consumed += pumped.consumed;
+    state.produced += pumped.produced;
+    let (status, ended) = match pumped.stop {
+        Stop::Ended => (CqeStatus::Success, true),
+        Stop::InputUsed => (CqeStatus::Success, false),
+        Stop::OutputFull if capped => (CqeStatus::OutputLimit, false),
+        Stop::OutputFull if pumped.consumed < input_total => (CqeStatus::OutputTooSmall, false),
+        Stop::OutputFull => (CqeStatus::Success, false),
+        Stop::Corrupt => (CqeStatus::CorruptInput, false),
+    };
+    let checksum = if ended { state.tracker.at_end() } else { state.tracker.so_far() };
+    if ended || pumped.stop == Stop::Corrupt {
+        state.restart();
+    }
     Done {
         status,
         byte_len: pumped.produced as u32,

@@ -11,6 +11,7 @@ use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
 use crate::hw::mr_table::MrTable;
+use crate::hw::stream_table::StreamTable;
 
 /// A WQE that ran: its completion. An operation whose outcome depends on the data (output too
 /// small, corrupt input) ran too, with a status other than success; the QP goes on.
@@ -60,6 +61,7 @@ impl Failure {
 pub struct ExecContext<'a> {
     pub pdn: u32,
     pub mrs: &'a MrTable,
+    pub streams: &'a StreamTable,
     /// Most bytes decompression may produce per byte of input (0: only the destination
     /// bounds it): the QP's guard against decompression bombs.
     pub max_ratio: u32,

@@ -3,6 +3,7 @@
 //! built from their list. A new type is a new file, its `mod` line and one line in [`OBJECTS`].
 
 mod comp_channel;
+mod comp_stream;
 mod cq;
 mod device;
 mod mr;
@@ -59,12 +60,15 @@ static OBJECTS: &[ObjectDef] = &[
     ObjectDef::of::<comp_channel::CompChannelType>(),
     ObjectDef::of::<cq::CqType>(),
     ObjectDef::of::<qp::QpType>(),
+    ObjectDef::of::<comp_stream::CompStreamType>(),
 ];
 
-// File close destroys children before the parents they keep busy: QPs, then MRs, CQs,
-// completion channels, PDs.
+// File close destroys children before the parents they keep busy: QPs, then compression
+// contexts, MRs, CQs, completion channels, PDs.
 const _: () = assert!(
-    qp::QpType::DESTROY_ORDER < mr::MrType::DESTROY_ORDER
+    qp::QpType::DESTROY_ORDER < comp_stream::CompStreamType::DESTROY_ORDER
+        && comp_stream::CompStreamType::DESTROY_ORDER < mr::MrType::DESTROY_ORDER
+        && qp::QpType::DESTROY_ORDER < mr::MrType::DESTROY_ORDER
         && mr::MrType::DESTROY_ORDER < cq::CqType::DESTROY_ORDER
         && cq::CqType::DESTROY_ORDER < comp_channel::CompChannelType::DESTROY_ORDER
         && comp_channel::CompChannelType::DESTROY_ORDER < pd::PdType::DESTROY_ORDER
