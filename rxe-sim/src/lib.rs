@@ -20,6 +20,9 @@ use std::time::Duration;
 use accelverbs_kernel_abi::{Driver, Limits};
 
 pub use accelverbs_kernel_abi::Errno;
+/// The codecs the engines run, for callers that want the same libraries without the device (the
+/// perf tool's baseline).
+pub use engines::codec;
 pub use uverbs::UverbsFile;
 
 /// Device name, as `ibv_devices` would list it.

@@ -14,20 +14,35 @@ use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
 use crate::mr::MrShared;
 use crate::{CompressionStream, MemoryRegion, MrSlice, MrSliceMut, PostError};
 
-/// One side of a request: its SGEs and the regions behind them.
-#[derive(Debug, Default)]
-struct Side<'a> {
-    sges: Vec<Sge>,
-    regions: Vec<&'a Arc<MrShared>>,
+/// One side of a request: its SGEs and the regions behind them. One SGE, the common case,
+/// costs no allocation.
+#[derive(Debug)]
+enum Side<'a> {
+    One(Sge, &'a Arc<MrShared>),
+    Many(Vec<Sge>, Vec<&'a Arc<MrShared>>),
 }
 
 impl<'a> Side<'a> {
     fn one(sge: Sge, mr: &'a Arc<MrShared>) -> Self {
-        Self { sges: vec![sge], regions: vec![mr] }
+        Self::One(sge, mr)
+    }
+
+    fn sges(&self) -> &[Sge] {
+        match self {
+            Side::One(sge, _) => std::slice::from_ref(sge),
+            Side::Many(sges, _) => sges,
+        }
+    }
+
+    fn regions(&self) -> &[&'a Arc<MrShared>] {
+        match self {
+            Side::One(_, mr) => std::slice::from_ref(mr),
+            Side::Many(_, mrs) => mrs,
+        }
     }
 
     fn total(&self) -> u64 {
-        self.sges.iter().map(|s| u64::from(s.length)).sum()
+        self.sges().iter().map(|s| u64::from(s.length)).sum()
     }
 }
 
@@ -52,8 +67,8 @@ impl<'a> Request<'a> {
     }
 
     fn gathered(opcode: Opcode, wr_id: u64, format: Format, src: &[MrSlice<'a>], dst: Vec<MrSliceMut<'a>>) -> Self {
-        let input = Side { sges: src.iter().map(|s| s.sge).collect(), regions: src.iter().map(|s| s.mr).collect() };
-        let output = Side { sges: dst.iter().map(|s| s.sge).collect(), regions: dst.iter().map(|s| s.mr).collect() };
+        let input = Side::Many(src.iter().map(|s| s.sge).collect(), src.iter().map(|s| s.mr).collect());
+        let output = Side::Many(dst.iter().map(|s| s.sge).collect(), dst.iter().map(|s| s.mr).collect());
         Self::new(opcode, wr_id, format, input, output)
     }
 
@@ -66,14 +81,14 @@ impl<'a> Request<'a> {
             params.level = 0;
             params.flags = self.stream_flags;
         }
-        wqe.src = match self.input.sges.as_slice() {
+        wqe.src = match self.input.sges() {
             [one] => *one,
             many => {
                 params.flags |= cflags::SRC_LIST;
                 lists.place(ListSide::Input, many)
             }
         };
-        wqe.dst = match self.output.sges.as_slice() {
+        wqe.dst = match self.output.sges() {
             [one] => *one,
             many => {
                 params.flags |= cflags::DST_LIST;
@@ -84,19 +99,32 @@ impl<'a> Request<'a> {
     }
 
     fn gathers(&self) -> bool {
-        self.input.sges.len() != 1 || self.output.sges.len() != 1
+        self.input.sges().len() != 1 || self.output.sges().len() != 1
     }
 
     fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
         let max = MAX_LIST_ENTRIES as usize;
-        if self.input.sges.len() > max || self.output.sges.len() > max {
+        if self.input.sges().len() > max || self.output.sges().len() > max {
             return Err(PostError::TooManySges { max: MAX_LIST_ENTRIES });
+        }
+        if self.stream.is_some_and(|s| !s.belongs_to(qp.ctx)) {
+            return Err(PostError::WrongContext);
+        }
+        let stream = self.stream.cloned();
+        if let (Side::One(_, src), Side::One(_, dst)) = (&self.input, &self.output) {
+            // The fast path: no list to build.
+            let regions = if Arc::ptr_eq(src, dst) {
+                Regions::one(RegionUse::new(dst, qp, DeviceAccess::Write)?)
+            } else {
+                Regions::two(RegionUse::new(src, qp, DeviceAccess::Read)?, RegionUse::new(dst, qp, DeviceAccess::Write)?)
+            };
+            return Ok(regions.with_stream(stream));
         }
         // Each region once, written if any output is in it (in place).
         let mut uses: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
         let sides = [(&self.input, DeviceAccess::Read), (&self.output, DeviceAccess::Write)];
         for (side, access) in sides {
-            for &mr in &side.regions {
+            for &mr in side.regions() {
                 match uses.iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
                     Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
                     Some(_) => {}
@@ -104,11 +132,8 @@ impl<'a> Request<'a> {
                 }
             }
         }
-        if self.stream.is_some_and(|s| !s.belongs_to(qp.ctx)) {
-            return Err(PostError::WrongContext);
-        }
         let held = uses.into_iter().map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Regions::many(held).with_stream(self.stream.cloned()))
+        Ok(Regions::many(held).with_stream(stream))
     }
 }
 

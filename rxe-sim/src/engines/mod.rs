@@ -2,7 +2,7 @@
 //! its wake word in the UAR page when idle. A poster wakes it only if it announced sleep, so
 //! posting costs no system call while the engine is awake.
 
-mod codec;
+pub mod codec;
 pub mod compression;
 pub mod execute;
 pub mod ops;

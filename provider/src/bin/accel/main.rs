@@ -4,6 +4,7 @@
 //! accel devinfo
 //! accel perf nop  --qd 1,32
 //! accel perf copy --size 64,4k,64k,1m --qd 1,32
+//! accel perf compress --format gzip --level 1 --size 4k,64k --qd 1,32
 //! ```
 
 mod devinfo;
@@ -33,6 +34,32 @@ enum Command {
 pub enum PerfOp {
     Nop,
     Copy,
+    Compress,
+    Decompress,
+}
+
+/// A compression format on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Deflate,
+    Zlib,
+    Gzip,
+    Lz4,
+    Lz4Block,
+    Zstd,
+}
+
+impl From<FormatArg> for accelverbs::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Deflate => Self::Deflate,
+            FormatArg::Zlib => Self::Zlib,
+            FormatArg::Gzip => Self::Gzip,
+            FormatArg::Lz4 => Self::Lz4Frame,
+            FormatArg::Lz4Block => Self::Lz4Block,
+            FormatArg::Zstd => Self::Zstd,
+        }
+    }
 }
 
 fn main() -> ExitCode {

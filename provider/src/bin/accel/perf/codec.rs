@@ -1,0 +1,115 @@
+//! The compression workload of `accel perf`: text-like data of the requested size, and the
+//! same library the device runs (zlib-rs, libzstd, liblz4, through the engines' own thin
+//! adapter) called directly on the same registered buffers, reusing its state between calls
+//! as a careful application would. That direct call is the baseline the device is measured
+//! against.
+
+use accelverbs::Format;
+use accelverbs_rxe_sim::codec::{lz4_block_compress, lz4_block_decompress, new_codec, Codec, Direction, Feed};
+
+/// Text-like bytes: words from a small vocabulary, compressing about as well as prose.
+pub fn sample_text(len: usize) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "the ",
+        "device ",
+        "queue ",
+        "pair ",
+        "completion ",
+        "region ",
+        "memory ",
+        "compress ",
+        "stream ",
+        "engine ",
+        "of ",
+        "and ",
+        "a ",
+        "to ",
+        "in ",
+        "request ",
+        "work ",
+        "poll ",
+        "doorbell ",
+        "ring\n",
+    ];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Room any format needs for `n` input bytes.
+pub fn bound(n: usize) -> usize {
+    n + n / 8 + 1024
+}
+
+/// One format, level and direction, with the library ready to be called directly.
+pub struct Workload {
+    pub format: Format,
+    pub level: i8,
+    pub direction: Direction,
+    /// What the device reads: plain text to compress, or its compressed form to decompress.
+    pub input: Vec<u8>,
+    /// Bytes the output needs.
+    pub output_room: usize,
+    codec: Option<Box<dyn Codec>>,
+}
+
+impl Workload {
+    pub fn new(format: Format, level: i8, direction: Direction, size: usize) -> Result<Self, String> {
+        let plain = sample_text(size);
+        let codec = new_codec(format, direction, level);
+        let mut compressor = Workload {
+            format,
+            level,
+            direction: Direction::Compress,
+            input: plain.clone(),
+            output_room: bound(size),
+            codec: new_codec(format, Direction::Compress, level),
+        };
+        let (input, output_room) = match direction {
+            Direction::Compress => (plain, bound(size)),
+            Direction::Decompress => {
+                let mut packed = vec![0u8; bound(size)];
+                let n = compressor.run_direct(&plain, &mut packed)?;
+                packed.truncate(n);
+                (packed, size)
+            }
+        };
+        Ok(Self { format, level, direction, input, output_room, codec })
+    }
+
+    /// The library called directly: one whole request's worth, `src` into `dst`; bytes written.
+    pub fn run_direct(&mut self, src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
+        let failed = |what: &str| format!("{:?} {:?} called directly: {what}", self.format, self.direction);
+        let Some(codec) = self.codec.as_mut() else {
+            let n = match self.direction {
+                Direction::Compress => lz4_block_compress(src, dst, self.level),
+                Direction::Decompress => lz4_block_decompress(src, dst),
+            };
+            return n.map_err(|e| failed(&format!("{e:?}")));
+        };
+        let (mut consumed, mut produced) = (0, 0);
+        let result = loop {
+            let step = match codec.step(&src[consumed..], &mut dst[produced..], Feed::Finish) {
+                Ok(step) => step,
+                Err(_) => break Err(failed("corrupt")),
+            };
+            consumed += step.consumed;
+            produced += step.produced;
+            if step.ended {
+                break Ok(produced);
+            }
+            if step.consumed == 0 && step.produced == 0 {
+                break Err(failed("no progress"));
+            }
+        };
+        codec.reset();
+        result
+    }
+}
