@@ -70,8 +70,8 @@ pub enum PostError {
     /// A region the request names belongs to another context (keys are only meaningful on
     /// the device, and in the context, that issued them).
     WrongContext,
-    /// A gathered request names more SGEs on one side than a list holds.
-    TooManySges { max: u32 },
+    /// A gathered request names more SGEs on one side than a list holds, or none.
+    SgeCount { max: u32 },
     /// The QP's SGE-list area could not be allocated and registered (the errno), on the first
     /// gathered request.
     ListArea { errno: i32 },
@@ -84,7 +84,7 @@ impl fmt::Display for PostError {
             PostError::NotReady(s) => write!(f, "QP is in state {s:?}, not RTS"),
             PostError::RegionBusy => write!(f, "a memory region is in use by another QP's work requests"),
             PostError::WrongContext => write!(f, "a memory region belongs to another device context"),
-            PostError::TooManySges { max } => write!(f, "more than {max} SGEs on one side of a work request"),
+            PostError::SgeCount { max } => write!(f, "a work request needs 1 to {max} SGEs on each side"),
             PostError::ListArea { errno } => {
                 write!(f, "the SGE-list area could not be registered: {}", std::io::Error::from_raw_os_error(*errno))
             }

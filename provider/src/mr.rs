@@ -209,7 +209,9 @@ impl<B> Pd<B> {
     /// `addr..addr + len` must stay mapped and must not be read or written except through this
     /// region's methods until the region is dropped *and* every work request naming it has
     /// completed (its completion, or a later one of the same QP, was polled, or the QP was
-    /// destroyed).
+    /// destroyed). The same physical pages must not be reachable through another registered
+    /// range at once (a second mapping of a shared file): the device would read and write one
+    /// byte under two addresses.
     pub unsafe fn reg_mr_raw(&self, addr: *mut u8, len: usize, access: Access) -> Result<MemoryRegion, Error> {
         self.register(addr, len, access, Backing::Caller)
     }

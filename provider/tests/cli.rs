@@ -13,7 +13,8 @@ fn devinfo_lists_the_soft_device_and_its_opcodes() {
     assert!(ok, "{err}");
     assert!(out.contains("hca_id:\taccelsim0"), "{out}");
     assert!(out.contains("driver:\t\t\taccel"), "{out}");
-    assert!(out.contains("opcodes:\t\tNOP COPY"), "{out}");
+    assert!(out.contains("opcodes:\t\tNOP COPY COMPRESS DECOMPRESS\n"), "{out}");
+    assert!(out.contains("compress_formats:\tDeflate Zlib Gzip Lz4Frame Lz4Block Zstd\n"), "{out}");
     assert!(out.contains("PORT_ACTIVE"), "{out}");
 }
 
@@ -23,7 +24,15 @@ fn perf_reports_a_row_per_size_and_depth() {
     assert!(ok, "{err}");
     let rows: Vec<&str> = out.lines().filter(|l| l.contains("KiB")).collect();
     assert_eq!(rows.len(), 4, "{out}");
-    assert!(out.contains("memcpy GB/s") && out.contains("ratio"), "{out}");
+    assert!(out.contains("memcpy MB/s") && out.contains("ratio"), "{out}");
+    assert!(out.contains("# cpu: ") && out.contains("page offset"), "the header says what ran where: {out}");
+    for (op, format) in [("compress", "gzip"), ("decompress", "zstd"), ("compress", "lz4-block")] {
+        let args = ["perf", op, "--format", format, "--size", "4k", "--qd", "1,4", "--seconds", "0.02", "--repeat", "1"];
+        let (ok, out, err) = accel(&args);
+        assert!(ok, "{op} {format}: {err}");
+        assert_eq!(out.lines().filter(|l| l.contains("4KiB")).count(), 2, "{out}");
+        assert!(out.contains("direct MB/s"), "{out}");
+    }
     for policy in ["inline", "adaptive"] {
         let (ok, out, err) = accel(&["perf", "nop", "--qd", "4", "--seconds", "0.02", "--repeat", "1", "--policy", policy]);
         assert!(ok, "{policy}: {err}");
@@ -39,4 +48,18 @@ fn bad_arguments_are_named_in_the_error() {
     let (ok, _, err) = accel(&["perf", "frobnicate"]);
     assert!(!ok);
     assert!(err.contains("frobnicate"), "{err}");
+    // Each limit is named; nothing panics or hangs.
+    for (args, named) in [
+        (&["perf", "nop", "--qd", "0"][..], "1..=32768"),
+        (&["perf", "nop", "--qd", "100000"][..], "1..=32768"),
+        (&["perf", "nop", "--repeat", "0"][..], "1..=1000"),
+        (&["perf", "nop", "--seconds", "nan"][..], "0.01 to 3600"),
+        (&["perf", "nop", "--seconds", "-1"][..], "0.01 to 3600"),
+        (&["perf", "copy", "--size", "4096m"][..], "limit of 1g"),
+        (&["perf", "compress", "--format", "gzip", "--level", "12", "--size", "4k"][..], "0 to 9"),
+    ] {
+        let (ok, _, err) = accel(args);
+        assert!(!ok, "{args:?} accepted");
+        assert!(err.contains(named) && !err.contains("panicked"), "{args:?}: {err}");
+    }
 }

@@ -105,6 +105,14 @@ fn frame_checksums_are_the_ones_in_the_trailer() {
         assert_eq!(wc.checksum(), trailer, "{format:?}");
         let (ours, wc) = device_compress(&mut t, format, format.default_level(), &data);
         assert_eq!(wc.checksum(), u32::from_le_bytes(ours[ours.len() - 4..].try_into().unwrap()), "{format:?}");
+        // A skippable frame after the data frame carries no checksum: the data frame's stands.
+        let mut with_skippable = packed.clone();
+        with_skippable.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+        with_skippable.extend_from_slice(&3u32.to_le_bytes());
+        with_skippable.extend_from_slice(b"abc");
+        let (back, wc) = device_decompress(&mut t, format, &with_skippable, data.len());
+        assert!(back == data, "{format:?} with a skippable frame");
+        assert_eq!((wc.checksum(), wc.consumed() as usize), (trailer, with_skippable.len()), "{format:?} with a skippable frame");
     }
 }
 
@@ -170,6 +178,22 @@ fn sixteen_entry_lists_gather_and_scatter() {
         assert_eq!(wc.byte_len as usize, data.len());
         assert!(gathered(plain.as_slice().unwrap(), 16, 16 << 10, 1000, data.len()) == data, "{format:?}: 16-SGE input");
     }
+}
+
+/// A gathered request needs at least one slice on each side, and at most 16.
+#[test]
+fn gathered_requests_need_one_to_sixteen_slices_per_side() {
+    let mut t = traffic();
+    let src = t.mr(4096, Access::empty());
+    let mut dst = t.mr(4096, Access::LOCAL_WRITE);
+    let err = t.qp.post(Compress::gather(1, Format::Gzip, &[], vec![dst.slice_mut(0, 4096)])).unwrap_err();
+    assert_eq!(err, accelverbs::PostError::SgeCount { max: 16 });
+    let seventeen: Vec<MrSlice<'_>> = (0..17).map(|i| src.slice(i * 16, 16)).collect();
+    let err = t.qp.post(Compress::gather(2, Format::Gzip, &seventeen, vec![dst.slice_mut(0, 4096)])).unwrap_err();
+    assert_eq!(err, accelverbs::PostError::SgeCount { max: 16 });
+    assert!(!src.in_flight() && !dst.in_flight(), "a refused request holds nothing");
+    let wc = run_one(&mut t, Compress::gather(3, Format::Gzip, &seventeen[..16], vec![dst.slice_mut(0, 4096)]));
+    assert_eq!(wc.status, CqeStatus::Success);
 }
 
 /// `n` slices of `stride` bytes, each missing its last `gap` bytes.

@@ -48,12 +48,14 @@ impl Format {
     pub const ALL: [Format; 6] = [Format::Deflate, Format::Zlib, Format::Gzip, Format::Lz4Frame, Format::Lz4Block, Format::Zstd];
 
     /// The compression levels the format takes: deflate's 0 (store) to 9, LZ4's 0 (fast) to 12
-    /// (HC), zstd's negative (fast) levels down to -128 up to 22 (0 is zstd's default, 3).
+    /// (HC), zstd's negative (fast) levels down to -128 up to 19 (0 is zstd's default, 3). zstd's
+    /// "ultra" levels 20–22 are not offered: their windows of up to 128 MiB would let a single
+    /// request hold hundreds of MiB of device memory.
     pub const fn levels(self) -> core::ops::RangeInclusive<i8> {
         match self {
             Format::Deflate | Format::Zlib | Format::Gzip => 0..=9,
             Format::Lz4Frame | Format::Lz4Block => 0..=12,
-            Format::Zstd => -128..=22,
+            Format::Zstd => -128..=19,
         }
     }
 

@@ -104,8 +104,8 @@ impl<'a> Request<'a> {
 
     fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
         let max = MAX_LIST_ENTRIES as usize;
-        if self.input.sges().len() > max || self.output.sges().len() > max {
-            return Err(PostError::TooManySges { max: MAX_LIST_ENTRIES });
+        if ![self.input.sges().len(), self.output.sges().len()].iter().all(|n| (1..=max).contains(n)) {
+            return Err(PostError::SgeCount { max: MAX_LIST_ENTRIES });
         }
         if self.stream.is_some_and(|s| !s.belongs_to(qp.ctx)) {
             return Err(PostError::WrongContext);
@@ -153,8 +153,8 @@ macro_rules! codec_request {
                 Self { request, flags: flags::SIGNALED }
             }
 
-            /// Gathered from `src` and scattered into `dst`, in order (at most
-            /// `MAX_LIST_ENTRIES` slices per side: more is `PostError::TooManySges`). The
+            /// Gathered from `src` and scattered into `dst`, in order (1 to `MAX_LIST_ENTRIES`
+            /// slices per side, else `PostError::SgeCount`). The
             /// device reads the lists from memory the QP registers on first use.
             pub fn gather(wr_id: u64, format: Format, src: &[MrSlice<'a>], dst: Vec<MrSliceMut<'a>>) -> Self {
                 Self { request: Request::gathered($opcode, wr_id, format, src, dst), flags: flags::SIGNALED }

@@ -2,7 +2,7 @@
 
 use accelverbs::uapi::caps::cap_flags;
 use accelverbs::uapi::wqe::Opcode;
-use accelverbs::{devices, Error};
+use accelverbs::{devices, Error, Format};
 
 fn version(v: u64) -> String {
     format!("{}.{}.{}", v >> 32, (v >> 16) & 0xffff, v & 0xffff)
@@ -13,11 +13,10 @@ pub fn run() -> Result<(), Error> {
         let ctx = dev.open()?;
         let caps = ctx.query_device()?;
         let port = ctx.query_port(1)?;
-        let opcodes: Vec<&str> = [(Opcode::Nop, "NOP"), (Opcode::Copy, "COPY")]
-            .iter()
-            .filter(|(op, _)| caps.opcodes & (1 << *op as u8) != 0)
-            .map(|(_, name)| *name)
-            .collect();
+        let named =
+            [(Opcode::Nop, "NOP"), (Opcode::Copy, "COPY"), (Opcode::Compress, "COMPRESS"), (Opcode::Decompress, "DECOMPRESS")];
+        let opcodes: Vec<&str> =
+            named.iter().filter(|(op, _)| caps.opcodes & (1 << *op as u8) != 0).map(|(_, name)| *name).collect();
         let flags: Vec<&str> = [(cap_flags::COMP_CHANNEL, "COMP_CHANNEL"), (cap_flags::INLINE_EXECUTION, "INLINE_EXECUTION")]
             .iter()
             .filter(|(bit, _)| caps.cap_flags & bit != 0)
@@ -42,6 +41,10 @@ pub fn run() -> Result<(), Error> {
         println!("\tmax_sge:\t\t{}", caps.max_sge);
         println!("\tpage_size_cap:\t\t{:#x}", caps.page_size_cap);
         println!("\topcodes:\t\t{}", opcodes.join(" "));
+        let formats: Vec<String> =
+            Format::ALL.iter().filter(|&&f| caps.compress_formats & (1 << f as u8) != 0).map(|f| format!("{f:?}")).collect();
+        println!("\tcompress_formats:\t{}", formats.join(" "));
+        println!("\tmax_comp_streams:\t{}", caps.max_comp_streams);
         println!("\tcapabilities:\t\t{}", flags.join(" "));
         println!("\t\tport:\t1");
         println!(

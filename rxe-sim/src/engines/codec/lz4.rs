@@ -57,7 +57,7 @@ fn checked(code: usize) -> Result<usize, Corrupt> {
 /// fit waits for the next step (so a stream loses nothing to a full destination).
 pub struct Lz4FrameEncoder {
     ctx: LZ4FCompressionContext,
-    prefs: LZ4FPreferences,
+    level: i8,
     staged: Vec<u8>,
     drained: usize,
     phase: EncoderPhase,
@@ -88,7 +88,7 @@ impl Lz4FrameEncoder {
         let bound = unsafe { LZ4F_compressBound(UPDATE_INPUT, &prefs) };
         Self {
             ctx,
-            prefs,
+            level,
             staged: Vec::with_capacity(bound.max(HEADER_MAX) + HEADER_MAX),
             drained: 0,
             phase: EncoderPhase::Fresh,
@@ -130,7 +130,9 @@ impl Codec for Lz4FrameEncoder {
                 return Ok(step);
             }
             let rest = &input[step.consumed..];
-            let prefs: *const LZ4FPreferences = &self.prefs;
+            // A local, not a field: `stage` borrows `self` mutably while liblz4 reads it.
+            let prefs_local = preferences(self.level);
+            let prefs: *const LZ4FPreferences = &prefs_local;
             match self.phase {
                 EncoderPhase::Ending => {
                     step.ended = true;
@@ -234,10 +236,11 @@ impl Drop for Lz4FrameDecoder {
 /// A one-shot LZ4 block failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockError {
-    /// The block does not fit the output (compression), or the input is not a block whose
-    /// contents fit it (decompression: LZ4 cannot tell the two apart).
+    /// The block does not fit the output.
     NoFit,
-    /// Lengths beyond what liblz4's `int` sizes take.
+    /// The input is not an LZ4 block.
+    Corrupt,
+    /// An input beyond what liblz4's `int` sizes take.
     TooLong,
 }
 
@@ -248,7 +251,8 @@ fn c_len(len: usize) -> Result<c_int, BlockError> {
 /// Compresses `input` as one LZ4 block into `output`; the bytes written.
 pub fn lz4_block_compress(input: &[u8], output: &mut [u8], level: i8) -> Result<usize, BlockError> {
     let (src, dst) = (input.as_ptr().cast::<c_char>(), output.as_mut_ptr().cast::<c_char>());
-    let (src_len, dst_len) = (c_len(input.len())?, c_len(output.len())?);
+    let src_len = c_len(input.len())?;
+    let dst_len = c_len(output.len()).unwrap_or(c_int::MAX);
     // SAFETY: both buffers are valid for the lengths passed; liblz4 writes at most `dst_len`.
     let written = unsafe {
         if level < FIRST_HC_LEVEL {
@@ -264,9 +268,35 @@ pub fn lz4_block_compress(input: &[u8], output: &mut [u8], level: i8) -> Result<
     Ok(written as usize)
 }
 
+extern "C" {
+    // In liblz4 (linked by lz4-sys), not bound by it: decodes until `target` bytes are out.
+    fn LZ4_decompress_safe_partial(
+        src: *const c_char,
+        dst: *mut c_char,
+        src_size: c_int,
+        target: c_int,
+        capacity: c_int,
+    ) -> c_int;
+}
+
+/// Decodes as much of one LZ4 block as fits `output`; the bytes written (the whole output if
+/// the block is longer), or `Corrupt` for an input that is not a block.
+pub fn lz4_block_decompress_partial(input: &[u8], output: &mut [u8]) -> Result<usize, BlockError> {
+    let (src_len, dst_len) = (c_len(input.len())?, c_len(output.len())?);
+    // SAFETY: both buffers are valid for the lengths passed; liblz4 never reads or writes
+    // outside them, whatever the input.
+    let written =
+        unsafe { LZ4_decompress_safe_partial(input.as_ptr().cast(), output.as_mut_ptr().cast(), src_len, dst_len, dst_len) };
+    if written < 0 {
+        return Err(BlockError::Corrupt);
+    }
+    Ok(written as usize)
+}
+
 /// Decompresses one LZ4 block into `output`; the bytes written.
 pub fn lz4_block_decompress(input: &[u8], output: &mut [u8]) -> Result<usize, BlockError> {
-    let (src_len, dst_len) = (c_len(input.len())?, c_len(output.len())?);
+    let src_len = c_len(input.len())?;
+    let dst_len = c_len(output.len()).unwrap_or(c_int::MAX);
     // SAFETY: both buffers are valid for the lengths passed; `LZ4_decompress_safe` never reads
     // or writes outside them, whatever the input.
     let written = unsafe { LZ4_decompress_safe(input.as_ptr().cast(), output.as_mut_ptr().cast(), src_len, dst_len) };

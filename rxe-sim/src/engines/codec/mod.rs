@@ -14,7 +14,7 @@ use std::cell::RefCell;
 
 use accelverbs_uapi::compress::Format;
 
-pub use lz4::{lz4_block_compress, lz4_block_decompress, BlockError};
+pub use lz4::{lz4_block_compress, lz4_block_decompress, lz4_block_decompress_partial, BlockError};
 
 /// Whether more input follows the input a compression step is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,9 @@ pub trait Codec: Send {
     fn step(&mut self, input: &[u8], output: &mut [u8], feed: Feed) -> Result<Step, Corrupt>;
     /// Starts a new stream with the same settings (after an end, an error, or for reuse).
     fn reset(&mut self);
+    /// Compression: the whole stream is `total` bytes (a one-shot request), so the codec can
+    /// size its tables to it instead of to the level's largest window.
+    fn expect_total(&mut self, _total: u64) {}
 }
 
 /// A codec for `format` at `level` (compression only; already checked against

@@ -33,6 +33,12 @@ impl Codec for ZstdEncoder {
         Ok(Step { consumed: src.pos, produced: dst.pos(), ended })
     }
 
+    fn expect_total(&mut self, total: u64) {
+        // Without it, a gathered input (first step not the last) sizes the tables for an
+        // unknown, unbounded source.
+        let _ = self.cctx.set_pledged_src_size(Some(total));
+    }
+
     fn reset(&mut self) {
         // Parameters are valid by construction (level checked against `Format::levels`); a
         // failure here would surface as an error on the next step.

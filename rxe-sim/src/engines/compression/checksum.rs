@@ -26,11 +26,13 @@ pub struct ChecksumTracker {
     /// The current frame's first bytes, and how many of them were seen.
     header: [u8; HEADER],
     header_seen: usize,
+    /// The checksum of the last data member or frame that ended (skippable frames carry none).
+    last: u32,
 }
 
 impl ChecksumTracker {
     pub fn new(format: Format) -> Self {
-        Self { format, crc: crc32fast::Hasher::new(), tail: [0; 8], header: [0; HEADER], header_seen: 0 }
+        Self { format, crc: crc32fast::Hasher::new(), tail: [0; 8], header: [0; HEADER], header_seen: 0, last: 0 }
     }
 
     /// Uncompressed bytes passed through.
@@ -60,26 +62,32 @@ impl ChecksumTracker {
         self.header_seen = 0;
     }
 
-    /// The checksum once the stream (its last member or frame) ended; 0 where there is none.
-    pub fn at_end(&self) -> u32 {
+    /// A member or frame just ended: takes its checksum from its trailer. A skippable frame
+    /// keeps the last data frame's.
+    pub fn member_ended(&mut self) {
         let last4 = |at: usize| [self.tail[at], self.tail[at + 1], self.tail[at + 2], self.tail[at + 3]];
-        match self.format {
+        self.last = match self.format {
             Format::Deflate => self.crc.clone().finalize(),
             // gzip's trailer: CRC-32, then the length, both little-endian.
             Format::Gzip => u32::from_le_bytes(last4(0)),
             Format::Zlib => u32::from_be_bytes(last4(4)),
             Format::Zstd | Format::Lz4Frame => {
                 let magic = if self.format == Format::Zstd { ZSTD_MAGIC } else { LZ4_MAGIC };
-                let has_checksum =
-                    self.header_seen == HEADER && self.header[..4] == magic && self.header[4] & CONTENT_CHECKSUM_FLAG != 0;
-                if has_checksum {
-                    u32::from_le_bytes(last4(4))
-                } else {
-                    0
+                let data_frame = self.header_seen == HEADER && self.header[..4] == magic;
+                match data_frame {
+                    true if self.header[4] & CONTENT_CHECKSUM_FLAG != 0 => u32::from_le_bytes(last4(4)),
+                    true => 0,
+                    false => self.last,
                 }
             }
             Format::Lz4Block => 0,
-        }
+        };
+    }
+
+    /// The checksum once the stream ended: its last data member's or frame's (for gzip, the
+    /// last member's CRC-32); 0 where there is none.
+    pub fn at_end(&self) -> u32 {
+        self.last
     }
 
     /// The checksum before the stream ended: raw deflate's running CRC; the others are only

@@ -14,7 +14,9 @@ use accelverbs_uapi::compress::{flags, result, CompressParams, Format, StreamDir
 use accelverbs_uapi::cqe::{self, CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
-use super::codec::{self, lz4_block_compress, lz4_block_decompress, BlockError, Codec, Direction, Feed};
+use super::codec::{
+    self, lz4_block_compress, lz4_block_decompress, lz4_block_decompress_partial, BlockError, Codec, Direction, Feed,
+};
 use super::ops::{Done, ExecContext, Failure};
 use super::sgl::SgList;
 use crate::hw::mr_table::Use;
@@ -188,6 +190,9 @@ pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Don
             (format, None) => {
                 let mut tracker = ChecksumTracker::new(format);
                 let pumped = codec::with_cached(format, direction, request.level, |codec| {
+                    if direction == Direction::Compress {
+                        codec.expect_total(src.total());
+                    }
                     let sides = Sides { input: inputs, output: outputs, output_cap, probe_when_full: true };
                     pump(codec, direction, format, &mut tracker, sides, Feed::Finish)
                 });
@@ -210,6 +215,8 @@ fn one_shot_completion(direction: Direction, pumped: &Pumped, tracker: &Checksum
         Stop::InputUsed if direction == Direction::Decompress => CqeStatus::TruncatedInput,
         // Compression given FINISH always ends once its output has room.
         Stop::InputUsed => CqeStatus::GeneralError,
+        // Compression fails only inside the library (out of memory): not the data's fault.
+        Stop::Corrupt if direction == Direction::Compress => CqeStatus::GeneralError,
         Stop::Corrupt => CqeStatus::CorruptInput,
     };
     let checksum = if ended { tracker.at_end() } else { tracker.so_far() };
@@ -234,6 +241,7 @@ fn stream_completion(state: &mut StreamState, pumped: &Pumped, input_total: u64,
         Stop::OutputFull if capped => (CqeStatus::OutputLimit, false),
         Stop::OutputFull if pumped.consumed < input_total => (CqeStatus::OutputTooSmall, false),
         Stop::OutputFull => (CqeStatus::Success, false),
+        Stop::Corrupt if state.direction == Direction::Compress => (CqeStatus::GeneralError, false),
         Stop::Corrupt => (CqeStatus::CorruptInput, false),
     };
     let checksum = if ended { state.tracker.at_end() } else { state.tracker.so_far() };
@@ -251,39 +259,44 @@ fn stream_completion(state: &mut StreamState, pumped: &Pumped, input_total: u64,
 /// One LZ4 block: liblz4 takes whole buffers, so scattered sides go through scratch memory.
 fn lz4_block(direction: Direction, level: i8, inputs: &[&[u8]], outputs: &mut [&mut [u8]], output_cap: u64) -> Done {
     let input_len: usize = inputs.iter().map(|c| c.len()).sum();
-    let room = output_cap as usize;
+    // liblz4 counts in `int`s; more room than that is as good as `int::MAX` (an LZ4 block
+    // never decodes to more than 255 bytes per input byte anyway).
+    let room = output_cap.min(lz4_block_room(direction, input_len)) as usize;
     let outcome = scratch::with_contiguous(inputs, |input| {
         scratch::with_output(outputs, room, |output| match direction {
             Direction::Compress => lz4_block_compress(input, output, level),
-            Direction::Decompress => lz4_block_decompress(input, output),
+            Direction::Decompress => match lz4_block_decompress(input, output) {
+                // LZ4 cannot tell "does not fit" from "not a block": decoding as much as fits
+                // can. A block that fills the room has more to give; one that fails first is bad.
+                Err(BlockError::NoFit) => match lz4_block_decompress_partial(input, output) {
+                    Ok(n) if n == output.len() => Err(BlockError::NoFit),
+                    _ => Err(BlockError::Corrupt),
+                },
+                other => other,
+            },
         })
     });
+    let capped = output_cap < outputs_total(outputs);
     let status = match outcome {
         Ok(produced) => return Done::ok_with(produced as u32, result::pack(input_len as u32, 0), cqe::flags::END_OF_STREAM),
-        Err(BlockError::TooLong) => CqeStatus::OutputTooSmall,
-        Err(BlockError::NoFit) => match direction {
-            Direction::Compress => CqeStatus::OutputTooSmall,
-            // LZ4 cannot tell "does not fit" from "not a block": the block's real size does.
-            Direction::Decompress => match scratch::with_contiguous(inputs, lz4_block_decoded_size) {
-                Some(size) if size as u64 > output_cap && output_cap < outputs_total(outputs) => CqeStatus::OutputLimit,
-                Some(size) if size > room => CqeStatus::OutputTooSmall,
-                _ => CqeStatus::CorruptInput,
-            },
-        },
+        Err(BlockError::NoFit) if capped && direction == Direction::Decompress => CqeStatus::OutputLimit,
+        Err(BlockError::NoFit) => CqeStatus::OutputTooSmall,
+        Err(BlockError::Corrupt) => CqeStatus::CorruptInput,
+        Err(BlockError::TooLong) => CqeStatus::GeneralError,
     };
     Done { status, byte_len: 0, result: 0, flags: 0 }
 }
 
-fn outputs_total(outputs: &[&mut [u8]]) -> u64 {
-    outputs.iter().map(|c| c.len() as u64).sum()
+/// The most output an LZ4 block request can use: liblz4's `int` limit, and for decompression
+/// the format's own ceiling of 255 bytes per input byte.
+fn lz4_block_room(direction: Direction, input_len: usize) -> u64 {
+    let ceiling = match direction {
+        Direction::Compress => input_len as u64 + input_len as u64 / 255 + 16,
+        Direction::Decompress => (input_len as u64).saturating_mul(255) + 16,
+    };
+    ceiling.min(i32::MAX as u64)
 }
 
-/// Largest output an LZ4 block's size is looked for in: 255 bytes per input byte is the
-/// format's ceiling, bounded so a failed request cannot make the device allocate without limit.
-const LZ4_PROBE_MAX: usize = 64 << 20;
-
-/// The size `input` decodes to as one LZ4 block, if it is one (within `LZ4_PROBE_MAX`).
-fn lz4_block_decoded_size(input: &[u8]) -> Option<usize> {
-    let mut probe = vec![0u8; input.len().saturating_mul(255).min(LZ4_PROBE_MAX)];
-    lz4_block_decompress(input, &mut probe).ok()
+fn outputs_total(outputs: &[&mut [u8]]) -> u64 {
+    outputs.iter().map(|c| c.len() as u64).sum()
 }

@@ -106,6 +106,7 @@ pub fn pump(
         dst.offset += step.produced;
         dst.moved += step.produced as u64;
         if step.ended {
+            tracker.member_ended();
             if direction == Direction::Decompress && {
                 let (next, n) = peek4(input, &src);
                 another_member_follows(format, &next[..n])

@@ -44,7 +44,7 @@ pub struct PerfArgs {
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=32768), default_value = "1,32")]
     qd: Vec<u32>,
     /// Seconds per measurement (0.01 to 3600).
-    #[arg(long, value_parser = parse_seconds, default_value = "0.3")]
+    #[arg(long, value_parser = parse_seconds, default_value = "0.3", allow_negative_numbers = true)]
     seconds: f64,
     /// Measurements per point; medians are reported (1 to 1000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000), default_value = "5")]
