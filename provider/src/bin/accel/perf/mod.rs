@@ -37,7 +37,8 @@ pub struct PerfArgs {
     /// Compression format (compress, decompress).
     #[arg(long, value_enum, default_value_t = FormatArg::Gzip)]
     format: FormatArg,
-    /// Compression level (compress; default: the format's usual one).
+    /// Compression level (compress; for decompress, the level the data was compressed at;
+    /// default: the format's usual one).
     #[arg(long, allow_negative_numbers = true)]
     level: Option<i8>,
     /// Queue depths: work requests kept outstanding (1 to 32768).
@@ -193,7 +194,8 @@ fn run_direct(rig: &mut Rig, workload: Option<&mut Workload>, duration: Duration
     let start = Instant::now();
     let mut n = 0u64;
     let mut workload = workload;
-    while start.elapsed() < duration {
+    // At least one round, so a zero duration runs the work once.
+    loop {
         for _ in 0..16 {
             match workload.as_deref_mut() {
                 Some(w) => {
@@ -204,6 +206,9 @@ fn run_direct(rig: &mut Rig, workload: Option<&mut Workload>, duration: Duration
             std::hint::black_box(&mut *dst);
         }
         n += 16;
+        if start.elapsed() >= duration {
+            break;
+        }
     }
     Ok(n as f64 * input_len as f64 / start.elapsed().as_secs_f64())
 }
@@ -226,7 +231,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     };
     let format = Format::from(args.format);
     let level = args.level.unwrap_or(format.default_level());
-    if matches!(args.op, PerfOp::Compress) && !format.levels().contains(&level) {
+    if matches!(args.op, PerfOp::Compress | PerfOp::Decompress) && !format.levels().contains(&level) {
         let (lo, hi) = (format.levels().start().to_owned(), format.levels().end().to_owned());
         eprintln!("accel perf: level {level} is outside {format:?}'s levels {lo} to {hi}");
         return Err(Error::Protocol { op: "perf", detail: "bad level" });
@@ -283,7 +288,8 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     for &size in &sizes {
         let mut workload = match args.op {
             PerfOp::Compress => Some(Workload::new(format, level, Direction::Compress, size)),
-            PerfOp::Decompress => Some(Workload::new(format, 0, Direction::Decompress, size)),
+            // The data decompressed is what the library writes at that level.
+            PerfOp::Decompress => Some(Workload::new(format, level, Direction::Decompress, size)),
             _ => None,
         }
         .transpose()
@@ -301,6 +307,16 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         (rig.input_len, rig.output_len) = (input.len() as u32, output_room as u32);
         if args.op != PerfOp::Nop && size == sizes[0] {
             println!("# buffers: source at page offset {}, destination at {}", rig.src.addr() % 4096, rig.dst.addr() % 4096);
+        }
+        if let Some(w) = workload.as_mut() {
+            let packed = match w.direction {
+                Direction::Decompress => w.input.len(),
+                Direction::Compress => {
+                    run_direct(&mut rig, Some(&mut *w), Duration::ZERO)?;
+                    w.last_output
+                }
+            };
+            println!("# {}: the data compresses {:.2}:1", human(size), size as f64 / packed.max(1) as f64);
         }
         for &qd in &args.qd {
             let mut dev_samples = Vec::new();
