@@ -30,13 +30,60 @@ fn perf_reports_a_row_per_size_and_depth() {
         let args = ["perf", op, "--format", format, "--size", "4k", "--qd", "1,4", "--seconds", "0.02", "--repeat", "1"];
         let (ok, out, err) = accel(&args);
         assert!(ok, "{op} {format}: {err}");
-        assert_eq!(out.lines().filter(|l| l.contains("4KiB")).count(), 2, "{out}");
+        assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("4KiB")).count(), 2, "{out}");
         assert!(out.contains("direct MB/s"), "{out}");
     }
     for policy in ["inline", "adaptive"] {
         let (ok, out, err) = accel(&["perf", "nop", "--qd", "4", "--seconds", "0.02", "--repeat", "1", "--policy", policy]);
         assert!(ok, "{policy}: {err}");
         assert!(out.lines().any(|l| l.trim_start().starts_with("nop")), "{out}");
+    }
+}
+
+#[test]
+fn perf_json_has_one_object_per_row() {
+    let args = [
+        "perf",
+        "compress",
+        "--format",
+        "zstd",
+        "--level",
+        "1",
+        "--size",
+        "4k,8k",
+        "--qd",
+        "2",
+        "--seconds",
+        "0.02",
+        "--repeat",
+        "2",
+        "--json",
+    ];
+    let (ok, out, err) = accel(&args);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for (row, size) in rows.iter().zip([4096, 8192]) {
+        assert!(row.starts_with('{') && row.ends_with('}'), "{row}");
+        for field in [
+            "\"op\":\"compress\"",
+            "\"format\":\"Zstd\"",
+            "\"level\":1",
+            "\"qd\":2",
+            "\"engines\":1",
+            "\"threads\":1",
+            "\"policy\":\"threads\"",
+            "\"ops_per_s\":",
+            "\"mb_per_s\":",
+            "\"p50_us\":",
+            "\"p99_us\":",
+            "\"direct_mb_per_s\":",
+            "\"ratio\":",
+            "\"spread\":",
+        ] {
+            assert!(row.contains(field), "{field} missing from {row}");
+        }
+        assert!(row.contains(&format!("\"size\":{size},")), "{row}");
     }
 }
 

@@ -59,7 +59,14 @@ pub struct PerfArgs {
     /// How long an idle engine polls before sleeping, in microseconds.
     #[arg(long, default_value_t = 200)]
     spin_us: u64,
+    /// One JSON object per row (no table).
+    #[arg(long)]
+    json: bool,
 }
+
+/// Spread of the device's runs, (max - min) / median, above which a row is flagged: the
+/// machine was busy, and the figures are not to be trusted.
+const WIDE_SPREAD: f64 = 0.20;
 
 /// The largest payload: one SGE carries at most 4 GiB - 1, and the buffers are allocated.
 const MAX_SIZE: usize = 1 << 30;
@@ -103,6 +110,57 @@ struct Sample {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// (max - min) / median.
+fn spread(v: &[f64]) -> f64 {
+    let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let mid = median(v.to_vec());
+    if mid > 0.0 {
+        (hi - lo) / mid
+    } else {
+        0.0
+    }
+}
+
+/// One row of results.
+struct Row<'a> {
+    op: &'a str,
+    format: Option<Format>,
+    level: Option<i8>,
+    size: usize,
+    qd: u32,
+    engines: usize,
+    policy: &'a str,
+    ops_per_s: f64,
+    mb_per_s: f64,
+    p50_ns: u64,
+    p99_ns: u64,
+    direct_mb_per_s: f64,
+    spread: f64,
+}
+
+impl Row<'_> {
+    fn json(&self) -> String {
+        let format = self.format.map_or("null".to_owned(), |f| format!("\"{f:?}\""));
+        let level = self.level.map_or("null".to_owned(), |l| l.to_string());
+        let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
+        format!(
+            "{{\"op\":\"{}\",\"format\":{format},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":1,\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3}}}",
+            self.op,
+            self.size,
+            self.qd,
+            self.engines,
+            self.policy,
+            self.ops_per_s,
+            self.mb_per_s,
+            self.p50_ns as f64 / 1000.0,
+            self.p99_ns as f64 / 1000.0,
+            self.direct_mb_per_s,
+            ratio,
+            self.spread,
+        )
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -213,6 +271,59 @@ fn run_direct(rig: &mut Rig, workload: Option<&mut Workload>, duration: Duration
     Ok(n as f64 * input_len as f64 / start.elapsed().as_secs_f64())
 }
 
+fn op_name(op: PerfOp) -> &'static str {
+    match op {
+        PerfOp::Nop => "nop",
+        PerfOp::Copy => "copy",
+        PerfOp::Compress => "compress",
+        PerfOp::Decompress => "decompress",
+    }
+}
+
+fn policy_name(policy: Policy) -> &'static str {
+    match policy {
+        Policy::Threads => "threads",
+        Policy::Inline => "inline",
+        Policy::Adaptive => "adaptive",
+    }
+}
+
+fn print_row(args: &PerfArgs, row: &Row<'_>) {
+    if args.json {
+        println!("{}", row.json());
+        return;
+    }
+    let fmt_ns = |ns: u64| if ns >= 10_000 { format!("{:.1}us", ns as f64 / 1000.0) } else { format!("{ns}ns") };
+    let spread = format!("{:.0}%", row.spread * 100.0);
+    if args.op == PerfOp::Nop {
+        println!(
+            "{:>8} {:>4} {:>12.0} {:>10} {:>10} {:>7}",
+            "nop",
+            row.qd,
+            row.ops_per_s,
+            fmt_ns(row.p50_ns),
+            fmt_ns(row.p99_ns),
+            spread
+        );
+    } else {
+        println!(
+            "{:>8} {:>4} {:>12.0} {:>10.1} {:>10} {:>10} {:>12.1} {:>8.2} {:>7}",
+            human(row.size),
+            row.qd,
+            row.ops_per_s,
+            row.mb_per_s,
+            fmt_ns(row.p50_ns),
+            fmt_ns(row.p99_ns),
+            row.direct_mb_per_s,
+            row.mb_per_s / row.direct_mb_per_s,
+            spread
+        );
+    }
+    if row.spread > WIDE_SPREAD {
+        println!("# warning: the runs of this row differ by {:.0}%: the machine is busy, do not trust it", row.spread * 100.0);
+    }
+}
+
 /// The CPU's model name, for the header.
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -249,22 +360,27 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         PerfOp::Compress | PerfOp::Decompress => format!("{:?} {format:?} level {level}", args.op),
         op => format!("{op:?}"),
     };
-    println!(
-        "# accel perf {what}: device {} engines={} policy={:?} spin={}us; {} x {:.2}s per point, medians",
+    let say = |line: String| {
+        if !args.json {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "# accel perf {what}: device {} engines={} policy={:?} spin={}us; {} x {:.2}s per point, medians; spread = (max - min) / median of the device runs",
         device.name(),
         args.engines,
         ctx.policy(),
         args.spin_us,
         args.repeat,
         args.seconds
-    );
-    println!("# cpu: {}; direct runs use the same registered buffers, alternated with the device runs", cpu_model());
+    ));
+    say(format!("# cpu: {}; direct runs use the same registered buffers, alternated with the device runs", cpu_model()));
     let direct_name = if args.op == PerfOp::Copy { "memcpy" } else { "direct" };
     if args.op == PerfOp::Nop {
-        println!("{:>8} {:>4} {:>12} {:>10} {:>10}", "op", "qd", "ops/s", "p50", "p99");
+        say(format!("{:>8} {:>4} {:>12} {:>10} {:>10} {:>7}", "op", "qd", "ops/s", "p50", "p99", "spread"));
     } else {
-        println!(
-            "{:>8} {:>4} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}",
+        say(format!(
+            "{:>8} {:>4} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8} {:>7}",
             "size",
             "qd",
             "ops/s",
@@ -272,8 +388,9 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
             "p50",
             "p99",
             format!("{direct_name} MB/s"),
-            "ratio"
-        );
+            "ratio",
+            "spread"
+        ));
     }
     let mut rig = Rig {
         cq,
@@ -306,7 +423,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         rig.src.as_mut_slice()?[..input.len()].copy_from_slice(&input);
         (rig.input_len, rig.output_len) = (input.len() as u32, output_room as u32);
         if args.op != PerfOp::Nop && size == sizes[0] {
-            println!("# buffers: source at page offset {}, destination at {}", rig.src.addr() % 4096, rig.dst.addr() % 4096);
+            say(format!("# buffers: source at page offset {}, destination at {}", rig.src.addr() % 4096, rig.dst.addr() % 4096));
         }
         if let Some(w) = workload.as_mut() {
             let packed = match w.direction {
@@ -316,7 +433,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                     w.last_output
                 }
             };
-            println!("# {}: the data compresses {:.2}:1", human(size), size as f64 / packed.max(1) as f64);
+            say(format!("# {}: the data compresses {:.2}:1", human(size), size as f64 / packed.max(1) as f64));
         }
         for &qd in &args.qd {
             let mut dev_samples = Vec::new();
@@ -329,31 +446,29 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                     cpu.push(run_direct(&mut rig, workload.as_mut(), duration)?);
                 }
             }
-            let ops = median(dev_samples.iter().map(|s| s.ops_per_s).collect());
+            let runs: Vec<f64> = dev_samples.iter().map(|s| s.ops_per_s).collect();
+            let ops = median(runs.clone());
             let mut lat: Vec<u64> = dev_samples.iter().flat_map(|s| s.latencies.iter().copied()).collect();
             lat.sort_unstable();
-            let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
-            let fmt_ns = |ns: u64| if ns >= 10_000 { format!("{:.1}us", ns as f64 / 1000.0) } else { format!("{ns}ns") };
-            if args.op == PerfOp::Nop {
-                println!("{:>8} {:>4} {:>12.0} {:>10} {:>10}", "nop", qd, ops, fmt_ns(p50), fmt_ns(p99));
-                continue;
-            }
             // Throughput in bytes of input per second (plain bytes for decompression, so the
             // two directions compare), MB = 10^6 bytes.
             let per_op = if args.op == PerfOp::Decompress { size } else { rig.input_len as usize } as f64;
-            let mbs = ops * per_op / 1e6;
-            let direct = median(cpu) * per_op / rig.input_len.max(1) as f64 / 1e6;
-            println!(
-                "{:>8} {:>4} {:>12.0} {:>10.1} {:>10} {:>10} {:>12.1} {:>8.2}",
-                human(size),
+            let row = Row {
+                op: op_name(args.op),
+                format: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(format),
+                level: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(level),
+                size,
                 qd,
-                ops,
-                mbs,
-                fmt_ns(p50),
-                fmt_ns(p99),
-                direct,
-                mbs / direct
-            );
+                engines: args.engines,
+                policy: policy_name(args.policy),
+                ops_per_s: ops,
+                mb_per_s: ops * per_op / 1e6,
+                p50_ns: percentile(&lat, 0.50),
+                p99_ns: percentile(&lat, 0.99),
+                direct_mb_per_s: if cpu.is_empty() { 0.0 } else { median(cpu) * per_op / rig.input_len.max(1) as f64 / 1e6 },
+                spread: spread(&runs),
+            };
+            print_row(args, &row);
         }
     }
     Ok(())
