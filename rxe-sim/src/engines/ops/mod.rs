@@ -2,9 +2,8 @@
 //! [`OPERATIONS`]. The capabilities the device advertises (opcodes, SGEs per WQE) are derived
 //! from this table, so what QUERY_DEVICE says and what runs cannot drift apart.
 
-mod compress;
+mod compression;
 mod copy;
-mod decompress;
 mod nop;
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
@@ -77,7 +76,7 @@ pub trait Operation: Sync {
 }
 
 /// Every operation the device runs.
-pub static OPERATIONS: &[&dyn Operation] = &[&nop::Nop, &copy::Copy, &compress::Compress, &decompress::Decompress];
+pub static OPERATIONS: &[&dyn Operation] = &[&nop::Nop, &copy::Copy, &compression::COMPRESS, &compression::DECOMPRESS];
 
 /// The operation for a raw opcode byte.
 pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
