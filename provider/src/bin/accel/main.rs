@@ -1,21 +1,40 @@
-//! `accel`: inspect and benchmark accelverbs devices.
+//! `accel`: compress with accelverbs devices, inspect and benchmark them.
 //!
 //! ```text
+//! accel demo                                     # generated text through the device: ratio, MB/s
+//! accel gzip [-1..-9] [-k] [-c] [-d] [-f] [-q] [-v] FILE...
+//! accel gunzip [-k] [-c] [-f] [-q] [-v] FILE...
+//! accel compress   --format zstd [--level 19] [-o OUT] [IN]
+//! accel decompress --format lz4-block --size 1m [-o OUT] [IN]
 //! accel devinfo
 //! accel perf nop  --qd 1,32
 //! accel perf copy --size 64,4k,64k,1m --qd 1,32
 //! accel perf compress --format gzip --level 1 --size 4k,64k --qd 1,32
 //! ```
+//!
+//! Exit status: 0 success, 1 error (usage errors included), 2 warning (gzip's convention).
 
+mod codec_cmd;
+mod demo;
 mod devinfo;
+mod gzip;
+mod outfile;
 mod perf;
+mod pipeline;
+mod progress;
+mod sample;
+mod status;
+mod stdio;
+mod units;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use status::Exit;
+
 #[derive(Parser, Debug)]
-#[command(name = "accel", version, about = "Inspect and benchmark accelverbs devices")]
+#[command(name = "accel", version, about = "Compress with accelverbs devices; inspect and benchmark them")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +42,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Compress generated text through the device in each format: ratio and throughput.
+    Demo(demo::DemoArgs),
+    /// Compress files as gzip does (FILE becomes FILE.gz), or decompress them with -d.
+    #[command(args_override_self = true)]
+    Gzip(gzip::GzipArgs),
+    /// Decompress gzip files (FILE.gz becomes FILE), as gunzip does.
+    #[command(args_override_self = true)]
+    Gunzip(gzip::GunzipArgs),
+    /// Compress one input (file or stdin) in any format to a file or stdout.
+    Compress(codec_cmd::CompressArgs),
+    /// Decompress one input (file or stdin) in any format to a file or stdout.
+    Decompress(codec_cmd::DecompressArgs),
     /// Show devices, versions, limits and supported opcodes (like ibv_devinfo).
     Devinfo,
     /// Measure throughput and latency of one operation against the CPU doing it directly.
@@ -62,9 +93,38 @@ impl From<FormatArg> for accelverbs::Format {
     }
 }
 
+impl FormatArg {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatArg::Deflate => "deflate",
+            FormatArg::Zlib => "zlib",
+            FormatArg::Gzip => "gzip",
+            FormatArg::Lz4 => "lz4",
+            FormatArg::Lz4Block => "lz4-block",
+            FormatArg::Zstd => "zstd",
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // SAFETY: restores the default action of one signal before any thread starts: output to
+    // a closed pipe (`accel gunzip -c f.gz | head`) ends the process quietly, as it ends gzip.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors are errors (1).
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Error } else { Exit::Ok }.code();
+        }
+    };
     let result = match cli.command {
+        Command::Demo(args) => return demo::run(args).code(),
+        Command::Gzip(args) => return gzip::gzip(args).code(),
+        Command::Gunzip(args) => return gzip::gunzip(args).code(),
+        Command::Compress(args) => return codec_cmd::compress(args).code(),
+        Command::Decompress(args) => return codec_cmd::decompress(args).code(),
         Command::Devinfo => devinfo::run(),
         Command::Perf(args) => perf::run(&args),
     };

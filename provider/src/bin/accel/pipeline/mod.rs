@@ -1,0 +1,305 @@
+//! The device pipeline that `accel gzip`, `gunzip`, `compress`, `decompress` and `demo` share:
+//! one context on the soft device, one QP and CQ, and registered buffers reused from file to
+//! file. Each file is one compression context (stream) on the device.
+//!
+//! - Compression (`encode.rs`): a ring of `DEPTH` slots, each an input region of `CHUNK`
+//!   bytes and an output region big enough that a chunk's output always fits. Requests of one
+//!   QP run in order and a stream's outputs come out in posting order, so chunk N+1 is posted
+//!   before chunk N completes: the host reads ahead into free slots and writes completed
+//!   outputs in order while the device compresses.
+//! - Decompression (`decode.rs`): one request in flight, since how much of a chunk a request
+//!   consumes is known only from its completion (an output that fills first leaves the rest
+//!   to post again). Two input and two output regions let the host read the next chunk and
+//!   write the previous output while the device works.
+//! - LZ4 blocks (`block.rs`): one request for the whole input, up to `BLOCK_LIMIT`.
+//!
+//! The host waits on a completion channel, not by spinning, so the engine thread keeps a core.
+
+mod block;
+mod decode;
+mod encode;
+
+use std::io::{self, Read};
+
+use accelverbs::{
+    devices, CompletionChannel, Cq, CqeStatus, Error, Format, MemoryRegion, Pd, PostError, Qp, QpInit, WorkCompletion,
+};
+
+pub use block::BLOCK_LIMIT;
+
+/// Bytes of input per compression request.
+pub const CHUNK: usize = 256 << 10;
+/// Compression requests in flight at once.
+pub const DEPTH: usize = 8;
+/// Output room per compression request. A stream request's output is the chunk's plus what
+/// the codec held back from earlier requests: under 128 KiB of input for zstd (one block),
+/// 64 KiB for LZ4 frames, one 16K-symbol block for deflate; none expands incompressible data
+/// by more than a few bytes per block. Half a chunk and 64 KiB more covers all with room to
+/// spare, so `OutputTooSmall`, which would break the ordering of the requests behind it,
+/// cannot happen (it is still checked, as an internal error).
+pub const ENCODE_ROOM: usize = CHUNK + CHUNK / 2 + (64 << 10);
+/// Output room per decompression request (any more is delivered by the next request).
+pub const DECODE_ROOM: usize = 1 << 20;
+
+/// Why a file could not be processed; the command that ran it names the file.
+#[derive(Debug)]
+pub enum Failure {
+    /// Reading the input failed.
+    Read(io::Error),
+    /// Writing the output failed.
+    Write(io::Error),
+    /// The data is not what it should be.
+    Data(DataError),
+    /// The device or the library failed: not the data's fault.
+    Device(String),
+}
+
+/// What is wrong with the data (exit status 1, the file is named in the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataError {
+    /// The input ended inside a stream.
+    Truncated,
+    /// The input is not valid data of the format (or failed its checksum).
+    Corrupt,
+    /// gzip: the input does not start with a gzip member.
+    NotGzip,
+    /// Decompression produced more than the QP's ratio limit allows.
+    OutputLimit,
+    /// LZ4 block: the input is over `BLOCK_LIMIT` (or, compressed, over its bound).
+    BlockTooLarge,
+    /// LZ4 block: decompression needs the decompressed size.
+    BlockNeedsSize,
+    /// LZ4 block: `--size` is over `BLOCK_LIMIT`.
+    BlockSizeTooLarge { size: u64 },
+    /// LZ4 block: the block decodes to more than `--size`.
+    BlockLargerThanSize { size: u64 },
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = BLOCK_LIMIT >> 20;
+        match self {
+            DataError::Truncated => write!(f, "unexpected end of file"),
+            DataError::Corrupt => write!(f, "invalid compressed data--format violated or checksum mismatch"),
+            DataError::NotGzip => write!(f, "not in gzip format"),
+            DataError::OutputLimit => write!(f, "decompression stopped at the device's ratio limit (a decompression bomb?)"),
+            DataError::BlockTooLarge => write!(
+                f,
+                "the input is over the lz4-block limit of {limit} MiB (one request holds the whole block; --format lz4 streams)"
+            ),
+            DataError::BlockNeedsSize => {
+                write!(f, "lz4-block decompression needs --size N, the decompressed size (a raw LZ4 block does not record it)")
+            }
+            DataError::BlockSizeTooLarge { size } => write!(f, "--size {size} is over the lz4-block limit of {limit} MiB"),
+            DataError::BlockLargerThanSize { size } => {
+                write!(f, "the block decompresses to more than --size {size} bytes")
+            }
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Device(e.to_string())
+    }
+}
+
+impl From<PostError> for Failure {
+    fn from(e: PostError) -> Self {
+        Failure::Device(format!("posting a work request failed: {e}"))
+    }
+}
+
+/// What became of a stream's trailing bytes (gzip's rules: after the last member, zeros are
+/// ignored silently, anything else with a warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trailing {
+    #[default]
+    None,
+    Zeros,
+    Garbage,
+}
+
+/// Byte counts of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub read: u64,
+    pub written: u64,
+    pub trailing: Trailing,
+}
+
+/// Progress callbacks: bytes of input processed.
+pub trait Progress {
+    fn advance(&self, bytes: u64);
+}
+
+impl Progress for () {
+    fn advance(&self, _: u64) {}
+}
+
+/// The device, its queues and the buffers the pipeline reuses.
+pub struct Pipeline {
+    // Children first: fields drop in order, and each holds its parents anyway.
+    encode_slots: Vec<encode::Slot>,
+    decode_buffers: Option<decode::Buffers>,
+    qp: Qp,
+    cq: Cq,
+    channel: CompletionChannel,
+    pd: Pd,
+    device_name: String,
+    /// Requests posted and not yet completed.
+    outstanding: u32,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("device", &self.device_name).finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Opens the first device (`accelsim0`, configured from `ACCELSIM_ENGINES`) with the
+    /// default context options (engine threads).
+    pub fn open() -> Result<Self, Failure> {
+        let device = devices().into_iter().next().ok_or_else(|| Failure::Device("no accelverbs device".to_owned()))?;
+        let ctx = device.open()?;
+        let pd = ctx.alloc_pd()?;
+        let channel = ctx.create_comp_channel()?;
+        let cq = ctx.create_cq(2 * DEPTH as u32, Some(&channel))?;
+        let qp = pd.create_qp(&cq, QpInit::new(DEPTH as u32))?;
+        Ok(Self {
+            encode_slots: Vec::new(),
+            decode_buffers: None,
+            qp,
+            cq,
+            channel,
+            pd,
+            device_name: device.name().to_owned(),
+            outstanding: 0,
+        })
+    }
+
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Compresses all of `input` into one stream of `format` at `level` (checked by the caller
+    /// against `format.levels()`).
+    pub fn compress(
+        &mut self,
+        format: Format,
+        level: i8,
+        input: &mut dyn Read,
+        output: &mut dyn io::Write,
+        progress: &dyn Progress,
+    ) -> Result<Totals, Failure> {
+        let result = if format == Format::Lz4Block {
+            self.block_compress(level, input, output, progress)
+        } else {
+            self.encode(format, level, input, output, progress)
+        };
+        self.settle(result)
+    }
+
+    /// Decompresses all of `input`: every member or frame, as the stock tools do. `size`: the
+    /// decompressed size, which only LZ4 blocks need.
+    pub fn decompress(
+        &mut self,
+        format: Format,
+        size: Option<u64>,
+        input: &mut dyn Read,
+        output: &mut dyn io::Write,
+        progress: &dyn Progress,
+    ) -> Result<Totals, Failure> {
+        let result = if format == Format::Lz4Block {
+            self.block_decompress(size, input, output, progress)
+        } else {
+            self.decode(format, input, output, progress)
+        };
+        self.settle(result)
+    }
+
+    /// After a failure, waits for the requests still in flight, so the buffers can be used
+    /// for the next file.
+    fn settle(&mut self, result: Result<Totals, Failure>) -> Result<Totals, Failure> {
+        if result.is_err() {
+            let mut wc = [WorkCompletion::default(); DEPTH];
+            while self.outstanding > 0 {
+                if self.wait(&mut wc).is_err() {
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    fn post(&mut self, wr: impl accelverbs::WorkRequest) -> Result<(), Failure> {
+        self.qp.post(wr)?;
+        self.outstanding += 1;
+        Ok(())
+    }
+
+    /// Waits for at least one completion: polls, arms the CQ, polls again (a completion that
+    /// landed before the arm), then sleeps on the channel.
+    fn wait(&mut self, wc: &mut [WorkCompletion]) -> Result<usize, Failure> {
+        loop {
+            let n = self.cq.poll(wc);
+            if n == 0 {
+                self.cq.req_notify(false)?;
+                let n = self.cq.poll(wc);
+                if n == 0 {
+                    self.channel.get_event(None)?;
+                    continue;
+                }
+                return Ok(self.retire(n));
+            }
+            return Ok(self.retire(n));
+        }
+    }
+
+    fn retire(&mut self, n: usize) -> usize {
+        self.outstanding = self.outstanding.saturating_sub(n as u32);
+        n
+    }
+
+    fn alloc(&self, len: usize, access: accelverbs::Access) -> Result<MemoryRegion, Failure> {
+        self.pd.alloc_mr(len, access).map_err(|e| registration_failure(len, e))
+    }
+}
+
+/// A region the device refused: past the locked-memory limit, say so.
+fn registration_failure(len: usize, e: Error) -> Failure {
+    match e.errno() {
+        Some(libc::ENOMEM) => Failure::Device(format!(
+            "cannot register {} KiB of buffers with the device: {e} (is the locked-memory limit, `ulimit -l`, too low?)",
+            len.div_ceil(1024)
+        )),
+        _ => e.into(),
+    }
+}
+
+/// A completion's status as the pipeline sees it: data errors are the file's fault, anything
+/// else the device's.
+fn check(wc: &WorkCompletion) -> Result<(), Failure> {
+    match wc.status {
+        CqeStatus::Success | CqeStatus::OutputTooSmall => Ok(()),
+        CqeStatus::CorruptInput => Err(Failure::Data(DataError::Corrupt)),
+        CqeStatus::TruncatedInput => Err(Failure::Data(DataError::Truncated)),
+        CqeStatus::OutputLimit => Err(Failure::Data(DataError::OutputLimit)),
+        status => Err(Failure::Device(format!("a work request completed with {status:?} ({:?})", wc.vendor_err))),
+    }
+}
+
+/// Reads until `buf` is full or the input ends; the count read.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> Result<usize, Failure> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Failure::Read(e)),
+        }
+    }
+    Ok(n)
+}

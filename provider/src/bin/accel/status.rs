@@ -1,0 +1,91 @@
+//! Exit statuses as gzip has them (0 success, 1 error, 2 warning; an error outranks a
+//! warning) and the messages that set them, each naming its file: `accel: FILE: message`.
+
+use std::fmt::Display;
+use std::io;
+use std::process::ExitCode;
+
+use crate::pipeline::Failure;
+
+/// How a run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Exit {
+    #[default]
+    Ok,
+    Warning,
+    Error,
+}
+
+impl Exit {
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::Warning => 2,
+        })
+    }
+}
+
+/// Prints messages and keeps the worst status seen.
+#[derive(Debug, Default)]
+pub struct Reporter {
+    quiet: bool,
+    status: Exit,
+}
+
+impl Reporter {
+    pub fn new(quiet: bool) -> Self {
+        Self { quiet, status: Exit::Ok }
+    }
+
+    pub fn status(&self) -> Exit {
+        self.status
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// An error: always printed.
+    pub fn error(&mut self, name: &str, message: impl Display) {
+        eprintln!("accel: {name}: {message}");
+        self.status = self.status.max(Exit::Error);
+    }
+
+    /// A warning: printed unless quiet, exit status 2 either way.
+    pub fn warn(&mut self, name: &str, message: impl Display) {
+        if !self.quiet {
+            eprintln!("accel: {name}: {message}");
+        }
+        self.status = self.status.max(Exit::Warning);
+    }
+
+    /// A notice that leaves the status alone (printed unless quiet).
+    pub fn note(&self, name: &str, message: impl Display) {
+        if !self.quiet {
+            eprintln!("accel: {name}: {message}");
+        }
+    }
+}
+
+/// An I/O error as `strerror` words it, without Rust's "(os error N)".
+pub fn io_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+impl Reporter {
+    /// A run of the pipeline failed: read and data errors name the input, write errors the
+    /// output.
+    pub fn failure(&mut self, input: &str, output: &str, failure: &Failure) {
+        match failure {
+            Failure::Read(e) => self.error(input, io_message(e)),
+            Failure::Write(e) => self.error(output, io_message(e)),
+            Failure::Data(d) => self.error(input, d),
+            Failure::Device(d) => self.error(input, d),
+        }
+    }
+}

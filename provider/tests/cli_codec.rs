@@ -1,0 +1,225 @@
+//! `accel compress` and `accel decompress` in every format, checked against the stock tools
+//! (gzip, zstd, lz4, Python's zlib and lz4.block), with the level range, the lz4-block limits,
+//! output files written whole or not at all, and nothing but data on standard output.
+
+mod cli_support;
+
+use cli_support::{accel, assert_exit, mixed, noise, python, stock, text, Scratch, MIB};
+
+/// Format name, the stock decoder of ours, the stock encoder of theirs.
+type Stock = (&'static str, fn(&[u8]) -> Vec<u8>, fn(&[u8]) -> Vec<u8>);
+
+const STOCK: [Stock; 5] = [
+    ("gzip", |d| stock("gzip", &["-dc"], d), |d| stock("gzip", &["-c"], d)),
+    ("zstd", |d| stock("zstd", &["-dcq"], d), |d| stock("zstd", &["-cq"], d)),
+    ("lz4", |d| stock("lz4", &["-dcq"], d), |d| stock("lz4", &["-cq"], d)),
+    ("zlib", |d| python("zlib.decompress(d)", d), |d| python("zlib.compress(d)", d)),
+    (
+        "deflate",
+        |d| python("zlib.decompress(d, -15)", d),
+        |d| python("(lambda o: o.compress(d) + o.flush())(zlib.compressobj(6, zlib.DEFLATED, -15))", d),
+    ),
+];
+
+#[test]
+fn every_stream_format_round_trips_with_the_stock_tools() {
+    let dir = Scratch::new("formats");
+    for (i, len) in [0, 1, MIB].into_iter().enumerate() {
+        let data = mixed(i as u64, len);
+        dir.write("in", &data);
+        for (format, decode, encode) in STOCK {
+            let run = accel(&dir.path, &["compress", "--format", format, "in"], b"");
+            assert_exit(&run, 0, &[]);
+            assert_eq!(run.stderr, "");
+            assert!(decode(&run.stdout) == data, "{format}, {len} bytes: the stock tool reads ours");
+            let theirs = encode(&data);
+            let run = accel(&dir.path, &["decompress", "--format", format], &theirs);
+            assert_exit(&run, 0, &[]);
+            assert!(run.stdout == data, "{format}, {len} bytes: we read the stock tool's");
+        }
+    }
+}
+
+#[test]
+fn levels_at_both_ends_survive_incompressible_stretches() {
+    let dir = Scratch::new("levels");
+    let data = [noise(1, 3 * MIB), mixed(2, 3 * MIB)].concat();
+    dir.write("in", &data);
+    for (format, low, high) in
+        [("gzip", "0", "9"), ("zlib", "1", "9"), ("deflate", "0", "9"), ("lz4", "0", "12"), ("zstd", "-128", "19")]
+    {
+        for level in [low, high] {
+            let run = accel(&dir.path, &["compress", "--format", format, "--level", level, "-o", "out", "in"], b"");
+            assert_exit(&run, 0, &[]);
+            assert_eq!((run.stdout.len(), run.stderr.as_str()), (0, ""), "-o: nothing on stdout");
+            let decode = STOCK.iter().find(|s| s.0 == format).map(|s| s.1).unwrap();
+            assert!(decode(&dir.read("out")) == data, "{format} level {level}");
+            let run = accel(&dir.path, &["decompress", "--format", format, "-f", "-o", "back", "out"], b"");
+            assert_exit(&run, 0, &[]);
+            assert!(dir.read("back") == data, "{format} level {level} back");
+            std::fs::remove_file(dir.file("out")).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_large_stream_in_each_fast_format() {
+    let dir = Scratch::new("large");
+    let data = mixed(3, 70 * MIB + 777);
+    dir.write("big", &data);
+    for (format, decode, _) in [STOCK[1], STOCK[2]] {
+        let run = accel(&dir.path, &["compress", "--format", format, "-o", "big.c", "big"], b"");
+        assert_exit(&run, 0, &[]);
+        assert_eq!(run.stderr, "", "no progress bar without a terminal");
+        assert!(decode(&dir.read("big.c")) == data, "{format}");
+        let run = accel(&dir.path, &["decompress", "--format", format, "big.c"], b"");
+        assert_exit(&run, 0, &[]);
+        assert!(run.stdout == data, "{format} back");
+        std::fs::remove_file(dir.file("big.c")).unwrap();
+    }
+}
+
+#[test]
+fn a_level_outside_the_range_names_the_range() {
+    let dir = Scratch::new("bad-level");
+    dir.write("in", b"data");
+    for (format, level, range) in [
+        ("gzip", "10", "0 to 9"),
+        ("lz4", "13", "0 to 12"),
+        ("zstd", "20", "-128 to 19"),
+        ("zlib", "-1", "0 to 9"),
+        ("gzip", "200", "0 to 9"),
+        ("zstd", "-1000", "-128 to 19"),
+    ] {
+        let run = accel(&dir.path, &["compress", "--format", format, "--level", level, "-o", "out", "in"], b"");
+        assert_exit(&run, 1, &[&format!("level {level} is outside {format}'s levels {range}")]);
+        assert!(!dir.exists("out"));
+    }
+    let run = accel(&dir.path, &["compress", "--format", "brotli", "in"], b"");
+    assert_exit(&run, 1, &["brotli"]);
+}
+
+#[test]
+fn lz4_blocks_are_one_request_with_stated_limits() {
+    let dir = Scratch::new("lz4-block");
+    for len in [0, 1, MIB] {
+        let data = text(len as u64, len);
+        dir.write("in", &data);
+        let run = accel(&dir.path, &["compress", "--format", "lz4-block", "--level", "9", "in"], b"");
+        assert_exit(&run, 0, &[]);
+        let back = python(&format!("lz4.block.decompress(d, uncompressed_size={})", len.max(1)), &run.stdout);
+        assert!(back == data, "{len} bytes: Python's lz4.block reads ours");
+        let theirs = python("lz4.block.compress(d, store_size=False)", &data);
+        let run = accel(&dir.path, &["decompress", "--format", "lz4-block", "--size", &len.to_string()], &theirs);
+        assert_exit(&run, 0, &[]);
+        assert!(run.stdout == data, "{len} bytes of theirs");
+    }
+    let packed = python("lz4.block.compress(d, store_size=False)", &text(1, 100_000));
+    let run = accel(&dir.path, &["decompress", "--format", "lz4-block"], &packed);
+    assert_exit(&run, 1, &["accel: stdin: lz4-block decompression needs --size N, the decompressed size"]);
+    let run = accel(&dir.path, &["decompress", "--format", "lz4-block", "--size", "1000"], &packed);
+    assert_exit(&run, 1, &["the block decompresses to more than --size 1000 bytes"]);
+    let run = accel(&dir.path, &["decompress", "--format", "lz4-block", "--size", "1m"], &packed);
+    assert!(run.code == 0 && run.stdout == text(1, 100_000), "a larger --size is fine");
+    let run = accel(&dir.path, &["decompress", "--format", "lz4-block", "--size", "65m"], &packed);
+    assert_exit(&run, 1, &["over the lz4-block limit of 64 MiB"]);
+    let run = accel(&dir.path, &["decompress", "--format", "zstd", "--size", "1m"], b"");
+    assert_exit(&run, 1, &["--size", "lz4-block only"]);
+    // One byte over the limit (a sparse file: cheap to make).
+    let big = std::fs::File::create(dir.file("big")).unwrap();
+    big.set_len(64 * MIB as u64 + 1).unwrap();
+    let run = accel(&dir.path, &["compress", "--format", "lz4-block", "-o", "big.lz4", "big"], b"");
+    assert_exit(&run, 1, &["accel: big: the input is over the lz4-block limit of 64 MiB"]);
+    assert!(!dir.exists("big.lz4"));
+    big.set_len(64 * MIB as u64).unwrap();
+    let run = accel(&dir.path, &["compress", "--format", "lz4-block", "-o", "big.lz4", "big"], b"");
+    assert_exit(&run, 0, &[]);
+    let run = accel(&dir.path, &["decompress", "--format", "lz4-block", "--size", "64m", "big.lz4"], b"");
+    assert!(run.code == 0 && run.stdout.len() == 64 * MIB && run.stdout.iter().all(|&b| b == 0), "exactly the limit");
+}
+
+#[test]
+fn bad_input_leaves_no_output_file() {
+    let dir = Scratch::new("bad");
+    let data = mixed(4, MIB);
+    for (format, _, encode) in STOCK {
+        let good = encode(&data);
+        let mut corrupt = good.clone();
+        for b in &mut corrupt[good.len() / 3..good.len() / 3 + 32] {
+            *b = !*b;
+        }
+        let cases = [
+            ("truncated", &good[..good.len() * 2 / 3], "unexpected end of file"),
+            ("corrupt", &corrupt[..], "invalid compressed data"),
+        ];
+        // Raw deflate has no checksum: flipped bytes may well decode, to something else.
+        let cases = if format == "deflate" { &cases[..1] } else { &cases[..] };
+        for &(what, bytes, message) in cases {
+            dir.write("in", bytes);
+            let run = accel(&dir.path, &["decompress", "--format", format, "-o", "out", "in"], b"");
+            assert_exit(&run, 1, &[&format!("accel: in: {message}")]);
+            assert_eq!(dir.names(), ["in"], "{format} {what}: no output, no temporary file");
+        }
+    }
+    let run = accel(&dir.path, &["decompress", "--format", "gzip", "-o", "out"], b"");
+    assert_exit(&run, 1, &["accel: stdin: unexpected end of file"]);
+    let good = stock("gzip", &["-c"], &data);
+    let run = accel(&dir.path, &["decompress", "--format", "gzip"], &[&good[..], b"trailing"].concat());
+    assert_exit(&run, 2, &["accel: stdin: decompression OK, trailing garbage ignored"]);
+    assert!(run.stdout == data);
+}
+
+#[test]
+fn outputs_are_replaced_only_with_force() {
+    let dir = Scratch::new("force");
+    dir.write("in", &text(5, 1000));
+    dir.write("out", b"precious");
+    let run = accel(&dir.path, &["compress", "--format", "zstd", "-o", "out", "in"], b"");
+    assert_exit(&run, 1, &["accel: out: already exists; not overwritten"]);
+    assert_eq!(dir.read("out"), b"precious");
+    let run = accel(&dir.path, &["compress", "--format", "zstd", "-f", "-o", "out", "in"], b"");
+    assert_exit(&run, 0, &[]);
+    assert!(stock("zstd", &["-dcq"], &dir.read("out")) == text(5, 1000));
+    let run = accel(&dir.path, &["compress", "--format", "zstd", "-o", "out2", "missing"], b"");
+    assert_exit(&run, 1, &["accel: missing: No such file or directory"]);
+    assert_eq!(dir.names(), ["in", "out"]);
+}
+
+#[test]
+fn demo_prints_ratio_and_throughput() {
+    let dir = Scratch::new("demo");
+    let run =
+        accel(&dir.path, &["demo", "--size", "4m", "--format", "gzip,zstd,lz4,lz4-block,zlib,deflate", "--save", "sample"], b"");
+    assert_exit(&run, 0, &[]);
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(out.contains("ratio") && out.contains("MB/s"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.ends_with(" ok")).count(), 6, "{out}");
+    assert_eq!(dir.read("sample").len(), 4 * MIB);
+}
+
+/// SIGTERM mid-run: the process ends by the signal and the temporary output goes with it.
+#[test]
+fn an_interrupt_removes_the_partial_output() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let dir = Scratch::new("interrupt");
+    let mut child = Command::new(cli_support::accel_bin())
+        .args(["compress", "--format", "gzip", "-o", "out.gz"])
+        .current_dir(&dir.path)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accel");
+    let mut stdin = child.stdin.take().expect("stdin pipe");
+    // Once this much went through a 64 KiB pipe, accel is reading, past creating its output.
+    stdin.write_all(&text(1, 4 * MIB)).expect("feed accel");
+    assert_eq!(dir.names().len(), 1, "the temporary output exists: {:?}", dir.names());
+    // SAFETY: signals our own child, which has not been waited for (its pid is still ours).
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = child.wait().expect("wait for accel");
+    drop(stdin);
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    assert_eq!(dir.names(), Vec::<String>::new(), "nothing left behind");
+}
