@@ -1,49 +1,13 @@
-//! The compression workload of `accel perf`: text-like data of the requested size, and the
-//! same library the device runs (zlib-rs, libzstd, liblz4, through the engines' own thin
-//! adapter) called directly on the same registered buffers, reusing its state between calls
-//! as a careful application would. That direct call is the baseline the device is measured
+//! The compression workload of `accel perf`: the demo's generated log text at the requested
+//! size, and the same library the device runs (zlib-rs, libzstd, liblz4, through the engines'
+//! own thin adapter) called directly on the same registered buffers, reusing its state between
+//! calls as a careful application would. That direct call is the baseline the device is measured
 //! against. For raw deflate the device also reports the CRC-32 of the plain bytes (the format
 //! has no trailer to take it from), so the direct call computes it too (crc32fast): the same
 //! result by the means a user would use.
 
 use accelverbs::Format;
 use accelverbs_rxe_sim::codec::{lz4_block_compress, lz4_block_decompress, new_codec, Codec, Direction, Feed};
-
-/// Text-like bytes: words from a small vocabulary, compressing about as well as prose.
-pub fn sample_text(len: usize) -> Vec<u8> {
-    const WORDS: &[&str] = &[
-        "the ",
-        "device ",
-        "queue ",
-        "pair ",
-        "completion ",
-        "region ",
-        "memory ",
-        "compress ",
-        "stream ",
-        "engine ",
-        "of ",
-        "and ",
-        "a ",
-        "to ",
-        "in ",
-        "request ",
-        "work ",
-        "poll ",
-        "doorbell ",
-        "ring\n",
-    ];
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut out = Vec::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// Room any format needs for `n` input bytes.
 pub fn bound(n: usize) -> usize {
@@ -66,7 +30,7 @@ pub struct Workload {
 
 impl Workload {
     pub fn new(format: Format, level: i8, direction: Direction, size: usize) -> Result<Self, String> {
-        let plain = sample_text(size);
+        let plain = crate::sample::log_text(size);
         let codec = new_codec(format, direction, level);
         let mut compressor = Workload {
             format,
