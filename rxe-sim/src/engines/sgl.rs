@@ -14,22 +14,21 @@ const MAX_ENTRIES: usize = MAX_LIST_ENTRIES as usize;
 const SGE_BYTES: usize = std::mem::size_of::<Sge>();
 
 /// The ranges one side of a request names, in order. Each holds its MR, so deregistration
-/// waits for the request.
+/// waits for the request. One range, the common case, is kept inline (small to move, nothing
+/// to allocate).
 #[derive(Debug)]
-pub struct SgList {
-    entries: [Option<Resolved>; MAX_ENTRIES],
-    count: usize,
-    total: u64,
+pub enum SgList {
+    One(Resolved),
+    Many { entries: Vec<Resolved>, total: u64 },
 }
 
 impl SgList {
     /// Resolves `sge` for `usage`: the data itself, or with `indirect` the list it names.
     pub fn resolve(sge: &Sge, indirect: bool, ctx: &ExecContext<'_>, usage: Use) -> Result<Self, Failure> {
-        let mut list = Self { entries: [const { None }; MAX_ENTRIES], count: 0, total: 0 };
         if !indirect {
-            list.push(ctx.mrs.resolve(sge, ctx.pdn, usage).map_err(Failure::protection)?)?;
-            return Ok(list);
+            return Ok(Self::One(ctx.mrs.resolve(sge, ctx.pdn, usage).map_err(Failure::protection)?));
         }
+        let mut list = Self::Many { entries: Vec::with_capacity(MAX_ENTRIES), total: 0 };
         let array = ctx.mrs.resolve(sge, ctx.pdn, Use::Read).map_err(Failure::protection)?;
         if array.len == 0 || array.len % SGE_BYTES != 0 || array.len / SGE_BYTES > MAX_ENTRIES {
             return Err(Failure::malformed(VendorError::BadList));
@@ -46,24 +45,39 @@ impl SgList {
     }
 
     fn push(&mut self, range: Resolved) -> Result<(), Failure> {
+        let Self::Many { entries, total } = self else { return Err(Failure::malformed(VendorError::BadList)) };
         // Reported in 32-bit completion fields: a list may not name more than 4 GiB - 1.
-        self.total += range.len as u64;
-        if self.total > u64::from(u32::MAX) {
+        *total += range.len as u64;
+        if *total > u64::from(u32::MAX) {
             return Err(Failure::malformed(VendorError::BadList));
         }
-        self.entries[self.count] = Some(range);
-        self.count += 1;
+        entries.push(range);
         Ok(())
+    }
+
+    fn entries(&self) -> &[Resolved] {
+        match self {
+            Self::One(range) => std::slice::from_ref(range),
+            Self::Many { entries, .. } => entries,
+        }
     }
 
     /// Total bytes named.
     pub fn total(&self) -> u64 {
-        self.total
+        match self {
+            Self::One(range) => range.len as u64,
+            Self::Many { total, .. } => *total,
+        }
+    }
+
+    /// How many ranges.
+    pub fn count(&self) -> usize {
+        self.entries().len()
     }
 
     /// The ranges, as (address, length).
     pub fn ranges(&self) -> impl Iterator<Item = (*mut u8, usize)> + '_ {
-        self.entries[..self.count].iter().flatten().map(|r| (r.ptr, r.len))
+        self.entries().iter().map(|r| (r.ptr, r.len))
     }
 
     /// Whether any range here shares a byte with one of `other`.

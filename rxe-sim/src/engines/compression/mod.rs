@@ -163,7 +163,7 @@ pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Don
                     // of the contract (no access while the request is in flight) makes it ours.
                     *slot = unsafe { std::slice::from_raw_parts(ptr, len) };
                 }
-                &inputs[..src.ranges().count()]
+                &inputs[..src.count()]
             }
         };
         let mut outputs: [&mut [u8]; MAX_CHUNKS] = Default::default();
@@ -173,7 +173,7 @@ pub fn run(direction: Direction, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Don
             // reachable through this one reference only.
             *slot = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
         }
-        let outputs = &mut outputs[..dst.ranges().count()];
+        let outputs = &mut outputs[..dst.count()];
         let capped = output_cap < dst.total();
         let done = match (request.format, stream.as_deref_mut()) {
             (_, Some(state)) => {
