@@ -3,8 +3,13 @@
 use std::process::Command;
 
 fn accel(args: &[&str]) -> (bool, String, String) {
+    let (code, out, err) = accel_status(args);
+    (code == Some(0), out, err)
+}
+
+fn accel_status(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_accel")).args(args).output().expect("run accel");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -38,6 +43,36 @@ fn perf_reports_a_row_per_size_and_depth() {
         assert!(ok, "{policy}: {err}");
         assert!(out.lines().any(|l| l.trim_start().starts_with("nop")), "{out}");
     }
+}
+
+/// The smoke run CI makes: every operation with --verify, two engines and two threads, no
+/// timing asserted.
+#[test]
+fn perf_verifies_outputs_with_threads_and_engines() {
+    for (op, format) in [("copy", "gzip"), ("compress", "zstd"), ("decompress", "gzip"), ("compress", "lz4-block")] {
+        let args = ["perf", op, "--format", format, "--size", "4k", "--qd", "4", "--threads", "1,2", "--engines", "1,2"];
+        let (ok, out, err) = accel(&[&args[..], &["--seconds", "0.02", "--repeat", "1", "--verify"]].concat());
+        assert!(ok, "{op} {format}: {err}");
+        assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("4KiB")).count(), 4, "{out}");
+    }
+}
+
+#[test]
+fn perf_plots_into_an_svg_file() {
+    let path = std::env::temp_dir().join(format!("accel-perf-plot-{}.svg", std::process::id()));
+    let file = path.to_str().expect("utf-8 temp path");
+    let (ok, _, err) =
+        accel(&["perf", "copy", "--size", "4k,8k", "--qd", "1,2", "--seconds", "0.02", "--repeat", "1", "--plot", file]);
+    assert!(ok, "{err}");
+    let svg = std::fs::read_to_string(&path).expect("the plot was written");
+    std::fs::remove_file(&path).ok();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    // Two charts: a device line and a dashed direct line per queue depth, one line per size.
+    assert_eq!(svg.matches("<polyline").count(), 2 * 2 + 2, "{svg}");
+    assert!(svg.contains("qd 2, 1 eng, 1 thr, direct") && svg.contains("8KiB"), "{svg}");
+    let (code, _, err) = accel_status(&["perf", "nop", "--plot", "out.png"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("only .svg"), "{err}");
 }
 
 #[test]
@@ -104,9 +139,13 @@ fn bad_arguments_are_named_in_the_error() {
         (&["perf", "nop", "--seconds", "-1"][..], "0.01 to 3600"),
         (&["perf", "copy", "--size", "4096m"][..], "limit of 1g"),
         (&["perf", "compress", "--format", "gzip", "--level", "12", "--size", "4k"][..], "0 to 9"),
+        (&["perf", "nop", "--size", "4k"][..], "does not apply to nop"),
+        (&["perf", "nop", "--engines", "0"][..], "--policy inline or adaptive"),
+        (&["perf", "nop", "--engines", "65"][..], "0..=64"),
+        (&["perf", "nop", "--threads", "0"][..], "1..=64"),
     ] {
-        let (ok, _, err) = accel(args);
-        assert!(!ok, "{args:?} accepted");
+        let (code, _, err) = accel_status(args);
+        assert_eq!(code, Some(2), "{args:?}: a usage error is status 2: {err}");
         assert!(err.contains(named) && !err.contains("panicked"), "{args:?}: {err}");
     }
 }

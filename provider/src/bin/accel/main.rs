@@ -114,9 +114,16 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Help and version go to stdout with status 0; usage errors are errors (1).
+            // Help and version go to stdout with status 0; usage errors are errors: 1 as gzip
+            // has it for the file commands, 2 (the usual usage status) for `perf`.
             let _ = e.print();
-            return if e.use_stderr() { Exit::Error } else { Exit::Ok }.code();
+            if !e.use_stderr() {
+                return Exit::Ok.code();
+            }
+            return match std::env::args().nth(1).as_deref() {
+                Some("perf") => ExitCode::from(2),
+                _ => Exit::Error.code(),
+            };
         }
     };
     let result = match cli.command {
@@ -126,7 +133,14 @@ fn main() -> ExitCode {
         Command::Compress(args) => return codec_cmd::compress(args).code(),
         Command::Decompress(args) => return codec_cmd::decompress(args).code(),
         Command::Devinfo => devinfo::run(),
-        Command::Perf(args) => perf::run(&args),
+        Command::Perf(args) => match args.validate() {
+            Ok(()) => perf::run(&args),
+            Err(message) => {
+                // As clap does for arguments it refuses itself: a usage error is status 2.
+                eprintln!("accel perf: {message}");
+                return ExitCode::from(2);
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,9 @@ pub struct Workload {
     /// What the last direct call wrote.
     pub last_output: usize,
     codec: Option<Box<dyn Codec>>,
+    /// The data before compression, and its compressed form (for `--verify` and the header).
+    plain: Vec<u8>,
+    packed_len: usize,
 }
 
 impl Workload {
@@ -40,17 +43,51 @@ impl Workload {
             output_room: bound(size),
             last_output: 0,
             codec: new_codec(format, Direction::Compress, level),
+            plain: Vec::new(),
+            packed_len: 0,
         };
+        let mut packed = vec![0u8; bound(size)];
+        let packed_len = compressor.run_direct(&plain, &mut packed)?;
+        packed.truncate(packed_len);
         let (input, output_room) = match direction {
-            Direction::Compress => (plain, bound(size)),
-            Direction::Decompress => {
-                let mut packed = vec![0u8; bound(size)];
-                let n = compressor.run_direct(&plain, &mut packed)?;
-                packed.truncate(n);
-                (packed, size)
-            }
+            Direction::Compress => (plain.clone(), bound(size)),
+            Direction::Decompress => (packed, size),
         };
-        Ok(Self { format, level, direction, input, output_room, last_output: 0, codec })
+        Ok(Self { format, level, direction, input, output_room, last_output: 0, codec, plain, packed_len })
+    }
+
+    /// The data before compression.
+    pub fn plain(&self) -> &[u8] {
+        &self.plain
+    }
+
+    /// Its size compressed by the library at the workload's level.
+    pub fn packed_len(&self) -> usize {
+        self.packed_len
+    }
+
+    /// Decompresses `packed` with the library into `out` (for `--verify` of compression).
+    pub fn decode(&self, packed: &[u8], out: &mut [u8]) -> Result<usize, String> {
+        let mut decoder = Workload {
+            direction: Direction::Decompress,
+            codec: new_codec(self.format, Direction::Decompress, 0),
+            ..self.shell()
+        };
+        decoder.run_direct(packed, out)
+    }
+
+    fn shell(&self) -> Workload {
+        Workload {
+            format: self.format,
+            level: self.level,
+            direction: self.direction,
+            input: Vec::new(),
+            output_room: 0,
+            last_output: 0,
+            codec: None,
+            plain: Vec::new(),
+            packed_len: 0,
+        }
     }
 
     /// The library called directly: one whole request's worth, `src` into `dst`; bytes written.

@@ -3,12 +3,14 @@
 //! library called directly) on the same registered buffers, alternating in the same run.
 
 mod codec;
+mod plot;
 
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use accelverbs::{
-    Access, Compress, ContextOptions, Copy, Cq, Decompress, Device, Error, ExecPolicy, Format, MemoryRegion, Nop, PostError, Qp,
-    QpInit, SimConfig, WorkCompletion,
+    Access, Compress, Context, ContextOptions, Copy, Cq, Decompress, Device, Error, ExecPolicy, Format, MemoryRegion, Nop, Pd,
+    PostError, Qp, QpInit, SimConfig, WorkCompletion,
 };
 use accelverbs_rxe_sim::codec::Direction;
 use clap::{Args, ValueEnum};
@@ -32,7 +34,7 @@ pub struct PerfArgs {
     op: PerfOp,
     /// Payload sizes for copy, compress and decompress (suffixes k, m; at most 1g): e.g.
     /// 64,4k,64k,1m. For decompress, the size of the data before compression.
-    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "64,4k,64k,1m")]
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = DEFAULT_SIZES)]
     size: Vec<usize>,
     /// Compression format (compress, decompress).
     #[arg(long, value_enum, default_value_t = FormatArg::Gzip)]
@@ -50,9 +52,16 @@ pub struct PerfArgs {
     /// Measurements per point; medians are reported (1 to 1000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000), default_value = "5")]
     repeat: u32,
-    /// Engine threads of the soft device.
-    #[arg(long, default_value_t = 1)]
-    engines: usize,
+    /// Engine threads of the soft device, a list (0 to 64): e.g. 1,2.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(0..=64), default_value = "1")]
+    engines: Vec<u16>,
+    /// Application threads posting at once, each on its own QP and buffers, a list (1 to 64).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=64), default_value = "1")]
+    threads: Vec<u16>,
+    /// Check the outputs: every completion's size, and each run's last output against the
+    /// expected bytes (decompressed by the library, for compression).
+    #[arg(long)]
+    verify: bool,
     /// Who executes work: engine threads, the posting thread, or small batches inline.
     #[arg(long, value_enum, default_value_t = Policy::Threads)]
     policy: Policy,
@@ -62,6 +71,9 @@ pub struct PerfArgs {
     /// One JSON object per row (no table).
     #[arg(long)]
     json: bool,
+    /// Also draw the rows into FILE.svg: throughput by size, p50 latency by queue depth.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
 }
 
 /// Spread of the device's runs, (max - min) / median, above which a row is flagged: the
@@ -91,7 +103,7 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-fn human(bytes: usize) -> String {
+pub(crate) fn human(bytes: usize) -> String {
     match bytes {
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}MiB", b >> 20),
         b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{}KiB", b >> 10),
@@ -130,7 +142,8 @@ struct Row<'a> {
     level: Option<i8>,
     size: usize,
     qd: u32,
-    engines: usize,
+    engines: u16,
+    threads: u16,
     policy: &'a str,
     ops_per_s: f64,
     mb_per_s: f64,
@@ -146,11 +159,12 @@ impl Row<'_> {
         let level = self.level.map_or("null".to_owned(), |l| l.to_string());
         let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
         format!(
-            "{{\"op\":\"{}\",\"format\":{format},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":1,\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3}}}",
+            "{{\"op\":\"{}\",\"format\":{format},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3}}}",
             self.op,
             self.size,
             self.qd,
             self.engines,
+            self.threads,
             self.policy,
             self.ops_per_s,
             self.mb_per_s,
@@ -180,10 +194,14 @@ struct Rig {
     output_len: u32,
     format: Format,
     level: i8,
+    /// What the last completion reported it produced.
+    last_byte_len: u32,
 }
 
 /// Posts for `duration` keeping `depth` outstanding; returns ops/s and sampled latencies.
-fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration) -> Result<Sample, Error> {
+/// With `verify`, every completion must report the size the first one did (the same request
+/// gives the same output).
+fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify: bool) -> Result<Sample, Error> {
     const SAMPLE_EVERY: u64 = 16;
     let mut stamps = vec![Instant::now(); depth.next_power_of_two() as usize];
     let mask = stamps.len() as u64 - 1;
@@ -224,6 +242,11 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration) -> Resu
             if w.wr_id % SAMPLE_EVERY == 0 {
                 latencies.push(stamps[(w.wr_id & mask) as usize].elapsed().as_nanos() as u64);
             }
+            if verify && done > 0 && w.byte_len != rig.last_byte_len {
+                eprintln!("accel perf: work request {} produced {} bytes, others {}", w.wr_id, w.byte_len, rig.last_byte_len);
+                return Err(Error::Protocol { op: "perf --verify", detail: "outputs of the same request differ" });
+            }
+            rig.last_byte_len = w.byte_len;
         }
         done += got as u64;
         if !stop_posting && posted % 1024 < u64::from(depth) && start.elapsed() >= duration {
@@ -297,9 +320,11 @@ fn print_row(args: &PerfArgs, row: &Row<'_>) {
     let spread = format!("{:.0}%", row.spread * 100.0);
     if args.op == PerfOp::Nop {
         println!(
-            "{:>8} {:>4} {:>12.0} {:>10} {:>10} {:>7}",
+            "{:>8} {:>4} {:>3} {:>3} {:>12.0} {:>10} {:>10} {:>7}",
             "nop",
             row.qd,
+            row.engines,
+            row.threads,
             row.ops_per_s,
             fmt_ns(row.p50_ns),
             fmt_ns(row.p99_ns),
@@ -307,9 +332,11 @@ fn print_row(args: &PerfArgs, row: &Row<'_>) {
         );
     } else {
         println!(
-            "{:>8} {:>4} {:>12.0} {:>10.1} {:>10} {:>10} {:>12.1} {:>8.2} {:>7}",
+            "{:>8} {:>4} {:>3} {:>3} {:>12.0} {:>10.1} {:>10} {:>10} {:>12.1} {:>8.2} {:>7}",
             human(row.size),
             row.qd,
+            row.engines,
+            row.threads,
             row.ops_per_s,
             row.mb_per_s,
             fmt_ns(row.p50_ns),
@@ -334,6 +361,176 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
+impl PerfArgs {
+    /// Checks what clap cannot check alone; the message names the limit.
+    pub fn validate(&self) -> Result<(), String> {
+        let format = Format::from(self.format);
+        if let Some(level) = self.level {
+            if matches!(self.op, PerfOp::Compress | PerfOp::Decompress) && !format.levels().contains(&level) {
+                let (lo, hi) = (*format.levels().start(), *format.levels().end());
+                return Err(format!("level {level} is outside {format:?}'s levels {lo} to {hi}"));
+            }
+        }
+        if self.op == PerfOp::Nop && self.size != parse_size_list(DEFAULT_SIZES) {
+            return Err("--size does not apply to nop (it moves no data)".to_owned());
+        }
+        if let Some(path) = &self.plot {
+            if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+                return Err(format!("--plot {}: only .svg files are drawn", path.display()));
+            }
+        }
+        if self.engines.contains(&0) && self.policy == Policy::Threads {
+            return Err("--engines 0 needs --policy inline or adaptive (no engine would run the work)".to_owned());
+        }
+        Ok(())
+    }
+}
+
+const DEFAULT_SIZES: &str = "64,4k,64k,1m";
+
+fn parse_size_list(list: &str) -> Vec<usize> {
+    list.split(',').filter_map(|s| parse_size(s).ok()).collect()
+}
+
+/// What one point's repeats measured, all threads together.
+struct Point {
+    /// Per repeat: the device's ops/s summed over the threads.
+    ops: Vec<f64>,
+    /// Per repeat: the direct runs' input bytes/s summed over the threads.
+    direct: Vec<f64>,
+    latencies: Vec<u64>,
+}
+
+impl Rig {
+    fn new(
+        ctx: &Context,
+        pd: &Pd,
+        workload: Option<&Workload>,
+        size: usize,
+        qd: u32,
+        format: Format,
+        level: i8,
+    ) -> Result<Self, Error> {
+        let depth = qd.max(64);
+        let cq = ctx.create_cq(depth * 2, None)?;
+        let qp = pd.create_qp(&cq, QpInit::new(depth))?;
+        let (input, output_room) = match workload {
+            Some(w) => (w.input.clone(), w.output_room),
+            None => ((0..size).map(|i| i as u8).collect(), size),
+        };
+        let mut src = pd.alloc_mr(input.len().max(1), Access::empty())?;
+        src.as_mut_slice()?[..input.len()].copy_from_slice(&input);
+        let dst = pd.alloc_mr(output_room.max(1), Access::LOCAL_WRITE)?;
+        Ok(Rig {
+            cq,
+            qp,
+            src,
+            dst,
+            input_len: input.len() as u32,
+            output_len: output_room as u32,
+            format,
+            level,
+            last_byte_len: 0,
+        })
+    }
+}
+
+/// One thread's device samples and direct rates, per repeat.
+type ThreadRuns = (Vec<Sample>, Vec<f64>);
+
+/// Runs one point: `threads` threads, each on its own rig, `repeat` times a device run then a
+/// direct run, the threads of each run side by side (a barrier starts them together).
+fn measure(args: &PerfArgs, rigs: &mut [(Rig, Option<Workload>)], qd: u32, duration: Duration) -> Result<Point, Error> {
+    let barrier = Barrier::new(rigs.len());
+    let results: Vec<Result<ThreadRuns, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rigs
+            .iter_mut()
+            .map(|(rig, workload)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut samples = Vec::new();
+                    let mut direct = Vec::new();
+                    // Every thread reaches every barrier, whatever fails: the first error is
+                    // kept and reported after the point.
+                    let mut failed: Option<Error> = None;
+                    barrier.wait();
+                    if let Err(e) = run_device(rig, args.op, qd, duration / 4, args.verify) {
+                        failed = Some(e);
+                    }
+                    for _ in 0..args.repeat {
+                        barrier.wait();
+                        if failed.is_none() {
+                            match run_device(rig, args.op, qd, duration, args.verify) {
+                                Ok(sample) => samples.push(sample),
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                        barrier.wait();
+                        if failed.is_none() && args.op != PerfOp::Nop {
+                            match run_direct(rig, workload.as_mut(), duration) {
+                                Ok(rate) => direct.push(rate),
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                        if failed.is_none() && args.verify {
+                            if let Err(e) = verify_output(rig, args.op, workload.as_mut()) {
+                                failed = Some(e);
+                            }
+                        }
+                    }
+                    failed.map_or(Ok((samples, direct)), Err)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::Protocol { op: "perf", detail: "a thread panicked" })))
+            .collect()
+    });
+    let mut point =
+        Point { ops: vec![0.0; args.repeat as usize], direct: vec![0.0; args.repeat as usize], latencies: Vec::new() };
+    for result in results {
+        let (samples, direct) = result?;
+        for (i, sample) in samples.into_iter().enumerate() {
+            point.ops[i] += sample.ops_per_s;
+            point.latencies.extend(sample.latencies);
+        }
+        for (i, rate) in direct.into_iter().enumerate() {
+            point.direct[i] += rate;
+        }
+    }
+    Ok(point)
+}
+
+/// `--verify`: the device's last output in `rig` is what the operation must produce.
+fn verify_output(rig: &mut Rig, op: PerfOp, workload: Option<&mut Workload>) -> Result<(), Error> {
+    let wrong = |detail| Err(Error::Protocol { op: "perf --verify", detail });
+    let src = &rig.src.as_slice()?[..rig.input_len as usize];
+    let dst = rig.dst.as_slice()?;
+    match (op, workload) {
+        (PerfOp::Nop, _) => Ok(()),
+        (PerfOp::Copy, _) if dst[..src.len()] != *src => wrong("a COPY's output differs from its input"),
+        (PerfOp::Copy, _) => Ok(()),
+        (_, None) => Ok(()),
+        (PerfOp::Compress, Some(w)) => {
+            let produced = rig.last_byte_len as usize;
+            let mut plain = vec![0u8; src.len()];
+            match w.decode(&dst[..produced], &mut plain) {
+                Ok(n) if n == src.len() && plain == src => Ok(()),
+                _ => wrong("the device's compressed output does not decode to the input"),
+            }
+        }
+        (PerfOp::Decompress, Some(w)) => {
+            let produced = rig.last_byte_len as usize;
+            if dst[..produced] == *w.plain() {
+                Ok(())
+            } else {
+                wrong("the device's decompressed output differs from the original data")
+            }
+        }
+    }
+}
+
 pub fn run(args: &PerfArgs) -> Result<(), Error> {
     let policy = match args.policy {
         Policy::Threads => ExecPolicy::Threads,
@@ -342,19 +539,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     };
     let format = Format::from(args.format);
     let level = args.level.unwrap_or(format.default_level());
-    if matches!(args.op, PerfOp::Compress | PerfOp::Decompress) && !format.levels().contains(&level) {
-        let (lo, hi) = (format.levels().start().to_owned(), format.levels().end().to_owned());
-        eprintln!("accel perf: level {level} is outside {format:?}'s levels {lo} to {hi}");
-        return Err(Error::Protocol { op: "perf", detail: "bad level" });
-    }
-    let config = SimConfig { engines: args.engines, spin: Duration::from_micros(args.spin_us), ..SimConfig::default() };
-    let device = Device::embedded(config);
-    let ctx = device.open_with(ContextOptions { policy, ..ContextOptions::default() })?;
-    let pd = ctx.alloc_pd()?;
     let sizes = if args.op == PerfOp::Nop { vec![0] } else { args.size.clone() };
-    let max_qd = args.qd.iter().copied().max().unwrap_or(1);
-    let cq = ctx.create_cq(max_qd.max(64) * 2, None)?;
-    let qp = pd.create_qp(&cq, QpInit::new(max_qd.max(64)))?;
     let duration = Duration::from_secs_f64(args.seconds);
     let what = match args.op {
         PerfOp::Compress | PerfOp::Decompress => format!("{:?} {format:?} level {level}", args.op),
@@ -366,10 +551,8 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         }
     };
     say(format!(
-        "# accel perf {what}: device {} engines={} policy={:?} spin={}us; {} x {:.2}s per point, medians; spread = (max - min) / median of the device runs",
-        device.name(),
-        args.engines,
-        ctx.policy(),
+        "# accel perf {what}: policy={} spin={}us; {} x {:.2}s per point, medians; spread = (max - min) / median of the device runs",
+        policy_name(args.policy),
         args.spin_us,
         args.repeat,
         args.seconds
@@ -377,12 +560,17 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     say(format!("# cpu: {}; direct runs use the same registered buffers, alternated with the device runs", cpu_model()));
     let direct_name = if args.op == PerfOp::Copy { "memcpy" } else { "direct" };
     if args.op == PerfOp::Nop {
-        say(format!("{:>8} {:>4} {:>12} {:>10} {:>10} {:>7}", "op", "qd", "ops/s", "p50", "p99", "spread"));
+        say(format!(
+            "{:>8} {:>4} {:>3} {:>3} {:>12} {:>10} {:>10} {:>7}",
+            "op", "qd", "eng", "thr", "ops/s", "p50", "p99", "spread"
+        ));
     } else {
         say(format!(
-            "{:>8} {:>4} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8} {:>7}",
+            "{:>8} {:>4} {:>3} {:>3} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8} {:>7}",
             "size",
             "qd",
+            "eng",
+            "thr",
             "ops/s",
             "MB/s",
             "p50",
@@ -392,83 +580,96 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
             "spread"
         ));
     }
-    let mut rig = Rig {
-        cq,
-        qp,
-        src: pd.alloc_mr(1, Access::empty())?,
-        dst: pd.alloc_mr(1, Access::LOCAL_WRITE)?,
-        input_len: 0,
-        output_len: 0,
-        format,
-        level,
-    };
-    for &size in &sizes {
-        let mut workload = match args.op {
-            PerfOp::Compress => Some(Workload::new(format, level, Direction::Compress, size)),
-            // The data decompressed is what the library writes at that level.
-            PerfOp::Decompress => Some(Workload::new(format, level, Direction::Decompress, size)),
-            _ => None,
-        }
-        .transpose()
-        .map_err(|e| {
-            eprintln!("accel perf: {e}");
-            Error::Protocol { op: "perf", detail: "the library failed" }
-        })?;
-        let (input, output_room) = match &workload {
-            Some(w) => (w.input.clone(), w.output_room),
-            None => ((0..size).map(|i| i as u8).collect(), size),
-        };
-        rig.src = pd.alloc_mr(input.len().max(1), Access::empty())?;
-        rig.dst = pd.alloc_mr(output_room.max(1), Access::LOCAL_WRITE)?;
-        rig.src.as_mut_slice()?[..input.len()].copy_from_slice(&input);
-        (rig.input_len, rig.output_len) = (input.len() as u32, output_room as u32);
-        if args.op != PerfOp::Nop && size == sizes[0] {
-            say(format!("# buffers: source at page offset {}, destination at {}", rig.src.addr() % 4096, rig.dst.addr() % 4096));
-        }
-        if let Some(w) = workload.as_mut() {
-            let packed = match w.direction {
-                Direction::Decompress => w.input.len(),
-                Direction::Compress => {
-                    run_direct(&mut rig, Some(&mut *w), Duration::ZERO)?;
-                    w.last_output
-                }
+    let mut plotted = Vec::new();
+    let max_threads = args.threads.iter().copied().max().unwrap_or(1) as usize;
+    let max_qd = args.qd.iter().copied().max().unwrap_or(1);
+    for &engines in &args.engines {
+        let config = SimConfig { engines: engines as usize, spin: Duration::from_micros(args.spin_us), ..SimConfig::default() };
+        let device = Device::embedded(config);
+        let ctx = device.open_with(ContextOptions { policy, ..ContextOptions::default() })?;
+        let pd = ctx.alloc_pd()?;
+        for &size in &sizes {
+            let workload = |direction| Workload::new(format, level, direction, size);
+            let make = |_| -> Result<Option<Workload>, Error> {
+                let w = match args.op {
+                    PerfOp::Compress => Some(workload(Direction::Compress)),
+                    // The data decompressed is what the library writes at that level.
+                    PerfOp::Decompress => Some(workload(Direction::Decompress)),
+                    _ => None,
+                };
+                w.transpose().map_err(|e| {
+                    eprintln!("accel perf: {e}");
+                    Error::Protocol { op: "perf", detail: "the library failed" }
+                })
             };
-            say(format!("# {}: the data compresses {:.2}:1", human(size), size as f64 / packed.max(1) as f64));
-        }
-        for &qd in &args.qd {
-            let mut dev_samples = Vec::new();
-            let mut cpu = Vec::new();
-            // Warm-up, then alternate device and direct runs so both see the same machine.
-            run_device(&mut rig, args.op, qd, duration / 4)?;
-            for _ in 0..args.repeat {
-                dev_samples.push(run_device(&mut rig, args.op, qd, duration)?);
-                if args.op != PerfOp::Nop {
-                    cpu.push(run_direct(&mut rig, workload.as_mut(), duration)?);
+            let mut rigs = Vec::with_capacity(max_threads);
+            for t in 0..max_threads {
+                let w = make(t)?;
+                let rig = Rig::new(&ctx, &pd, w.as_ref(), size, max_qd, format, level)?;
+                rigs.push((rig, w));
+            }
+            if args.op != PerfOp::Nop && size == sizes[0] && engines == args.engines[0] {
+                let rig = &rigs[0].0;
+                say(format!(
+                    "# buffers: source at page offset {}, destination at {}",
+                    rig.src.addr() % 4096,
+                    rig.dst.addr() % 4096
+                ));
+            }
+            if let Some(w) = rigs[0].1.as_ref() {
+                say(format!("# {}: the data compresses {:.2}:1", human(size), size as f64 / w.packed_len().max(1) as f64));
+            }
+            for &qd in &args.qd {
+                for &threads in &args.threads {
+                    let point = measure(args, &mut rigs[..threads as usize], qd, duration)?;
+                    let mut lat = point.latencies;
+                    lat.sort_unstable();
+                    let rig = &rigs[0].0;
+                    // Throughput in bytes of input per second (plain bytes for decompression,
+                    // so the two directions compare), MB = 10^6 bytes.
+                    let per_op = if args.op == PerfOp::Decompress { size } else { rig.input_len as usize } as f64;
+                    let ops = median(point.ops.clone());
+                    let row = Row {
+                        op: op_name(args.op),
+                        format: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(format),
+                        level: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(level),
+                        size,
+                        qd,
+                        engines,
+                        threads,
+                        policy: policy_name(args.policy),
+                        ops_per_s: ops,
+                        mb_per_s: ops * per_op / 1e6,
+                        p50_ns: percentile(&lat, 0.50),
+                        p99_ns: percentile(&lat, 0.99),
+                        direct_mb_per_s: if args.op == PerfOp::Nop {
+                            0.0
+                        } else {
+                            median(point.direct) * per_op / rig.input_len.max(1) as f64 / 1e6
+                        },
+                        spread: spread(&point.ops),
+                    };
+                    print_row(args, &row);
+                    let nop = args.op == PerfOp::Nop;
+                    plotted.push(plot::Point {
+                        size,
+                        qd,
+                        engines,
+                        threads,
+                        throughput: if nop { row.ops_per_s } else { row.mb_per_s },
+                        direct: row.direct_mb_per_s,
+                        p50_us: row.p50_ns as f64 / 1000.0,
+                    });
                 }
             }
-            let runs: Vec<f64> = dev_samples.iter().map(|s| s.ops_per_s).collect();
-            let ops = median(runs.clone());
-            let mut lat: Vec<u64> = dev_samples.iter().flat_map(|s| s.latencies.iter().copied()).collect();
-            lat.sort_unstable();
-            // Throughput in bytes of input per second (plain bytes for decompression, so the
-            // two directions compare), MB = 10^6 bytes.
-            let per_op = if args.op == PerfOp::Decompress { size } else { rig.input_len as usize } as f64;
-            let row = Row {
-                op: op_name(args.op),
-                format: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(format),
-                level: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(level),
-                size,
-                qd,
-                engines: args.engines,
-                policy: policy_name(args.policy),
-                ops_per_s: ops,
-                mb_per_s: ops * per_op / 1e6,
-                p50_ns: percentile(&lat, 0.50),
-                p99_ns: percentile(&lat, 0.99),
-                direct_mb_per_s: if cpu.is_empty() { 0.0 } else { median(cpu) * per_op / rig.input_len.max(1) as f64 / 1e6 },
-                spread: spread(&runs),
-            };
-            print_row(args, &row);
+        }
+    }
+    if let Some(path) = &args.plot {
+        let unit = if args.op == PerfOp::Nop { "ops/s" } else { "MB/s" };
+        let svg = plot::svg(&format!("accel perf {what} ({})", cpu_model()), unit, &plotted);
+        if let Err(e) = std::fs::write(path, svg) {
+            eprintln!("accel perf: {}: {e}", path.display());
+            return Err(Error::Protocol { op: "perf", detail: "the plot could not be written" });
         }
     }
     Ok(())
