@@ -53,6 +53,9 @@ const FW_VERSION: (u16, u16, u16) = (0, 1, 0);
 const DRIVER_ABI_VERSION: (u16, u16, u16) = (1, 0, 0);
 /// Vendor id: none assigned, so the "experimental" value IEEE leaves unassigned.
 const VENDOR_ID: u32 = 0xFFFF;
+/// EUI-64 in the locally administered space (bit 1 of the first byte set), so it can collide
+/// with no vendor's assigned GUIDs.
+const NODE_GUID: u64 = 0x02ac_ce1e_0000_0001;
 /// The only page size the driver pins and maps at.
 pub(crate) const PAGE_SIZE: u64 = 4096;
 
@@ -140,7 +143,8 @@ impl<H: Hardware> Driver<H> {
             cap_flags: flags,
             compress_formats: self.hw.compress_formats(),
             max_comp_streams: l.max_comp_streams,
-            reserved: [0; 7],
+            node_guid: NODE_GUID,
+            reserved: [0; 6],
         }
     }
 
