@@ -85,6 +85,14 @@ impl<B> Clone for Context<B> {
     }
 }
 
+impl Context {
+    /// Opens a context on a channel the caller got elsewhere (`ibv_open_device` on a file it
+    /// opened itself): what [`crate::Device::open_with`] does with the device's own channel.
+    pub fn from_channel(channel: Box<dyn Channel>, options: ContextOptions) -> Result<Self, Error> {
+        Self::open(channel, options)
+    }
+}
+
 impl<B> Context<B> {
     pub(crate) fn open(channel: Box<dyn Channel>, options: ContextOptions) -> Result<Self, Error> {
         let request = GetContextCmd { exec_policy: options.policy as u32, inline_threshold: options.inline_threshold };

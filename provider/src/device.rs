@@ -10,9 +10,14 @@ use crate::{Channel, Context, ContextOptions, Error};
 enum Backend {
     #[cfg(feature = "embedded")]
     Embedded(Arc<accelverbs_rxe_sim::SoftDevice>),
-    /// Keeps the enum inhabited-but-unused when no backend is compiled in.
-    #[allow(dead_code)]
-    None,
+    Source(Arc<dyn ChannelSource>),
+}
+
+/// Where a device's channels come from when it is not the embedded soft device: a daemon's
+/// socket, a kernel character device, or a test's stand-in. Each `open` is one uverbs file.
+pub trait ChannelSource: Send + Sync {
+    /// Opens a new file on the device (`open("/dev/infiniband/uverbsN")`).
+    fn open(&self) -> Result<Box<dyn Channel>, Error>;
 }
 
 /// An accelverbs device that can be opened.
@@ -49,6 +54,11 @@ impl Device {
     pub fn embedded(config: accelverbs_rxe_sim::SimConfig) -> Device {
         let dev = accelverbs_rxe_sim::SoftDevice::new(config);
         Device { name: dev.name().to_owned(), backend: Backend::Embedded(dev) }
+    }
+
+    /// A device whose channels `source` opens.
+    pub fn from_source(name: impl Into<String>, source: Arc<dyn ChannelSource>) -> Device {
+        Device { name: name.into(), backend: Backend::Source(source) }
     }
 
     pub fn name(&self) -> &str {
@@ -98,7 +108,7 @@ impl Device {
         match &self.backend {
             #[cfg(feature = "embedded")]
             Backend::Embedded(dev) => Ok(Box::new(crate::embedded::EmbeddedChannel::new(dev.open()))),
-            Backend::None => Err(Error::Verbs { op: "open", errno: libc::ENODEV }),
+            Backend::Source(source) => source.open(),
         }
     }
 }

@@ -143,6 +143,16 @@ impl InFlight {
         unsafe { self.slots.fill(index, regions) }
     }
 
+    /// Lets go of the regions of the WQE written at `index` but not published.
+    ///
+    /// # Safety
+    /// As [`SlotRing::vacate`]: only the QP's poster, for an index at or past the published
+    /// count.
+    pub unsafe fn vacate(&self, index: u32) {
+        // SAFETY: the caller's contract is `SlotRing::vacate`'s.
+        unsafe { self.slots.vacate(index) }
+    }
+
     /// Hands the slots below `upto` to the retirers.
     pub fn publish(&self, upto: u32) {
         self.slots.publish(upto);

@@ -159,11 +159,11 @@ pub use comp_channel::CompletionChannel;
 pub use comp_stream::CompressionStream;
 pub use context::{Context, ContextOptions};
 pub use cq::Cq;
-pub use device::{devices, Device};
+pub use device::{devices, ChannelSource, Device};
 pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
-pub use post::{Compress, Copy, Decompress, Nop, PostBatch, WorkRequest};
+pub use post::{Compress, Copy, Decompress, Nop, PostBatch, RawWqe, WorkRequest};
 pub use qp::{Qp, QpInit};
 pub use wc::WorkCompletion;
 

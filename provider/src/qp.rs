@@ -100,6 +100,10 @@ pub struct Qp {
     log_size: u32,
     /// Free-running count of WQEs published.
     producer: u32,
+    /// WQEs written past `producer` but not yet published ([`Qp::stage`]), and the bytes they
+    /// move (for the adaptive policy).
+    staged: u32,
+    staged_bytes: u64,
     /// Slots known free up to `retired_snapshot + capacity`: refreshed only when the ring
     /// looks full, so posting does not pull the device's cache line on every WQE.
     retired_snapshot: u32,
@@ -196,6 +200,8 @@ impl<B> Pd<B> {
             serial,
             log_size,
             producer: 0,
+            staged: 0,
+            staged_bytes: 0,
             retired_snapshot: 0,
             db_producer,
             db_engine_producer,
@@ -229,9 +235,12 @@ impl Qp {
         cmd.handle(qp::ATTR_HANDLE, self.inner.handle).input_u32(qp::ATTR_MODIFY_STATE, state as u32);
         self.inner.ctx.run("modify_qp", &mut cmd)?;
         if state == QpState::Reset {
-            // The device dropped every WQE it had not run, and will start again at slot 0.
+            // The device dropped every WQE it had not run, and will start again at slot 0;
+            // staged ones are dropped with them.
             self.inner.in_flight.discard(0);
             self.producer = 0;
+            self.staged = 0;
+            self.staged_bytes = 0;
             self.retired_snapshot = 0;
             publish_producer(&self.db_producer, 0);
             publish_producer(&self.db_engine_producer, 0);
@@ -262,8 +271,46 @@ impl Qp {
         Ok(())
     }
 
+    /// Writes `wr` into the next free slot without publishing it: the device sees staged work
+    /// only at [`Qp::ring_staged`], all of it with one doorbell. This is a [`PostBatch`] that
+    /// can stay open between calls (`ibv_wr_start` … `ibv_wr_complete`); the regions `wr`
+    /// names are held from now on, as for a posted request.
+    pub fn stage<W: WorkRequest>(&mut self, wr: W) -> Result<(), PostError> {
+        self.write_wqe(self.staged, &wr)?;
+        self.staged += 1;
+        self.staged_bytes += wr.payload_bytes();
+        Ok(())
+    }
+
+    /// Work requests staged and not yet published.
+    pub fn staged(&self) -> u32 {
+        self.staged
+    }
+
+    /// Publishes every staged work request (one doorbell); nothing if none is staged.
+    pub fn ring_staged(&mut self) {
+        if self.staged > 0 {
+            let (count, bytes) = (self.staged, self.staged_bytes);
+            self.staged = 0;
+            self.staged_bytes = 0;
+            self.publish(count, bytes);
+        }
+    }
+
+    /// Drops every staged work request unseen by the device (`ibv_wr_abort`) and lets go of
+    /// the regions they held.
+    pub fn abort_staged(&mut self) {
+        for ahead in 0..self.staged {
+            // SAFETY: we are the QP's poster (`&mut self`) and the slot lies past the published
+            // producer index.
+            unsafe { self.inner.in_flight.vacate(self.producer.wrapping_add(ahead)) };
+        }
+        self.staged = 0;
+        self.staged_bytes = 0;
+    }
+
     /// Encodes `wr` into the slot `ahead` places past the published producer index.
-    pub(crate) fn write_wqe<W: WorkRequest>(&mut self, ahead: u32, wr: &W) -> Result<(), PostError> {
+    fn write_wqe<W: WorkRequest>(&mut self, ahead: u32, wr: &W) -> Result<(), PostError> {
         if !matches!(self.state, QpState::Rts | QpState::Err) {
             return Err(PostError::NotReady(self.state));
         }
@@ -304,7 +351,7 @@ impl Qp {
     }
 
     /// Publishes `count` written WQEs and gets them executed according to the policy.
-    pub(crate) fn publish(&mut self, count: u32, bytes: u64) {
+    fn publish(&mut self, count: u32, bytes: u64) {
         self.producer = self.producer.wrapping_add(count);
         self.inner.in_flight.publish(self.producer);
         publish_producer(&self.db_producer, self.producer);

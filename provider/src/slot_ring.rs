@@ -118,6 +118,17 @@ impl<T: SlotValue> SlotRing<T> {
         self.slot(index).with_mut(|slot| unsafe { *slot = value });
     }
 
+    /// Empties the slot of free-running `index`, filled but never published (an abandoned
+    /// batch).
+    ///
+    /// # Safety
+    /// As [`SlotRing::fill`]: only the poster, for an index at or past the last one published.
+    pub unsafe fn vacate(&self, index: u32) {
+        // SAFETY: the slot is the poster's (caller's contract), as in `fill`.
+        let value = self.slot(index).with_mut(|slot| unsafe { std::mem::take(&mut *slot) });
+        drop(value);
+    }
+
     /// Hands the slots below free-running `upto` to the retirers.
     pub fn publish(&self, upto: u32) {
         self.published.store(upto, Ordering::Release);

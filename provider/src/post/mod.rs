@@ -5,10 +5,12 @@ mod compress;
 mod copy;
 pub(crate) mod lists;
 mod nop;
+mod raw;
 
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
 pub use nop::Nop;
+pub use raw::RawWqe;
 
 use accelverbs_uapi::wqe::{Sge, Wqe};
 
@@ -89,55 +91,41 @@ pub trait WorkRequest: sealed::Encode {}
 
 impl<T: sealed::Encode> WorkRequest for T {}
 
-/// WQEs written to the ring but not yet published. Publishing happens once, on [`ring`] or on
-/// drop, so a batch of any size costs one doorbell.
+/// WQEs written to the ring but not yet published: [`Qp::stage`] under a borrow that publishes
+/// once, on [`ring`] or on drop, so a batch of any size costs one doorbell.
 ///
 /// [`ring`]: PostBatch::ring
 #[must_use = "a batch is published when rung or dropped; bind it and push work requests"]
 #[derive(Debug)]
 pub struct PostBatch<'q> {
     qp: &'q mut Qp,
-    pending: u32,
-    bytes: u64,
 }
 
 impl<'q> PostBatch<'q> {
     pub(crate) fn new(qp: &'q mut Qp) -> Self {
-        Self { qp, pending: 0, bytes: 0 }
+        Self { qp }
     }
 
     /// Writes one WQE into the next ring slot.
     pub fn push<W: WorkRequest>(&mut self, wr: W) -> Result<(), PostError> {
-        self.qp.write_wqe(self.pending, &wr)?;
-        self.pending += 1;
-        self.bytes += wr.payload_bytes();
-        Ok(())
+        self.qp.stage(wr)
     }
 
-    /// WQEs in the batch.
+    /// WQEs in the batch (with any the QP had staged before it began).
     pub fn len(&self) -> u32 {
-        self.pending
+        self.qp.staged()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pending == 0
+        self.len() == 0
     }
 
     /// Publishes the batch (one doorbell).
-    pub fn ring(mut self) {
-        self.publish();
-    }
-
-    fn publish(&mut self) {
-        if self.pending > 0 {
-            self.qp.publish(self.pending, self.bytes);
-            self.pending = 0;
-        }
-    }
+    pub fn ring(self) {}
 }
 
 impl Drop for PostBatch<'_> {
     fn drop(&mut self) {
-        self.publish();
+        self.qp.ring_staged();
     }
 }
