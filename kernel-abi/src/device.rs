@@ -157,13 +157,20 @@ impl<H: Hardware> Driver<H> {
             legacy_resp: QueryPortResp {
                 state: verbs::port_state::ACTIVE,
                 max_msg_sz: u32::MAX,
-                gid_tbl_len: 0,
+                // One GID, the link-local one made from the node GUID (sysfs `gids/0`).
+                gid_tbl_len: 1,
                 pkey_tbl_len: 1,
                 // IB_MTU_4096 = 5.
                 max_mtu: 5,
                 active_mtu: 5,
                 // IB_PORT_PHYS_STATE_LINK_UP = 5.
                 phys_state: 5,
+                // The port is nominal (no wire): the narrowest width and slowest speed verbs
+                // can name (IB_WIDTH_1X, IB_SPEED_SDR), one virtual lane, so tools print
+                // values rather than "invalid".
+                active_width: 1,
+                active_speed: 1,
+                max_vl_num: 1,
                 link_layer: verbs::LINK_LAYER_UNSPECIFIED,
                 ..Default::default()
             },

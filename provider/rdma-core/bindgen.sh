@@ -33,7 +33,15 @@ command -v bindgen >/dev/null || { echo "bindgen.sh: needs bindgen-cli (cargo in
 inc=$(mktemp -d)
 trap 'rm -rf "$inc" ${probe:+"$probe"}' EXIT
 mkdir -p "$inc/infiniband" "$inc/kernel-abi"
-for h in verbs.h verbs_api.h kern-abi.h cmd_ioctl.h driver.h opcode.h; do
+# The public headers are the installed ones (Debian's libibverbs-dev 44): the structures an
+# application and libibverbs 44 share, whose later growth (v55 appends fields) the plugin must
+# not write. Only the private provider interface comes from v55.
+sys_inc=/usr/include/infiniband
+[ -f "$sys_inc/verbs.h" ] || { echo "bindgen.sh: needs libibverbs-dev ($sys_inc/verbs.h)" >&2; exit 1; }
+for h in verbs.h verbs_api.h ib_user_ioctl_verbs.h tm_types.h; do
+    [ -f "$sys_inc/$h" ] && ln -s "$sys_inc/$h" "$inc/infiniband/$h"
+done
+for h in kern-abi.h cmd_ioctl.h driver.h opcode.h; do
     ln -s "$src/libibverbs/$h" "$inc/infiniband/$h"
 done
 ln -s "$src/ccan" "$inc/ccan"
@@ -59,13 +67,15 @@ out=$(mktemp)
     echo
     bindgen "$inc/infiniband/driver.h" \
         --rust-target 1.80 \
-        --allowlist-type 'verbs_.*' --allowlist-type 'ibv_.*' \
+        --allowlist-type 'verbs_.*' --allowlist-type 'ibv_.*' --allowlist-type 'rdma_driver_id' --allowlist-type 'ib_uverbs_write_cmds' \
+        --allowlist-type 'ib_uverbs_cmd_hdr' --allowlist-type 'ib_uverbs_comp_event_desc' \
+        --allowlist-type 'ib_uverbs_async_event_desc' --allowlist-type 'ib_uverbs_create_comp_channel_resp' \
         --allowlist-function 'verbs_register_driver_34' \
         --allowlist-function '_verbs_init_and_alloc_context' \
         --allowlist-function 'verbs_uninit_context' \
         --allowlist-function 'verbs_set_ops' \
         --allowlist-function 'verbs_init_cq' \
-        --allowlist-var 'IBV_.*' \
+        --allowlist-var 'IBV_.*' --allowlist-var 'VERBS_MATCH_.*' --allowlist-var 'RDMA_DRIVER_.*' \
         --blocklist-type 'pthread_.*' --raw-line 'pub use libc::{pthread_cond_t, pthread_mutex_t};' \
         --default-enum-style consts \
         --no-prepend-enum-name \

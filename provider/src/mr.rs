@@ -294,6 +294,11 @@ impl MemoryRegion {
         self.shared.ptr
     }
 
+    /// The handle the driver gave this region.
+    pub fn handle(&self) -> u32 {
+        self.shared.handle
+    }
+
     pub fn lkey(&self) -> u32 {
         self.shared.lkey
     }

@@ -30,6 +30,13 @@ wire_enum! {
         Nop = 0x00,
         /// DMA copy of `src.length` bytes from `src` to `dst` (like `mlx5dv_wr_memcpy`).
         Copy = 0x01,
+        /// Writes the local `src` into the remote range `dst`, whose key is an rkey of a
+        /// region with remote-write access (`IBV_WR_RDMA_WRITE`; the device is its own
+        /// responder).
+        RdmaWrite = 0x02,
+        /// Reads the remote range `src` (an rkey, remote-read access) into the local `dst`
+        /// (`IBV_WR_RDMA_READ`).
+        RdmaRead = 0x03,
         /// Compresses `src` into `dst` (`compress::CompressParams` in the parameters).
         Compress = 0x10,
         /// Decompresses `src` into `dst` (`compress::CompressParams` in the parameters).

@@ -702,6 +702,78 @@ pub type __be16 = __u16;
 pub type __be32 = __u32;
 pub type __be64 = __u64;
 pub type dev_t = __dev_t;
+pub const IB_USER_VERBS_CMD_GET_CONTEXT: ib_uverbs_write_cmds = 0;
+pub const IB_USER_VERBS_CMD_QUERY_DEVICE: ib_uverbs_write_cmds = 1;
+pub const IB_USER_VERBS_CMD_QUERY_PORT: ib_uverbs_write_cmds = 2;
+pub const IB_USER_VERBS_CMD_ALLOC_PD: ib_uverbs_write_cmds = 3;
+pub const IB_USER_VERBS_CMD_DEALLOC_PD: ib_uverbs_write_cmds = 4;
+pub const IB_USER_VERBS_CMD_CREATE_AH: ib_uverbs_write_cmds = 5;
+pub const IB_USER_VERBS_CMD_MODIFY_AH: ib_uverbs_write_cmds = 6;
+pub const IB_USER_VERBS_CMD_QUERY_AH: ib_uverbs_write_cmds = 7;
+pub const IB_USER_VERBS_CMD_DESTROY_AH: ib_uverbs_write_cmds = 8;
+pub const IB_USER_VERBS_CMD_REG_MR: ib_uverbs_write_cmds = 9;
+pub const IB_USER_VERBS_CMD_REG_SMR: ib_uverbs_write_cmds = 10;
+pub const IB_USER_VERBS_CMD_REREG_MR: ib_uverbs_write_cmds = 11;
+pub const IB_USER_VERBS_CMD_QUERY_MR: ib_uverbs_write_cmds = 12;
+pub const IB_USER_VERBS_CMD_DEREG_MR: ib_uverbs_write_cmds = 13;
+pub const IB_USER_VERBS_CMD_ALLOC_MW: ib_uverbs_write_cmds = 14;
+pub const IB_USER_VERBS_CMD_BIND_MW: ib_uverbs_write_cmds = 15;
+pub const IB_USER_VERBS_CMD_DEALLOC_MW: ib_uverbs_write_cmds = 16;
+pub const IB_USER_VERBS_CMD_CREATE_COMP_CHANNEL: ib_uverbs_write_cmds = 17;
+pub const IB_USER_VERBS_CMD_CREATE_CQ: ib_uverbs_write_cmds = 18;
+pub const IB_USER_VERBS_CMD_RESIZE_CQ: ib_uverbs_write_cmds = 19;
+pub const IB_USER_VERBS_CMD_DESTROY_CQ: ib_uverbs_write_cmds = 20;
+pub const IB_USER_VERBS_CMD_POLL_CQ: ib_uverbs_write_cmds = 21;
+pub const IB_USER_VERBS_CMD_PEEK_CQ: ib_uverbs_write_cmds = 22;
+pub const IB_USER_VERBS_CMD_REQ_NOTIFY_CQ: ib_uverbs_write_cmds = 23;
+pub const IB_USER_VERBS_CMD_CREATE_QP: ib_uverbs_write_cmds = 24;
+pub const IB_USER_VERBS_CMD_QUERY_QP: ib_uverbs_write_cmds = 25;
+pub const IB_USER_VERBS_CMD_MODIFY_QP: ib_uverbs_write_cmds = 26;
+pub const IB_USER_VERBS_CMD_DESTROY_QP: ib_uverbs_write_cmds = 27;
+pub const IB_USER_VERBS_CMD_POST_SEND: ib_uverbs_write_cmds = 28;
+pub const IB_USER_VERBS_CMD_POST_RECV: ib_uverbs_write_cmds = 29;
+pub const IB_USER_VERBS_CMD_ATTACH_MCAST: ib_uverbs_write_cmds = 30;
+pub const IB_USER_VERBS_CMD_DETACH_MCAST: ib_uverbs_write_cmds = 31;
+pub const IB_USER_VERBS_CMD_CREATE_SRQ: ib_uverbs_write_cmds = 32;
+pub const IB_USER_VERBS_CMD_MODIFY_SRQ: ib_uverbs_write_cmds = 33;
+pub const IB_USER_VERBS_CMD_QUERY_SRQ: ib_uverbs_write_cmds = 34;
+pub const IB_USER_VERBS_CMD_DESTROY_SRQ: ib_uverbs_write_cmds = 35;
+pub const IB_USER_VERBS_CMD_POST_SRQ_RECV: ib_uverbs_write_cmds = 36;
+pub const IB_USER_VERBS_CMD_OPEN_XRCD: ib_uverbs_write_cmds = 37;
+pub const IB_USER_VERBS_CMD_CLOSE_XRCD: ib_uverbs_write_cmds = 38;
+pub const IB_USER_VERBS_CMD_CREATE_XSRQ: ib_uverbs_write_cmds = 39;
+pub const IB_USER_VERBS_CMD_OPEN_QP: ib_uverbs_write_cmds = 40;
+pub type ib_uverbs_write_cmds = ::core::ffi::c_uint;
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ib_uverbs_async_event_desc {
+    pub element: __u64,
+    pub event_type: __u32,
+    pub reserved: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ib_uverbs_async_event_desc"][::core::mem::size_of::<ib_uverbs_async_event_desc>() - 16usize];
+    ["Alignment of ib_uverbs_async_event_desc"][::core::mem::align_of::<ib_uverbs_async_event_desc>() - 8usize];
+    ["Offset of field: ib_uverbs_async_event_desc::element"]
+        [::core::mem::offset_of!(ib_uverbs_async_event_desc, element) - 0usize];
+    ["Offset of field: ib_uverbs_async_event_desc::event_type"]
+        [::core::mem::offset_of!(ib_uverbs_async_event_desc, event_type) - 8usize];
+    ["Offset of field: ib_uverbs_async_event_desc::reserved"]
+        [::core::mem::offset_of!(ib_uverbs_async_event_desc, reserved) - 12usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ib_uverbs_comp_event_desc {
+    pub cq_handle: __u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ib_uverbs_comp_event_desc"][::core::mem::size_of::<ib_uverbs_comp_event_desc>() - 8usize];
+    ["Alignment of ib_uverbs_comp_event_desc"][::core::mem::align_of::<ib_uverbs_comp_event_desc>() - 8usize];
+    ["Offset of field: ib_uverbs_comp_event_desc::cq_handle"]
+        [::core::mem::offset_of!(ib_uverbs_comp_event_desc, cq_handle) - 0usize];
+};
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct ib_uverbs_cmd_hdr {
@@ -950,6 +1022,18 @@ const _: () = {
     ["Alignment of ib_uverbs_create_comp_channel"][::core::mem::align_of::<ib_uverbs_create_comp_channel>() - 8usize];
     ["Offset of field: ib_uverbs_create_comp_channel::response"]
         [::core::mem::offset_of!(ib_uverbs_create_comp_channel, response) - 0usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ib_uverbs_create_comp_channel_resp {
+    pub fd: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ib_uverbs_create_comp_channel_resp"][::core::mem::size_of::<ib_uverbs_create_comp_channel_resp>() - 4usize];
+    ["Alignment of ib_uverbs_create_comp_channel_resp"][::core::mem::align_of::<ib_uverbs_create_comp_channel_resp>() - 4usize];
+    ["Offset of field: ib_uverbs_create_comp_channel_resp::fd"]
+        [::core::mem::offset_of!(ib_uverbs_create_comp_channel_resp, fd) - 0usize];
 };
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -3038,6 +3122,29 @@ pub const IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH: ib_uverbs_advise_mr_advice = 0;
 pub const IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE: ib_uverbs_advise_mr_advice = 1;
 pub const IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT: ib_uverbs_advise_mr_advice = 2;
 pub type ib_uverbs_advise_mr_advice = ::core::ffi::c_uint;
+pub const RDMA_DRIVER_UNKNOWN: rdma_driver_id = 0;
+pub const RDMA_DRIVER_MLX5: rdma_driver_id = 1;
+pub const RDMA_DRIVER_MLX4: rdma_driver_id = 2;
+pub const RDMA_DRIVER_CXGB3: rdma_driver_id = 3;
+pub const RDMA_DRIVER_CXGB4: rdma_driver_id = 4;
+pub const RDMA_DRIVER_MTHCA: rdma_driver_id = 5;
+pub const RDMA_DRIVER_BNXT_RE: rdma_driver_id = 6;
+pub const RDMA_DRIVER_OCRDMA: rdma_driver_id = 7;
+pub const RDMA_DRIVER_NES: rdma_driver_id = 8;
+pub const RDMA_DRIVER_I40IW: rdma_driver_id = 9;
+pub const RDMA_DRIVER_IRDMA: rdma_driver_id = 9;
+pub const RDMA_DRIVER_VMW_PVRDMA: rdma_driver_id = 10;
+pub const RDMA_DRIVER_QEDR: rdma_driver_id = 11;
+pub const RDMA_DRIVER_HNS: rdma_driver_id = 12;
+pub const RDMA_DRIVER_USNIC: rdma_driver_id = 13;
+pub const RDMA_DRIVER_RXE: rdma_driver_id = 14;
+pub const RDMA_DRIVER_HFI1: rdma_driver_id = 15;
+pub const RDMA_DRIVER_QIB: rdma_driver_id = 16;
+pub const RDMA_DRIVER_EFA: rdma_driver_id = 17;
+pub const RDMA_DRIVER_SIW: rdma_driver_id = 18;
+pub const RDMA_DRIVER_ERDMA: rdma_driver_id = 19;
+pub const RDMA_DRIVER_MANA: rdma_driver_id = 20;
+pub type rdma_driver_id = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union ibv_gid {
@@ -3605,7 +3712,6 @@ pub const IBV_PORT_SWITCH_PORT_STATE_TABLE_SUP: ibv_port_cap_flags2 = 8;
 pub const IBV_PORT_LINK_WIDTH_2X_SUP: ibv_port_cap_flags2 = 16;
 pub const IBV_PORT_LINK_SPEED_HDR_SUP: ibv_port_cap_flags2 = 32;
 pub const IBV_PORT_LINK_SPEED_NDR_SUP: ibv_port_cap_flags2 = 1024;
-pub const IBV_PORT_LINK_SPEED_XDR_SUP: ibv_port_cap_flags2 = 4096;
 pub type ibv_port_cap_flags2 = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -3632,11 +3738,10 @@ pub struct ibv_port_attr {
     pub link_layer: u8,
     pub flags: u8,
     pub port_cap_flags2: u16,
-    pub active_speed_ex: u32,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of ibv_port_attr"][::core::mem::size_of::<ibv_port_attr>() - 56usize];
+    ["Size of ibv_port_attr"][::core::mem::size_of::<ibv_port_attr>() - 52usize];
     ["Alignment of ibv_port_attr"][::core::mem::align_of::<ibv_port_attr>() - 4usize];
     ["Offset of field: ibv_port_attr::state"][::core::mem::offset_of!(ibv_port_attr, state) - 0usize];
     ["Offset of field: ibv_port_attr::max_mtu"][::core::mem::offset_of!(ibv_port_attr, max_mtu) - 4usize];
@@ -3660,7 +3765,6 @@ const _: () = {
     ["Offset of field: ibv_port_attr::link_layer"][::core::mem::offset_of!(ibv_port_attr, link_layer) - 46usize];
     ["Offset of field: ibv_port_attr::flags"][::core::mem::offset_of!(ibv_port_attr, flags) - 47usize];
     ["Offset of field: ibv_port_attr::port_cap_flags2"][::core::mem::offset_of!(ibv_port_attr, port_cap_flags2) - 48usize];
-    ["Offset of field: ibv_port_attr::active_speed_ex"][::core::mem::offset_of!(ibv_port_attr, active_speed_ex) - 52usize];
 };
 impl Default for ibv_port_attr {
     fn default() -> Self {
@@ -3776,7 +3880,6 @@ pub const IBV_WC_FETCH_ADD: ibv_wc_opcode = 4;
 pub const IBV_WC_BIND_MW: ibv_wc_opcode = 5;
 pub const IBV_WC_LOCAL_INV: ibv_wc_opcode = 6;
 pub const IBV_WC_TSO: ibv_wc_opcode = 7;
-pub const IBV_WC_FLUSH: ibv_wc_opcode = 8;
 pub const IBV_WC_ATOMIC_WRITE: ibv_wc_opcode = 9;
 pub const IBV_WC_RECV: ibv_wc_opcode = 128;
 pub const IBV_WC_RECV_RDMA_WITH_IMM: ibv_wc_opcode = 129;
@@ -3890,8 +3993,6 @@ pub const IBV_ACCESS_MW_BIND: ibv_access_flags = 16;
 pub const IBV_ACCESS_ZERO_BASED: ibv_access_flags = 32;
 pub const IBV_ACCESS_ON_DEMAND: ibv_access_flags = 64;
 pub const IBV_ACCESS_HUGETLB: ibv_access_flags = 128;
-pub const IBV_ACCESS_FLUSH_GLOBAL: ibv_access_flags = 256;
-pub const IBV_ACCESS_FLUSH_PERSISTENT: ibv_access_flags = 512;
 pub const IBV_ACCESS_RELAXED_ORDERING: ibv_access_flags = 1048576;
 pub type ibv_access_flags = ::core::ffi::c_uint;
 #[repr(C)]
@@ -4515,7 +4616,6 @@ pub const IBV_QP_EX_WITH_LOCAL_INV: ibv_qp_create_send_ops_flags = 128;
 pub const IBV_QP_EX_WITH_BIND_MW: ibv_qp_create_send_ops_flags = 256;
 pub const IBV_QP_EX_WITH_SEND_WITH_INV: ibv_qp_create_send_ops_flags = 512;
 pub const IBV_QP_EX_WITH_TSO: ibv_qp_create_send_ops_flags = 1024;
-pub const IBV_QP_EX_WITH_FLUSH: ibv_qp_create_send_ops_flags = 2048;
 pub const IBV_QP_EX_WITH_ATOMIC_WRITE: ibv_qp_create_send_ops_flags = 4096;
 pub type ibv_qp_create_send_ops_flags = ::core::ffi::c_uint;
 #[repr(C)]
@@ -4654,11 +4754,6 @@ pub const IBV_QP_CAP: ibv_qp_attr_mask = 524288;
 pub const IBV_QP_DEST_QPN: ibv_qp_attr_mask = 1048576;
 pub const IBV_QP_RATE_LIMIT: ibv_qp_attr_mask = 33554432;
 pub type ibv_qp_attr_mask = ::core::ffi::c_uint;
-pub const IBV_QUERY_QP_DATA_IN_ORDER_RETURN_CAPS: ibv_query_qp_data_in_order_flags = 1;
-pub type ibv_query_qp_data_in_order_flags = ::core::ffi::c_uint;
-pub const IBV_QUERY_QP_DATA_IN_ORDER_WHOLE_MSG: ibv_query_qp_data_in_order_caps = 1;
-pub const IBV_QUERY_QP_DATA_IN_ORDER_ALIGNED_128_BYTES: ibv_query_qp_data_in_order_caps = 2;
-pub type ibv_query_qp_data_in_order_caps = ::core::ffi::c_uint;
 pub const IBV_QPS_RESET: ibv_qp_state = 0;
 pub const IBV_QPS_INIT: ibv_qp_state = 1;
 pub const IBV_QPS_RTR: ibv_qp_state = 2;
@@ -4773,7 +4868,6 @@ pub const IBV_WR_BIND_MW: ibv_wr_opcode = 8;
 pub const IBV_WR_SEND_WITH_INV: ibv_wr_opcode = 9;
 pub const IBV_WR_TSO: ibv_wr_opcode = 10;
 pub const IBV_WR_DRIVER1: ibv_wr_opcode = 11;
-pub const IBV_WR_FLUSH: ibv_wr_opcode = 14;
 pub const IBV_WR_ATOMIC_WRITE: ibv_wr_opcode = 15;
 pub type ibv_wr_opcode = ::core::ffi::c_uint;
 pub const IBV_SEND_FENCE: ibv_send_flags = 1;
@@ -4782,12 +4876,6 @@ pub const IBV_SEND_SOLICITED: ibv_send_flags = 4;
 pub const IBV_SEND_INLINE: ibv_send_flags = 8;
 pub const IBV_SEND_IP_CSUM: ibv_send_flags = 16;
 pub type ibv_send_flags = ::core::ffi::c_uint;
-pub const IBV_FLUSH_GLOBAL: ibv_placement_type = 1;
-pub const IBV_FLUSH_PERSISTENT: ibv_placement_type = 2;
-pub type ibv_placement_type = ::core::ffi::c_uint;
-pub const IBV_FLUSH_RANGE: ibv_selectivity_level = 0;
-pub const IBV_FLUSH_MR: ibv_selectivity_level = 1;
-pub type ibv_selectivity_level = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ibv_data_buf {
@@ -5399,13 +5487,10 @@ pub struct ibv_qp_ex {
     pub wr_atomic_write: ::core::option::Option<
         unsafe extern "C" fn(qp: *mut ibv_qp_ex, rkey: u32, remote_addr: u64, atomic_wr: *const ::core::ffi::c_void),
     >,
-    pub wr_flush: ::core::option::Option<
-        unsafe extern "C" fn(qp: *mut ibv_qp_ex, rkey: u32, remote_addr: u64, len: usize, type_: u8, level: u8),
-    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of ibv_qp_ex"][::core::mem::size_of::<ibv_qp_ex>() - 360usize];
+    ["Size of ibv_qp_ex"][::core::mem::size_of::<ibv_qp_ex>() - 352usize];
     ["Alignment of ibv_qp_ex"][::core::mem::align_of::<ibv_qp_ex>() - 8usize];
     ["Offset of field: ibv_qp_ex::qp_base"][::core::mem::offset_of!(ibv_qp_ex, qp_base) - 0usize];
     ["Offset of field: ibv_qp_ex::comp_mask"][::core::mem::offset_of!(ibv_qp_ex, comp_mask) - 160usize];
@@ -5433,7 +5518,6 @@ const _: () = {
     ["Offset of field: ibv_qp_ex::wr_complete"][::core::mem::offset_of!(ibv_qp_ex, wr_complete) - 328usize];
     ["Offset of field: ibv_qp_ex::wr_abort"][::core::mem::offset_of!(ibv_qp_ex, wr_abort) - 336usize];
     ["Offset of field: ibv_qp_ex::wr_atomic_write"][::core::mem::offset_of!(ibv_qp_ex, wr_atomic_write) - 344usize];
-    ["Offset of field: ibv_qp_ex::wr_flush"][::core::mem::offset_of!(ibv_qp_ex, wr_flush) - 352usize];
 };
 impl Default for ibv_qp_ex {
     fn default() -> Self {
@@ -11104,11 +11188,11 @@ pub struct verbs_qp {
 pub struct verbs_qp__bindgen_ty_1 {
     pub qp: __BindgenUnionField<ibv_qp>,
     pub qp_ex: __BindgenUnionField<ibv_qp_ex>,
-    pub bindgen_union_field: __BindgenOpaqueArray8<[u8; 360usize]>,
+    pub bindgen_union_field: __BindgenOpaqueArray8<[u8; 352usize]>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of verbs_qp__bindgen_ty_1"][::core::mem::size_of::<verbs_qp__bindgen_ty_1>() - 360usize];
+    ["Size of verbs_qp__bindgen_ty_1"][::core::mem::size_of::<verbs_qp__bindgen_ty_1>() - 352usize];
     ["Alignment of verbs_qp__bindgen_ty_1"][::core::mem::align_of::<verbs_qp__bindgen_ty_1>() - 8usize];
     ["Offset of field: verbs_qp__bindgen_ty_1::qp"][::core::mem::offset_of!(verbs_qp__bindgen_ty_1, qp) - 0usize];
     ["Offset of field: verbs_qp__bindgen_ty_1::qp_ex"][::core::mem::offset_of!(verbs_qp__bindgen_ty_1, qp_ex) - 0usize];
@@ -11124,10 +11208,10 @@ impl Default for verbs_qp__bindgen_ty_1 {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of verbs_qp"][::core::mem::size_of::<verbs_qp>() - 376usize];
+    ["Size of verbs_qp"][::core::mem::size_of::<verbs_qp>() - 368usize];
     ["Alignment of verbs_qp"][::core::mem::align_of::<verbs_qp>() - 8usize];
-    ["Offset of field: verbs_qp::comp_mask"][::core::mem::offset_of!(verbs_qp, comp_mask) - 360usize];
-    ["Offset of field: verbs_qp::xrcd"][::core::mem::offset_of!(verbs_qp, xrcd) - 368usize];
+    ["Offset of field: verbs_qp::comp_mask"][::core::mem::offset_of!(verbs_qp, comp_mask) - 352usize];
+    ["Offset of field: verbs_qp::xrcd"][::core::mem::offset_of!(verbs_qp, xrcd) - 360usize];
 };
 impl Default for verbs_qp {
     fn default() -> Self {
@@ -11227,6 +11311,11 @@ impl Default for verbs_dm {
         }
     }
 }
+pub const VERBS_MATCH_SENTINEL: _bindgen_ty_77 = 0;
+pub const VERBS_MATCH_PCI: _bindgen_ty_77 = 1;
+pub const VERBS_MATCH_MODALIAS: _bindgen_ty_77 = 2;
+pub const VERBS_MATCH_DRIVER_ID: _bindgen_ty_77 = 3;
+pub type _bindgen_ty_77 = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct verbs_match_ent {

@@ -1,0 +1,142 @@
+//! `ibv_post_send`: each `ibv_send_wr` becomes one WQE, staged on the QP; the list is published
+//! with one doorbell. `ibv_post_recv`: the device has no receive side.
+
+use std::ffi::c_int;
+
+use accelverbs::uapi::wqe::{flags, Opcode, Sge, Wqe};
+use accelverbs::{PostError, RawWqe};
+
+use crate::ffi::guard;
+use crate::qp::PluginQp;
+use crate::sys;
+
+/// Posts `wr` and the requests chained after it. On failure, `bad_wr` names the first request
+/// not posted; those before it were posted (and will complete).
+pub unsafe extern "C" fn post_send(qp: *mut sys::ibv_qp, wr: *mut sys::ibv_send_wr, bad_wr: *mut *mut sys::ibv_send_wr) -> c_int {
+    guard("post_send", libc::EIO, || {
+        // SAFETY: libibverbs passes a QP of this provider.
+        let plugin = unsafe { PluginQp::from_ibv(qp) };
+        let mut queue = plugin.sq.lock();
+        let qp = &mut queue.qp;
+        let mut current = wr;
+        let mut failed = 0;
+        while !current.is_null() {
+            // SAFETY: the application's list of requests, valid for the call.
+            let request = unsafe { &*current };
+            let staged = translate(request).and_then(|wqe| {
+                // SAFETY: the verbs contract: memory a request names stays registered and
+                // untouched by the application until its completion.
+                qp.stage(unsafe { RawWqe::new(wqe) }).map_err(post_errno)
+            });
+            if let Err(errno) = staged {
+                failed = errno;
+                break;
+            }
+            current = request.next;
+        }
+        qp.ring_staged();
+        if failed != 0 && !bad_wr.is_null() {
+            // SAFETY: the application's out-pointer.
+            unsafe { *bad_wr = current };
+        }
+        failed
+    })
+}
+
+/// The errno verbs programs expect for a request the queue did not take.
+pub fn post_errno(e: PostError) -> c_int {
+    match e {
+        PostError::QueueFull => libc::ENOMEM,
+        _ => libc::EINVAL,
+    }
+}
+
+/// One `ibv_send_wr` as a WQE; `EINVAL` for what the device does not do.
+fn translate(wr: &sys::ibv_send_wr) -> Result<Wqe, c_int> {
+    let local = match wr.num_sge {
+        0 => Sge::default(),
+        1 => {
+            // SAFETY: the application's scatter/gather list has `num_sge` entries.
+            let sge = unsafe { &*wr.sg_list };
+            Sge { addr: sge.addr, length: sge.length, lkey: sge.lkey }
+        }
+        _ => return Err(libc::EINVAL),
+    };
+    // SAFETY: the `rdma` member is the one RDMA opcodes use; it is plain data either way.
+    let rdma = unsafe { wr.wr.rdma };
+    let mut wqe = rdma_wqe(wr.opcode, wr.wr_id, wr.send_flags, rdma.rkey, rdma.remote_addr)?;
+    set_local(&mut wqe, local);
+    Ok(wqe)
+}
+
+/// An RDMA WQE (`IBV_WR_RDMA_WRITE` or `IBV_WR_RDMA_READ`) naming the remote range, its local
+/// SGE still empty; `EINVAL` for another opcode or for send flags the device does not honour.
+pub fn rdma_wqe(opcode: sys::ibv_wr_opcode, wr_id: u64, send_flags: u32, rkey: u32, remote_addr: u64) -> Result<Wqe, c_int> {
+    let known = sys::IBV_SEND_FENCE | sys::IBV_SEND_SIGNALED | sys::IBV_SEND_SOLICITED;
+    // Inline data and checksum offload are not offered (max_inline_data is 0).
+    if send_flags & !known != 0 {
+        return Err(libc::EINVAL);
+    }
+    let mut wqe = Wqe::default();
+    wqe.ctrl.wr_id = wr_id;
+    wqe.ctrl.flags = flag_if(send_flags, sys::IBV_SEND_SIGNALED, flags::SIGNALED)
+        | flag_if(send_flags, sys::IBV_SEND_SOLICITED, flags::SOLICITED)
+        | flag_if(send_flags, sys::IBV_SEND_FENCE, flags::FENCE);
+    let remote = Sge { addr: remote_addr, length: 0, lkey: rkey };
+    match opcode {
+        sys::IBV_WR_RDMA_WRITE => {
+            wqe.ctrl.opcode = Opcode::RdmaWrite as u8;
+            wqe.dst = remote;
+        }
+        sys::IBV_WR_RDMA_READ => {
+            wqe.ctrl.opcode = Opcode::RdmaRead as u8;
+            wqe.src = remote;
+        }
+        _ => return Err(libc::EINVAL),
+    }
+    Ok(wqe)
+}
+
+/// Sets the local side of an RDMA WQE; the remote range has the same length.
+pub fn set_local(wqe: &mut Wqe, local: Sge) {
+    if wqe.ctrl.opcode == Opcode::RdmaRead as u8 {
+        wqe.dst = local;
+        wqe.src.length = local.length;
+    } else {
+        wqe.src = local;
+        wqe.dst.length = local.length;
+    }
+}
+
+fn flag_if(bits: u32, verbs_flag: u32, wqe_flag: u8) -> u8 {
+    if bits & verbs_flag != 0 {
+        wqe_flag
+    } else {
+        0
+    }
+}
+
+/// The `ibv_wc_opcode` of a completion of device opcode `opcode`: RDMA keeps its verbs
+/// opcode; the accelerator operations report `IBV_WC_DRIVER1` (acceldv.h tells them apart).
+pub fn wc_opcode(opcode: u8) -> sys::ibv_wc_opcode {
+    match Opcode::try_from(opcode) {
+        Ok(Opcode::RdmaWrite) => sys::IBV_WC_RDMA_WRITE,
+        Ok(Opcode::RdmaRead) => sys::IBV_WC_RDMA_READ,
+        _ => sys::IBV_WC_DRIVER1,
+    }
+}
+
+/// `ibv_post_recv`: nothing is ever sent to this device's QPs.
+pub unsafe extern "C" fn post_recv(
+    _qp: *mut sys::ibv_qp,
+    wr: *mut sys::ibv_recv_wr,
+    bad_wr: *mut *mut sys::ibv_recv_wr,
+) -> c_int {
+    guard("post_recv", libc::EIO, || {
+        if !bad_wr.is_null() {
+            // SAFETY: the application's out-pointer.
+            unsafe { *bad_wr = wr };
+        }
+        libc::EOPNOTSUPP
+    })
+}

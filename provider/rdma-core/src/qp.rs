@@ -1,0 +1,227 @@
+//! Queue pairs: RC queue pairs of verbs programs, carried by accelverbs QPs. The device answers
+//! its own RDMA requests (loopback), so connection attributes are recorded, not used.
+
+use std::ffi::c_int;
+use std::sync::Mutex;
+
+use crate::send_queue::SendQueue;
+
+use accelverbs::{QpInit, QpState};
+
+use crate::context::state;
+use crate::cq::PluginCq;
+use crate::ffi::{errno_of, guard, leak, null_with, reclaim};
+use crate::pd::PluginPd;
+use crate::sys;
+
+/// `verbs_qp` (libibverbs looks for the extended QP there) and the accelverbs QP.
+#[repr(C)]
+pub struct PluginQp {
+    pub vqp: sys::verbs_qp,
+    pub sq: SendQueue,
+    /// What the application asked for, as granted (`ibv_query_qp`'s `init_attr`).
+    init: sys::ibv_qp_init_attr,
+    /// Connection attributes recorded by `ibv_modify_qp`, returned by `ibv_query_qp`.
+    attrs: Mutex<sys::ibv_qp_attr>,
+}
+
+impl PluginQp {
+    /// The QP behind `qp`.
+    ///
+    /// # Safety
+    /// `qp` was made by this module and not destroyed.
+    pub unsafe fn from_ibv<'a>(qp: *mut sys::ibv_qp) -> &'a PluginQp {
+        // SAFETY: `ibv_qp` is the first member of `verbs_qp`, the first field of the
+        // `#[repr(C)]` box `create` leaked.
+        unsafe { &*qp.cast::<PluginQp>() }
+    }
+
+    fn ibv(&self) -> &sys::ibv_qp {
+        // SAFETY: `ibv_qp` starts `verbs_qp` (its union's `qp` member, the one this provider
+        // initialises).
+        unsafe { &*(&self.vqp as *const sys::verbs_qp).cast::<sys::ibv_qp>() }
+    }
+}
+
+pub unsafe extern "C" fn create_qp(pd: *mut sys::ibv_pd, attr: *mut sys::ibv_qp_init_attr) -> *mut sys::ibv_qp {
+    guard("create_qp", std::ptr::null_mut(), || {
+        // SAFETY: libibverbs passes the application's attributes, which we may update.
+        let attr = unsafe { &mut *attr };
+        // SAFETY: as above.
+        unsafe { create(pd, attr) }
+    })
+}
+
+pub unsafe extern "C" fn create_qp_ex(context: *mut sys::ibv_context, attr: *mut sys::ibv_qp_init_attr_ex) -> *mut sys::ibv_qp {
+    guard("create_qp_ex", std::ptr::null_mut(), || {
+        // SAFETY: libibverbs passes the application's attributes.
+        let ex = unsafe { &mut *attr };
+        if ex.comp_mask & sys::IBV_QP_INIT_ATTR_PD == 0 || ex.pd.is_null() {
+            return null_with(libc::EINVAL);
+        }
+        // The `ibv_wr_*` interface (SEND_OPS_FLAGS) for the RDMA operations; none of the
+        // other extended attributes.
+        if ex.comp_mask & !(sys::IBV_QP_INIT_ATTR_PD | sys::IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) != 0 {
+            return null_with(libc::EOPNOTSUPP);
+        }
+        let wr_api = ex.comp_mask & sys::IBV_QP_INIT_ATTR_SEND_OPS_FLAGS != 0;
+        if wr_api && ex.send_ops_flags & !crate::wr::SUPPORTED_SEND_OPS != 0 {
+            return null_with(libc::EOPNOTSUPP);
+        }
+        // SAFETY: `ex.pd` is a PD the application made on this provider's context.
+        if unsafe { (*ex.pd).context } != context {
+            return null_with(libc::EINVAL);
+        }
+        let mut plain = sys::ibv_qp_init_attr {
+            qp_context: ex.qp_context,
+            send_cq: ex.send_cq,
+            recv_cq: ex.recv_cq,
+            srq: ex.srq,
+            cap: ex.cap,
+            qp_type: ex.qp_type,
+            sq_sig_all: ex.sq_sig_all,
+        };
+        // SAFETY: `ex.pd` is the application's PD of this provider.
+        let qp = unsafe { create(ex.pd, &mut plain) };
+        ex.cap = plain.cap;
+        if wr_api && !qp.is_null() {
+            // SAFETY: a QP just made; the extended view shares its start (`verbs_qp`'s union).
+            unsafe {
+                let plugin = qp.cast::<PluginQp>();
+                (*plugin).vqp.comp_mask |= sys::VERBS_QP_EX;
+                crate::wr::install(&mut *qp.cast::<sys::ibv_qp_ex>());
+            }
+        }
+        qp
+    })
+}
+
+/// Makes an RC QP in RESET.
+///
+/// # Safety
+/// `pd` and the CQs `attr` names are objects of this provider.
+unsafe fn create(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr) -> *mut sys::ibv_qp {
+    if attr.qp_type != sys::IBV_QPT_RC {
+        return null_with(libc::EOPNOTSUPP);
+    }
+    if !attr.srq.is_null() {
+        return null_with(libc::EOPNOTSUPP);
+    }
+    if attr.send_cq.is_null() || attr.recv_cq.is_null() {
+        return null_with(libc::EINVAL);
+    }
+    // SAFETY: libibverbs passes a PD of this provider.
+    let plugin_pd = unsafe { PluginPd::from_ibv(pd) };
+    // SAFETY: both CQs are the application's, of this provider (caller's contract).
+    let (send_cq, recv_cq) = unsafe { (PluginCq::from_ibv(attr.send_cq), PluginCq::from_ibv(attr.recv_cq)) };
+    // SAFETY: as above.
+    let caps = &unsafe { state(plugin_pd.ibv.context) }.caps;
+    let cap = attr.cap;
+    // Nothing is ever sent to the device's QPs: a receive queue could never complete.
+    if cap.max_recv_wr > 0 || cap.max_recv_sge > 0 {
+        return null_with(libc::EOPNOTSUPP);
+    }
+    if cap.max_send_wr > caps.max_qp_wr || cap.max_send_sge > 1 || cap.max_inline_data > 0 {
+        return null_with(libc::EINVAL);
+    }
+    let init = QpInit::new(cap.max_send_wr).signal_all(attr.sq_sig_all != 0);
+    let qp = {
+        let cq = send_cq.cq.lock().unwrap_or_else(|e| e.into_inner());
+        match plugin_pd.pd.create_qp_in_reset(&cq, init) {
+            Ok(qp) => qp,
+            Err(e) => return null_with(errno_of(&e)),
+        }
+    };
+    attr.cap = sys::ibv_qp_cap { max_send_wr: qp.capacity(), max_send_sge: 1, ..cap };
+    // SAFETY: an all-zero `verbs_qp` is its C initial state (no extended QP: `comp_mask` 0).
+    let mut vqp: sys::verbs_qp = unsafe { std::mem::zeroed() };
+    // SAFETY: `ibv_qp` starts `verbs_qp` (its union's `qp` member, the one in use).
+    let ibv = unsafe { &mut *(&mut vqp as *mut sys::verbs_qp).cast::<sys::ibv_qp>() };
+    ibv.context = plugin_pd.ibv.context;
+    ibv.qp_context = attr.qp_context;
+    ibv.pd = pd;
+    ibv.send_cq = attr.send_cq;
+    ibv.recv_cq = attr.recv_cq;
+    ibv.handle = qp.qpn();
+    ibv.qp_num = qp.qpn();
+    ibv.state = sys::IBV_QPS_RESET;
+    ibv.qp_type = attr.qp_type;
+    let attrs = sys::ibv_qp_attr { qp_state: sys::IBV_QPS_RESET, cap: attr.cap, port_num: 1, ..Default::default() };
+    let raw = leak(PluginQp { vqp, sq: SendQueue::new(qp), init: *attr, attrs: Mutex::new(attrs) });
+    // SAFETY: the QP is at its final address; its lock and condition variable (which
+    // libibverbs uses for async-event accounting) are initialised there, once.
+    unsafe {
+        let ibv = &mut *(&mut (*raw).vqp as *mut sys::verbs_qp).cast::<sys::ibv_qp>();
+        libc::pthread_mutex_init(&mut ibv.mutex, std::ptr::null());
+        libc::pthread_cond_init(&mut ibv.cond, std::ptr::null());
+    }
+    plugin_pd.hold();
+    send_cq.hold();
+    recv_cq.hold();
+    raw.cast()
+}
+
+/// `ibv_modify_qp`: the state moves on the device; the connection attributes of an RC QP are
+/// recorded (the device is its own responder).
+pub unsafe extern "C" fn modify_qp(qp: *mut sys::ibv_qp, attr: *mut sys::ibv_qp_attr, mask: c_int) -> c_int {
+    guard("modify_qp", libc::EIO, || {
+        // SAFETY: libibverbs passes a QP of this provider and the application's attributes.
+        let (plugin, attr) = unsafe { (PluginQp::from_ibv(qp), &*attr) };
+        let mask = mask as u32;
+        if mask & sys::IBV_QP_STATE != 0 {
+            let Ok(target) = QpState::try_from(attr.qp_state) else { return libc::EINVAL };
+            if let Err(e) = plugin.sq.lock().qp.modify(target) {
+                return errno_of(&e);
+            }
+            // SAFETY: the state field is the application's to read; this is its one writer
+            // (the verbs contract serialises modify_qp on a QP).
+            unsafe { (*qp).state = attr.qp_state };
+        }
+        let mut recorded = plugin.attrs.lock().unwrap_or_else(|e| e.into_inner());
+        let state = if mask & sys::IBV_QP_STATE != 0 { attr.qp_state } else { recorded.qp_state };
+        let cap = recorded.cap;
+        *recorded = sys::ibv_qp_attr { qp_state: state, cur_qp_state: state, cap, port_num: 1, ..*attr };
+        0
+    })
+}
+
+pub unsafe extern "C" fn query_qp(
+    qp: *mut sys::ibv_qp,
+    attr: *mut sys::ibv_qp_attr,
+    _mask: c_int,
+    init_attr: *mut sys::ibv_qp_init_attr,
+) -> c_int {
+    guard("query_qp", libc::EIO, || {
+        // SAFETY: libibverbs passes a QP of this provider.
+        let plugin = unsafe { PluginQp::from_ibv(qp) };
+        // The device may have moved the QP to ERR on its own (a failed request).
+        let state = match plugin.sq.lock().qp.query_state() {
+            Ok(s) => s as u32,
+            Err(e) => return errno_of(&e),
+        };
+        let recorded = *plugin.attrs.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the application's output structures.
+        unsafe {
+            attr.write(sys::ibv_qp_attr { qp_state: state, cur_qp_state: state, ..recorded });
+            init_attr.write(plugin.init);
+        }
+        0
+    })
+}
+
+pub unsafe extern "C" fn destroy_qp(qp: *mut sys::ibv_qp) -> c_int {
+    guard("destroy_qp", libc::EIO, || {
+        // SAFETY: libibverbs passes a QP of this provider, which the application gives up.
+        let plugin = unsafe { reclaim(qp.cast::<PluginQp>()) };
+        let ibv = plugin.ibv();
+        let (pd, send_cq, recv_cq) = (ibv.pd, ibv.send_cq, ibv.recv_cq);
+        drop(plugin);
+        // SAFETY: the PD and CQs outlive the QP (they refuse to go while it exists).
+        unsafe {
+            PluginPd::from_ibv(pd).release();
+            PluginCq::from_ibv(send_cq).release();
+            PluginCq::from_ibv(recv_cq).release();
+        }
+        0
+    })
+}

@@ -1,0 +1,168 @@
+//! The `ibv_wr_*` interface of an extended QP (`ibv_qp_ex`): `ibv_wr_start`, one builder call
+//! per request (`ibv_wr_rdma_write`, `ibv_wr_rdma_read`) followed by its SGE
+//! (`ibv_wr_set_sge`, `ibv_wr_set_sge_list`), then `ibv_wr_complete`, which publishes the
+//! whole sequence with one doorbell, or `ibv_wr_abort`. As in rdma-core's providers, an error
+//! in the sequence is reported by `ibv_wr_complete`, and then nothing of it is posted.
+
+use std::ffi::c_int;
+
+use accelverbs::uapi::wqe::Sge;
+use accelverbs::RawWqe;
+
+use crate::ffi::guard;
+use crate::post::{post_errno, rdma_wqe, set_local};
+use crate::qp::PluginQp;
+use crate::send_queue::Queue;
+use crate::sys;
+
+/// The send operations an extended QP may ask for.
+pub const SUPPORTED_SEND_OPS: u64 = (sys::IBV_QP_EX_WITH_RDMA_WRITE | sys::IBV_QP_EX_WITH_RDMA_READ) as u64;
+
+/// Installs the builders in `qpx`.
+pub fn install(qpx: &mut sys::ibv_qp_ex) {
+    qpx.wr_start = Some(wr_start);
+    qpx.wr_complete = Some(wr_complete);
+    qpx.wr_abort = Some(wr_abort);
+    qpx.wr_rdma_write = Some(wr_rdma_write);
+    qpx.wr_rdma_read = Some(wr_rdma_read);
+    qpx.wr_set_sge = Some(wr_set_sge);
+    qpx.wr_set_sge_list = Some(wr_set_sge_list);
+}
+
+/// The QP behind `qpx`.
+///
+/// # Safety
+/// `qpx` is an extended QP of this provider.
+unsafe fn plugin<'a>(qpx: *mut sys::ibv_qp_ex) -> &'a PluginQp {
+    // SAFETY: `ibv_qp_ex` starts with `ibv_qp`, which starts `PluginQp` (caller's contract).
+    unsafe { PluginQp::from_ibv(qpx.cast()) }
+}
+
+/// The queue, held since `wr_start`.
+///
+/// # Safety
+/// `qpx` is an extended QP of this provider inside a `wr_start` … `wr_complete` sequence.
+unsafe fn queue<'a>(qpx: *mut sys::ibv_qp_ex) -> &'a mut Queue {
+    // SAFETY: the caller's contract: the sequence holds the lock.
+    unsafe { plugin(qpx).sq.held() }
+}
+
+/// Stages the request being built, if any; the first failure is kept for `wr_complete`.
+fn stage_building(queue: &mut Queue) {
+    if let Some(wqe) = queue.building.take() {
+        // SAFETY: the verbs contract: memory a request names stays registered and untouched
+        // by the application until its completion.
+        if let Err(e) = queue.qp.stage(unsafe { RawWqe::new(wqe) }) {
+            fail(queue, post_errno(e));
+        }
+    }
+}
+
+fn fail(queue: &mut Queue, errno: c_int) {
+    if queue.error == 0 {
+        queue.error = errno;
+    }
+}
+
+unsafe extern "C" fn wr_start(qpx: *mut sys::ibv_qp_ex) {
+    guard("wr_start", (), || {
+        // SAFETY: libibverbs passes an extended QP of this provider.
+        let plugin = unsafe { plugin(qpx) };
+        plugin.sq.acquire();
+        // SAFETY: just acquired.
+        let queue = unsafe { plugin.sq.held() };
+        queue.building = None;
+        queue.error = 0;
+    })
+}
+
+/// Begins an RDMA request from the QP's `wr_id` and `wr_flags`.
+///
+/// # Safety
+/// As [`queue`].
+unsafe fn begin_rdma(qpx: *mut sys::ibv_qp_ex, opcode: sys::ibv_wr_opcode, rkey: u32, remote_addr: u64) {
+    // SAFETY: the caller's contract; the application sets `wr_id` and `wr_flags` before the
+    // builder call.
+    let (queue, wr_id, wr_flags) = unsafe { (queue(qpx), (*qpx).wr_id, (*qpx).wr_flags) };
+    stage_building(queue);
+    match rdma_wqe(opcode, wr_id, wr_flags, rkey, remote_addr) {
+        Ok(wqe) => queue.building = Some(wqe),
+        Err(errno) => fail(queue, errno),
+    }
+}
+
+unsafe extern "C" fn wr_rdma_write(qpx: *mut sys::ibv_qp_ex, rkey: u32, remote_addr: u64) {
+    // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
+    guard("wr_rdma_write", (), || unsafe { begin_rdma(qpx, sys::IBV_WR_RDMA_WRITE, rkey, remote_addr) })
+}
+
+unsafe extern "C" fn wr_rdma_read(qpx: *mut sys::ibv_qp_ex, rkey: u32, remote_addr: u64) {
+    // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
+    guard("wr_rdma_read", (), || unsafe { begin_rdma(qpx, sys::IBV_WR_RDMA_READ, rkey, remote_addr) })
+}
+
+/// Sets the local SGE of the request being built (`EINVAL` at completion if none is).
+///
+/// # Safety
+/// As [`queue`].
+unsafe fn set_sge(qpx: *mut sys::ibv_qp_ex, local: Sge) {
+    // SAFETY: the caller's contract.
+    let queue = unsafe { queue(qpx) };
+    match queue.building.as_mut() {
+        Some(wqe) => set_local(wqe, local),
+        None => fail(queue, libc::EINVAL),
+    }
+}
+
+unsafe extern "C" fn wr_set_sge(qpx: *mut sys::ibv_qp_ex, lkey: u32, addr: u64, length: u32) {
+    // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
+    guard("wr_set_sge", (), || unsafe { set_sge(qpx, Sge { addr, length, lkey }) })
+}
+
+unsafe extern "C" fn wr_set_sge_list(qpx: *mut sys::ibv_qp_ex, num_sge: usize, sg_list: *const sys::ibv_sge) {
+    guard("wr_set_sge_list", (), || match num_sge {
+        // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
+        0 => unsafe { set_sge(qpx, Sge::default()) },
+        1 => {
+            // SAFETY: the application's list has `num_sge` entries.
+            let sge = unsafe { &*sg_list };
+            // SAFETY: as above.
+            unsafe { set_sge(qpx, Sge { addr: sge.addr, length: sge.length, lkey: sge.lkey }) }
+        }
+        // One SGE per side (max_sge is 1).
+        // SAFETY: as above.
+        _ => fail(unsafe { queue(qpx) }, libc::EINVAL),
+    })
+}
+
+unsafe extern "C" fn wr_complete(qpx: *mut sys::ibv_qp_ex) -> c_int {
+    guard("wr_complete", libc::EIO, || {
+        // SAFETY: libibverbs passes the QP of a `wr_start` sequence, which ends here.
+        let plugin = unsafe { plugin(qpx) };
+        // SAFETY: as above.
+        let queue = unsafe { plugin.sq.held() };
+        stage_building(queue);
+        let error = queue.error;
+        if error != 0 {
+            queue.qp.abort_staged();
+        } else {
+            queue.qp.ring_staged();
+        }
+        // SAFETY: the sequence held the lock; `queue` is not used past this point.
+        unsafe { plugin.sq.release() };
+        error
+    })
+}
+
+unsafe extern "C" fn wr_abort(qpx: *mut sys::ibv_qp_ex) {
+    guard("wr_abort", (), || {
+        // SAFETY: libibverbs passes the QP of a `wr_start` sequence, which ends here.
+        let plugin = unsafe { plugin(qpx) };
+        // SAFETY: as above.
+        let queue = unsafe { plugin.sq.held() };
+        queue.building = None;
+        queue.qp.abort_staged();
+        // SAFETY: the sequence held the lock; `queue` is not used past this point.
+        unsafe { plugin.sq.release() };
+    })
+}

@@ -1,0 +1,92 @@
+//! Unmodified verbs programs on the plugin: rdma-core's own tools, and the C programs in
+//! examples/c compiled here against Debian's libibverbs-dev, each run under accel-run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn accel_run() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_accel-run"))
+}
+
+fn run(mut command: Command) -> Output {
+    let shown = format!("{command:?}");
+    let out = command.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{shown} exited with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Compiles `examples/c/<name>.c` against the system's libibverbs into the test's own
+/// directory.
+fn compile(name: &str) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c").join(format!("{name}.c"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verbs-programs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join(name);
+    let mut cc = Command::new("cc");
+    cc.args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"]).arg(&binary).arg(&source).arg("-libverbs");
+    run(cc);
+    binary
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ibv_devices_lists_the_soft_device() {
+    let mut c = accel_run();
+    c.arg("ibv_devices");
+    let out = stdout(&run(c));
+    assert!(out.contains("accelsim0"), "{out}");
+    assert!(out.contains("02acce1e00000001"), "the node GUID the device reports: {out}");
+}
+
+#[test]
+fn ibv_devinfo_shows_the_device_and_its_active_port() {
+    let mut c = accel_run();
+    c.args(["ibv_devinfo", "-v"]);
+    let out = stdout(&run(c));
+    for expected in [
+        "hca_id:\taccelsim0",
+        "node_guid:\t\t\t02ac:ce1e:0000:0001",
+        "vendor_id:\t\t\t0xffff",
+        "phys_port_cnt:\t\t\t1",
+        "max_qp_wr:\t\t\t32768",
+        "state:\t\t\tPORT_ACTIVE (4)",
+        "active_mtu:\t\t4096 (5)",
+        "phys_state:\t\tLINK_UP (5)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn plain_verbs_rdma_write_and_read_complete_through_a_completion_channel() {
+    let mut c = accel_run();
+    c.arg(compile("rdma_loopback"));
+    let out = stdout(&run(c));
+    assert!(out.contains("RDMA_WRITE and RDMA_READ of 4096 bytes verified"), "{out}");
+}
+
+#[test]
+fn the_wr_interface_posts_batches_and_aborts_cleanly() {
+    let mut c = accel_run();
+    c.arg(compile("wr_batch"));
+    let out = stdout(&run(c));
+    assert!(out.contains("8 RDMA_WRITEs and 8 RDMA_READs"), "{out}");
+}
+
+#[test]
+fn c_programs_get_verbs_errors_not_crashes() {
+    let mut c = accel_run();
+    c.arg(compile("verbs_errors"));
+    let out = stdout(&run(c));
+    assert!(out.contains("verbs_errors: 0 failure(s)"), "{out}");
+}
