@@ -118,6 +118,7 @@ fn ours() -> Vec<(&'static str, u64)> {
         ("IBV_WC_LOC_QP_OP_ERR", CqeStatus::LocalQpOperationError as u64),
         ("IBV_WC_LOC_PROT_ERR", CqeStatus::LocalProtectionError as u64),
         ("IBV_WC_WR_FLUSH_ERR", CqeStatus::WorkRequestFlushed as u64),
+        ("IBV_WC_REM_ACCESS_ERR", CqeStatus::RemoteAccessError as u64),
         ("IBV_WC_GENERAL_ERR", CqeStatus::GeneralError as u64),
         ("IBV_QPT_DRIVER", u64::from(verbs::IB_UVERBS_QPT_DRIVER)),
     ]

@@ -30,6 +30,9 @@ wire_enum! {
         LocalProtectionError = 4,
         /// `IBV_WC_WR_FLUSH_ERR`: not executed because the QP is in the error state.
         WorkRequestFlushed = 5,
+        /// `IBV_WC_REM_ACCESS_ERR`: the remote side of an RDMA request failed its key, PD,
+        /// bounds or remote-access check.
+        RemoteAccessError = 10,
         /// `IBV_WC_GENERAL_ERR`.
         GeneralError = 21,
         /// The output filled before the input was used up. Recoverable: the completion says

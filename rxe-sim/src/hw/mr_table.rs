@@ -37,11 +37,14 @@ pub struct Resolved {
     _mr: Arc<MrEntry>,
 }
 
-/// What an SGE will be used for.
+/// What an SGE will be used for: by the QP's own request (local), or as the target of an
+/// RDMA request (remote: the key is an rkey, checked for remote access).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
     Read,
     Write,
+    RemoteRead,
+    RemoteWrite,
 }
 
 impl MrTable {
@@ -96,7 +99,13 @@ impl MrTable {
         if end > mr.len {
             return Err(VendorError::OutOfBounds);
         }
-        if usage == Use::Write && mr.access & access::LOCAL_WRITE == 0 {
+        let needed = match usage {
+            Use::Read => 0,
+            Use::Write => access::LOCAL_WRITE,
+            Use::RemoteRead => access::REMOTE_READ,
+            Use::RemoteWrite => access::REMOTE_WRITE,
+        };
+        if mr.access & needed != needed {
             return Err(VendorError::AccessDenied);
         }
         // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.

@@ -4,7 +4,7 @@ use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
 use super::{no_params_or_aux, Done, ExecContext, Failure, Operation};
-use crate::hw::mr_table::Use;
+use crate::hw::mr_table::{Resolved, Use};
 
 #[derive(Debug)]
 pub struct Copy;
@@ -22,14 +22,20 @@ impl Operation for Copy {
         no_params_or_aux(wqe)?;
         let from = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
         let to = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
-        if to.len < from.len {
-            return Err(Failure::length(VendorError::DestinationTooSmall));
-        }
-        // SAFETY: both ranges were resolved inside live, pinned MRs of this PD (bounds checked
-        // with overflow-safe arithmetic) and the MR entries are held until the copy ends, so
-        // deregistration waits for us. They may overlap (same MR), hence `copy`, not
-        // `copy_nonoverlapping`.
-        unsafe { std::ptr::copy(from.ptr, to.ptr, from.len) };
-        Ok(Done::ok(from.len as u32, 0))
+        copy_resolved(&from, &to, Failure::length(VendorError::DestinationTooSmall))
     }
+}
+
+/// Copies all of `from` to the start of `to`, or fails with `too_small` if it does not fit:
+/// COPY, and the RDMA operations once their two sides are resolved.
+pub(super) fn copy_resolved(from: &Resolved, to: &Resolved, too_small: Failure) -> Result<Done, Failure> {
+    if to.len < from.len {
+        return Err(too_small);
+    }
+    // SAFETY: both ranges were resolved inside live, pinned MRs of the QP's PD (bounds checked
+    // with overflow-safe arithmetic) and the MR entries are held (by the caller's `Resolved`s)
+    // until the copy ends, so deregistration waits for us. They may overlap (same MR), hence
+    // `copy`, not `copy_nonoverlapping`.
+    unsafe { std::ptr::copy(from.ptr, to.ptr, from.len) };
+    Ok(Done::ok(from.len as u32, 0))
 }

@@ -5,6 +5,7 @@
 mod compression;
 mod copy;
 mod nop;
+mod rdma;
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
@@ -52,6 +53,10 @@ impl Failure {
     pub fn length(vendor: VendorError) -> Self {
         Self { status: CqeStatus::LocalLengthError, vendor, fatal: true }
     }
+    /// The remote side of an RDMA request: like a protection error, it stops the QP.
+    pub fn remote_access(vendor: VendorError) -> Self {
+        Self { status: CqeStatus::RemoteAccessError, vendor, fatal: true }
+    }
 }
 
 /// What an operation may reach while it runs: the QP's protection domain and the device's
@@ -76,7 +81,8 @@ pub trait Operation: Sync {
 }
 
 /// Every operation the device runs.
-pub static OPERATIONS: &[&dyn Operation] = &[&nop::Nop, &copy::Copy, &compression::COMPRESS, &compression::DECOMPRESS];
+pub static OPERATIONS: &[&dyn Operation] =
+    &[&nop::Nop, &copy::Copy, &rdma::RDMA_WRITE, &rdma::RDMA_READ, &compression::COMPRESS, &compression::DECOMPRESS];
 
 /// The operation for a raw opcode byte.
 pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
@@ -115,7 +121,7 @@ mod tests {
             assert!(OPERATIONS[i + 1..].iter().all(|b| b.opcode() != a.opcode()), "{:?} twice", a.opcode());
             assert_eq!(find(a.opcode() as u8).map(|op| op.opcode()), Some(a.opcode()));
         }
-        let expected = [Opcode::Nop, Opcode::Copy, Opcode::Compress, Opcode::Decompress];
+        let expected = [Opcode::Nop, Opcode::Copy, Opcode::RdmaWrite, Opcode::RdmaRead, Opcode::Compress, Opcode::Decompress];
         assert_eq!(opcode_mask(), expected.iter().fold(0, |m, &op| m | 1 << op as u8));
         assert_eq!(max_sge(), accelverbs_uapi::compress::MAX_LIST_ENTRIES);
         assert!(find(0xFF).is_none());

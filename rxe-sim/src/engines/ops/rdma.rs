@@ -1,0 +1,48 @@
+//! RDMA_WRITE and RDMA_READ between regions of this device: the device is its own responder,
+//! so the remote range is resolved in the same table, by rkey, in the posting QP's PD (as if
+//! the QP were connected in loopback to itself or to a QP of its PD), with remote access
+//! rights. A failed check on the remote side completes with `RemoteAccessError`; on the local
+//! side, with the local statuses COPY uses. Either stops the QP.
+
+use accelverbs_uapi::cqe::VendorError;
+use accelverbs_uapi::wqe::{Opcode, Wqe};
+
+use super::copy::copy_resolved;
+use super::{no_params_or_aux, Done, ExecContext, Failure, Operation};
+use crate::hw::mr_table::Use;
+
+/// Which side of the WQE is the remote one.
+#[derive(Debug)]
+pub struct Rdma {
+    opcode: Opcode,
+}
+
+/// `src` local (read), `dst` remote (an rkey with remote-write access).
+pub static RDMA_WRITE: Rdma = Rdma { opcode: Opcode::RdmaWrite };
+/// `src` remote (an rkey with remote-read access), `dst` local (local write).
+pub static RDMA_READ: Rdma = Rdma { opcode: Opcode::RdmaRead };
+
+impl Operation for Rdma {
+    fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    fn max_sge(&self) -> u32 {
+        1
+    }
+
+    fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
+        no_params_or_aux(wqe)?;
+        let (mrs, pdn) = (ctx.mrs, ctx.pdn);
+        if self.opcode == Opcode::RdmaWrite {
+            let from = mrs.resolve(&wqe.src, pdn, Use::Read).map_err(Failure::protection)?;
+            let to = mrs.resolve(&wqe.dst, pdn, Use::RemoteWrite).map_err(Failure::remote_access)?;
+            // Writing past the remote range is the remote side's refusal.
+            copy_resolved(&from, &to, Failure::remote_access(VendorError::OutOfBounds))
+        } else {
+            let from = mrs.resolve(&wqe.src, pdn, Use::RemoteRead).map_err(Failure::remote_access)?;
+            let to = mrs.resolve(&wqe.dst, pdn, Use::Write).map_err(Failure::protection)?;
+            copy_resolved(&from, &to, Failure::length(VendorError::DestinationTooSmall))
+        }
+    }
+}
