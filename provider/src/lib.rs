@@ -163,7 +163,7 @@ pub use device::{devices, ChannelSource, Device};
 pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
-pub use post::{Compress, Copy, Decompress, Nop, PostBatch, RawWqe, WorkRequest};
+pub use post::{Compress, Copy, Decompress, Nop, PostBatch, RawWqe, RdmaRead, RdmaWrite, WorkRequest};
 pub use qp::{Qp, QpInit};
 pub use wc::WorkCompletion;
 

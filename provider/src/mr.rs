@@ -146,6 +146,10 @@ impl MrShared {
         DeviceUse::unpack(self.device.load(Ordering::Acquire))
     }
 
+    pub(crate) fn rkey(&self) -> u32 {
+        self.rkey
+    }
+
     pub(crate) fn sge(&self, offset: usize, len: u32) -> Sge {
         Sge { addr: (self.ptr as u64).wrapping_add(offset as u64), length: len, lkey: self.lkey }
     }

@@ -49,6 +49,20 @@ impl<'a> Copy<'a> {
 
 completion_options!(Copy<'a>);
 
+impl Copy<'_> {
+    /// The destination named by key `key` instead (an RDMA write's rkey).
+    pub(super) fn with_dst_key(mut self, key: u32) -> Self {
+        self.dst.lkey = key;
+        self
+    }
+
+    /// The source named by key `key` instead (an RDMA read's rkey).
+    pub(super) fn with_src_key(mut self, key: u32) -> Self {
+        self.src.lkey = key;
+        self
+    }
+}
+
 impl sealed::Encode for Copy<'_> {
     fn encode(&self, wqe: &mut Wqe, _lists: &mut ListWriter<'_>) {
         wqe.ctrl.wr_id = self.wr_id;

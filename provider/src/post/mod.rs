@@ -6,11 +6,13 @@ mod copy;
 pub(crate) mod lists;
 mod nop;
 mod raw;
+mod rdma;
 
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
 pub use nop::Nop;
 pub use raw::RawWqe;
+pub use rdma::{RdmaRead, RdmaWrite};
 
 use accelverbs_uapi::wqe::{Sge, Wqe};
 

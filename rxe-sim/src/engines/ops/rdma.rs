@@ -33,6 +33,11 @@ impl Operation for Rdma {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         no_params_or_aux(wqe)?;
+        // A zero-length transfer moves nothing, so no key is checked (as on the wire, where it
+        // carries no data); verbs programs post them with no SGE at all.
+        if wqe.src.length == 0 {
+            return Ok(Done::ok(0, 0));
+        }
         let (mrs, pdn) = (ctx.mrs, ctx.pdn);
         if self.opcode == Opcode::RdmaWrite {
             let from = mrs.resolve(&wqe.src, pdn, Use::Read).map_err(Failure::protection)?;
