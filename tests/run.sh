@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what is missing (the C headers the ABI
 # test compiles against: the kernel's rdma uapi and libibverbs' verbs.h; the stock compression
-# tools the codec tests compare with: gzip, zstd, lz4, Python's lz4), then format, lint, the
+# tools the codec tests compare with: gzip, zstd, lz4, Python's lz4; rdma-core's tools and
+# python suite, which run against the libibverbs plugin), then format, lint, the
 # tests, and the checks of the unsafe core: loom models, Miri, ThreadSanitizer (nightly).
 #   bash tests/run.sh          everything (what CI runs)
 #   QUICK=1 bash tests/run.sh  format, lint and tests only
@@ -11,6 +12,11 @@ cd "$(dirname "$0")/.."
 need=()
 [ -f /usr/include/rdma/ib_user_ioctl_cmds.h ] || need+=(linux-libc-dev)
 [ -f /usr/include/infiniband/verbs.h ] || need+=(libibverbs-dev)
+# Stock verbs tools and rdma-core's own python suite, run against the plugin (docs/RDMA_CORE.md).
+command -v ibv_devinfo >/dev/null || need+=(ibverbs-utils)
+[ -d /usr/share/doc/rdma-core/tests ] || need+=(rdma-core)
+/usr/bin/python3 -c 'import pyverbs' 2>/dev/null || need+=(python3-pyverbs)
+command -v setpriv >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || need+=(gcc)
 for tool in gzip zstd lz4; do command -v $tool >/dev/null || need+=($tool); done
 /usr/bin/python3 -c 'import lz4.block' 2>/dev/null || need+=(python3-lz4)

@@ -30,7 +30,7 @@ fn compile(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let binary = dir.join(name);
     let mut cc = Command::new("cc");
-    cc.args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"]).arg(&binary).arg(&source).arg("-libverbs");
+    cc.args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"]).arg(&binary).arg(&source).args(["-libverbs", "-lpthread"]);
     run(cc);
     binary
 }
@@ -81,6 +81,20 @@ fn the_wr_interface_posts_batches_and_aborts_cleanly() {
     c.arg(compile("wr_batch"));
     let out = stdout(&run(c));
     assert!(out.contains("8 RDMA_WRITEs and 8 RDMA_READs"), "{out}");
+}
+
+#[test]
+fn completion_channels_work_from_threads_with_epoll_shared_and_refuse_a_forked_child() {
+    let mut c = accel_run();
+    c.arg(compile("channel_threads"));
+    let out = stdout(&run(c));
+    for expected in [
+        "4 threads x 200 rounds of epoll-awaited completions",
+        "each named right",
+        "a forked child's ibv_create_comp_channel is refused with EPERM",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
 }
 
 #[test]

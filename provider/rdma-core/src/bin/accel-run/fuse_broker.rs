@@ -16,11 +16,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// `<linux/mount.h>`.
-const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+use crate::mount_api::{cvt, new_filesystem};
 
 /// The request and answer byte.
 const REQUEST: u8 = b'F';
@@ -31,19 +27,12 @@ pub struct FuseBroker {
     listener: OwnedFd,
 }
 
-fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 impl FuseBroker {
     /// Listens at `path` (a fresh path in a directory only this user can reach).
     pub fn bind(path: &Path) -> io::Result<Self> {
         // SAFETY: plain socket creation; a non-negative result is ours.
-        let raw = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) }.into())?;
+        let raw =
+            cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) }.into(), || "socket".into())?;
         // SAFETY: `raw` is a fresh descriptor.
         let listener = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
         // SAFETY: an all-zero `sockaddr_un` is valid; the path is copied in, bounded.
@@ -58,9 +47,11 @@ impl FuseBroker {
         }
         let size = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
         // SAFETY: `addr` is a valid `sockaddr_un` of `size` bytes.
-        cvt(unsafe { libc::bind(listener.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), size) }.into())?;
+        cvt(unsafe { libc::bind(listener.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), size) }.into(), || {
+            format!("bind({})", path.display())
+        })?;
         // SAFETY: a bound socket of ours.
-        cvt(unsafe { libc::listen(listener.as_raw_fd(), 64) }.into())?;
+        cvt(unsafe { libc::listen(listener.as_raw_fd(), 64) }.into(), || "listen".into())?;
         Ok(Self { listener })
     }
 
@@ -73,7 +64,10 @@ impl FuseBroker {
     /// goes on either way.
     pub fn serve_one(&self) -> io::Result<()> {
         // SAFETY: accepts on our listening socket; a non-negative result is ours.
-        let raw = cvt(unsafe { libc::accept4(self.fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) }.into())?;
+        let raw = cvt(
+            unsafe { libc::accept4(self.fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) }.into(),
+            || "accept".into(),
+        )?;
         // SAFETY: fresh descriptor.
         let client = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
         let mut byte = 0u8;
@@ -92,40 +86,21 @@ impl FuseBroker {
 fn new_connection() -> io::Result<(OwnedFd, OwnedFd)> {
     let dev = CString::new("/dev/fuse").expect("no NUL");
     // SAFETY: opens a NUL-terminated path; a non-negative result is ours.
-    let raw = cvt(unsafe { libc::open(dev.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("/dev/fuse: {e}")))?;
+    let raw = cvt(unsafe { libc::open(dev.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }.into(), || "/dev/fuse".into())?;
     // SAFETY: fresh descriptor.
     let device = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
-    let fs_type = CString::new("fuse").expect("no NUL");
-    // SAFETY: `fsopen` takes a NUL-terminated name; a non-negative result is ours.
-    let raw = cvt(unsafe { libc::syscall(libc::SYS_fsopen, fs_type.as_ptr(), FSOPEN_CLOEXEC) })
-        .map_err(|e| io::Error::new(e.kind(), format!("fsopen(fuse): {e}")))?;
-    // SAFETY: fresh descriptor.
-    let context = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
     // SAFETY: plain queries.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    for (key, value) in [
-        ("fd", device.as_raw_fd().to_string()),
-        // S_IFREG, octal: the root of the mount is the command file itself.
-        ("rootmode", "100000".to_string()),
-        ("user_id", uid.to_string()),
-        ("group_id", gid.to_string()),
-    ] {
-        let (k, v) = (CString::new(key).expect("no NUL"), CString::new(value).expect("no NUL"));
-        // SAFETY: sets a string parameter on our filesystem context from NUL-terminated strings.
-        cvt(unsafe { libc::syscall(libc::SYS_fsconfig, context.as_raw_fd(), FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0) })
-            .map_err(|e| io::Error::new(e.kind(), format!("fsconfig({key}): {e}")))?;
-    }
-    // SAFETY: creates the superblock of our filesystem context.
-    cvt(unsafe {
-        libc::syscall(libc::SYS_fsconfig, context.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0)
-    })
-    .map_err(|e| io::Error::new(e.kind(), format!("creating the FUSE superblock: {e}")))?;
-    // SAFETY: makes a detached mount of our context; a non-negative result is ours.
-    let raw = cvt(unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })
-        .map_err(|e| io::Error::new(e.kind(), format!("fsmount: {e}")))?;
-    // SAFETY: fresh descriptor.
-    let mount = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+    let mount = new_filesystem(
+        "fuse",
+        &[
+            ("fd", device.as_raw_fd().to_string()),
+            // S_IFREG, octal: the root of the mount is the command file itself.
+            ("rootmode", "100000".to_string()),
+            ("user_id", uid.to_string()),
+            ("group_id", gid.to_string()),
+        ],
+    )?;
     Ok((device, mount))
 }
 
@@ -149,6 +124,6 @@ fn send_two_fds(client: &OwnedFd, fds: [RawFd; 2]) -> io::Result<()> {
         std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), 2);
     }
     // SAFETY: `msg` names live buffers; MSG_NOSIGNAL turns a gone client into EPIPE.
-    cvt(unsafe { libc::sendmsg(client.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long)?;
+    cvt(unsafe { libc::sendmsg(client.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long, || "sendmsg".into())?;
     Ok(())
 }
