@@ -175,11 +175,13 @@ fn device_and_port_queries() {
     let ctx = device(3).open().unwrap();
     let caps = ctx.query_device().unwrap();
     assert_eq!(caps.num_engines, 3);
-    let ops = [Opcode::Nop, Opcode::Copy, Opcode::Compress, Opcode::Decompress];
-    assert_eq!(caps.opcodes, ops.iter().fold(0, |m, &op| m | 1 << op as u8), "NOP, COPY, COMPRESS, DECOMPRESS");
+    let ops = [Opcode::Nop, Opcode::Copy, Opcode::RdmaWrite, Opcode::RdmaRead, Opcode::Compress, Opcode::Decompress];
+    assert_eq!(caps.opcodes, ops.iter().fold(0, |m, &op| m | 1 << op as u8), "{ops:?}");
     assert_eq!(caps.max_sge, accelverbs::MAX_LIST_ENTRIES);
     assert!(caps.max_qp_wr.is_power_of_two() && caps.max_cqe.is_power_of_two());
     let port = ctx.query_port(1).unwrap();
     assert_eq!(port.legacy_resp.state, accelverbs::uapi::verbs::port_state::ACTIVE);
+    assert_eq!(port.legacy_resp.gid_tbl_len, 1, "one GID, made from the node GUID");
+    assert_ne!(caps.node_guid, 0);
     assert_eq!(ctx.query_port(2).err().and_then(|e| e.errno()), Some(libc::EINVAL));
 }

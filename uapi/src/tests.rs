@@ -20,7 +20,7 @@ fn wire_enums_reject_every_undefined_value() {
     }
     assert_eq!(CqeStatus::try_from(3), Err(UnknownValue(3)), "3 is not a status this device sends");
     assert_eq!(VendorError::try_from(0xFF), Err(UnknownValue(0xFF)));
-    assert_eq!(Opcode::try_from(0x02), Err(UnknownValue(2)));
+    assert_eq!(Opcode::try_from(0x04), Err(UnknownValue(4)));
 }
 
 #[test]

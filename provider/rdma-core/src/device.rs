@@ -5,6 +5,8 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::offset_of;
 use std::ptr;
 
+use accelverbs::{ContextOptions, ExecPolicy};
+
 use crate::context::PluginContext;
 use crate::ffi::{guard, null_with};
 use crate::sys;
@@ -83,6 +85,17 @@ unsafe extern "C" fn uninit_device(vdev: *mut sys::verbs_device) {
     })
 }
 
+/// How contexts run their work: `ACCELVERBS_EXEC=threads|inline|adaptive` (the Rust API's
+/// [`ExecPolicy`]; default: engine threads).
+fn context_options() -> ContextOptions {
+    let policy = match std::env::var("ACCELVERBS_EXEC").as_deref() {
+        Ok("inline") => ExecPolicy::Inline,
+        Ok("adaptive") => ExecPolicy::Adaptive,
+        _ => ExecPolicy::Threads,
+    };
+    ContextOptions { policy, ..ContextOptions::default() }
+}
+
 /// `ibv_open_device`: a libibverbs context with an accelverbs context inside, opened on the
 /// device of the same name.
 unsafe extern "C" fn alloc_context(
@@ -98,7 +111,7 @@ unsafe extern "C" fn alloc_context(
             unsafe { libc::close(cmd_fd) };
             return null_with(libc::ENODEV);
         };
-        let opened = match found.open() {
+        let opened = match found.open_with(context_options()) {
             Ok(ctx) => ctx,
             Err(e) => {
                 // SAFETY: as above.
