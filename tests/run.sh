@@ -17,6 +17,8 @@ command -v ibv_devinfo >/dev/null || need+=(ibverbs-utils)
 [ -d /usr/share/doc/rdma-core/tests ] || need+=(rdma-core)
 /usr/bin/python3 -c 'import pyverbs' 2>/dev/null || need+=(python3-pyverbs)
 command -v setpriv >/dev/null || need+=(util-linux)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v objdump >/dev/null || need+=(binutils)
 command -v cc >/dev/null || need+=(gcc)
 for tool in gzip zstd lz4; do command -v $tool >/dev/null || need+=($tool); done
 /usr/bin/python3 -c 'import lz4.block' 2>/dev/null || need+=(python3-lz4)
@@ -39,6 +41,8 @@ stage() {
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The libibverbs plugin is a cdylib, which `cargo test` does not build; its tests load it.
+cargo build --locked -p accelverbs-rdma-core
 stage tests cargo test --workspace --locked
 if [ -z "${QUICK:-}" ]; then
     # Compile-fail doc tests name the error they expect; only nightly rustdoc checks the code.

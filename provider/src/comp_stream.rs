@@ -102,6 +102,13 @@ impl CompressionStream {
     /// Destroys the context now, as the device sees fit: `EBUSY` while a posted request that
     /// names it has not run (dropping instead waits for those requests to retire).
     pub fn destroy(self) -> Result<(), Error> {
+        self.try_destroy()
+    }
+
+    /// [`CompressionStream::destroy`] that keeps the stream when the device refuses (`EBUSY`),
+    /// for bindings whose callers retry. Once it succeeded, requests naming the stream are
+    /// refused by the device (`StreamUnknown`).
+    pub fn try_destroy(&self) -> Result<(), Error> {
         let mut cmd = Command::new(object::COMP_STREAM, comp_stream::METHOD_DESTROY);
         cmd.handle(comp_stream::ATTR_HANDLE, self.inner.handle);
         self.inner.pd.ctx.run("destroy_comp_stream", &mut cmd)?;

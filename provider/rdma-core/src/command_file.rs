@@ -7,8 +7,9 @@
 //! descriptor for a file served by FUSE from a thread of this process: the response is then a
 //! store into our own memory, and the channel descriptor is valid here.
 //!
-//! Served: INIT (by fuser), GETATTR, OPEN (direct I/O, not seekable, a stream), WRITE, IOCTL
-//! (`ENOTTY`, so libibverbs speaks write() commands), FLUSH, RELEASE. A request from a thread
+//! Served: INIT (by fuser), GETATTR, OPEN (direct I/O, not seekable, a stream, and no FLUSH
+//! on close: see `open`), WRITE, IOCTL (`ENOTTY`, so libibverbs speaks write() commands),
+//! RELEASE. A request from a thread
 //! of another process (a forked child writing through the inherited descriptor) is refused
 //! with `EPERM`: the response address would be in its memory, not ours.
 
@@ -137,7 +138,12 @@ impl Filesystem for CommandFs {
     }
 
     fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_STREAM);
+        // No FLUSH on close: the process serves its own file, and when it exits, the thread
+        // closing the file last may outlive the server thread; a FLUSH would then wait for
+        // an answer forever and the process would never finish exiting.
+        let flags =
+            FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_STREAM | FopenFlags::FOPEN_NOFLUSH;
+        reply.opened(FileHandle(0), flags);
     }
 
     fn write(

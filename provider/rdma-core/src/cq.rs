@@ -134,7 +134,7 @@ pub unsafe extern "C" fn poll_cq(cq: *mut sys::ibv_cq, num_entries: c_int, wc: *
 
 /// A completion as verbs reports it. Statuses keep their numbers (the device's shared ones
 /// are `ibv_wc_status` values; its accelerator ones are acceldv.h's).
-fn ibv_wc(c: &WorkCompletion) -> sys::ibv_wc {
+pub fn ibv_wc(c: &WorkCompletion) -> sys::ibv_wc {
     sys::ibv_wc {
         wr_id: c.wr_id,
         status: c.status as u32,

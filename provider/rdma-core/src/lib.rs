@@ -17,6 +17,7 @@
 //! | create/modify/query/destroy QP               | `qp.rs`       |
 //! | post_send (`ibv_send_wr` → WQE), post_recv   | `post.rs`     |
 //! | the `ibv_wr_*` builders of an extended QP     | `wr.rs`       |
+//! | acceldv.h: accelerator builders, compression contexts, `acceldv_poll_cq` | `dv.rs` |
 //!
 //! Each verbs object is a `#[repr(C)]` box whose first field is the structure libibverbs and
 //! the application see (`ibv_pd`, `verbs_mr`, …), followed by the Rust object it stands for;
@@ -28,6 +29,7 @@ mod command_file;
 mod context;
 mod cq;
 mod device;
+mod dv;
 mod ffi;
 mod fuse_broker;
 mod mr;

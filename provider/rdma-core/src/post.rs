@@ -72,16 +72,7 @@ fn translate(wr: &sys::ibv_send_wr) -> Result<Wqe, c_int> {
 /// An RDMA WQE (`IBV_WR_RDMA_WRITE` or `IBV_WR_RDMA_READ`) naming the remote range, its local
 /// SGE still empty; `EINVAL` for another opcode or for send flags the device does not honour.
 pub fn rdma_wqe(opcode: sys::ibv_wr_opcode, wr_id: u64, send_flags: u32, rkey: u32, remote_addr: u64) -> Result<Wqe, c_int> {
-    let known = sys::IBV_SEND_FENCE | sys::IBV_SEND_SIGNALED | sys::IBV_SEND_SOLICITED;
-    // Inline data and checksum offload are not offered (max_inline_data is 0).
-    if send_flags & !known != 0 {
-        return Err(libc::EINVAL);
-    }
-    let mut wqe = Wqe::default();
-    wqe.ctrl.wr_id = wr_id;
-    wqe.ctrl.flags = flag_if(send_flags, sys::IBV_SEND_SIGNALED, flags::SIGNALED)
-        | flag_if(send_flags, sys::IBV_SEND_SOLICITED, flags::SOLICITED)
-        | flag_if(send_flags, sys::IBV_SEND_FENCE, flags::FENCE);
+    let mut wqe = base_wqe(wr_id, send_flags)?;
     let remote = Sge { addr: remote_addr, length: 0, lkey: rkey };
     match opcode {
         sys::IBV_WR_RDMA_WRITE => {
@@ -94,6 +85,21 @@ pub fn rdma_wqe(opcode: sys::ibv_wr_opcode, wr_id: u64, send_flags: u32, rkey: u
         }
         _ => return Err(libc::EINVAL),
     }
+    Ok(wqe)
+}
+
+/// A WQE with the request's id and flags, opcode and SGEs still zero; `EINVAL` for send flags
+/// the device does not honour (inline data, checksum offload: `max_inline_data` is 0).
+pub fn base_wqe(wr_id: u64, send_flags: u32) -> Result<Wqe, c_int> {
+    let known = sys::IBV_SEND_FENCE | sys::IBV_SEND_SIGNALED | sys::IBV_SEND_SOLICITED;
+    if send_flags & !known != 0 {
+        return Err(libc::EINVAL);
+    }
+    let mut wqe = Wqe::default();
+    wqe.ctrl.wr_id = wr_id;
+    wqe.ctrl.flags = flag_if(send_flags, sys::IBV_SEND_SIGNALED, flags::SIGNALED)
+        | flag_if(send_flags, sys::IBV_SEND_SOLICITED, flags::SOLICITED)
+        | flag_if(send_flags, sys::IBV_SEND_FENCE, flags::FENCE);
     Ok(wqe)
 }
 

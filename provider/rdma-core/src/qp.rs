@@ -23,6 +23,9 @@ pub struct PluginQp {
     init: sys::ibv_qp_init_attr,
     /// Connection attributes recorded by `ibv_modify_qp`, returned by `ibv_query_qp`.
     attrs: Mutex<sys::ibv_qp_attr>,
+    /// The accelerator builders (acceldv.h), for a QP made by `acceldv_create_qp`; zeroed
+    /// (no builder) otherwise.
+    pub dv: sys::acceldv_qp_ex,
 }
 
 impl PluginQp {
@@ -55,45 +58,71 @@ pub unsafe extern "C" fn create_qp(pd: *mut sys::ibv_pd, attr: *mut sys::ibv_qp_
 pub unsafe extern "C" fn create_qp_ex(context: *mut sys::ibv_context, attr: *mut sys::ibv_qp_init_attr_ex) -> *mut sys::ibv_qp {
     guard("create_qp_ex", std::ptr::null_mut(), || {
         // SAFETY: libibverbs passes the application's attributes.
-        let ex = unsafe { &mut *attr };
-        if ex.comp_mask & sys::IBV_QP_INIT_ATTR_PD == 0 || ex.pd.is_null() {
-            return null_with(libc::EINVAL);
-        }
-        // The `ibv_wr_*` interface (SEND_OPS_FLAGS) for the RDMA operations; none of the
-        // other extended attributes.
-        if ex.comp_mask & !(sys::IBV_QP_INIT_ATTR_PD | sys::IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) != 0 {
-            return null_with(libc::EOPNOTSUPP);
-        }
-        let wr_api = ex.comp_mask & sys::IBV_QP_INIT_ATTR_SEND_OPS_FLAGS != 0;
-        if wr_api && ex.send_ops_flags & !crate::wr::SUPPORTED_SEND_OPS != 0 {
-            return null_with(libc::EOPNOTSUPP);
-        }
-        // SAFETY: `ex.pd` is a PD the application made on this provider's context.
-        if unsafe { (*ex.pd).context } != context {
-            return null_with(libc::EINVAL);
-        }
-        let mut plain = sys::ibv_qp_init_attr {
-            qp_context: ex.qp_context,
-            send_cq: ex.send_cq,
-            recv_cq: ex.recv_cq,
-            srq: ex.srq,
-            cap: ex.cap,
-            qp_type: ex.qp_type,
-            sq_sig_all: ex.sq_sig_all,
-        };
-        // SAFETY: `ex.pd` is the application's PD of this provider.
-        let qp = unsafe { create(ex.pd, &mut plain) };
-        ex.cap = plain.cap;
-        if wr_api && !qp.is_null() {
-            // SAFETY: a QP just made; the extended view shares its start (`verbs_qp`'s union).
-            unsafe {
-                let plugin = qp.cast::<PluginQp>();
-                (*plugin).vqp.comp_mask |= sys::VERBS_QP_EX;
-                crate::wr::install(&mut *qp.cast::<sys::ibv_qp_ex>());
+        unsafe { create_extended(context, &mut *attr, Accel::default()) }
+    })
+}
+
+/// What `acceldv_create_qp` adds to an extended QP.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Accel {
+    /// `ACCELDV_QP_EX_WITH_*`.
+    pub send_ops: u64,
+    pub max_decompress_ratio: u32,
+}
+
+/// `ibv_create_qp_ex`, and `acceldv_create_qp` with `accel`.
+///
+/// # Safety
+/// `context` is a context of this provider; the objects `ex` names are the application's.
+pub unsafe fn create_extended(
+    context: *mut sys::ibv_context,
+    ex: &mut sys::ibv_qp_init_attr_ex,
+    accel: Accel,
+) -> *mut sys::ibv_qp {
+    if ex.comp_mask & sys::IBV_QP_INIT_ATTR_PD == 0 || ex.pd.is_null() {
+        return null_with(libc::EINVAL);
+    }
+    // The `ibv_wr_*` interface (SEND_OPS_FLAGS) for the RDMA operations; none of the other
+    // extended attributes.
+    if ex.comp_mask & !(sys::IBV_QP_INIT_ATTR_PD | sys::IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) != 0 {
+        return null_with(libc::EOPNOTSUPP);
+    }
+    let wr_api = ex.comp_mask & sys::IBV_QP_INIT_ATTR_SEND_OPS_FLAGS != 0;
+    if wr_api && ex.send_ops_flags & !crate::wr::SUPPORTED_SEND_OPS != 0 {
+        return null_with(libc::EOPNOTSUPP);
+    }
+    // The accelerator builders live in the `ibv_wr_*` interface.
+    if accel.send_ops != 0 && !wr_api {
+        return null_with(libc::EINVAL);
+    }
+    // SAFETY: `ex.pd` is a PD the application made on this provider's context.
+    if unsafe { (*ex.pd).context } != context {
+        return null_with(libc::EINVAL);
+    }
+    let mut plain = sys::ibv_qp_init_attr {
+        qp_context: ex.qp_context,
+        send_cq: ex.send_cq,
+        recv_cq: ex.recv_cq,
+        srq: ex.srq,
+        cap: ex.cap,
+        qp_type: ex.qp_type,
+        sq_sig_all: ex.sq_sig_all,
+    };
+    // SAFETY: `ex.pd` is the application's PD of this provider.
+    let qp = unsafe { create_with(ex.pd, &mut plain, accel.max_decompress_ratio) };
+    ex.cap = plain.cap;
+    if wr_api && !qp.is_null() {
+        // SAFETY: a QP just made; the extended view shares its start (`verbs_qp`'s union).
+        unsafe {
+            let plugin = qp.cast::<PluginQp>();
+            (*plugin).vqp.comp_mask |= sys::VERBS_QP_EX;
+            crate::wr::install(&mut *qp.cast::<sys::ibv_qp_ex>());
+            if accel.send_ops != 0 {
+                crate::dv::install(&mut (*plugin).dv, accel.send_ops);
             }
         }
-        qp
-    })
+    }
+    qp
 }
 
 /// Makes an RC QP in RESET.
@@ -101,6 +130,15 @@ pub unsafe extern "C" fn create_qp_ex(context: *mut sys::ibv_context, attr: *mut
 /// # Safety
 /// `pd` and the CQs `attr` names are objects of this provider.
 unsafe fn create(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr) -> *mut sys::ibv_qp {
+    // SAFETY: the caller's contract.
+    unsafe { create_with(pd, attr, 0) }
+}
+
+/// [`create`] with a decompression ratio limit.
+///
+/// # Safety
+/// As [`create`].
+unsafe fn create_with(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr, max_decompress_ratio: u32) -> *mut sys::ibv_qp {
     if attr.qp_type != sys::IBV_QPT_RC {
         return null_with(libc::EOPNOTSUPP);
     }
@@ -124,7 +162,7 @@ unsafe fn create(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr) -> *mut
     if cap.max_send_wr > caps.max_qp_wr || cap.max_send_sge > 1 || cap.max_inline_data > 0 {
         return null_with(libc::EINVAL);
     }
-    let init = QpInit::new(cap.max_send_wr).signal_all(attr.sq_sig_all != 0);
+    let init = QpInit::new(cap.max_send_wr).signal_all(attr.sq_sig_all != 0).max_decompress_ratio(max_decompress_ratio);
     let qp = {
         let cq = send_cq.cq.lock().unwrap_or_else(|e| e.into_inner());
         match plugin_pd.pd.create_qp_in_reset(&cq, init) {
@@ -147,7 +185,9 @@ unsafe fn create(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr) -> *mut
     ibv.state = sys::IBV_QPS_RESET;
     ibv.qp_type = attr.qp_type;
     let attrs = sys::ibv_qp_attr { qp_state: sys::IBV_QPS_RESET, cap: attr.cap, port_num: 1, ..Default::default() };
-    let raw = leak(PluginQp { vqp, sq: SendQueue::new(qp), init: *attr, attrs: Mutex::new(attrs) });
+    // SAFETY: all-zero is "no builder" for the table of optional function pointers.
+    let dv: sys::acceldv_qp_ex = unsafe { std::mem::zeroed() };
+    let raw = leak(PluginQp { vqp, sq: SendQueue::new(qp), init: *attr, attrs: Mutex::new(attrs), dv });
     // SAFETY: the QP is at its final address; its lock and condition variable (which
     // libibverbs uses for async-event accounting) are initialised there, once.
     unsafe {

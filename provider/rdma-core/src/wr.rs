@@ -48,7 +48,7 @@ unsafe fn queue<'a>(qpx: *mut sys::ibv_qp_ex) -> &'a mut Queue {
 }
 
 /// Stages the request being built, if any; the first failure is kept for `wr_complete`.
-fn stage_building(queue: &mut Queue) {
+pub(crate) fn stage_building(queue: &mut Queue) {
     if let Some(wqe) = queue.building.take() {
         // SAFETY: the verbs contract: memory a request names stays registered and untouched
         // by the application until its completion.
@@ -58,7 +58,7 @@ fn stage_building(queue: &mut Queue) {
     }
 }
 
-fn fail(queue: &mut Queue, errno: c_int) {
+pub(crate) fn fail(queue: &mut Queue, errno: c_int) {
     if queue.error == 0 {
         queue.error = errno;
     }

@@ -8,9 +8,24 @@ fn accel_run() -> Command {
     Command::new(env!("CARGO_BIN_EXE_accel-run"))
 }
 
+/// Runs `command` to its end, or fails the test after two minutes (killing it) instead of
+/// hanging the suite.
 fn run(mut command: Command) -> Output {
     let shown = format!("{command:?}");
-    let out = command.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{shown} did not finish in two minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
     if !out.status.success() {
         panic!(
             "{shown} exited with {}\nstdout:\n{}\nstderr:\n{}",
@@ -25,12 +40,27 @@ fn run(mut command: Command) -> Output {
 /// Compiles `examples/c/<name>.c` against the system's libibverbs into the test's own
 /// directory.
 fn compile(name: &str) -> PathBuf {
+    compile_with(name, &[])
+}
+
+/// Compiles a program that also uses acceldv.h: the plugin's header and library (found beside
+/// accel-run), and zlib to check the device's output.
+fn compile_dv(name: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let libdir = Path::new(env!("CARGO_BIN_EXE_accel-run")).parent().unwrap().to_path_buf();
+    let include = format!("-I{}", manifest.join("include").display());
+    let rpath = format!("-Wl,-rpath,{}", libdir.display());
+    let search = format!("-L{}", libdir.display());
+    compile_with(name, &[&include, &search, "-laccel_rdmav34", &rpath, "-lz"])
+}
+
+fn compile_with(name: &str, extra: &[&str]) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c").join(format!("{name}.c"));
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verbs-programs");
     std::fs::create_dir_all(&dir).unwrap();
     let binary = dir.join(name);
     let mut cc = Command::new("cc");
-    cc.args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"]).arg(&binary).arg(&source).args(["-libverbs", "-lpthread"]);
+    cc.args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"]).arg(&binary).arg(&source).args(["-libverbs", "-lpthread"]).args(extra);
     run(cc);
     binary
 }
@@ -103,4 +133,37 @@ fn c_programs_get_verbs_errors_not_crashes() {
     c.arg(compile("verbs_errors"));
     let out = stdout(&run(c));
     assert!(out.contains("verbs_errors: 0 failure(s)"), "{out}");
+}
+
+#[test]
+fn acceldv_runs_copy_and_compression_with_their_completion_fields() {
+    let mut c = accel_run();
+    c.arg(compile_dv("dv_accel"));
+    let out = stdout(&run(c));
+    assert!(out.contains("(zlib agrees), a 2-part stream, OUTPUT_TOO_SMALL"), "{out}");
+}
+
+#[test]
+fn the_plugin_exports_acceldv_with_its_symbol_version() {
+    let lib = Path::new(env!("CARGO_BIN_EXE_accel-run")).with_file_name("libaccel_rdmav34.so");
+    let out = run({
+        let mut c = Command::new("objdump");
+        c.arg("-T").arg(&lib);
+        c
+    });
+    let table = stdout(&out);
+    for name in [
+        "acceldv_query_device",
+        "acceldv_create_qp",
+        "acceldv_qp_ex_from_ibv_qp_ex",
+        "acceldv_create_comp_stream",
+        "acceldv_destroy_comp_stream",
+        "acceldv_poll_cq",
+    ] {
+        assert!(
+            table.lines().any(|l| l.contains("ACCELDV_1.0") && l.ends_with(name)),
+            "{name} not exported as ACCELDV_1.0:\n{table}"
+        );
+    }
+    assert!(table.contains("verbs_register_driver_34"), "the private ABI symbol is bound: {table}");
 }

@@ -51,6 +51,35 @@ static int post_write(struct ibv_qp *qp, uint64_t wr_id, int slot)
 	return ibv_post_send(qp, &wr, &bad);
 }
 
+/*
+ * One completion of `cq` through its channel: wait (with epoll on `ep` if it is not -1), get
+ * the event (which must name `cq`), ack, re-arm, poll; an event that finds nothing new (arming
+ * while a completion waits raises one at once) means waiting again. 0, or what went wrong.
+ */
+static const char *await_one(struct ibv_comp_channel *channel, struct ibv_cq *cq, int ep, struct ibv_wc *wc)
+{
+	for (int events = 0; events < 100; events++) {
+		struct epoll_event ready;
+		if (ep >= 0 && epoll_wait(ep, &ready, 1, 10000) != 1)
+			return "epoll_wait timed out";
+		struct ibv_cq *event_cq;
+		void *event_context;
+		if (ibv_get_cq_event(channel, &event_cq, &event_context))
+			return "ibv_get_cq_event";
+		if (event_cq != cq || event_context != cq->cq_context)
+			return "the event names another CQ";
+		ibv_ack_cq_events(cq, 1);
+		if (ibv_req_notify_cq(cq, 0))
+			return "re-arm";
+		int n = ibv_poll_cq(cq, 1, wc);
+		if (n < 0)
+			return "ibv_poll_cq";
+		if (n == 1)
+			return NULL;
+	}
+	return "100 events without a completion";
+}
+
 static void *worker(void *arg)
 {
 	long id = (long)arg;
@@ -61,19 +90,16 @@ static void *worker(void *arg)
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (!qp || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, channel->fd, &ev))
 		return "setup";
+	if (ibv_req_notify_cq(cq, 0))
+		return "arm";
 	for (int round = 0; round < ROUNDS; round++) {
-		if (ibv_req_notify_cq(cq, 0) || post_write(qp, round, (int)id))
-			return "arm or post";
-		struct epoll_event ready;
-		if (epoll_wait(ep, &ready, 1, 10000) != 1)
-			return "epoll_wait timed out";
-		struct ibv_cq *event_cq;
-		void *event_context;
-		if (ibv_get_cq_event(channel, &event_cq, &event_context) || event_cq != cq || event_context != arg)
-			return "the event names another CQ";
-		ibv_ack_cq_events(cq, 1);
+		if (post_write(qp, round, (int)id))
+			return "post";
 		struct ibv_wc wc;
-		if (ibv_poll_cq(cq, 1, &wc) != 1 || wc.status != IBV_WC_SUCCESS || wc.wr_id != (uint64_t)round)
+		const char *why = await_one(channel, cq, ep, &wc);
+		if (why)
+			return (void *)why;
+		if (wc.status != IBV_WC_SUCCESS || wc.wr_id != (uint64_t)round)
 			return "the completion";
 	}
 	close(ep);
@@ -91,18 +117,31 @@ static int shared_channel(void)
 	if (!qa || !qb)
 		return 1;
 	int seen_a = 0, seen_b = 0;
+	if (ibv_req_notify_cq(a, 0) || ibv_req_notify_cq(b, 0))
+		return 1;
 	for (int round = 0; round < 20; round++) {
 		struct ibv_cq *fire = round % 3 ? a : b;
-		if (ibv_req_notify_cq(fire, 0) || post_write(fire == a ? qa : qb, round, 5))
+		if (post_write(fire == a ? qa : qb, round, 5))
 			return 1;
-		struct ibv_cq *event_cq;
-		void *event_context;
-		if (ibv_get_cq_event(channel, &event_cq, &event_context) || event_cq != fire)
-			return 1;
-		ibv_ack_cq_events(event_cq, 1);
-		struct ibv_wc wc;
-		if (ibv_poll_cq(fire, 1, &wc) != 1 || wc.wr_id != (uint64_t)round)
-			return 1;
+		/* Only `fire` gets a new completion. An event may name either CQ (a re-arm
+		 * while a completion waited raises one at once); each is acked, re-armed and
+		 * polled, and the one completion must turn up on the CQ its event names. */
+		int got = 0;
+		for (int events = 0; !got; events++) {
+			struct ibv_cq *event_cq;
+			void *event_context;
+			struct ibv_wc wc;
+			if (events == 100 || ibv_get_cq_event(channel, &event_cq, &event_context) ||
+			    (event_cq != a && event_cq != b))
+				return fprintf(stderr, "round %d: no event, or one naming no CQ of ours\n", round), 1;
+			ibv_ack_cq_events(event_cq, 1);
+			if (ibv_req_notify_cq(event_cq, 0))
+				return 1;
+			int n = ibv_poll_cq(event_cq, 1, &wc);
+			if (n == 1 && (event_cq != fire || wc.wr_id != (uint64_t)round))
+				return fprintf(stderr, "round %d: a completion on the wrong CQ\n", round), 1;
+			got = n == 1;
+		}
 		*(fire == a ? &seen_a : &seen_b) += 1;
 	}
 	/* An event nobody reads does not hold up the CQ's destruction. */

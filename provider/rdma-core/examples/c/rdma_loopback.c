@@ -23,8 +23,10 @@ static int fail(const char *what)
 }
 
 /*
- * Waits for the armed CQ's event on `channel` (first with poll(2) if `use_poll`), acks it,
- * re-arms, and checks the one completion it announced.
+ * Waits for the armed CQ's events on `channel` (the first wait with poll(2) if `use_poll`)
+ * until the completion `wr_id` arrives, and checks it. As in any verbs program, each event is
+ * acked and the CQ re-armed before polling, and an event may find nothing new to poll (arming
+ * while a completion waits raises an event at once): then the wait goes on.
  */
 static int complete(struct ibv_comp_channel *channel, struct ibv_cq *cq, int use_poll, uint64_t wr_id,
 		    enum ibv_wc_opcode opcode)
@@ -32,24 +34,30 @@ static int complete(struct ibv_comp_channel *channel, struct ibv_cq *cq, int use
 	struct ibv_cq *event_cq;
 	void *event_context;
 	struct ibv_wc wc;
+	int n = 0;
 
-	if (use_poll) {
-		struct pollfd pfd = { .fd = channel->fd, .events = POLLIN };
-		if (poll(&pfd, 1, 10000) != 1)
-			return fail("poll on the completion channel");
-	}
-	if (ibv_get_cq_event(channel, &event_cq, &event_context))
-		return fail("ibv_get_cq_event");
-	if (event_cq != cq || event_context != cq->cq_context) {
-		fprintf(stderr, "the event names another CQ\n");
-		return 1;
-	}
-	ibv_ack_cq_events(cq, 1);
-	if (ibv_req_notify_cq(cq, 0))
-		return fail("ibv_req_notify_cq");
-	if (ibv_poll_cq(cq, 1, &wc) != 1) {
-		fprintf(stderr, "an event without a completion\n");
-		return 1;
+	for (int events = 0; n == 0; events++) {
+		if (events == 100) {
+			fprintf(stderr, "100 events without the completion\n");
+			return 1;
+		}
+		if (use_poll && events == 0) {
+			struct pollfd pfd = { .fd = channel->fd, .events = POLLIN };
+			if (poll(&pfd, 1, 10000) != 1)
+				return fail("poll on the completion channel");
+		}
+		if (ibv_get_cq_event(channel, &event_cq, &event_context))
+			return fail("ibv_get_cq_event");
+		if (event_cq != cq || event_context != cq->cq_context) {
+			fprintf(stderr, "the event names another CQ\n");
+			return 1;
+		}
+		ibv_ack_cq_events(cq, 1);
+		if (ibv_req_notify_cq(cq, 0))
+			return fail("ibv_req_notify_cq");
+		n = ibv_poll_cq(cq, 1, &wc);
+		if (n < 0)
+			return fail("ibv_poll_cq");
 	}
 	if (wc.status != IBV_WC_SUCCESS || wc.wr_id != wr_id || wc.opcode != opcode || wc.byte_len != LEN) {
 		fprintf(stderr, "completion %llu: %s, opcode %d, %u bytes\n", (unsigned long long)wc.wr_id,

@@ -1,0 +1,181 @@
+/*
+ * acceldv.h: direct verbs for accelverbs devices.
+ *
+ * What the standard verbs cannot say about an accelerator: its operations (NOP, COPY,
+ * COMPRESS, DECOMPRESS), its compression contexts, and the extra fields of their completions.
+ * In the style of mlx5dv.h: an extended QP (ibv_qp_ex) gains accelerator builders used inside
+ * ibv_wr_start() ... ibv_wr_complete(), taking wr_id and wr_flags from the ibv_qp_ex as the
+ * standard builders do.
+ *
+ * Link with the provider library: cc prog.c -libverbs -laccel_rdmav34 (pkg-config acceldv).
+ * Every function is versioned ACCELDV_1.0. See docs/ACCELDV.md.
+ */
+#ifndef ACCELDV_H
+#define ACCELDV_H
+
+#include <infiniband/verbs.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device opcodes (bit (1 << opcode) of acceldv_device_attr.opcodes). */
+enum acceldv_opcode {
+	ACCELDV_OP_NOP = 0x00,
+	ACCELDV_OP_COPY = 0x01,
+	ACCELDV_OP_RDMA_WRITE = 0x02,
+	ACCELDV_OP_RDMA_READ = 0x03,
+	ACCELDV_OP_COMPRESS = 0x10,
+	ACCELDV_OP_DECOMPRESS = 0x11,
+};
+
+/* Compressed formats (bit (1 << format) of acceldv_device_attr.compress_formats). */
+enum acceldv_comp_format {
+	ACCELDV_COMP_DEFLATE = 1,   /* raw deflate; checksum: CRC-32 of the data */
+	ACCELDV_COMP_ZLIB = 2,      /* checksum: Adler-32 */
+	ACCELDV_COMP_GZIP = 3,      /* checksum: CRC-32; every member of a multi-member file */
+	ACCELDV_COMP_LZ4_FRAME = 4, /* checksum: the frame's content checksum */
+	ACCELDV_COMP_LZ4_BLOCK = 5, /* one block, one-shot only; no checksum */
+	ACCELDV_COMP_ZSTD = 6,      /* checksum: the frame's content checksum (low 32 bits) */
+};
+
+/* Levels: deflate, zlib and gzip 0-9 (0 stores), LZ4 0-12, zstd -128..19. */
+
+enum acceldv_comp_direction {
+	ACCELDV_COMP_COMPRESS = 0,
+	ACCELDV_COMP_DECOMPRESS = 1,
+};
+
+/* acceldv_comp_attr.flags. */
+enum acceldv_comp_flags {
+	ACCELDV_COMP_FLUSH = 1 << 2,  /* in a stream: make all input so far decodable */
+	ACCELDV_COMP_FINISH = 1 << 3, /* in a stream: this input ends it (one-shot always does) */
+};
+
+/* Accelerator completion statuses, beyond enum ibv_wc_status. The QP stays usable. */
+enum acceldv_wc_status {
+	ACCELDV_WC_OUTPUT_TOO_SMALL = 0x40, /* retry with more room; a stream continues */
+	ACCELDV_WC_CORRUPT_INPUT = 0x41,
+	ACCELDV_WC_TRUNCATED_INPUT = 0x42,
+	ACCELDV_WC_OUTPUT_LIMIT = 0x43, /* over the QP's max_decompress_ratio */
+};
+
+/* acceldv_wc.flags. */
+enum acceldv_wc_flags {
+	ACCELDV_WC_END_OF_STREAM = 1 << 2,
+};
+
+struct acceldv_device_attr {
+	uint64_t comp_mask;        /* in: 0 */
+	uint64_t opcodes;          /* bit (1 << enum acceldv_opcode) per opcode the device runs */
+	uint32_t compress_formats; /* bit (1 << enum acceldv_comp_format) */
+	uint32_t max_comp_streams; /* compression contexts the device holds */
+	uint32_t num_engines;
+	uint32_t reserved;
+	uint64_t reserved2[4];
+};
+
+int acceldv_query_device(struct ibv_context *context, struct acceldv_device_attr *attr);
+
+/* acceldv_qp_init_attr.send_ops_flags: the accelerator builders the QP offers. */
+enum acceldv_qp_send_ops_flags {
+	ACCELDV_QP_EX_WITH_NOP = 1 << 0,
+	ACCELDV_QP_EX_WITH_COPY = 1 << 1,
+	ACCELDV_QP_EX_WITH_COMPRESS = 1 << 2,
+	ACCELDV_QP_EX_WITH_DECOMPRESS = 1 << 3,
+};
+
+struct acceldv_qp_init_attr {
+	uint64_t comp_mask; /* 0 */
+	uint64_t send_ops_flags;
+	/* Most bytes a decompression may produce per input byte (0: only the destination
+	 * bounds it); beyond, ACCELDV_WC_OUTPUT_LIMIT. */
+	uint32_t max_decompress_ratio;
+	uint32_t reserved;
+};
+
+/*
+ * An RC QP with accelerator builders. qp_attr is as for ibv_create_qp_ex: comp_mask must
+ * include IBV_QP_INIT_ATTR_PD and IBV_QP_INIT_ATTR_SEND_OPS_FLAGS (which may be 0, or ask for
+ * RDMA_WRITE and RDMA_READ too); no receive queue. NULL with errno on failure.
+ */
+struct ibv_qp *acceldv_create_qp(struct ibv_context *context, struct ibv_qp_init_attr_ex *qp_attr,
+				 struct acceldv_qp_init_attr *dv_attr);
+
+/* A compression context: stateful compression or decompression across requests. */
+struct acceldv_comp_stream;
+
+/* level: for compression, in the format's range; 0 for decompression. NULL with errno. */
+struct acceldv_comp_stream *acceldv_create_comp_stream(struct ibv_pd *pd, enum acceldv_comp_format format,
+						       enum acceldv_comp_direction direction, int level);
+/* 0, or EBUSY while a posted request that names it has not run. */
+int acceldv_destroy_comp_stream(struct acceldv_comp_stream *stream);
+
+struct acceldv_comp_attr {
+	uint8_t format;     /* enum acceldv_comp_format (the stream's, in a stream) */
+	int8_t level;       /* one-shot compression; 0 otherwise */
+	uint16_t flags;     /* enum acceldv_comp_flags */
+	uint32_t reserved;  /* 0 */
+	struct acceldv_comp_stream *stream; /* NULL: one-shot */
+};
+
+struct acceldv_qp_ex {
+	uint64_t comp_mask;
+	void (*wr_nop)(struct acceldv_qp_ex *dvqp);
+	void (*wr_copy)(struct acceldv_qp_ex *dvqp, uint32_t dest_lkey, uint64_t dest_addr, uint32_t src_lkey,
+			uint64_t src_addr, uint32_t length);
+	void (*wr_compress)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+			    const struct ibv_sge *src, const struct ibv_sge *dst);
+	void (*wr_decompress)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+			      const struct ibv_sge *src, const struct ibv_sge *dst);
+};
+
+/* The accelerator builders of a QP made by acceldv_create_qp (NULL for another QP). */
+struct acceldv_qp_ex *acceldv_qp_ex_from_ibv_qp_ex(struct ibv_qp_ex *qp);
+
+static inline void acceldv_wr_nop(struct acceldv_qp_ex *dvqp)
+{
+	dvqp->wr_nop(dvqp);
+}
+
+/* Like mlx5dv_wr_memcpy: length bytes from src to dest (memmove if they overlap). */
+static inline void acceldv_wr_copy(struct acceldv_qp_ex *dvqp, uint32_t dest_lkey, uint64_t dest_addr,
+				   uint32_t src_lkey, uint64_t src_addr, uint32_t length)
+{
+	dvqp->wr_copy(dvqp, dest_lkey, dest_addr, src_lkey, src_addr, length);
+}
+
+static inline void acceldv_wr_compress(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+				       const struct ibv_sge *src, const struct ibv_sge *dst)
+{
+	dvqp->wr_compress(dvqp, attr, src, dst);
+}
+
+static inline void acceldv_wr_decompress(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+					 const struct ibv_sge *src, const struct ibv_sge *dst)
+{
+	dvqp->wr_decompress(dvqp, attr, src, dst);
+}
+
+/* A completion with the accelerator's fields. */
+struct acceldv_wc {
+	struct ibv_wc wc;  /* status may also be an enum acceldv_wc_status */
+	uint8_t opcode;    /* enum acceldv_opcode of the request */
+	uint8_t flags;     /* enum acceldv_wc_flags */
+	uint16_t reserved;
+	uint32_t checksum; /* compression: the format's checksum of the data (see the formats) */
+	uint32_t consumed; /* compression: input bytes used (wc.byte_len: bytes produced) */
+	uint32_t reserved2;
+};
+
+/* ibv_poll_cq with the accelerator's fields: up to num_entries completions, their count, or
+ * -1. A CQ is polled either this way or with ibv_poll_cq, as the application likes. */
+int acceldv_poll_cq(struct ibv_cq *cq, int num_entries, struct acceldv_wc *wc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ACCELDV_H */

@@ -1,0 +1,380 @@
+//! acceldv.h, the direct verbs for what standard verbs cannot say: the device's accelerator
+//! operations (NOP, COPY, COMPRESS, DECOMPRESS) as builders of an extended QP, compression
+//! contexts, and completions with the accelerator's fields. Exported with symbol version
+//! ACCELDV_1.0 (`acceldv.map` declares it; `versioned!` binds each function to it).
+
+use std::ffi::c_int;
+use std::mem::offset_of;
+
+use accelverbs::uapi::compress::{flags as comp_flags, CompressParams};
+use accelverbs::uapi::wqe::{Opcode, Sge, Wqe};
+use accelverbs::{CompressionStream, Format, WorkCompletion};
+use zerocopy::IntoBytes;
+
+use crate::context::state;
+use crate::cq::{ibv_wc, PluginCq};
+use crate::ffi::{errno_of, guard, leak, null_with, reclaim};
+use crate::pd::PluginPd;
+use crate::post::base_wqe;
+use crate::qp::{create_extended, Accel, PluginQp};
+use crate::sys;
+use crate::wr::{fail, stage_building};
+
+/// Binds each exported function to version ACCELDV_1.0 (as default), as a C library's
+/// `.symver` does.
+macro_rules! versioned {
+    ($($name:ident),* $(,)?) => {
+        $(std::arch::global_asm!(concat!(".symver ", stringify!($name), ", ", stringify!($name), "@@ACCELDV_1.0"));)*
+    };
+}
+versioned!(
+    acceldv_query_device,
+    acceldv_create_qp,
+    acceldv_qp_ex_from_ibv_qp_ex,
+    acceldv_create_comp_stream,
+    acceldv_destroy_comp_stream,
+    acceldv_poll_cq,
+);
+
+/// Every accelerator builder a QP may ask for.
+const ALL_OPS: u64 = (sys::ACCELDV_QP_EX_WITH_NOP
+    | sys::ACCELDV_QP_EX_WITH_COPY
+    | sys::ACCELDV_QP_EX_WITH_COMPRESS
+    | sys::ACCELDV_QP_EX_WITH_DECOMPRESS) as u64;
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_query_device(context: *mut sys::ibv_context, attr: *mut sys::acceldv_device_attr) -> c_int {
+    guard("acceldv_query_device", libc::EIO, || {
+        if context.is_null() || attr.is_null() {
+            return libc::EINVAL;
+        }
+        // SAFETY: the application's output structure.
+        if unsafe { (*attr).comp_mask } != 0 {
+            return libc::EINVAL;
+        }
+        // SAFETY: a context of this provider (acceldv is this provider's interface).
+        let caps = unsafe { state(context) }.caps;
+        let out = sys::acceldv_device_attr {
+            comp_mask: 0,
+            opcodes: caps.opcodes,
+            compress_formats: caps.compress_formats,
+            max_comp_streams: caps.max_comp_streams,
+            num_engines: caps.num_engines,
+            ..Default::default()
+        };
+        // SAFETY: as above.
+        unsafe { attr.write(out) };
+        0
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_create_qp(
+    context: *mut sys::ibv_context,
+    qp_attr: *mut sys::ibv_qp_init_attr_ex,
+    dv_attr: *mut sys::acceldv_qp_init_attr,
+) -> *mut sys::ibv_qp {
+    guard("acceldv_create_qp", std::ptr::null_mut(), || {
+        if context.is_null() || qp_attr.is_null() || dv_attr.is_null() {
+            return null_with(libc::EINVAL);
+        }
+        // SAFETY: the application's attributes.
+        let dv = unsafe { *dv_attr };
+        if dv.comp_mask != 0 || dv.reserved != 0 || dv.send_ops_flags & !ALL_OPS != 0 {
+            return null_with(libc::EINVAL);
+        }
+        let accel = Accel { send_ops: dv.send_ops_flags, max_decompress_ratio: dv.max_decompress_ratio };
+        // SAFETY: a context of this provider and the application's attributes.
+        unsafe { create_extended(context, &mut *qp_attr, accel) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_qp_ex_from_ibv_qp_ex(qp: *mut sys::ibv_qp_ex) -> *mut sys::acceldv_qp_ex {
+    guard("acceldv_qp_ex_from_ibv_qp_ex", std::ptr::null_mut(), || {
+        if qp.is_null() {
+            return null_with(libc::EINVAL);
+        }
+        // SAFETY: an extended QP of this provider: `ibv_qp_ex` starts with its `ibv_qp`.
+        let plugin = unsafe { PluginQp::from_ibv(qp.cast()) };
+        if plugin.dv.comp_mask == 0 {
+            return null_with(libc::EINVAL);
+        }
+        (&plugin.dv as *const sys::acceldv_qp_ex).cast_mut()
+    })
+}
+
+/// Installs the builders `ops` asks for; `comp_mask` records them (nonzero marks a QP made by
+/// `acceldv_create_qp`).
+pub fn install(dv: &mut sys::acceldv_qp_ex, ops: u64) {
+    dv.comp_mask = ops;
+    let has = |flag: u32| ops & u64::from(flag) != 0;
+    if has(sys::ACCELDV_QP_EX_WITH_NOP) {
+        dv.wr_nop = Some(wr_nop);
+    }
+    if has(sys::ACCELDV_QP_EX_WITH_COPY) {
+        dv.wr_copy = Some(wr_copy);
+    }
+    if has(sys::ACCELDV_QP_EX_WITH_COMPRESS) {
+        dv.wr_compress = Some(wr_compress);
+    }
+    if has(sys::ACCELDV_QP_EX_WITH_DECOMPRESS) {
+        dv.wr_decompress = Some(wr_decompress);
+    }
+}
+
+/// Begins the next request of a `wr_start` sequence: its id and flags from the QP, its
+/// opcode, and the rest from `fill`; a failure is kept for `wr_complete`.
+///
+/// # Safety
+/// `dvqp` is the accelerator view of a QP of this provider inside a `wr_start` sequence.
+unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce(&mut Wqe) -> Result<(), c_int>) {
+    // SAFETY: `dv` is a field of the `PluginQp` (caller's contract).
+    let plugin = unsafe { &*dvqp.byte_sub(offset_of!(PluginQp, dv)).cast::<PluginQp>() };
+    // SAFETY: the QP's extended view starts it; the application set `wr_id` and `wr_flags`.
+    let (wr_id, wr_flags) = unsafe {
+        let qpx = (&plugin.vqp as *const sys::verbs_qp).cast::<sys::ibv_qp_ex>();
+        ((*qpx).wr_id, (*qpx).wr_flags)
+    };
+    // SAFETY: the sequence holds the queue (caller's contract).
+    let queue = unsafe { plugin.sq.held() };
+    stage_building(queue);
+    let built = base_wqe(wr_id, wr_flags).and_then(|mut wqe| {
+        wqe.ctrl.opcode = opcode as u8;
+        fill(&mut wqe).map(|()| wqe)
+    });
+    match built {
+        Ok(wqe) => queue.building = Some(wqe),
+        Err(errno) => fail(queue, errno),
+    }
+}
+
+unsafe extern "C" fn wr_nop(dvqp: *mut sys::acceldv_qp_ex) {
+    // SAFETY: libibverbs' application calls builders inside a sequence.
+    guard("acceldv_wr_nop", (), || unsafe { begin(dvqp, Opcode::Nop, |_| Ok(())) })
+}
+
+unsafe extern "C" fn wr_copy(
+    dvqp: *mut sys::acceldv_qp_ex,
+    dest_lkey: u32,
+    dest_addr: u64,
+    src_lkey: u32,
+    src_addr: u64,
+    length: u32,
+) {
+    guard("acceldv_wr_copy", (), || {
+        let fill = |wqe: &mut Wqe| {
+            wqe.src = Sge { addr: src_addr, length, lkey: src_lkey };
+            wqe.dst = Sge { addr: dest_addr, length, lkey: dest_lkey };
+            Ok(())
+        };
+        // SAFETY: builders are called inside a sequence.
+        unsafe { begin(dvqp, Opcode::Copy, fill) }
+    })
+}
+
+/// The WQE of a compression request: parameters from `attr`, one SGE each side.
+///
+/// # Safety
+/// `attr`, `src`, `dst` are the application's (checked for NULL); a stream named in `attr` is
+/// one `acceldv_create_comp_stream` made.
+unsafe fn fill_codec(
+    wqe: &mut Wqe,
+    attr: *const sys::acceldv_comp_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) -> Result<(), c_int> {
+    if attr.is_null() || src.is_null() || dst.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: the caller's contract.
+    let (attr, src, dst) = unsafe { (*attr, *src, *dst) };
+    let known = (sys::ACCELDV_COMP_FLUSH | sys::ACCELDV_COMP_FINISH) as u16;
+    if attr.reserved != 0 || attr.flags & !known != 0 {
+        return Err(libc::EINVAL);
+    }
+    let stream = match attr.stream.is_null() {
+        true => 0,
+        // SAFETY: the caller's contract.
+        false => unsafe { &*attr.stream.cast::<PluginStream>() }.stream.number(),
+    };
+    // acceldv's flags are the device's (checked in the tests).
+    let params = CompressParams {
+        format: attr.format,
+        level: attr.level,
+        flags: attr.flags & (comp_flags::FLUSH | comp_flags::FINISH),
+        stream,
+        ..CompressParams::default()
+    };
+    wqe.params.copy_from_slice(params.as_bytes());
+    wqe.src = Sge { addr: src.addr, length: src.length, lkey: src.lkey };
+    wqe.dst = Sge { addr: dst.addr, length: dst.length, lkey: dst.lkey };
+    Ok(())
+}
+
+unsafe extern "C" fn wr_compress(
+    dvqp: *mut sys::acceldv_qp_ex,
+    attr: *const sys::acceldv_comp_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_compress", (), || {
+        // SAFETY: builders are called inside a sequence with the application's arguments.
+        unsafe { begin(dvqp, Opcode::Compress, |wqe| fill_codec(wqe, attr, src, dst)) }
+    })
+}
+
+unsafe extern "C" fn wr_decompress(
+    dvqp: *mut sys::acceldv_qp_ex,
+    attr: *const sys::acceldv_comp_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_decompress", (), || {
+        // SAFETY: builders are called inside a sequence with the application's arguments.
+        unsafe { begin(dvqp, Opcode::Decompress, |wqe| fill_codec(wqe, attr, src, dst)) }
+    })
+}
+
+/// A compression context as C holds it (`struct acceldv_comp_stream` is opaque).
+struct PluginStream {
+    stream: CompressionStream,
+    /// Its PD, which refuses to go while the stream exists.
+    pd: *mut sys::ibv_pd,
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_create_comp_stream(
+    pd: *mut sys::ibv_pd,
+    format: sys::acceldv_comp_format,
+    direction: sys::acceldv_comp_direction,
+    level: c_int,
+) -> *mut sys::acceldv_comp_stream {
+    guard("acceldv_create_comp_stream", std::ptr::null_mut(), || {
+        if pd.is_null() {
+            return null_with(libc::EINVAL);
+        }
+        let Ok(format) = u8::try_from(format).map_err(drop).and_then(|f| Format::try_from(f).map_err(drop)) else {
+            return null_with(libc::EINVAL);
+        };
+        let Ok(level) = i8::try_from(level) else { return null_with(libc::EINVAL) };
+        // SAFETY: a PD of this provider.
+        let plugin_pd = unsafe { PluginPd::from_ibv(pd) };
+        let made = match direction {
+            sys::ACCELDV_COMP_COMPRESS => plugin_pd.pd.compression_stream(format, level),
+            sys::ACCELDV_COMP_DECOMPRESS if level == 0 => plugin_pd.pd.decompression_stream(format),
+            _ => return null_with(libc::EINVAL),
+        };
+        match made {
+            Ok(stream) => {
+                plugin_pd.hold();
+                leak(PluginStream { stream, pd }).cast()
+            }
+            Err(e) => null_with(errno_of(&e)),
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_destroy_comp_stream(stream: *mut sys::acceldv_comp_stream) -> c_int {
+    guard("acceldv_destroy_comp_stream", libc::EIO, || {
+        if stream.is_null() {
+            return libc::EINVAL;
+        }
+        let raw = stream.cast::<PluginStream>();
+        // SAFETY: a stream `acceldv_create_comp_stream` made and the application still holds.
+        if let Err(e) = unsafe { &*raw }.stream.try_destroy() {
+            return errno_of(&e);
+        }
+        // SAFETY: destroyed on the device; the application gives the stream up.
+        let pd = unsafe { reclaim(raw) }.pd;
+        // SAFETY: the PD outlives its streams (it refuses to go while they exist).
+        unsafe { PluginPd::from_ibv(pd) }.release();
+        0
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_poll_cq(cq: *mut sys::ibv_cq, num_entries: c_int, wc: *mut sys::acceldv_wc) -> c_int {
+    guard("acceldv_poll_cq", -1, || {
+        let Ok(wanted) = usize::try_from(num_entries) else { return -1 };
+        if cq.is_null() || (wc.is_null() && wanted > 0) {
+            return -1;
+        }
+        // SAFETY: a CQ of this provider.
+        let plugin = unsafe { PluginCq::from_ibv(cq) };
+        let mut chunk = [WorkCompletion::default(); 16];
+        let mut done = 0;
+        let mut polled = plugin.cq.lock().unwrap_or_else(|e| e.into_inner());
+        while done < wanted {
+            let want = (wanted - done).min(chunk.len());
+            let got = polled.poll(&mut chunk[..want]);
+            for (i, c) in chunk[..got].iter().enumerate() {
+                let out = sys::acceldv_wc {
+                    wc: ibv_wc(c),
+                    opcode: c.opcode,
+                    flags: c.flags,
+                    checksum: c.checksum(),
+                    consumed: c.consumed(),
+                    ..Default::default()
+                };
+                // SAFETY: the caller's array has `num_entries` entries; `done + i` is below.
+                unsafe { wc.add(done + i).write(out) };
+            }
+            done += got;
+            if got < want {
+                break;
+            }
+        }
+        done as c_int
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use accelverbs::uapi::{compress, cqe, wqe};
+    use accelverbs::{CqeStatus, Format, StreamDirection};
+
+    use crate::sys;
+
+    /// acceldv.h restates numbers of the device ABI for C; they must be the same.
+    #[test]
+    fn the_header_speaks_the_device_abi() {
+        let opcodes = [
+            (sys::ACCELDV_OP_NOP, wqe::Opcode::Nop),
+            (sys::ACCELDV_OP_COPY, wqe::Opcode::Copy),
+            (sys::ACCELDV_OP_RDMA_WRITE, wqe::Opcode::RdmaWrite),
+            (sys::ACCELDV_OP_RDMA_READ, wqe::Opcode::RdmaRead),
+            (sys::ACCELDV_OP_COMPRESS, wqe::Opcode::Compress),
+            (sys::ACCELDV_OP_DECOMPRESS, wqe::Opcode::Decompress),
+        ];
+        for (c, ours) in opcodes {
+            assert_eq!(c, ours as u32, "{ours:?}");
+        }
+        let formats = [
+            (sys::ACCELDV_COMP_DEFLATE, Format::Deflate),
+            (sys::ACCELDV_COMP_ZLIB, Format::Zlib),
+            (sys::ACCELDV_COMP_GZIP, Format::Gzip),
+            (sys::ACCELDV_COMP_LZ4_FRAME, Format::Lz4Frame),
+            (sys::ACCELDV_COMP_LZ4_BLOCK, Format::Lz4Block),
+            (sys::ACCELDV_COMP_ZSTD, Format::Zstd),
+        ];
+        for (c, ours) in formats {
+            assert_eq!(c, ours as u32, "{ours:?}");
+        }
+        assert_eq!(sys::ACCELDV_COMP_COMPRESS, StreamDirection::Compress as u32);
+        assert_eq!(sys::ACCELDV_COMP_DECOMPRESS, StreamDirection::Decompress as u32);
+        assert_eq!(sys::ACCELDV_COMP_FLUSH, u32::from(compress::flags::FLUSH));
+        assert_eq!(sys::ACCELDV_COMP_FINISH, u32::from(compress::flags::FINISH));
+        let statuses = [
+            (sys::ACCELDV_WC_OUTPUT_TOO_SMALL, CqeStatus::OutputTooSmall),
+            (sys::ACCELDV_WC_CORRUPT_INPUT, CqeStatus::CorruptInput),
+            (sys::ACCELDV_WC_TRUNCATED_INPUT, CqeStatus::TruncatedInput),
+            (sys::ACCELDV_WC_OUTPUT_LIMIT, CqeStatus::OutputLimit),
+        ];
+        for (c, ours) in statuses {
+            assert_eq!(c, ours as u32, "{ours:?}");
+        }
+        assert_eq!(sys::ACCELDV_WC_END_OF_STREAM, u32::from(cqe::flags::END_OF_STREAM));
+    }
+}
