@@ -14,13 +14,18 @@ fn wire_enums_reject_every_undefined_value() {
             Ok(status) => assert_eq!(u8::from(status), raw),
             Err(e) => assert_eq!(e, UnknownValue(u32::from(raw))),
         }
-        if let Ok(op) = Opcode::try_from(raw) {
-            assert_eq!(op as u8, raw);
+        match Opcode::try_from(raw) {
+            Ok(op) => {
+                assert_eq!(op as u8, raw);
+                assert!(Opcode::ALL.contains(&op), "{op:?} missing from Opcode::ALL");
+            }
+            Err(e) => assert_eq!(e, UnknownValue(u32::from(raw))),
         }
     }
     assert_eq!(CqeStatus::try_from(3), Err(UnknownValue(3)), "3 is not a status this device sends");
     assert_eq!(VendorError::try_from(0xFF), Err(UnknownValue(0xFF)));
-    assert_eq!(Opcode::try_from(0x04), Err(UnknownValue(4)));
+    assert_eq!(Opcode::try_from(0x04), Err(UnknownValue(4)), "the first free data-movement opcode");
+    assert!(Opcode::ALL.windows(2).all(|w| (w[0] as u8) < (w[1] as u8)), "in numeric order, once each");
 }
 
 #[test]

@@ -44,6 +44,24 @@ wire_enum! {
     }
 }
 
+impl Opcode {
+    /// Every opcode, in numeric order (for listing capabilities).
+    pub const ALL: [Opcode; 6] =
+        [Opcode::Nop, Opcode::Copy, Opcode::RdmaWrite, Opcode::RdmaRead, Opcode::Compress, Opcode::Decompress];
+
+    /// The name docs/ABI.md and `accel devinfo` use (verbs' spelling for the verbs opcodes).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Opcode::Nop => "NOP",
+            Opcode::Copy => "COPY",
+            Opcode::RdmaWrite => "RDMA_WRITE",
+            Opcode::RdmaRead => "RDMA_READ",
+            Opcode::Compress => "COMPRESS",
+            Opcode::Decompress => "DECOMPRESS",
+        }
+    }
+}
+
 /// `WqeCtrl::flags` bits.
 pub mod flags {
     /// Produce a CQE on success (errors always produce one).
