@@ -164,7 +164,7 @@ pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
 pub use post::{Compress, Copy, Decompress, Nop, PostBatch, RawWqe, RdmaRead, RdmaWrite, WorkRequest};
-pub use qp::{Qp, QpInit};
+pub use qp::{Qp, QpInit, QpType};
 pub use wc::WorkCompletion;
 
 #[cfg(feature = "embedded")]

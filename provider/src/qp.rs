@@ -6,7 +6,7 @@ use std::sync::Arc;
 use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp, ExecPolicy};
 use accelverbs_uapi::doorbell::{EngineWakeWord, QpDoorbellRecord};
 use accelverbs_uapi::ids::{object, qp, uhw};
-use accelverbs_uapi::verbs::{DestroyQpResp, QpCap, QpState, IB_UVERBS_QPT_DRIVER};
+use accelverbs_uapi::verbs::{DestroyQpResp, QpCap, QpState, IB_UVERBS_QPT_DRIVER, IB_UVERBS_QPT_RC};
 use accelverbs_uapi::wqe::{Wqe, WQE_SIZE};
 
 use crate::context::ContextInner;
@@ -29,11 +29,35 @@ pub(crate) const MAX_DEPTH: u32 = 1 << 15;
 /// reused serial could let a new QP into a region an old one still uses.
 static NEXT_SERIAL: AtomicU32 = AtomicU32::new(1);
 
+/// The verbs type a QP is created as. Both run every opcode the device has: the device answers
+/// its own RDMA, so an RC QP is connected in loopback and needs no peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QpType {
+    /// `IBV_QPT_DRIVER`: driver-defined work, the accelerator QP.
+    #[default]
+    Driver,
+    /// `IBV_QPT_RC`: what a verbs program creates for RDMA_WRITE and RDMA_READ.
+    Rc,
+}
+
+impl QpType {
+    /// The `IB_UVERBS_QPT_*` number CREATE_QP carries.
+    fn wire(self) -> u32 {
+        match self {
+            QpType::Driver => IB_UVERBS_QPT_DRIVER,
+            QpType::Rc => IB_UVERBS_QPT_RC,
+        }
+    }
+}
+
 /// QP creation parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QpInit {
     /// Minimum send-queue depth (rounded up to a power of two).
     pub max_send_wr: u32,
+    /// The verbs QP type (default: [`QpType::Driver`]).
+    pub qp_type: QpType,
     /// Every WQE completes with a CQE, whatever its signaled flag (`sq_sig_all`).
     pub signal_all: bool,
     /// Most bytes a decompression may produce per input byte (0: no limit but the
@@ -43,7 +67,13 @@ pub struct QpInit {
 
 impl QpInit {
     pub fn new(max_send_wr: u32) -> Self {
-        Self { max_send_wr, signal_all: false, max_decompress_ratio: 0 }
+        Self { max_send_wr, qp_type: QpType::Driver, signal_all: false, max_decompress_ratio: 0 }
+    }
+
+    /// Creates the QP as `qp_type` (see [`QpType`]).
+    pub fn qp_type(mut self, qp_type: QpType) -> Self {
+        self.qp_type = qp_type;
+        self
     }
 
     pub fn signal_all(mut self, on: bool) -> Self {
@@ -89,8 +119,9 @@ impl Drop for QpInner {
     }
 }
 
-/// A queue pair for accelerator work (`ibv_qp` of type `IBV_QPT_DRIVER`). Posting needs
-/// `&mut self`: one producer, no lock, no system call while the engine polls.
+/// A queue pair for accelerator work and RDMA (`ibv_qp` of type `IBV_QPT_DRIVER` or
+/// `IBV_QPT_RC`, [`QpInit::qp_type`]). Posting needs `&mut self`: one producer, no lock, no
+/// system call while the engine polls.
 #[derive(Debug)]
 pub struct Qp {
     inner: QpInner,
@@ -159,7 +190,7 @@ impl<B> Pd<B> {
             .handle(qp::ATTR_CREATE_SEND_CQ_HANDLE, cq.inner.handle)
             .input_u64(qp::ATTR_CREATE_USER_HANDLE, 0)
             .input(qp::ATTR_CREATE_CAP, &cap)
-            .input_u32(qp::ATTR_CREATE_TYPE, IB_UVERBS_QPT_DRIVER)
+            .input_u32(qp::ATTR_CREATE_TYPE, init.qp_type.wire())
             .input(uhw::IN, &request)
             .output(uhw::OUT, &mut resp)
             .output(qp::ATTR_CREATE_RESP_CAP, &mut granted)

@@ -170,8 +170,27 @@ impl RawFile {
         self.create_qp_in(pd_handle, cq_handle, depth, Pages::new(128 * depth as usize), Pages::new(128))
     }
 
+    /// CREATE_QP of verbs type `qp_type` (`IB_UVERBS_QPT_*`), as a C program would make its
+    /// RC QP.
+    pub fn create_qp_of_type(&mut self, pd_handle: u32, cq_handle: u32, depth: u32, qp_type: u32) -> Result<u32, i32> {
+        let (ring, db) = (Pages::new(128 * depth as usize), Pages::new(128));
+        self.create_qp_with(pd_handle, cq_handle, depth, qp_type, ring, db)
+    }
+
     /// CREATE_QP with the send queue and doorbell record in the given memory.
     pub fn create_qp_in(&mut self, pd_handle: u32, cq_handle: u32, depth: u32, ring: Pages, db: Pages) -> Result<u32, i32> {
+        self.create_qp_with(pd_handle, cq_handle, depth, IB_UVERBS_QPT_DRIVER, ring, db)
+    }
+
+    fn create_qp_with(
+        &mut self,
+        pd_handle: u32,
+        cq_handle: u32,
+        depth: u32,
+        qp_type: u32,
+        ring: Pages,
+        db: Pages,
+    ) -> Result<u32, i32> {
         let req = CreateQpCmd {
             sq_addr: ring.addr(),
             db_addr: db.addr(),
@@ -186,7 +205,7 @@ impl RawFile {
             .handle(qp::ATTR_CREATE_SEND_CQ_HANDLE, cq_handle)
             .input_u64(qp::ATTR_CREATE_USER_HANDLE, 0)
             .input(qp::ATTR_CREATE_CAP, &cap)
-            .input_u32(qp::ATTR_CREATE_TYPE, IB_UVERBS_QPT_DRIVER)
+            .input_u32(qp::ATTR_CREATE_TYPE, qp_type)
             .input(uhw::IN, &req)
             .output(uhw::OUT, &mut resp)
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);

@@ -1,8 +1,10 @@
 //! RDMA_WRITE and RDMA_READ between regions of the device: data moves, and every remote check
 //! (access right, key, PD, bounds) refuses with the verbs status, stopping the QP.
 
-use accelverbs::{Access, CqeStatus, ExecPolicy, QpState, RdmaRead, RdmaWrite, Sge, VendorError};
-use accelverbs_tests::{pattern, poll_n, Traffic};
+use accelverbs::uapi::verbs::IB_UVERBS_QPT_RC;
+use accelverbs::{Access, Copy, CqeStatus, ExecPolicy, Nop, QpInit, QpState, QpType, RdmaRead, RdmaWrite, Sge, VendorError};
+use accelverbs_tests::raw::RawFile;
+use accelverbs_tests::{device, pattern, poll_n, Base, Traffic};
 
 const LEN: usize = 8192;
 
@@ -108,4 +110,42 @@ fn a_zero_length_rdma_write_needs_no_keys() {
     t.qp.post(empty).unwrap();
     let wc = poll_n(&mut t.cq, 1)[0];
     assert_eq!((wc.status, wc.wr_id, wc.byte_len), (CqeStatus::Success, 5, 0));
+}
+
+#[test]
+fn an_rc_qp_runs_rdma_and_the_accelerator_opcodes() {
+    let base = Base::new(1, ExecPolicy::Threads);
+    let mut cq = base.ctx.create_cq(16, None).unwrap();
+    let mut qp = base.pd.create_qp(&cq, QpInit::new(8).qp_type(QpType::Rc)).unwrap();
+    let data = pattern(11, 4096);
+    let local = base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let mut remote = base.pd.alloc_mr(4096, Access::LOCAL_WRITE | Access::REMOTE_WRITE | Access::REMOTE_READ).unwrap();
+    let mut back = base.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+
+    qp.post(RdmaWrite::new(1, local.slice(0, 4096), remote.slice_mut(0, 4096))).unwrap();
+    assert_eq!(poll_n(&mut cq, 1)[0].status, CqeStatus::Success);
+    qp.post(RdmaRead::new(2, remote.slice(0, 2048), back.slice_mut(0, 2048))).unwrap();
+    qp.post(Copy::new(3, remote.slice(2048, 2048), back.slice_mut(2048, 2048))).unwrap();
+    qp.post(Nop::new(4)).unwrap();
+    let wcs = poll_n(&mut cq, 3);
+    let seen: Vec<_> = wcs.iter().map(|wc| (wc.wr_id, wc.status, wc.byte_len)).collect();
+    assert_eq!(seen, [(2, CqeStatus::Success, 2048), (3, CqeStatus::Success, 2048), (4, CqeStatus::Success, 0)]);
+    assert_eq!(back.as_slice().unwrap(), &data[..]);
+}
+
+#[test]
+fn a_verbs_program_creates_its_rc_qp_through_the_ioctl() {
+    let dev = device(1);
+    let mut f = RawFile::new(dev.open_channel().unwrap());
+    f.get_context().unwrap();
+    let pd = f.alloc_pd().unwrap();
+    let cq = f.create_cq(16).unwrap();
+    let qp = f.create_qp_of_type(pd, cq, 16, IB_UVERBS_QPT_RC).unwrap();
+    assert_eq!(f.resource_counts().qps, 1);
+    // UC and UD have no meaning on a device that answers its own RDMA.
+    for other in [3, 4] {
+        assert_eq!(f.create_qp_of_type(pd, cq, 16, other), Err(libc::EOPNOTSUPP), "qp_type {other}");
+    }
+    f.destroy_qp(qp).unwrap();
+    assert_eq!(f.resource_counts().qps, 0);
 }

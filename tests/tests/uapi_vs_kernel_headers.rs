@@ -78,6 +78,7 @@ fn ours() -> Vec<(&'static str, u64)> {
         ("UVERBS_ATTR_CREATE_QP_RESP_QP_NUM", u(qp::ATTR_CREATE_RESP_QP_NUM)),
         ("UVERBS_ATTR_DESTROY_QP_HANDLE", u(qp::ATTR_DESTROY_HANDLE)),
         ("UVERBS_ATTR_DESTROY_QP_RESP", u(qp::ATTR_DESTROY_RESP)),
+        ("IB_UVERBS_QPT_RC", u64::from(verbs::IB_UVERBS_QPT_RC)),
         ("IB_UVERBS_QPT_DRIVER", u64::from(verbs::IB_UVERBS_QPT_DRIVER)),
         ("IB_UVERBS_ACCESS_LOCAL_WRITE", u64::from(access::LOCAL_WRITE)),
         ("IB_UVERBS_ACCESS_REMOTE_WRITE", u64::from(access::REMOTE_WRITE)),
@@ -120,6 +121,7 @@ fn ours() -> Vec<(&'static str, u64)> {
         ("IBV_WC_WR_FLUSH_ERR", CqeStatus::WorkRequestFlushed as u64),
         ("IBV_WC_REM_ACCESS_ERR", CqeStatus::RemoteAccessError as u64),
         ("IBV_WC_GENERAL_ERR", CqeStatus::GeneralError as u64),
+        ("IBV_QPT_RC", u64::from(verbs::IB_UVERBS_QPT_RC)),
         ("IBV_QPT_DRIVER", u64::from(verbs::IB_UVERBS_QPT_DRIVER)),
     ]
 }

@@ -14,6 +14,9 @@ pub mod access {
     pub const SUPPORTED: u32 = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ;
 }
 
+/// `IB_UVERBS_QPT_RC`: a reliable-connected QP, what a verbs program creates. The device
+/// answers its own RDMA (loopback), so an RC QP runs the same opcodes as a DRIVER QP.
+pub const IB_UVERBS_QPT_RC: u32 = 2;
 /// `IB_UVERBS_QPT_DRIVER`: the QP type for driver-defined work, used for accelerator QPs.
 pub const IB_UVERBS_QPT_DRIVER: u32 = 0xFF;
 

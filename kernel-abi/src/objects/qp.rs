@@ -1,10 +1,11 @@
-//! Queue pairs: a send queue of accelerator work feeding a CQ. There is no receive queue.
+//! Queue pairs: a send queue of accelerator work (or of RDMA the device answers itself)
+//! feeding a CQ. There is no receive queue.
 
 use alloc::sync::Arc;
 
 use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp};
 use accelverbs_uapi::doorbell::{QpDoorbellRecord, CACHE_LINE};
-use accelverbs_uapi::verbs::{QpCap, QpState, IB_UVERBS_QPT_DRIVER};
+use accelverbs_uapi::verbs::{QpCap, QpState, IB_UVERBS_QPT_DRIVER, IB_UVERBS_QPT_RC};
 use accelverbs_uapi::wqe::WQE_SIZE;
 
 use crate::device::PAGE_SIZE;
@@ -41,7 +42,10 @@ impl<H: Hardware> Pd<H> {
     pub fn create_qp(self: &Arc<Self>, req: QpRequest<'_, H>) -> Result<(Arc<Qp<H>>, CreateQpResp, QpCap), Errno> {
         let driver = &self.ctx.driver;
         let caps = driver.query_device();
-        if req.qp_type != IB_UVERBS_QPT_DRIVER {
+        // RC is what a verbs program creates; the device is its own responder, so an RC QP
+        // is the same send queue as a DRIVER QP and runs every opcode. The type is not kept:
+        // nothing on the device depends on it.
+        if req.qp_type != IB_UVERBS_QPT_DRIVER && req.qp_type != IB_UVERBS_QPT_RC {
             return Err(Errno::EOPNOTSUPP);
         }
         if req.create_flags != 0 {

@@ -1,10 +1,10 @@
-//! CREATE_QP: the type, capability and ring rules of an accelerator QP (a send queue only),
+//! CREATE_QP: the type (DRIVER or RC), capability and ring rules of a QP (a send queue only),
 //! what is pinned, and failures that leave nothing behind.
 
 use std::sync::Arc;
 
 use accelverbs_uapi::cmd::qp_flags;
-use accelverbs_uapi::verbs::QpCap;
+use accelverbs_uapi::verbs::{QpCap, IB_UVERBS_QPT_RC};
 
 use super::fixture::{cq_request, qp_request, Base, H, LIMITS, SQ_DB, SQ_RING};
 use super::mock::{Event, Pin};
@@ -59,13 +59,28 @@ fn deepest_queue_is_accepted() {
 }
 
 #[test]
-fn qp_type_other_than_driver_is_eopnotsupp() {
+fn qp_type_other_than_driver_or_rc_is_eopnotsupp() {
     let b = Base::new();
     let cq = b.cq();
-    // IB_UVERBS_QPT_RC, UC, UD.
-    for qp_type in [2, 3, 4] {
+    // IB_UVERBS_QPT_UC, UD, RAW_PACKET, XRC_INI, XRC_TGT, and no type at all.
+    for qp_type in [3, 4, 8, 9, 10, 0] {
         assert_eq!(refused(&b, &cq, |r| r.qp_type = qp_type), Errno::EOPNOTSUPP, "qp_type {qp_type}");
     }
+}
+
+#[test]
+fn an_rc_qp_is_created_under_the_same_rules() {
+    let b = Base::new();
+    let cq = b.cq();
+    let (qp, _, granted) = b.pd.create_qp(QpRequest { qp_type: IB_UVERBS_QPT_RC, ..qp_request(&cq) }).unwrap();
+    assert_eq!(granted, QpCap { max_send_wr: 8, max_send_sge: 1, ..QpCap::default() });
+    drop(qp);
+    // No receive queue, whatever the type: nothing is ever sent to the device's QPs.
+    let with_receive_queue = |r: &mut QpRequest<'_, H>| {
+        r.qp_type = IB_UVERBS_QPT_RC;
+        r.cap.max_recv_wr = 1;
+    };
+    assert_eq!(refused(&b, &cq, with_receive_queue), Errno::EINVAL);
 }
 
 #[test]
