@@ -113,6 +113,23 @@ fn a_zero_length_rdma_write_needs_no_keys() {
 }
 
 #[test]
+fn a_write_past_the_remote_range_is_the_remote_sides_refusal() {
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let local = t.base.pd.reg_mr(pattern(3, 64), Access::empty()).unwrap();
+    let mut remote = t.base.pd.alloc_mr(64, Access::LOCAL_WRITE | Access::REMOTE_WRITE).unwrap();
+    let write = RdmaWrite::new(1, local.slice(0, 64), remote.slice_mut(0, 32));
+    refused_and_flushed(&mut t, write, CqeStatus::RemoteAccessError, VendorError::OutOfBounds);
+    assert_eq!(remote.as_slice().unwrap(), &[0; 64][..], "nothing was written");
+
+    // A read into a local range too short for it is the local side's, as for COPY.
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let remote = t.base.pd.alloc_mr(64, Access::REMOTE_READ).unwrap();
+    let mut local = t.base.pd.alloc_mr(64, Access::LOCAL_WRITE).unwrap();
+    let read = RdmaRead::new(1, remote.slice(0, 64), local.slice_mut(0, 32));
+    refused_and_flushed(&mut t, read, CqeStatus::LocalLengthError, VendorError::DestinationTooSmall);
+}
+
+#[test]
 fn an_rc_qp_runs_rdma_and_the_accelerator_opcodes() {
     let base = Base::new(1, ExecPolicy::Threads);
     let mut cq = base.ctx.create_cq(16, None).unwrap();
