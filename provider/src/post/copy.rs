@@ -16,7 +16,8 @@ pub struct Copy<'a> {
     wr_id: u64,
     src: Sge,
     dst: Sge,
-    flags: u8,
+    /// `pub(super)`: the RDMA builders wrap a `Copy` and set its completion options.
+    pub(super) flags: u8,
     /// The regions behind `src` and `dst` (`None` for the unchecked constructor).
     regions: Option<(&'a Arc<MrShared>, &'a Arc<MrShared>)>,
 }

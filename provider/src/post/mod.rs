@@ -20,20 +20,25 @@ use lists::{ListArea, ListSide};
 
 use crate::in_flight::{Borrower, Regions};
 
-/// The completion options every work-request builder offers, on its `flags` byte.
+/// The completion options every work-request builder offers, on its `flags` byte (or, for a
+/// builder wrapping another, on the field path given after `flags:`).
 macro_rules! completion_options {
     ($wr:ident $(<$lt:lifetime>)?) => {
+        completion_options!($wr $(<$lt>)?, flags: flags);
+    };
+    ($wr:ident $(<$lt:lifetime>)?, flags: $($flags:tt).+) => {
         impl$(<$lt>)? $wr$(<$lt>)? {
             /// Whether a successful completion produces a CQE (default: yes). Errors always do.
             pub fn signaled(mut self, on: bool) -> Self {
                 use accelverbs_uapi::wqe::flags::SIGNALED;
-                self.flags = if on { self.flags | SIGNALED } else { self.flags & !SIGNALED };
+                let flags = &mut self.$($flags).+;
+                *flags = if on { *flags | SIGNALED } else { *flags & !SIGNALED };
                 self
             }
 
             /// Wakes a CQ armed for solicited completions only.
             pub fn solicited(mut self) -> Self {
-                self.flags |= accelverbs_uapi::wqe::flags::SOLICITED;
+                self.$($flags).+ |= accelverbs_uapi::wqe::flags::SOLICITED;
                 self
             }
         }

@@ -3,17 +3,21 @@
 
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
-use super::{sealed, Copy, ListWriter};
+use super::{completion_options, sealed, Copy, ListWriter};
 use crate::in_flight::{Borrower, Regions};
 use crate::{MrSlice, MrSliceMut, PostError};
 
 /// Writes `local` into `remote`, a range of a region with [`crate::Access::REMOTE_WRITE`]
-/// (`IBV_WR_RDMA_WRITE`). `remote` must be at least as long.
+/// (`IBV_WR_RDMA_WRITE`). `remote` must be at least as long. The device answers its own RDMA,
+/// so the remote side is a region of this process, named by its rkey, resolved in the QP's PD,
+/// and held until completion like a COPY's destination; a failed remote check completes with
+/// [`crate::CqeStatus::RemoteAccessError`].
 #[derive(Debug)]
 pub struct RdmaWrite<'a>(Copy<'a>);
 
 /// Reads `remote`, a range of a region with [`crate::Access::REMOTE_READ`], into `local`
-/// (`IBV_WR_RDMA_READ`). `local` must be at least as long.
+/// (`IBV_WR_RDMA_READ`). `local` must be at least as long. The remote side is held like a
+/// COPY's source; see [`RdmaWrite`] for how it is named and checked.
 #[derive(Debug)]
 pub struct RdmaRead<'a>(Copy<'a>);
 
@@ -32,16 +36,6 @@ impl<'a> RdmaWrite<'a> {
         // SAFETY: the caller's contract is `Copy::from_sges`'s.
         RdmaWrite(unsafe { Copy::from_sges(wr_id, src, dst) })
     }
-
-    /// Whether a successful completion produces a CQE (default: yes).
-    pub fn signaled(self, on: bool) -> Self {
-        Self(self.0.signaled(on))
-    }
-
-    /// Wakes a CQ armed for solicited completions only.
-    pub fn solicited(self) -> Self {
-        Self(self.0.solicited())
-    }
 }
 
 impl<'a> RdmaRead<'a> {
@@ -59,17 +53,10 @@ impl<'a> RdmaRead<'a> {
         // SAFETY: the caller's contract is `Copy::from_sges`'s.
         RdmaRead(unsafe { Copy::from_sges(wr_id, src, dst) })
     }
-
-    /// Whether a successful completion produces a CQE (default: yes).
-    pub fn signaled(self, on: bool) -> Self {
-        Self(self.0.signaled(on))
-    }
-
-    /// Wakes a CQ armed for solicited completions only.
-    pub fn solicited(self) -> Self {
-        Self(self.0.solicited())
-    }
 }
+
+completion_options!(RdmaWrite<'a>, flags: 0.flags);
+completion_options!(RdmaRead<'a>, flags: 0.flags);
 
 macro_rules! encode_as {
     ($wr:ident, $opcode:expr) => {
