@@ -197,6 +197,21 @@ mod tests {
         assert!(t.resolve(&sge, 1, Use::Read).is_ok());
     }
 
+    /// An rkey resolves only with the remote right its use needs; local rights do not stand in.
+    #[test]
+    fn remote_uses_need_the_remote_rights() {
+        let sge = |key| Sge { addr: 0x10000, length: 16, lkey: key };
+        let (t, key) = table_with(0x10000, 4096, access::LOCAL_WRITE);
+        assert_eq!(t.resolve(&sge(key), 1, Use::RemoteRead).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(t.resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
+        let (t, key) = table_with(0x10000, 4096, access::REMOTE_READ);
+        assert!(t.resolve(&sge(key), 1, Use::RemoteRead).is_ok());
+        assert_eq!(t.resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
+        let (t, key) = table_with(0x10000, 4096, access::LOCAL_WRITE | access::REMOTE_WRITE);
+        assert!(t.resolve(&sge(key), 1, Use::RemoteWrite).is_ok());
+        assert_eq!(t.resolve(&sge(key), 2, Use::RemoteWrite).unwrap_err(), VendorError::PdMismatch);
+    }
+
     #[test]
     fn reused_slots_get_a_new_variant() {
         let t = MrTable::new(16);
