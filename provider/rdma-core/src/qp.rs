@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::send_queue::SendQueue;
 
-use accelverbs::{QpInit, QpState};
+use accelverbs::{QpInit, QpState, QpType};
 
 use crate::context::state;
 use crate::cq::PluginCq;
@@ -162,7 +162,11 @@ unsafe fn create_with(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr, ma
     if cap.max_send_wr > caps.max_qp_wr || cap.max_send_sge > 1 || cap.max_inline_data > 0 {
         return null_with(libc::EINVAL);
     }
-    let init = QpInit::new(cap.max_send_wr).signal_all(attr.sq_sig_all != 0).max_decompress_ratio(max_decompress_ratio);
+    // An RC QP on the device too (it runs every opcode, accelerator ones included).
+    let init = QpInit::new(cap.max_send_wr)
+        .signal_all(attr.sq_sig_all != 0)
+        .max_decompress_ratio(max_decompress_ratio)
+        .qp_type(QpType::Rc);
     let qp = {
         let cq = send_cq.cq.lock().unwrap_or_else(|e| e.into_inner());
         match plugin_pd.pd.create_qp_in_reset(&cq, init) {
