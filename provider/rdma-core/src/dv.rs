@@ -104,23 +104,25 @@ pub unsafe extern "C" fn acceldv_qp_ex_from_ibv_qp_ex(qp: *mut sys::ibv_qp_ex) -
     })
 }
 
-/// Installs the builders `ops` asks for; `comp_mask` records them (nonzero marks a QP made by
-/// `acceldv_create_qp`).
+/// Installs the builders; `comp_mask` records the ones `ops` asks for (nonzero marks a QP made
+/// by `acceldv_create_qp`). Every pointer is set, so calling a builder the QP was not created
+/// with is an `EINVAL` at `ibv_wr_complete`, not a jump through NULL.
 pub fn install(dv: &mut sys::acceldv_qp_ex, ops: u64) {
     dv.comp_mask = ops;
-    let has = |flag: u32| ops & u64::from(flag) != 0;
-    if has(sys::ACCELDV_QP_EX_WITH_NOP) {
-        dv.wr_nop = Some(wr_nop);
-    }
-    if has(sys::ACCELDV_QP_EX_WITH_COPY) {
-        dv.wr_copy = Some(wr_copy);
-    }
-    if has(sys::ACCELDV_QP_EX_WITH_COMPRESS) {
-        dv.wr_compress = Some(wr_compress);
-    }
-    if has(sys::ACCELDV_QP_EX_WITH_DECOMPRESS) {
-        dv.wr_decompress = Some(wr_decompress);
-    }
+    dv.wr_nop = Some(wr_nop);
+    dv.wr_copy = Some(wr_copy);
+    dv.wr_compress = Some(wr_compress);
+    dv.wr_decompress = Some(wr_decompress);
+}
+
+/// The `ACCELDV_QP_EX_WITH_*` flag a builder of `opcode` needs.
+fn needed(opcode: Opcode) -> u64 {
+    u64::from(match opcode {
+        Opcode::Nop => sys::ACCELDV_QP_EX_WITH_NOP,
+        Opcode::Copy => sys::ACCELDV_QP_EX_WITH_COPY,
+        Opcode::Compress => sys::ACCELDV_QP_EX_WITH_COMPRESS,
+        _ => sys::ACCELDV_QP_EX_WITH_DECOMPRESS,
+    })
 }
 
 /// Begins the next request of a `wr_start` sequence: its id and flags from the QP, its
@@ -139,6 +141,9 @@ unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce
     // SAFETY: the sequence holds the queue (caller's contract).
     let queue = unsafe { plugin.sq.held() };
     stage_building(queue);
+    if plugin.dv.comp_mask & needed(opcode) == 0 {
+        return fail(queue, libc::EINVAL);
+    }
     let built = base_wqe(wr_id, wr_flags).and_then(|mut wqe| {
         wqe.ctrl.opcode = opcode as u8;
         fill(&mut wqe).map(|()| wqe)

@@ -8,6 +8,7 @@
  *
  *   cc dv_accel.c -I../../include -libverbs -laccel_rdmav34 -lz -o dv_accel && accel-run ./dv_accel
  */
+#include <errno.h>
 #include <infiniband/acceldv.h>
 #include <infiniband/verbs.h>
 #include <stdio.h>
@@ -173,7 +174,25 @@ int main(void)
 	    memcmp(small, text, 100) || complete(cq, 7, IBV_WC_SUCCESS, &wc))
 		return fprintf(stderr, "the too-small output\n"), 1;
 
-	if (ibv_destroy_qp(qp) || ibv_destroy_cq(cq) || ibv_dereg_mr(text_mr) || ibv_dereg_mr(packed_mr) ||
+	/* A builder the QP was not created with: EINVAL at completion, nothing posted. */
+	struct acceldv_qp_init_attr nop_only = { .send_ops_flags = ACCELDV_QP_EX_WITH_NOP };
+	struct ibv_qp *narrow = acceldv_create_qp(ctx, &init, &nop_only);
+	struct ibv_qp_ex *narrow_qpx = narrow ? ibv_qp_to_qp_ex(narrow) : NULL;
+	struct acceldv_qp_ex *narrow_dv = narrow_qpx ? acceldv_qp_ex_from_ibv_qp_ex(narrow_qpx) : NULL;
+	if (!narrow_dv)
+		return fail("a NOP-only QP");
+	for (int i = 0; i < 3; i++) {
+		struct ibv_qp_attr attr = { .qp_state = states[i], .port_num = 1, .dest_qp_num = narrow->qp_num };
+		if (ibv_modify_qp(narrow, &attr, IBV_QP_STATE))
+			return fail("ibv_modify_qp");
+	}
+	ibv_wr_start(narrow_qpx);
+	narrow_qpx->wr_id = 8;
+	acceldv_wr_copy(narrow_dv, unpacked_mr->lkey, (uintptr_t)unpacked, text_mr->lkey, (uintptr_t)text, 16);
+	if (ibv_wr_complete(narrow_qpx) != EINVAL || acceldv_poll_cq(cq, 1, &wc) != 0)
+		return fprintf(stderr, "a COPY on a NOP-only QP was not refused\n"), 1;
+
+	if (ibv_destroy_qp(narrow) || ibv_destroy_qp(qp) || ibv_destroy_cq(cq) || ibv_dereg_mr(text_mr) || ibv_dereg_mr(packed_mr) ||
 	    ibv_dereg_mr(unpacked_mr) || ibv_dereg_mr(small_mr) || ibv_dealloc_pd(pd) || ibv_close_device(ctx))
 		return fail("teardown");
 	ibv_free_device_list(list);
