@@ -113,23 +113,32 @@ pub unsafe extern "C" fn poll_cq(cq: *mut sys::ibv_cq, num_entries: c_int, wc: *
         let Ok(wanted) = usize::try_from(num_entries) else { return -1 };
         // SAFETY: libibverbs passes a CQ of this provider.
         let plugin = unsafe { PluginCq::from_ibv(cq) };
-        let mut cq = plugin.cq.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the caller's array has `num_entries` entries; `poll_with` hands out indexes
+        // below `wanted`.
+        plugin.poll_with(wanted, |i, c| unsafe { wc.add(i).write(ibv_wc(c)) }) as c_int
+    })
+}
+
+impl PluginCq {
+    /// Polls up to `wanted` completions, handing each with its index to `out`; returns their
+    /// count.
+    pub fn poll_with(&self, wanted: usize, mut out: impl FnMut(usize, &WorkCompletion)) -> usize {
+        let mut cq = self.cq.lock().unwrap_or_else(|e| e.into_inner());
         let mut chunk = [WorkCompletion::default(); 16];
         let mut done = 0;
         while done < wanted {
             let want = (wanted - done).min(chunk.len());
             let got = cq.poll(&mut chunk[..want]);
             for (i, c) in chunk[..got].iter().enumerate() {
-                // SAFETY: the caller's array has `num_entries` entries; `done + i` is below.
-                unsafe { wc.add(done + i).write(ibv_wc(c)) };
+                out(done + i, c);
             }
             done += got;
             if got < want {
                 break;
             }
         }
-        done as c_int
-    })
+        done
+    }
 }
 
 /// A completion as verbs reports it. Statuses keep their numbers (the device's shared ones

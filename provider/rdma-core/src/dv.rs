@@ -308,30 +308,20 @@ pub unsafe extern "C" fn acceldv_poll_cq(cq: *mut sys::ibv_cq, num_entries: c_in
         }
         // SAFETY: a CQ of this provider.
         let plugin = unsafe { PluginCq::from_ibv(cq) };
-        let mut chunk = [WorkCompletion::default(); 16];
-        let mut done = 0;
-        let mut polled = plugin.cq.lock().unwrap_or_else(|e| e.into_inner());
-        while done < wanted {
-            let want = (wanted - done).min(chunk.len());
-            let got = polled.poll(&mut chunk[..want]);
-            for (i, c) in chunk[..got].iter().enumerate() {
-                let out = sys::acceldv_wc {
-                    wc: ibv_wc(c),
-                    opcode: c.opcode,
-                    flags: c.flags,
-                    checksum: c.checksum(),
-                    consumed: c.consumed(),
-                    ..Default::default()
-                };
-                // SAFETY: the caller's array has `num_entries` entries; `done + i` is below.
-                unsafe { wc.add(done + i).write(out) };
-            }
-            done += got;
-            if got < want {
-                break;
-            }
-        }
-        done as c_int
+        let fill = |i: usize, c: &WorkCompletion| {
+            let out = sys::acceldv_wc {
+                wc: ibv_wc(c),
+                opcode: c.opcode,
+                flags: c.flags,
+                checksum: c.checksum(),
+                consumed: c.consumed(),
+                ..Default::default()
+            };
+            // SAFETY: the caller's array has `num_entries` entries; `poll_with` hands out
+            // indexes below `wanted`.
+            unsafe { wc.add(i).write(out) };
+        };
+        plugin.poll_with(wanted, fill) as c_int
     })
 }
 
