@@ -23,6 +23,7 @@ pub struct Limits {
     pub max_qp: u32,
     pub max_comp_channels: u32,
     pub max_comp_streams: u32,
+    pub max_crypto_keys: u32,
     /// Largest send queue, in WQEs (a power of two).
     pub max_qp_wr: u32,
     /// Largest CQ, in CQEs (a power of two).
@@ -40,6 +41,7 @@ impl Default for Limits {
             max_qp: 4096,
             max_comp_channels: 1024,
             max_comp_streams: 4096,
+            max_crypto_keys: 4096,
             max_qp_wr: 1 << 15,
             max_cqe: 1 << 20,
             max_mr_size: 1 << 40,
@@ -67,6 +69,7 @@ pub(crate) struct Counters {
     pub qps: Arc<ResourceCounter>,
     pub comp_channels: Arc<ResourceCounter>,
     pub comp_streams: Arc<ResourceCounter>,
+    pub crypto_keys: Arc<ResourceCounter>,
 }
 
 /// One accelverbs device as the driver sees it.
@@ -97,6 +100,7 @@ impl<H: Hardware> Driver<H> {
                 qps: counter(limits.max_qp),
                 comp_channels: counter(limits.max_comp_channels),
                 comp_streams: counter(limits.max_comp_streams),
+                crypto_keys: counter(limits.max_crypto_keys),
             },
             hw,
             core,
@@ -144,7 +148,9 @@ impl<H: Hardware> Driver<H> {
             compress_formats: self.hw.compress_formats(),
             max_comp_streams: l.max_comp_streams,
             node_guid: NODE_GUID,
-            reserved: [0; 6],
+            max_crypto_keys: l.max_crypto_keys,
+            reserved0: 0,
+            reserved: [0; 5],
         }
     }
 
@@ -189,7 +195,7 @@ impl<H: Hardware> Driver<H> {
             qps: c.qps.live(),
             comp_channels: c.comp_channels.live(),
             comp_streams: c.comp_streams.live(),
-            reserved: 0,
+            crypto_keys: c.crypto_keys.live(),
             pinned_bytes: self.core.pinned_bytes(),
         }
     }

@@ -6,6 +6,7 @@ use alloc::sync::Arc;
 
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::compress::{Format, StreamDirection};
+use accelverbs_uapi::crypto::KeyAlgorithm;
 use accelverbs_uapi::verbs::QpState;
 
 use crate::Errno;
@@ -88,6 +89,28 @@ pub struct CompStreamSetup {
     pub level: i8,
 }
 
+/// A crypto key to install on the device (already validated). The material is borrowed for
+/// the call: the device copies it into memory it zeroes when the key goes.
+#[derive(Clone, Copy)]
+pub struct CryptoKeySetup<'a> {
+    pub pdn: u32,
+    /// The user context that owns it.
+    pub ctx_id: u32,
+    pub algorithm: KeyAlgorithm,
+    pub material: &'a [u8],
+}
+
+impl core::fmt::Debug for CryptoKeySetup<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never the material.
+        f.debug_struct("CryptoKeySetup")
+            .field("pdn", &self.pdn)
+            .field("algorithm", &self.algorithm)
+            .field("material_len", &self.material.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The device's engines as the driver programs them.
 pub trait Hardware: Send + Sync + Sized + 'static {
     type Cq: HwCq;
@@ -121,6 +144,12 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn comp_stream_busy(&self, number: u32) -> bool;
     /// Removes a compression context: WQEs naming it afterwards fail as naming no context.
     fn destroy_comp_stream(&self, number: u32);
+    /// Installs a crypto key; returns the number WQEs name it by.
+    fn create_crypto_key(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno>;
+    /// Whether a posted, not yet completed WQE names key `number`, or one is running with it.
+    fn crypto_key_busy(&self, number: u32) -> bool;
+    /// Removes a key and zeroes its material: WQEs naming it afterwards fail as naming no key.
+    fn destroy_crypto_key(&self, number: u32);
     fn create_cq(&self, setup: CqSetup<Self::CompChannel>) -> Result<Self::Cq, Errno>;
     fn create_qp(&self, setup: QpSetup<'_, Self::Cq>) -> Result<Self::Qp, Errno>;
 

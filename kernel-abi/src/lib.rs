@@ -26,6 +26,8 @@ mod tests;
 
 pub use device::{Driver, Limits};
 pub use errno::Errno;
-pub use hardware::{CompStreamSetup, CqSetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
+pub use hardware::{
+    CompStreamSetup, CqSetup, CryptoKeySetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore,
+};
 pub use qp_state::transition_allowed;
 pub use resources::{ResourceCounter, ResourceGuard};

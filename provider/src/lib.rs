@@ -129,6 +129,7 @@ mod comp_channel;
 mod comp_stream;
 mod context;
 mod cq;
+mod crypto_key;
 mod device;
 mod doorbell;
 #[cfg(feature = "embedded")]
@@ -150,6 +151,7 @@ pub use accelverbs_uapi::caps::DeviceCaps;
 pub use accelverbs_uapi::cmd::{ExecPolicy, ResourceCounts};
 pub use accelverbs_uapi::compress::{Format, StreamDirection, MAX_LIST_ENTRIES};
 pub use accelverbs_uapi::cqe::{CqeStatus, VendorError};
+pub use accelverbs_uapi::crypto::KeyAlgorithm;
 pub use accelverbs_uapi::verbs::{QpState, QueryPortRespEx};
 pub use accelverbs_uapi::wqe::Sge;
 
@@ -159,6 +161,7 @@ pub use comp_channel::CompletionChannel;
 pub use comp_stream::CompressionStream;
 pub use context::{Context, ContextOptions};
 pub use cq::Cq;
+pub use crypto_key::CryptoKey;
 pub use device::{devices, ChannelSource, Device};
 pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};

@@ -7,7 +7,7 @@ use accelverbs::uapi::cmd::{
     CreateCqCmd, CreateCqResp, CreateQpCmd, CreateQpResp, GetContextCmd, GetContextResp, ResourceCounts,
 };
 use accelverbs::uapi::compress::{Format, StreamDirection};
-use accelverbs::uapi::ids::{comp_stream, cq, device, mr, object, pd, qp, uhw};
+use accelverbs::uapi::ids::{comp_stream, cq, crypto_key, device, mr, object, pd, qp, uhw};
 use accelverbs::uapi::verbs::{DestroyCqResp, DestroyQpResp, QpCap, IB_UVERBS_QPT_DRIVER};
 use accelverbs::Channel;
 
@@ -227,6 +227,26 @@ impl RawFile {
             .output(comp_stream::ATTR_CREATE_RESP_NUMBER, &mut number);
         self.call(&mut c)?;
         Ok(c.new_handle(h))
+    }
+
+    /// A crypto key in PD `pd_handle` from `material` exactly as given (no provider check);
+    /// its handle.
+    pub fn create_crypto_key(&self, pd_handle: u32, algorithm: u32, material: &[u8]) -> Result<u32, i32> {
+        let mut number = 0u32;
+        let mut c = Command::new(object::CRYPTO_KEY, crypto_key::METHOD_CREATE);
+        let h = c.new_object(crypto_key::ATTR_HANDLE);
+        c.handle(crypto_key::ATTR_CREATE_PD_HANDLE, pd_handle)
+            .input_u32(crypto_key::ATTR_CREATE_ALGORITHM, algorithm)
+            .input(crypto_key::ATTR_CREATE_MATERIAL, material)
+            .output(crypto_key::ATTR_CREATE_RESP_NUMBER, &mut number);
+        self.call(&mut c)?;
+        Ok(c.new_handle(h))
+    }
+
+    pub fn destroy_crypto_key(&self, handle: u32) -> Result<(), i32> {
+        let mut c = Command::new(object::CRYPTO_KEY, crypto_key::METHOD_DESTROY);
+        c.handle(crypto_key::ATTR_HANDLE, handle);
+        self.call(&mut c)
     }
 
     pub fn destroy_pd(&self, handle: u32) -> Result<(), i32> {

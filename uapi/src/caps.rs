@@ -48,11 +48,14 @@ pub struct DeviceCaps {
     /// The node's EUI-64 identifier (`ibv_device_attr::node_guid`, sysfs `node_guid`), in host
     /// byte order.
     pub node_guid: u64,
-    pub reserved: [u64; 6],
+    /// Crypto keys the device holds at once.
+    pub max_crypto_keys: u32,
+    pub reserved0: u32,
+    pub reserved: [u64; 5],
 }
 assert_layout!(DeviceCaps, 160; fw_ver @ 0, driver_ver @ 8, vendor_id @ 16, num_engines @ 28,
     max_pd @ 32, max_qp_wr @ 48, max_sge @ 60, max_mr_size @ 64, page_size_cap @ 72,
-    opcodes @ 80, cap_flags @ 88, compress_formats @ 96, max_comp_streams @ 100, node_guid @ 104, reserved @ 112);
+    opcodes @ 80, cap_flags @ 88, compress_formats @ 96, max_comp_streams @ 100, node_guid @ 104, max_crypto_keys @ 112, reserved0 @ 116, reserved @ 120);
 
 /// Packs a version triple the way `DeviceCaps::fw_ver` stores it.
 pub const fn pack_version(major: u16, minor: u16, patch: u16) -> u64 {

@@ -115,8 +115,9 @@ pub struct ResourceCounts {
     pub comp_channels: u32,
     /// Compression contexts (streams).
     pub comp_streams: u32,
-    pub reserved: u32,
+    /// Crypto keys.
+    pub crypto_keys: u32,
     /// Bytes of user memory currently pinned by MRs and rings.
     pub pinned_bytes: u64,
 }
-assert_layout!(ResourceCounts, 40; contexts @ 0, comp_channels @ 20, comp_streams @ 24, pinned_bytes @ 32);
+assert_layout!(ResourceCounts, 40; contexts @ 0, comp_channels @ 20, comp_streams @ 24, crypto_keys @ 28, pinned_bytes @ 32);

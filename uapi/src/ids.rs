@@ -27,6 +27,9 @@ pub mod object {
     /// Driver object: a compression context, the state of one stream across work requests
     /// (`ids::comp_stream`).
     pub const COMP_STREAM: u16 = super::UVERBS_ID_DRIVER_NS;
+    /// Driver object: a crypto key held by the device, named in work requests by number only
+    /// (`ids::crypto_key`).
+    pub const CRYPTO_KEY: u16 = super::UVERBS_ID_DRIVER_NS + 1;
 }
 
 /// Attributes every method may carry: the driver-specific request/response ("udata").
@@ -181,4 +184,21 @@ pub mod comp_stream {
     pub const ATTR_CREATE_LEVEL: u16 = NS + 4;
     /// u32 out: the device number work requests name it by (`CompressParams::stream`).
     pub const ATTR_CREATE_RESP_NUMBER: u16 = NS + 5;
+}
+
+/// Methods and attributes on the driver's `object::CRYPTO_KEY`.
+pub mod crypto_key {
+    use super::UVERBS_ID_DRIVER_NS as NS;
+    pub const METHOD_CREATE: u16 = NS;
+    pub const METHOD_DESTROY: u16 = NS + 1;
+    /// The key (new on create, destroyed on destroy).
+    pub const ATTR_HANDLE: u16 = NS;
+    pub const ATTR_CREATE_PD_HANDLE: u16 = NS + 1;
+    /// u32 inline: `crypto::KeyAlgorithm`.
+    pub const ATTR_CREATE_ALGORITHM: u16 = NS + 2;
+    /// Input bytes: the key material (`crypto::KeyAlgorithm::material_lengths`). Read once,
+    /// into memory the device zeroes when it is done with it.
+    pub const ATTR_CREATE_MATERIAL: u16 = NS + 3;
+    /// u32 out: the device number work requests name it by.
+    pub const ATTR_CREATE_RESP_NUMBER: u16 = NS + 4;
 }

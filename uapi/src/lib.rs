@@ -16,6 +16,7 @@ pub mod caps;
 pub mod cmd;
 pub mod compress;
 pub mod cqe;
+pub mod crypto;
 pub mod doorbell;
 pub mod ids;
 pub mod ioctl;

@@ -5,6 +5,7 @@
 mod comp_channel;
 mod comp_stream;
 mod cq;
+mod crypto_key;
 mod mr;
 mod pd;
 mod qp;
@@ -15,6 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub use comp_channel::CompChannel;
 pub use comp_stream::CompStream;
 pub use cq::{Cq, CqRequest};
+pub use crypto_key::CryptoKey;
 pub use mr::Mr;
 pub use pd::Pd;
 pub use qp::{Qp, QpRequest};

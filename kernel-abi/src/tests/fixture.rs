@@ -21,6 +21,7 @@ pub const LIMITS: Limits = Limits {
     max_qp: 6,
     max_comp_channels: 7,
     max_comp_streams: 8,
+    max_crypto_keys: 9,
     max_qp_wr: 64,
     max_cqe: 256,
     max_mr_size: 1 << 20,

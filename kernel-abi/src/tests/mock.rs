@@ -10,7 +10,12 @@ use std::vec::Vec;
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::verbs::QpState;
 
-use crate::{CompStreamSetup, CqSetup, Errno, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore};
+use accelverbs_uapi::crypto::KeyAlgorithm;
+
+use crate::{
+    CompStreamSetup, CqSetup, CryptoKeySetup, Errno, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup,
+    RdmaCore,
+};
 
 /// Locks `m` even if a failed assertion poisoned it, so that drops running while a test
 /// unwinds record their calls instead of aborting the test binary.
@@ -147,6 +152,9 @@ impl Recorder {
     }
 }
 
+/// An installed key: number, algorithm, material, busy.
+pub type MockKey = (u32, KeyAlgorithm, Vec<u8>, bool);
+
 /// The hardware: numbers objects from 1 and keeps MRs in a list.
 pub struct MockHardware {
     engines: u32,
@@ -155,6 +163,7 @@ pub struct MockHardware {
     mrs: Mutex<Vec<(u32, MrSetup)>>,
     /// Compression contexts the device holds, and whether the device reports each busy.
     streams: Mutex<Vec<(u32, CompStreamSetup, bool)>>,
+    pub keys: Mutex<Vec<MockKey>>,
     next_id: AtomicU32,
 }
 
@@ -166,6 +175,7 @@ impl MockHardware {
             recorder: Arc::default(),
             mrs: Mutex::default(),
             streams: Mutex::default(),
+            keys: Mutex::default(),
             next_id: AtomicU32::new(1),
         }
     }
@@ -258,6 +268,20 @@ impl Hardware for MockHardware {
     fn destroy_comp_stream(&self, number: u32) {
         lock(&self.streams).retain(|s| s.0 != number);
         self.recorder.record(Event::DestroyStream(number));
+    }
+
+    fn create_crypto_key(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
+        let number = self.next_id();
+        lock(&self.keys).push((number, setup.algorithm, setup.material.to_vec(), false));
+        Ok(number)
+    }
+
+    fn crypto_key_busy(&self, number: u32) -> bool {
+        lock(&self.keys).iter().any(|k| k.0 == number && k.3)
+    }
+
+    fn destroy_crypto_key(&self, number: u32) {
+        lock(&self.keys).retain(|k| k.0 != number);
     }
 
     fn create_cq(&self, setup: CqSetup<MockCompChannel>) -> Result<MockCq, Errno> {

@@ -7,6 +7,7 @@ mod mock;
 
 mod comp_stream;
 mod cq;
+mod crypto_key;
 mod limits;
 mod modify_qp;
 mod mr;

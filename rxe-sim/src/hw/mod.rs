@@ -3,6 +3,7 @@
 
 pub mod comp_channel;
 pub mod cq;
+pub mod crypto_key_table;
 pub mod gate;
 mod key_slots;
 pub mod mr_table;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use accelverbs_kernel_abi::{CompStreamSetup, CqSetup, Errno, Hardware, HwCq, HwQp, Limits, MrSetup, QpSetup};
+use accelverbs_kernel_abi::{CompStreamSetup, CqSetup, CryptoKeySetup, Errno, Hardware, HwCq, HwQp, Limits, MrSetup, QpSetup};
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::compress::Format;
 use accelverbs_uapi::doorbell::EngineWakeWord;
@@ -24,6 +25,7 @@ use accelverbs_uapi::doorbell::EngineWakeWord;
 use crate::engines::Engines;
 use comp_channel::SoftCompChannel;
 use cq::SoftCq;
+use crypto_key_table::CryptoKeyTable;
 use mr_table::MrTable;
 use qp::{SoftQp, SoftQpSetup};
 use shared::SharedU32;
@@ -86,6 +88,7 @@ impl Drop for UarPage {
 pub struct SoftHardware {
     pub(crate) mrs: Arc<MrTable>,
     pub(crate) streams: Arc<StreamTable>,
+    pub(crate) crypto_keys: Arc<CryptoKeyTable>,
     // Field order matters for drop: engines stop before the UAR page goes away.
     pub(crate) engines: Engines,
     pub(crate) uar: UarPage,
@@ -107,6 +110,7 @@ impl SoftHardware {
         Self {
             mrs: Arc::new(MrTable::new(limits.max_mr)),
             streams: Arc::new(StreamTable::new(limits.max_comp_streams)),
+            crypto_keys: Arc::new(CryptoKeyTable::new(limits.max_crypto_keys)),
             engines,
             uar,
             next_cqn: AtomicU32::new(1),
@@ -184,6 +188,20 @@ impl Hardware for SoftHardware {
 
     fn destroy_comp_stream(&self, number: u32) {
         self.streams.destroy(number)
+    }
+
+    fn create_crypto_key(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
+        self.crypto_keys.create(setup)
+    }
+
+    fn crypto_key_busy(&self, _number: u32) -> bool {
+        // No operation of this device revision takes a key (the crypto operations are
+        // issue 8's next slice), so no posted WQE can name one.
+        false
+    }
+
+    fn destroy_crypto_key(&self, number: u32) {
+        self.crypto_keys.destroy(number)
     }
 
     fn create_cq(&self, setup: CqSetup<SoftCompChannel>) -> Result<SoftCq, Errno> {

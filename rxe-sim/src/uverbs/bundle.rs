@@ -5,6 +5,7 @@
 use accelverbs_kernel_abi::Errno;
 use accelverbs_uapi::ioctl::{IoctlAttr, IoctlHdr, INLINE_DATA_MAX, UVERBS_ATTR_F_MANDATORY, UVERBS_ATTR_F_VALID_OUTPUT};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
+use zeroize::Zeroizing;
 
 use crate::memory::{copy_from_user, copy_to_user};
 
@@ -49,6 +50,10 @@ impl AttrSpec {
     pub const fn input_struct<T>(id: u16, mandatory: bool) -> Self {
         let n = core::mem::size_of::<T>() as u16;
         Self { id, kind: AttrKind::PtrIn { min: n, max: n, zero_trailing: true }, mandatory }
+    }
+    /// Variable-length input bytes: `min..=max` of them.
+    pub const fn input_bytes(id: u16, min: u16, max: u16, mandatory: bool) -> Self {
+        Self { id, kind: AttrKind::PtrIn { min, max, zero_trailing: false }, mandatory }
     }
     pub const fn output<T>(id: u16, mandatory: bool) -> Self {
         Self { id, kind: AttrKind::PtrOut { min: core::mem::size_of::<T>() as u16 }, mandatory }
@@ -156,6 +161,21 @@ impl Bundle {
         let n = dst.len().min(bytes.len());
         dst[..n].copy_from_slice(&bytes[..n]);
         Ok(Some(value))
+    }
+
+    /// A mandatory input's bytes, copied into memory that is zeroed when dropped: for key
+    /// material, which must leave no copy behind.
+    pub fn require_secret(&self, id: u16) -> Result<Zeroizing<Vec<u8>>, Errno> {
+        let p = self.get(id).ok_or(Errno::EINVAL)?;
+        let len = p.attr.len as usize;
+        let mut buf = Zeroizing::new(vec![0u8; len]);
+        if len <= INLINE_DATA_MAX {
+            let inline = Zeroizing::new(p.attr.data.to_ne_bytes());
+            buf.copy_from_slice(&inline[..len]);
+        } else {
+            copy_from_user(&mut buf, p.attr.data)?;
+        }
+        Ok(buf)
     }
 
     /// A mandatory input (the spec guarantees presence; absence here is a table bug → EINVAL).

@@ -43,6 +43,7 @@ pub fn run() -> Result<(), Error> {
             Format::ALL.iter().filter(|&&f| caps.compress_formats & (1 << f as u8) != 0).map(|f| format!("{f:?}")).collect();
         println!("\tcompress_formats:\t{}", formats.join(" "));
         println!("\tmax_comp_streams:\t{}", caps.max_comp_streams);
+        println!("\tmax_crypto_keys:\t{}", caps.max_crypto_keys);
         println!("\tcapabilities:\t\t{}", flags.join(" "));
         println!("\t\tport:\t1");
         println!(

@@ -5,6 +5,7 @@
 mod comp_channel;
 mod comp_stream;
 mod cq;
+mod crypto_key;
 mod device;
 mod mr;
 mod pd;
@@ -61,12 +62,15 @@ static OBJECTS: &[ObjectDef] = &[
     ObjectDef::of::<cq::CqType>(),
     ObjectDef::of::<qp::QpType>(),
     ObjectDef::of::<comp_stream::CompStreamType>(),
+    ObjectDef::of::<crypto_key::CryptoKeyType>(),
 ];
 
 // File close destroys children before the parents they keep busy: QPs, then compression
-// contexts, MRs, CQs, completion channels, PDs.
+// contexts and crypto keys, MRs, CQs, completion channels, PDs.
 const _: () = assert!(
     qp::QpType::DESTROY_ORDER < comp_stream::CompStreamType::DESTROY_ORDER
+        && qp::QpType::DESTROY_ORDER < crypto_key::CryptoKeyType::DESTROY_ORDER
+        && crypto_key::CryptoKeyType::DESTROY_ORDER < pd::PdType::DESTROY_ORDER
         && comp_stream::CompStreamType::DESTROY_ORDER < mr::MrType::DESTROY_ORDER
         && qp::QpType::DESTROY_ORDER < mr::MrType::DESTROY_ORDER
         && mr::MrType::DESTROY_ORDER < cq::CqType::DESTROY_ORDER

@@ -1,0 +1,63 @@
+//! Crypto keys: the algorithms a key object is created for, and how much material each takes.
+//! Key material crosses the ABI once, in the key's CREATE; work requests name a key by its
+//! device number only.
+
+wire_enum! {
+    /// What a key is for (`ids::crypto_key::ATTR_CREATE_ALGORITHM`).
+    pub enum KeyAlgorithm: u32 {
+        /// AES-GCM with a 128-bit key: 16 bytes.
+        Aes128Gcm = 1,
+        /// AES-GCM with a 256-bit key: 32 bytes.
+        Aes256Gcm = 2,
+        /// AES-XTS with AES-128 (OpenSSL's `aes-128-xts`): two 16-byte keys, 32 bytes.
+        Aes128Xts = 3,
+        /// AES-XTS with AES-256 (`aes-256-xts`): two 32-byte keys, 64 bytes.
+        Aes256Xts = 4,
+        /// HMAC-SHA-256: 16 to 128 bytes.
+        HmacSha256 = 5,
+    }
+}
+
+impl KeyAlgorithm {
+    /// Every algorithm, in wire order.
+    pub const ALL: [KeyAlgorithm; 5] = [
+        KeyAlgorithm::Aes128Gcm,
+        KeyAlgorithm::Aes256Gcm,
+        KeyAlgorithm::Aes128Xts,
+        KeyAlgorithm::Aes256Xts,
+        KeyAlgorithm::HmacSha256,
+    ];
+
+    /// The material lengths the algorithm accepts, in bytes.
+    pub const fn material_lengths(self) -> core::ops::RangeInclusive<usize> {
+        match self {
+            KeyAlgorithm::Aes128Gcm => 16..=16,
+            KeyAlgorithm::Aes256Gcm | KeyAlgorithm::Aes128Xts => 32..=32,
+            KeyAlgorithm::Aes256Xts => 64..=64,
+            KeyAlgorithm::HmacSha256 => MIN_KEY_MATERIAL..=MAX_KEY_MATERIAL,
+        }
+    }
+
+    /// Whether `material` is a key of this algorithm: its length, and for XTS two different
+    /// halves (IEEE 1619 and NIST SP 800-38E require the data key and the tweak key to differ).
+    pub fn accepts(self, material: &[u8]) -> bool {
+        if !self.material_lengths().contains(&material.len()) {
+            return false;
+        }
+        match self {
+            KeyAlgorithm::Aes128Xts | KeyAlgorithm::Aes256Xts => {
+                let (data_key, tweak_key) = material.split_at(material.len() / 2);
+                data_key != tweak_key
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The longest key material any algorithm takes (an HMAC key; longer ones are hashed first by
+/// HMAC itself, so the caller can do that).
+pub const MAX_KEY_MATERIAL: usize = 128;
+/// The shortest: 128 bits. Shorter HMAC keys are weak (NIST SP 800-107 asks for at least the
+/// security strength), and material of 8 bytes or less would travel inline in the ioctl
+/// attribute itself, a copy the provider could not zero.
+pub const MIN_KEY_MATERIAL: usize = 16;
