@@ -129,7 +129,8 @@ fn needed(opcode: Opcode) -> u64 {
 /// opcode, and the rest from `fill`; a failure is kept for `wr_complete`.
 ///
 /// # Safety
-/// `dvqp` is the accelerator view of a QP of this provider inside a `wr_start` sequence.
+/// `dvqp` is the accelerator view of a QP of this provider (outside a sequence of this thread,
+/// the builder does nothing and `wr_complete` reports `EINVAL`).
 unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce(&mut Wqe) -> Result<(), c_int>) {
     // SAFETY: `dv` is a field of the `PluginQp` (caller's contract).
     let plugin = unsafe { &*dvqp.byte_sub(offset_of!(PluginQp, dv)).cast::<PluginQp>() };
@@ -138,8 +139,7 @@ unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce
         let qpx = (&plugin.vqp as *const sys::verbs_qp).cast::<sys::ibv_qp_ex>();
         ((*qpx).wr_id, (*qpx).wr_flags)
     };
-    // SAFETY: the sequence holds the queue (caller's contract).
-    let queue = unsafe { plugin.sq.held() };
+    let Some(queue) = plugin.sq.in_sequence() else { return };
     stage_building(queue);
     if plugin.dv.comp_mask & needed(opcode) == 0 {
         return fail(queue, libc::EINVAL);

@@ -16,7 +16,16 @@ pub unsafe extern "C" fn post_send(qp: *mut sys::ibv_qp, wr: *mut sys::ibv_send_
     guard("post_send", libc::EIO, || {
         // SAFETY: libibverbs passes a QP of this provider.
         let plugin = unsafe { PluginQp::from_ibv(qp) };
-        let mut queue = plugin.sq.lock();
+        let mut queue = match plugin.sq.lock() {
+            Ok(queue) => queue,
+            Err(errno) => {
+                if !bad_wr.is_null() {
+                    // SAFETY: the application's out-pointer.
+                    unsafe { *bad_wr = wr };
+                }
+                return errno;
+            }
+        };
         let qp = &mut queue.qp;
         let mut current = wr;
         let mut failed = 0;

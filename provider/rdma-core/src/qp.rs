@@ -214,7 +214,11 @@ pub unsafe extern "C" fn modify_qp(qp: *mut sys::ibv_qp, attr: *mut sys::ibv_qp_
         let mask = mask as u32;
         if mask & sys::IBV_QP_STATE != 0 {
             let Ok(target) = QpState::try_from(attr.qp_state) else { return libc::EINVAL };
-            if let Err(e) = plugin.sq.lock().qp.modify(target) {
+            let mut queue = match plugin.sq.lock() {
+                Ok(queue) => queue,
+                Err(errno) => return errno,
+            };
+            if let Err(e) = queue.qp.modify(target) {
                 return errno_of(&e);
             }
             // SAFETY: the state field is the application's to read; this is its one writer
@@ -239,10 +243,15 @@ pub unsafe extern "C" fn query_qp(
         // SAFETY: libibverbs passes a QP of this provider.
         let plugin = unsafe { PluginQp::from_ibv(qp) };
         // The device may have moved the QP to ERR on its own (a failed request).
-        let state = match plugin.sq.lock().qp.query_state() {
+        let queue = match plugin.sq.lock() {
+            Ok(queue) => queue,
+            Err(errno) => return errno,
+        };
+        let state = match queue.qp.query_state() {
             Ok(s) => s as u32,
             Err(e) => return errno_of(&e),
         };
+        drop(queue);
         let recorded = *plugin.attrs.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the application's output structures.
         unsafe {

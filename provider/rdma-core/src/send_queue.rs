@@ -5,7 +5,7 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use accelverbs::uapi::wqe::Wqe;
 use accelverbs::Qp;
@@ -21,7 +21,15 @@ pub struct Queue {
 
 pub struct SendQueue {
     locked: AtomicBool,
+    /// The thread inside an `ibv_wr_*` sequence (0: none).
+    sequence: AtomicI32,
     queue: UnsafeCell<Queue>,
+}
+
+/// This thread's id.
+fn thread_id() -> i32 {
+    // SAFETY: `gettid` takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
 // SAFETY: `queue` is reached only by the holder of `locked` (acquire/release on it order the
@@ -30,17 +38,55 @@ unsafe impl Sync for SendQueue {}
 
 impl SendQueue {
     pub fn new(qp: Qp) -> Self {
-        Self { locked: AtomicBool::new(false), queue: UnsafeCell::new(Queue { qp, building: None, error: 0 }) }
+        let queue = Queue { qp, building: None, error: 0 };
+        Self { locked: AtomicBool::new(false), sequence: AtomicI32::new(0), queue: UnsafeCell::new(queue) }
     }
 
-    /// Takes the lock for the rest of this scope.
-    pub fn lock(&self) -> Guard<'_> {
+    /// Takes the lock for the rest of this scope; `EDEADLK` from inside this thread's own
+    /// `ibv_wr_*` sequence on the QP.
+    pub fn lock(&self) -> Result<Guard<'_>, i32> {
+        if self.sequence.load(Ordering::Relaxed) == thread_id() {
+            return Err(libc::EDEADLK);
+        }
         self.acquire();
-        Guard(self)
+        Ok(Guard(self))
     }
 
-    /// Takes the lock until [`SendQueue::release`] (`ibv_wr_start`).
-    pub fn acquire(&self) {
+    /// `ibv_wr_start`: takes the lock until [`SendQueue::end_sequence`]; `false` (nothing
+    /// taken) if this thread is already inside a sequence on the QP.
+    pub fn begin_sequence(&self) -> bool {
+        let me = thread_id();
+        if self.sequence.load(Ordering::Relaxed) == me {
+            return false;
+        }
+        self.acquire();
+        self.sequence.store(me, Ordering::Relaxed);
+        true
+    }
+
+    /// The queue, if this thread is inside a sequence on the QP.
+    #[allow(clippy::mut_from_ref)] // The lock the sequence holds makes the reference unique.
+    pub fn in_sequence(&self) -> Option<&mut Queue> {
+        // Only this thread stores its own id, so equality means it holds the lock.
+        if self.sequence.load(Ordering::Relaxed) != thread_id() {
+            return None;
+        }
+        // SAFETY: this thread holds the lock (checked above) and the verbs contract keeps a
+        // thread's calls on a QP sequential, so no other reference from here is alive.
+        Some(unsafe { &mut *self.queue.get() })
+    }
+
+    /// `ibv_wr_complete`, `ibv_wr_abort`: ends this thread's sequence.
+    ///
+    /// # Safety
+    /// The caller is inside the sequence ([`SendQueue::in_sequence`] answered `Some`) and holds
+    /// no reference it returned.
+    pub unsafe fn end_sequence(&self) {
+        self.sequence.store(0, Ordering::Relaxed);
+        self.locked.store(false, Ordering::Release);
+    }
+
+    fn acquire(&self) {
         let mut spins = 0u32;
         while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             spins += 1;
@@ -50,25 +96,6 @@ impl SendQueue {
                 std::thread::yield_now();
             }
         }
-    }
-
-    /// Releases the lock taken by [`SendQueue::acquire`] (`ibv_wr_complete`, `ibv_wr_abort`).
-    ///
-    /// # Safety
-    /// The calling sequence holds the lock, and no reference from [`SendQueue::held`] remains.
-    pub unsafe fn release(&self) {
-        self.locked.store(false, Ordering::Release);
-    }
-
-    /// The queue, while the calling sequence holds the lock.
-    ///
-    /// # Safety
-    /// The caller holds the lock (taken by `acquire`, the verbs contract for `ibv_wr_*`), and
-    /// keeps no other reference from this method alive.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn held(&self) -> &mut Queue {
-        // SAFETY: the caller's contract.
-        unsafe { &mut *self.queue.get() }
     }
 }
 

@@ -38,13 +38,14 @@ unsafe fn plugin<'a>(qpx: *mut sys::ibv_qp_ex) -> &'a PluginQp {
     unsafe { PluginQp::from_ibv(qpx.cast()) }
 }
 
-/// The queue, held since `wr_start`.
+/// The queue, if this thread is inside a `wr_start` … `wr_complete` sequence on the QP; a
+/// builder called outside one does nothing (and `wr_complete` reports `EINVAL`).
 ///
 /// # Safety
-/// `qpx` is an extended QP of this provider inside a `wr_start` … `wr_complete` sequence.
-unsafe fn queue<'a>(qpx: *mut sys::ibv_qp_ex) -> &'a mut Queue {
-    // SAFETY: the caller's contract: the sequence holds the lock.
-    unsafe { plugin(qpx).sq.held() }
+/// `qpx` is an extended QP of this provider.
+unsafe fn queue<'a>(qpx: *mut sys::ibv_qp_ex) -> Option<&'a mut Queue> {
+    // SAFETY: the caller's contract.
+    unsafe { plugin(qpx) }.sq.in_sequence()
 }
 
 /// Stages the request being built, if any; the first failure is kept for `wr_complete`.
@@ -67,12 +68,16 @@ pub(crate) fn fail(queue: &mut Queue, errno: c_int) {
 unsafe extern "C" fn wr_start(qpx: *mut sys::ibv_qp_ex) {
     guard("wr_start", (), || {
         // SAFETY: libibverbs passes an extended QP of this provider.
-        let plugin = unsafe { plugin(qpx) };
-        plugin.sq.acquire();
-        // SAFETY: just acquired.
-        let queue = unsafe { plugin.sq.held() };
-        queue.building = None;
-        queue.error = 0;
+        let sq = &unsafe { plugin(qpx) }.sq;
+        let fresh = sq.begin_sequence();
+        let Some(queue) = sq.in_sequence() else { return };
+        if fresh {
+            queue.building = None;
+            queue.error = 0;
+        } else {
+            // A second `wr_start` inside this thread's sequence: the sequence fails.
+            fail(queue, libc::EINVAL);
+        }
     })
 }
 
@@ -84,6 +89,7 @@ unsafe fn begin_rdma(qpx: *mut sys::ibv_qp_ex, opcode: sys::ibv_wr_opcode, rkey:
     // SAFETY: the caller's contract; the application sets `wr_id` and `wr_flags` before the
     // builder call.
     let (queue, wr_id, wr_flags) = unsafe { (queue(qpx), (*qpx).wr_id, (*qpx).wr_flags) };
+    let Some(queue) = queue else { return };
     stage_building(queue);
     match rdma_wqe(opcode, wr_id, wr_flags, rkey, remote_addr) {
         Ok(wqe) => queue.building = Some(wqe),
@@ -107,7 +113,7 @@ unsafe extern "C" fn wr_rdma_read(qpx: *mut sys::ibv_qp_ex, rkey: u32, remote_ad
 /// As [`queue`].
 unsafe fn set_sge(qpx: *mut sys::ibv_qp_ex, local: Sge) {
     // SAFETY: the caller's contract.
-    let queue = unsafe { queue(qpx) };
+    let Some(queue) = (unsafe { queue(qpx) }) else { return };
     match queue.building.as_mut() {
         Some(wqe) => set_local(wqe, local),
         None => fail(queue, libc::EINVAL),
@@ -130,17 +136,20 @@ unsafe extern "C" fn wr_set_sge_list(qpx: *mut sys::ibv_qp_ex, num_sge: usize, s
             unsafe { set_sge(qpx, Sge { addr: sge.addr, length: sge.length, lkey: sge.lkey }) }
         }
         // One SGE per side (max_sge is 1).
-        // SAFETY: as above.
-        _ => fail(unsafe { queue(qpx) }, libc::EINVAL),
+        _ => {
+            // SAFETY: as above.
+            if let Some(queue) = unsafe { queue(qpx) } {
+                fail(queue, libc::EINVAL);
+            }
+        }
     })
 }
 
 unsafe extern "C" fn wr_complete(qpx: *mut sys::ibv_qp_ex) -> c_int {
     guard("wr_complete", libc::EIO, || {
-        // SAFETY: libibverbs passes the QP of a `wr_start` sequence, which ends here.
-        let plugin = unsafe { plugin(qpx) };
-        // SAFETY: as above.
-        let queue = unsafe { plugin.sq.held() };
+        // SAFETY: libibverbs passes an extended QP of this provider.
+        let sq = &unsafe { plugin(qpx) }.sq;
+        let Some(queue) = sq.in_sequence() else { return libc::EINVAL };
         stage_building(queue);
         let error = queue.error;
         if error != 0 {
@@ -148,21 +157,20 @@ unsafe extern "C" fn wr_complete(qpx: *mut sys::ibv_qp_ex) -> c_int {
         } else {
             queue.qp.ring_staged();
         }
-        // SAFETY: the sequence held the lock; `queue` is not used past this point.
-        unsafe { plugin.sq.release() };
+        // SAFETY: this thread's sequence ends here; `queue` is not used past this point.
+        unsafe { sq.end_sequence() };
         error
     })
 }
 
 unsafe extern "C" fn wr_abort(qpx: *mut sys::ibv_qp_ex) {
     guard("wr_abort", (), || {
-        // SAFETY: libibverbs passes the QP of a `wr_start` sequence, which ends here.
-        let plugin = unsafe { plugin(qpx) };
-        // SAFETY: as above.
-        let queue = unsafe { plugin.sq.held() };
+        // SAFETY: libibverbs passes an extended QP of this provider.
+        let sq = &unsafe { plugin(qpx) }.sq;
+        let Some(queue) = sq.in_sequence() else { return };
         queue.building = None;
         queue.qp.abort_staged();
-        // SAFETY: the sequence held the lock; `queue` is not used past this point.
-        unsafe { plugin.sq.release() };
+        // SAFETY: this thread's sequence ends here; `queue` is not used past this point.
+        unsafe { sq.end_sequence() };
     })
 }

@@ -6,6 +6,7 @@
  *
  *   cc wr_batch.c -libverbs -o wr_batch && accel-run ./wr_batch
  */
+#include <errno.h>
 #include <infiniband/verbs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,16 @@ static int drain(struct ibv_cq *cq, int count, uint64_t first, enum ibv_wc_opcod
 		}
 	}
 	return 0;
+}
+
+/* Polls the one zero-length completion `wr_id`. */
+static int drain_zero(struct ibv_cq *cq, uint64_t wr_id)
+{
+	struct ibv_wc wc;
+	int n;
+	while ((n = ibv_poll_cq(cq, 1, &wc)) == 0)
+		;
+	return n != 1 || wc.status != IBV_WC_SUCCESS || wc.wr_id != wr_id;
 }
 
 int main(void)
@@ -144,6 +155,28 @@ int main(void)
 		fprintf(stderr, "an aborted or failed sequence produced a completion\n");
 		return 1;
 	}
+
+	/* Misuse is refused, never a hang or a crash: a builder and ibv_wr_complete outside a
+	 * sequence, ibv_post_send and ibv_modify_qp from inside this thread's own sequence, and a
+	 * nested ibv_wr_start. */
+	ibv_wr_rdma_write(qpx, remote_mr->rkey, (uintptr_t)remote);
+	if (ibv_wr_complete(qpx) != EINVAL)
+		return fprintf(stderr, "ibv_wr_complete without ibv_wr_start was accepted\n"), 1;
+	ibv_wr_start(qpx);
+	struct ibv_send_wr plain = { .wr_id = 300, .opcode = IBV_WR_RDMA_WRITE, .send_flags = IBV_SEND_SIGNALED }, *bad;
+	struct ibv_qp_attr query_attr;
+	struct ibv_qp_init_attr query_init;
+	if (ibv_post_send(qp, &plain, &bad) != EDEADLK || bad != &plain ||
+	    ibv_query_qp(qp, &query_attr, IBV_QP_STATE, &query_init) != EDEADLK)
+		return fprintf(stderr, "a verb inside the thread's own sequence was not refused\n"), 1;
+	ibv_wr_start(qpx);
+	qpx->wr_id = 301;
+	ibv_wr_rdma_write(qpx, remote_mr->rkey, (uintptr_t)remote);
+	ibv_wr_set_sge(qpx, src_mr->lkey, (uintptr_t)src, 8);
+	if (ibv_wr_complete(qpx) != EINVAL || ibv_poll_cq(cq, 1, &extra) != 0)
+		return fprintf(stderr, "a nested ibv_wr_start was accepted\n"), 1;
+	if (ibv_post_send(qp, &plain, &bad) != 0 || drain_zero(cq, 300))
+		return fprintf(stderr, "the QP is not usable after the refusals\n"), 1;
 
 	if (ibv_destroy_qp(qp) || ibv_destroy_cq(cq) || ibv_dereg_mr(src_mr) || ibv_dereg_mr(remote_mr) ||
 	    ibv_dereg_mr(back_mr) || ibv_dealloc_pd(pd) || ibv_close_device(ctx))
