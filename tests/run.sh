@@ -22,6 +22,7 @@ command -v objdump >/dev/null || need+=(binutils)
 command -v cc >/dev/null || need+=(gcc)
 for tool in gzip zstd lz4; do command -v $tool >/dev/null || need+=($tool); done
 /usr/bin/python3 -c 'import lz4.block' 2>/dev/null || need+=(python3-lz4)
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

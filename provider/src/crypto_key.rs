@@ -22,6 +22,12 @@ pub(crate) struct KeyInner {
     destroyed: AtomicBool,
 }
 
+impl KeyInner {
+    pub fn belongs_to(&self, ctx: &Arc<crate::context::ContextInner>) -> bool {
+        Arc::ptr_eq(&self.pd.ctx, ctx)
+    }
+}
+
 impl Drop for KeyInner {
     fn drop(&mut self) {
         if *self.destroyed.get_mut() {

@@ -16,6 +16,7 @@ use accelverbs_uapi::shared::SharedU32;
 
 use crate::comp_stream::StreamInner;
 use crate::context::ContextInner;
+use crate::crypto_key::KeyInner;
 
 /// How the device will access a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub struct Regions {
     more: Option<Box<[RegionUse]>>,
     /// The compression context the WQE names, kept until the device is done with the WQE.
     stream: Option<Arc<StreamInner>>,
+    /// The crypto key the WQE names, likewise.
+    key: Option<Arc<KeyInner>>,
 }
 
 impl Regions {
@@ -93,11 +96,17 @@ impl Regions {
         self.stream = stream;
         self
     }
+
+    /// Also holds `key`.
+    pub(crate) fn with_key(mut self, key: Arc<KeyInner>) -> Self {
+        self.key = Some(key);
+        self
+    }
 }
 
 impl SlotValue for Regions {
     fn is_vacant(&self) -> bool {
-        self.pair.iter().all(Option::is_none) && self.more.is_none() && self.stream.is_none()
+        self.pair.iter().all(Option::is_none) && self.more.is_none() && self.stream.is_none() && self.key.is_none()
     }
 }
 

@@ -47,6 +47,10 @@ wire_enum! {
         /// Decompression would produce more than the QP's ratio limit allows per byte of input
         /// (a decompression bomb). The QP stays usable.
         OutputLimit = 0x43,
+        /// Decryption: the tag does not authenticate the data (wrong key, IV, AAD, tag, or
+        /// altered ciphertext). The destination holds zeros, never unauthenticated plaintext.
+        /// The QP stays usable.
+        AuthenticationFailed = 0x44,
     }
 }
 
@@ -83,6 +87,13 @@ wire_enum! {
         StreamUnknown = 12,
         /// The compression context compresses and the request decompresses, or the reverse.
         StreamDirection = 13,
+        /// No crypto key has this number in the QP's PD (never created, destroyed, or another
+        /// PD's).
+        CryptoKeyUnknown = 14,
+        /// The key is for another algorithm than the operation needs.
+        WrongKeyAlgorithm = 15,
+        /// An output range overlaps another range of the request (other than its own input).
+        Overlap = 16,
     }
 }
 

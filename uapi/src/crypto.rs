@@ -1,6 +1,22 @@
-//! Crypto keys: the algorithms a key object is created for, and how much material each takes.
-//! Key material crosses the ABI once, in the key's CREATE; work requests name a key by its
-//! device number only.
+//! Crypto keys and the operations that use them. Key material crosses the ABI once, in the
+//! key's CREATE; work requests name a key by its device number only.
+//!
+//! ENCRYPT and DECRYPT carry [`CryptoParams`] in `Wqe::params`:
+//!
+//! ```text
+//!  params  0        4           8                               24          28            48
+//!          +--------+-----------+-------------------------------+-----------+-------------+
+//!          |  key   | reserved  |  iv[16] (AES-GCM: 12 bytes,   | data_unit | reserved    |
+//!          |        |  (zero)   |  the rest zero)               |  (zero)   |  (zero)     |
+//!          +--------+-----------+-------------------------------+-----------+-------------+
+//! ```
+//!
+//! AES-GCM: `src` is the input, `dst` the output (at least as long; it may be `src` itself),
+//! `aux[0]` the additional authenticated data (a zero SGE for none), `aux[1]` the 16-byte tag,
+//! written by ENCRYPT and checked by DECRYPT. A tag that does not check completes with
+//! `CqeStatus::AuthenticationFailed`, the destination zeroed, and the QP goes on.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 wire_enum! {
     /// What a key is for (`ids::crypto_key::ATTR_CREATE_ALGORITHM`).
@@ -61,3 +77,23 @@ pub const MAX_KEY_MATERIAL: usize = 128;
 /// security strength), and material of 8 bytes or less would travel inline in the ioctl
 /// attribute itself, a copy the provider could not zero.
 pub const MIN_KEY_MATERIAL: usize = 16;
+
+/// The parameters of ENCRYPT and DECRYPT.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct CryptoParams {
+    /// The device number of the key (`ids::crypto_key::ATTR_CREATE_RESP_NUMBER`).
+    pub key: u32,
+    pub reserved0: u32,
+    /// The IV: AES-GCM uses the first `GCM_IV_LEN` bytes (the rest must be zero).
+    pub iv: [u8; 16],
+    /// AES-XTS data-unit size (zero for AES-GCM).
+    pub data_unit: u32,
+    pub reserved: [u8; 20],
+}
+assert_layout!(CryptoParams, 48; key @ 0, reserved0 @ 4, iv @ 8, data_unit @ 24, reserved @ 28);
+
+/// AES-GCM's IV: 96 bits.
+pub const GCM_IV_LEN: usize = 12;
+/// AES-GCM's tag: 128 bits.
+pub const GCM_TAG_LEN: usize = 16;

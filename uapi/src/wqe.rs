@@ -41,13 +41,27 @@ wire_enum! {
         Compress = 0x10,
         /// Decompresses `src` into `dst` (`compress::CompressParams` in the parameters).
         Decompress = 0x11,
+        /// Encrypts `src` into `dst` with a device-held key (`crypto::CryptoParams`); AES-GCM
+        /// reads the AAD from `aux[0]` and writes the tag to `aux[1]`.
+        Encrypt = 0x20,
+        /// Decrypts `src` into `dst` (`crypto::CryptoParams`); AES-GCM reads the AAD from
+        /// `aux[0]` and the tag from `aux[1]`.
+        Decrypt = 0x21,
     }
 }
 
 impl Opcode {
     /// Every opcode, in numeric order (for listing capabilities).
-    pub const ALL: [Opcode; 6] =
-        [Opcode::Nop, Opcode::Copy, Opcode::RdmaWrite, Opcode::RdmaRead, Opcode::Compress, Opcode::Decompress];
+    pub const ALL: [Opcode; 8] = [
+        Opcode::Nop,
+        Opcode::Copy,
+        Opcode::RdmaWrite,
+        Opcode::RdmaRead,
+        Opcode::Compress,
+        Opcode::Decompress,
+        Opcode::Encrypt,
+        Opcode::Decrypt,
+    ];
 
     /// The name docs/ABI.md and `accel devinfo` use (verbs' spelling for the verbs opcodes).
     pub const fn name(self) -> &'static str {
@@ -58,6 +72,8 @@ impl Opcode {
             Opcode::RdmaRead => "RDMA_READ",
             Opcode::Compress => "COMPRESS",
             Opcode::Decompress => "DECOMPRESS",
+            Opcode::Encrypt => "ENCRYPT",
+            Opcode::Decrypt => "DECRYPT",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod compress;
 mod copy;
+mod crypto;
 pub(crate) mod lists;
 mod nop;
 mod raw;
@@ -10,6 +11,7 @@ mod rdma;
 
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
+pub use crypto::{Decrypt, Encrypt, TAG_LEN};
 pub use nop::Nop;
 pub use raw::RawWqe;
 pub use rdma::{RdmaRead, RdmaWrite};

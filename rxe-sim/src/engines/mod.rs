@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod compression;
+pub mod crypto;
 pub mod execute;
 pub mod ops;
 mod sgl;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use accelverbs_kernel_abi::{CryptoKeySetup, Errno};
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::KeyAlgorithm;
+use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_128_GCM, AES_256_GCM};
 use zeroize::Zeroizing;
 
 use super::key_slots::KeySlots;
@@ -17,6 +18,8 @@ pub struct SoftKey {
     pub pdn: u32,
     pub algorithm: KeyAlgorithm,
     material: Zeroizing<Vec<u8>>,
+    /// AES-GCM's expanded key, built once at creation (aws-lc cleanses it when dropped).
+    gcm: Option<LessSafeKey>,
 }
 
 impl std::fmt::Debug for SoftKey {
@@ -27,10 +30,15 @@ impl std::fmt::Debug for SoftKey {
 
 impl SoftKey {
     /// The material, for the operation that uses the key.
-    // The crypto operations (issue 8's next slice) are its users; the tests below already are.
+    // AES-XTS and HMAC (issue 8's next slice) read it; AES-GCM uses the expanded key.
     #[allow(dead_code)]
     pub fn material(&self) -> &[u8] {
         &self.material
+    }
+
+    /// The AES-GCM key, for an AES-GCM key.
+    pub fn gcm(&self) -> Option<&LessSafeKey> {
+        self.gcm.as_ref()
     }
 }
 
@@ -46,20 +54,37 @@ impl CryptoKeyTable {
     }
 
     pub fn create(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
-        let key =
-            Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material: Zeroizing::new(setup.material.to_vec()) });
+        let gcm_algorithm = match setup.algorithm {
+            KeyAlgorithm::Aes128Gcm => Some(&AES_128_GCM),
+            KeyAlgorithm::Aes256Gcm => Some(&AES_256_GCM),
+            _ => None,
+        };
+        let gcm = match gcm_algorithm {
+            Some(algorithm) => Some(LessSafeKey::new(UnboundKey::new(algorithm, setup.material).map_err(|_| Errno::EINVAL)?)),
+            None => None,
+        };
+        let material = Zeroizing::new(setup.material.to_vec());
+        let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm });
         self.lock().insert(|_| key)
     }
 
     /// The key `number` names, for a QP of PD `pdn`.
-    // The crypto operations (issue 8's next slice) are its users; the tests below already are.
-    #[allow(dead_code)]
     pub fn resolve(&self, number: u32, pdn: u32) -> Result<Arc<SoftKey>, VendorError> {
         let key = Arc::clone(self.lock().get(number).map_err(|_| VendorError::KeyUnknown)?);
         if key.pdn != pdn {
             return Err(VendorError::PdMismatch);
         }
         Ok(key)
+    }
+
+    /// The PD of key `number`.
+    pub fn pdn(&self, number: u32) -> Option<u32> {
+        self.lock().get(number).ok().map(|k| k.pdn)
+    }
+
+    /// Whether a request is running with key `number` (it holds the key while it runs).
+    pub fn in_use(&self, number: u32) -> bool {
+        self.lock().get(number).is_ok_and(|k| Arc::strong_count(k) > 1)
     }
 
     /// Removes the key; its material is zeroed now, or when a request still using it ends.

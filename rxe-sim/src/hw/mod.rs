@@ -194,10 +194,14 @@ impl Hardware for SoftHardware {
         self.crypto_keys.create(setup)
     }
 
-    fn crypto_key_busy(&self, _number: u32) -> bool {
-        // No operation of this device revision takes a key (the crypto operations are
-        // issue 8's next slice), so no posted WQE can name one.
-        false
+    fn crypto_key_busy(&self, number: u32) -> bool {
+        let Some(pdn) = self.crypto_keys.pdn(number) else { return false };
+        if self.crypto_keys.in_use(number) {
+            return true;
+        }
+        // Queued work naming it can only sit on QPs of its PD (others would be refused).
+        let qps: Vec<_> = self.qps.read().unwrap_or_else(|e| e.into_inner()).values().filter_map(Weak::upgrade).collect();
+        qps.iter().any(|qp| qp.pdn() == pdn && qp.pending_names_crypto_key(number))
     }
 
     fn destroy_crypto_key(&self, number: u32) {
@@ -232,6 +236,7 @@ impl Hardware for SoftHardware {
             cq: Arc::clone(setup.send_cq),
             mrs: Arc::clone(&self.mrs),
             streams: Arc::clone(&self.streams),
+            crypto_keys: Arc::clone(&self.crypto_keys),
             engine,
             uar_wake_offset,
         }))

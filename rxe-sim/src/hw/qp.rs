@@ -15,6 +15,7 @@ use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};
 
 use crate::engines::execute::{execute, ExecContext};
 use crate::hw::cq::SoftCq;
+use crate::hw::crypto_key_table::CryptoKeyTable;
 use crate::hw::gate::AccessGate;
 use crate::hw::mr_table::MrTable;
 use crate::hw::shared::SharedU32;
@@ -79,6 +80,7 @@ pub struct SoftQp {
     pub(crate) cq: Arc<SoftCq>,
     mrs: Arc<MrTable>,
     streams: Arc<StreamTable>,
+    crypto_keys: Arc<CryptoKeyTable>,
     /// Engine serving this QP (`None`: inline only).
     pub(crate) engine: Option<usize>,
     uar_wake_offset: u32,
@@ -120,6 +122,7 @@ pub struct SoftQpSetup {
     pub cq: Arc<SoftCq>,
     pub mrs: Arc<MrTable>,
     pub streams: Arc<StreamTable>,
+    pub crypto_keys: Arc<CryptoKeyTable>,
     pub engine: Option<usize>,
     pub uar_wake_offset: u32,
 }
@@ -155,6 +158,7 @@ impl SoftQp {
             cq: s.cq,
             mrs: s.mrs,
             streams: s.streams,
+            crypto_keys: s.crypto_keys,
             engine: s.engine,
             uar_wake_offset: s.uar_wake_offset,
             private: Mutex::new(Private::default()),
@@ -220,6 +224,16 @@ impl SoftQp {
     /// Waits for a pass in progress; reads the ring like a pass (copied out, never trusted):
     /// a producer index out of range counts as nothing pending.
     pub fn pending_names_stream(&self, number: u32) -> bool {
+        self.pending_any(|wqe| crate::engines::compression::names_stream(wqe, number))
+    }
+
+    /// Whether a posted WQE not yet run names crypto key `number`.
+    pub fn pending_names_crypto_key(&self, number: u32) -> bool {
+        self.pending_any(|wqe| crate::engines::crypto::names_key(wqe, number))
+    }
+
+    /// Whether a posted WQE not yet run satisfies `test`.
+    fn pending_any(&self, test: impl Fn(&Wqe) -> bool) -> bool {
         let private = self.private.lock().unwrap_or_else(|e| e.into_inner());
         if self.gate.is_closed() || !Self::processes(self.load_state()) {
             return false;
@@ -234,7 +248,7 @@ impl SoftQp {
             // SAFETY: as in `run_one`: a slot of the pinned ring, read while we hold `private`
             // (destroy takes it before unpinning), copied out before it is looked at.
             let wqe: Wqe = unsafe { std::ptr::read_volatile(self.ring.add((index & mask) as usize * WQE_SIZE).cast::<Wqe>()) };
-            crate::engines::compression::names_stream(&wqe, number)
+            test(&wqe)
         })
     }
 
@@ -346,7 +360,13 @@ impl SoftQp {
             cqe.status = CqeStatus::WorkRequestFlushed as u8;
             return Some(cqe);
         }
-        let ctx = ExecContext { pdn: self.pdn, mrs: &self.mrs, streams: &self.streams, max_ratio: self.max_ratio };
+        let ctx = ExecContext {
+            pdn: self.pdn,
+            mrs: &self.mrs,
+            streams: &self.streams,
+            crypto_keys: &self.crypto_keys,
+            max_ratio: self.max_ratio,
+        };
         match execute(&wqe, &ctx) {
             Ok(done) => {
                 // Any status but success is reported, signaled or not, like an error.

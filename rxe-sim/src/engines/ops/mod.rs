@@ -4,12 +4,14 @@
 
 mod compression;
 mod copy;
+mod crypto;
 mod nop;
 mod rdma;
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
+use crate::hw::crypto_key_table::CryptoKeyTable;
 use crate::hw::mr_table::MrTable;
 use crate::hw::stream_table::StreamTable;
 
@@ -66,6 +68,8 @@ pub struct ExecContext<'a> {
     pub pdn: u32,
     pub mrs: &'a MrTable,
     pub streams: &'a StreamTable,
+    /// The device's crypto keys.
+    pub crypto_keys: &'a CryptoKeyTable,
     /// Most bytes decompression may produce per byte of input (0: only the destination
     /// bounds it): the QP's guard against decompression bombs.
     pub max_ratio: u32,
@@ -81,8 +85,16 @@ pub trait Operation: Sync {
 }
 
 /// Every operation the device runs.
-pub static OPERATIONS: &[&dyn Operation] =
-    &[&nop::Nop, &copy::Copy, &rdma::RDMA_WRITE, &rdma::RDMA_READ, &compression::COMPRESS, &compression::DECOMPRESS];
+pub static OPERATIONS: &[&dyn Operation] = &[
+    &nop::Nop,
+    &copy::Copy,
+    &rdma::RDMA_WRITE,
+    &rdma::RDMA_READ,
+    &compression::COMPRESS,
+    &compression::DECOMPRESS,
+    &crypto::ENCRYPT,
+    &crypto::DECRYPT,
+];
 
 /// The operation for a raw opcode byte.
 pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
@@ -121,7 +133,7 @@ mod tests {
             assert!(OPERATIONS[i + 1..].iter().all(|b| b.opcode() != a.opcode()), "{:?} twice", a.opcode());
             assert_eq!(find(a.opcode() as u8).map(|op| op.opcode()), Some(a.opcode()));
         }
-        let expected = [Opcode::Nop, Opcode::Copy, Opcode::RdmaWrite, Opcode::RdmaRead, Opcode::Compress, Opcode::Decompress];
+        let expected = Opcode::ALL;
         assert_eq!(opcode_mask(), expected.iter().fold(0, |m, &op| m | 1 << op as u8));
         assert_eq!(max_sge(), accelverbs_uapi::compress::MAX_LIST_ENTRIES);
         assert!(find(0xFF).is_none());

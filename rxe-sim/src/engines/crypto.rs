@@ -1,0 +1,11 @@
+//! What the crypto operations share with the rest of the device: which WQEs name a key (for
+//! the key's destroy rule).
+
+use accelverbs_uapi::crypto::CryptoParams;
+use accelverbs_uapi::wqe::{Opcode, Wqe};
+
+/// Whether `wqe` is a crypto request naming key `number`.
+pub fn names_key(wqe: &Wqe, number: u32) -> bool {
+    let params: CryptoParams = zerocopy::transmute!(wqe.params);
+    [Opcode::Encrypt as u8, Opcode::Decrypt as u8].contains(&wqe.ctrl.opcode) && params.key == number
+}
