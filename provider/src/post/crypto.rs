@@ -26,7 +26,21 @@ struct Request<'a> {
     aad: Option<(Sge, &'a Arc<MrShared>)>,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    /// The request, with the tag given as an SGE of its region (written by ENCRYPT, read by
+    /// DECRYPT).
+    fn new(
+        opcode: Opcode,
+        wr_id: u64,
+        key: &'a CryptoKey,
+        iv: [u8; GCM_IV_LEN],
+        src: MrSlice<'a>,
+        dst: MrSliceMut<'a>,
+        tag: (Sge, &'a Arc<MrShared>),
+    ) -> Self {
+        Self { opcode, wr_id, key, iv, src: (src.sge, src.mr), dst: (dst.sge, dst.mr), tag, aad: None }
+    }
+
     fn encode(&self, wqe: &mut Wqe) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = self.opcode as u8;
@@ -90,16 +104,7 @@ impl<'a> Encrypt<'a> {
         dst: MrSliceMut<'a>,
         tag: MrSliceMut<'a>,
     ) -> Self {
-        let request = Request {
-            opcode: Opcode::Encrypt,
-            wr_id,
-            key,
-            iv,
-            src: (src.sge, src.mr),
-            dst: (dst.sge, dst.mr),
-            tag: (tag.sge, tag.mr),
-            aad: None,
-        };
+        let request = Request::new(Opcode::Encrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
         Self { request, flags: flags::SIGNALED }
     }
 
@@ -126,16 +131,7 @@ impl<'a> Decrypt<'a> {
         dst: MrSliceMut<'a>,
         tag: MrSlice<'a>,
     ) -> Self {
-        let request = Request {
-            opcode: Opcode::Decrypt,
-            wr_id,
-            key,
-            iv,
-            src: (src.sge, src.mr),
-            dst: (dst.sge, dst.mr),
-            tag: (tag.sge, tag.mr),
-            aad: None,
-        };
+        let request = Request::new(Opcode::Decrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
         Self { request, flags: flags::SIGNALED }
     }
 
