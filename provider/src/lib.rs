@@ -166,7 +166,10 @@ pub use device::{devices, ChannelSource, Device};
 pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
-pub use post::{Compress, Copy, Decompress, Decrypt, Encrypt, Nop, PostBatch, RawWqe, RdmaRead, RdmaWrite, WorkRequest, TAG_LEN};
+pub use post::{
+    Compress, Copy, Decompress, Decrypt, Digest, Encrypt, Nop, PostBatch, RawWqe, RdmaRead, RdmaWrite, WorkRequest, DIGEST_LEN,
+    TAG_LEN,
+};
 pub use qp::{Qp, QpInit, QpType};
 pub use wc::WorkCompletion;
 

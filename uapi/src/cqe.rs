@@ -94,6 +94,8 @@ wire_enum! {
         WrongKeyAlgorithm = 15,
         /// An output range overlaps another range of the request (other than its own input).
         Overlap = 16,
+        /// Unknown digest algorithm.
+        BadAlgorithm = 17,
     }
 }
 

@@ -97,3 +97,46 @@ assert_layout!(CryptoParams, 48; key @ 0, reserved0 @ 4, iv @ 8, data_unit @ 24,
 pub const GCM_IV_LEN: usize = 12;
 /// AES-GCM's tag: 128 bits.
 pub const GCM_TAG_LEN: usize = 16;
+
+wire_enum! {
+    /// What DIGEST computes (`DigestParams::algorithm`).
+    pub enum DigestAlgorithm: u8 {
+        /// SHA-256 of the input: 32 bytes to `dst`.
+        Sha256 = 1,
+        /// HMAC-SHA-256 under an HMAC key object: 32 bytes to `dst`.
+        HmacSha256 = 2,
+        /// CRC32C (Castagnoli, as iSCSI) of the input, continuing from `seed`: in `Cqe::result`
+        /// (`dst` a zero SGE).
+        Crc32c = 3,
+    }
+}
+
+/// The parameters of DIGEST.
+///
+/// ```text
+///  params  0           1          4        8        12                                 48
+///          +-----------+----------+--------+--------+----------------------------------+
+///          | algorithm | reserved |  key   |  seed  | reserved (zero)                  |
+///          +-----------+----------+--------+--------+----------------------------------+
+/// ```
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DigestParams {
+    /// `DigestAlgorithm`.
+    pub algorithm: u8,
+    pub reserved0: [u8; 3],
+    /// HMAC: the key's device number (zero otherwise).
+    pub key: u32,
+    /// CRC32C: the CRC of the data before this request's (0 to start), so checksums chain.
+    pub seed: u32,
+    pub reserved: [u8; 36],
+}
+impl DigestParams {
+    pub fn new(algorithm: DigestAlgorithm) -> Self {
+        Self { algorithm: algorithm as u8, reserved0: [0; 3], key: 0, seed: 0, reserved: [0; 36] }
+    }
+}
+assert_layout!(DigestParams, 48; algorithm @ 0, reserved0 @ 1, key @ 4, seed @ 8, reserved @ 12);
+
+/// SHA-256's and HMAC-SHA-256's output.
+pub const SHA256_LEN: usize = 32;

@@ -47,12 +47,15 @@ wire_enum! {
         /// Decrypts `src` into `dst` (`crypto::CryptoParams`); AES-GCM reads the AAD from
         /// `aux[0]` and the tag from `aux[1]`.
         Decrypt = 0x21,
+        /// A digest or checksum of `src` (`crypto::DigestParams`): SHA-256 and HMAC-SHA-256
+        /// write 32 bytes to `dst`; CRC32C reports its value in `Cqe::result`.
+        Digest = 0x30,
     }
 }
 
 impl Opcode {
     /// Every opcode, in numeric order (for listing capabilities).
-    pub const ALL: [Opcode; 8] = [
+    pub const ALL: [Opcode; 9] = [
         Opcode::Nop,
         Opcode::Copy,
         Opcode::RdmaWrite,
@@ -61,6 +64,7 @@ impl Opcode {
         Opcode::Decompress,
         Opcode::Encrypt,
         Opcode::Decrypt,
+        Opcode::Digest,
     ];
 
     /// The name docs/ABI.md and `accel devinfo` use (verbs' spelling for the verbs opcodes).
@@ -74,6 +78,7 @@ impl Opcode {
             Opcode::Decompress => "DECOMPRESS",
             Opcode::Encrypt => "ENCRYPT",
             Opcode::Decrypt => "DECRYPT",
+            Opcode::Digest => "DIGEST",
         }
     }
 }

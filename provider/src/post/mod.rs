@@ -4,6 +4,7 @@
 mod compress;
 mod copy;
 mod crypto;
+mod digest;
 pub(crate) mod lists;
 mod nop;
 mod raw;
@@ -12,6 +13,7 @@ mod rdma;
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
 pub use crypto::{Decrypt, Encrypt, TAG_LEN};
+pub use digest::{Digest, DIGEST_LEN};
 pub use nop::Nop;
 pub use raw::RawWqe;
 pub use rdma::{RdmaRead, RdmaWrite};

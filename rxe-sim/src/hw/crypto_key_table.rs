@@ -9,6 +9,7 @@ use accelverbs_kernel_abi::{CryptoKeySetup, Errno};
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::KeyAlgorithm;
 use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_128_GCM, AES_256_GCM};
+use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
 use super::key_slots::KeySlots;
@@ -20,6 +21,8 @@ pub struct SoftKey {
     material: Zeroizing<Vec<u8>>,
     /// AES-GCM's expanded key, built once at creation (aws-lc cleanses it when dropped).
     gcm: Option<LessSafeKey>,
+    /// HMAC-SHA-256's prepared key, likewise.
+    hmac: Option<hmac::Key>,
 }
 
 impl std::fmt::Debug for SoftKey {
@@ -30,7 +33,7 @@ impl std::fmt::Debug for SoftKey {
 
 impl SoftKey {
     /// The material, for the operation that uses the key.
-    // AES-XTS and HMAC (issue 8's next slice) read it; AES-GCM uses the expanded key.
+    // AES-XTS (issue 8's next slice) reads it; AES-GCM and HMAC use their prepared keys.
     #[allow(dead_code)]
     pub fn material(&self) -> &[u8] {
         &self.material
@@ -39,6 +42,11 @@ impl SoftKey {
     /// The AES-GCM key, for an AES-GCM key.
     pub fn gcm(&self) -> Option<&LessSafeKey> {
         self.gcm.as_ref()
+    }
+
+    /// The HMAC key, for an HMAC-SHA-256 key.
+    pub fn hmac(&self) -> Option<&hmac::Key> {
+        self.hmac.as_ref()
     }
 }
 
@@ -63,8 +71,9 @@ impl CryptoKeyTable {
             Some(algorithm) => Some(LessSafeKey::new(UnboundKey::new(algorithm, setup.material).map_err(|_| Errno::EINVAL)?)),
             None => None,
         };
+        let hmac = (setup.algorithm == KeyAlgorithm::HmacSha256).then(|| hmac::Key::new(hmac::HMAC_SHA256, setup.material));
         let material = Zeroizing::new(setup.material.to_vec());
-        let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm });
+        let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, hmac });
         self.lock().insert(|_| key)
     }
 
@@ -102,19 +111,20 @@ impl CryptoKeyTable {
 mod tests {
     use super::*;
 
-    /// An HMAC key: no library call to make it (these tests also run under Miri).
+    /// An XTS key: no library call to make it (these tests also run under Miri). Material of
+    /// 32 bytes whose halves differ.
     fn setup(material: &[u8]) -> CryptoKeySetup<'_> {
-        CryptoKeySetup { pdn: 3, ctx_id: 1, algorithm: KeyAlgorithm::HmacSha256, material }
+        CryptoKeySetup { pdn: 3, ctx_id: 1, algorithm: KeyAlgorithm::Aes128Xts, material }
     }
 
     #[test]
     fn a_key_resolves_only_in_its_pd_and_never_after_destroy() {
         let table = CryptoKeyTable::new(4);
-        let material = [7u8; 16];
+        let material: Vec<u8> = (0..32).collect();
         let n = table.create(setup(&material)).unwrap();
         let key = table.resolve(n, 3).unwrap();
-        assert_eq!((key.algorithm, key.material()), (KeyAlgorithm::HmacSha256, &material[..]));
-        assert!(key.gcm().is_none());
+        assert_eq!((key.algorithm, key.material()), (KeyAlgorithm::Aes128Xts, &material[..]));
+        assert!(key.gcm().is_none() && key.hmac().is_none());
         assert_eq!(table.resolve(n, 4).err(), Some(VendorError::PdMismatch));
         table.destroy(n);
         assert_eq!(table.resolve(n, 3).err(), Some(VendorError::KeyUnknown));
@@ -125,7 +135,7 @@ mod tests {
     #[test]
     fn debug_never_prints_the_material() {
         let table = CryptoKeyTable::new(4);
-        let n = table.create(setup(&[0xAB; 16])).unwrap();
+        let n = table.create(setup(&[0xAB; 32])).unwrap();
         let shown = format!("{:?} {:?}", table.resolve(n, 3).unwrap(), table);
         assert!(!shown.contains("171") && !shown.to_lowercase().contains("ab, ab"), "{shown}");
     }
@@ -143,8 +153,8 @@ mod tests {
     #[test]
     fn the_table_is_bounded() {
         let table = CryptoKeyTable::new(2);
-        table.create(setup(&[1; 16])).unwrap();
-        table.create(setup(&[2; 16])).unwrap();
-        assert_eq!(table.create(setup(&[3; 16])).err(), Some(Errno::ENOMEM));
+        table.create(setup(&[1; 32])).unwrap();
+        table.create(setup(&[2; 32])).unwrap();
+        assert_eq!(table.create(setup(&[3; 32])).err(), Some(Errno::ENOMEM));
     }
 }

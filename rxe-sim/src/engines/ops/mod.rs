@@ -5,6 +5,7 @@
 mod compression;
 mod copy;
 mod crypto;
+mod digest;
 mod nop;
 mod rdma;
 
@@ -94,6 +95,7 @@ pub static OPERATIONS: &[&dyn Operation] = &[
     &compression::DECOMPRESS,
     &crypto::ENCRYPT,
     &crypto::DECRYPT,
+    &digest::Digest,
 ];
 
 /// The operation for a raw opcode byte.
