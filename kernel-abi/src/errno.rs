@@ -14,6 +14,8 @@ impl Errno {
     pub const EINVAL: Errno = Errno(22);
     pub const ENOSPC: Errno = Errno(28);
     pub const ENOTTY: Errno = Errno(25);
+    /// A message (wrapped key material) that does not authenticate.
+    pub const EBADMSG: Errno = Errno(74);
     pub const EPROTONOSUPPORT: Errno = Errno(93);
     pub const EOPNOTSUPP: Errno = Errno(95);
 }

@@ -97,7 +97,12 @@ pub struct CryptoKeySetup<'a> {
     /// The user context that owns it.
     pub ctx_id: u32,
     pub algorithm: KeyAlgorithm,
+    /// The material, or with `wrapped_by` its RFC 5649 wrapping.
     pub material: &'a [u8],
+    /// The number of the key-encryption key (of the same PD) that wrapped `material`; the
+    /// device unwraps it and checks what comes out (`EBADMSG` if the wrapping does not
+    /// authenticate, `EINVAL` if the key is not one `algorithm` takes).
+    pub wrapped_by: Option<u32>,
 }
 
 impl core::fmt::Debug for CryptoKeySetup<'_> {
@@ -107,6 +112,7 @@ impl core::fmt::Debug for CryptoKeySetup<'_> {
             .field("pdn", &self.pdn)
             .field("algorithm", &self.algorithm)
             .field("material_len", &self.material.len())
+            .field("wrapped_by", &self.wrapped_by)
             .finish_non_exhaustive()
     }
 }

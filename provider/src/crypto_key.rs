@@ -56,6 +56,26 @@ impl<B> Pd<B> {
         if !algorithm.accepts(material) {
             return Err(Error::Verbs { op: "create_crypto_key", errno: libc::EINVAL });
         }
+        self.install_key(algorithm, material, None)
+    }
+
+    /// Installs a key whose material arrives wrapped (AES key wrap with padding, RFC 5649)
+    /// under `kek`, a key-encryption key (`KeyAlgorithm::AesKeyWrap*`) of this PD: plaintext
+    /// key material never crosses the ABI. `EBADMSG` if the wrapping does not authenticate under
+    /// `kek`, `EINVAL` for a `kek` that is not one or material `algorithm` does not take.
+    pub fn create_wrapped_crypto_key(
+        &self,
+        algorithm: KeyAlgorithm,
+        kek: &CryptoKey,
+        wrapped: &[u8],
+    ) -> Result<CryptoKey, Error> {
+        if !Arc::ptr_eq(&kek.inner.pd, &self.inner) {
+            return Err(Error::WrongContext { op: "create_crypto_key", object: "key-encryption key" });
+        }
+        self.install_key(algorithm, wrapped, Some(kek))
+    }
+
+    fn install_key(&self, algorithm: KeyAlgorithm, material: &[u8], kek: Option<&CryptoKey>) -> Result<CryptoKey, Error> {
         let mut number = 0u32;
         let mut cmd = Command::new(object::CRYPTO_KEY, crypto_key::METHOD_CREATE);
         let h = cmd.new_object(crypto_key::ATTR_HANDLE);
@@ -63,6 +83,9 @@ impl<B> Pd<B> {
             .input_u32(crypto_key::ATTR_CREATE_ALGORITHM, algorithm as u32)
             .input(crypto_key::ATTR_CREATE_MATERIAL, material)
             .output(crypto_key::ATTR_CREATE_RESP_NUMBER, &mut number);
+        if let Some(kek) = kek {
+            cmd.handle(crypto_key::ATTR_CREATE_WRAPPING_KEY, kek.inner.handle);
+        }
         self.inner.ctx.run("create_crypto_key", &mut cmd)?;
         let handle = cmd.new_handle(h);
         Ok(CryptoKey {

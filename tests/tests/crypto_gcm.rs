@@ -239,3 +239,47 @@ fn a_queued_request_keeps_its_key_busy() {
     assert_eq!(wcs.last().map(|w| (w.wr_id, w.status)), Some((9, CqeStatus::Success)));
     assert_eq!(key.try_destroy().map_err(|e| e.errno()), Ok(()), "free once the request ran");
 }
+
+/// `key` wrapped under `kek` with padding (RFC 5649) by Python's `cryptography`.
+fn openssl_wrap(kek: &[u8], key: &[u8]) -> Vec<u8> {
+    let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let script = "import sys\nfrom cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding as w\n\
+                  print(w(bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])).hex())";
+    let out = Command::new("/usr/bin/python3").args(["-c", script, &hexs(kek), &hexs(key)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hex(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn a_key_imported_wrapped_encrypts_as_its_plaintext_would() {
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    for (kek_algorithm, kek_len, algorithm, key_len) in [
+        (KeyAlgorithm::AesKeyWrap256, 32, KeyAlgorithm::Aes256Gcm, 32),
+        (KeyAlgorithm::AesKeyWrap128, 16, KeyAlgorithm::Aes128Gcm, 16),
+    ] {
+        let kek_material = pattern(70 + kek_len as u64, kek_len);
+        let kek = t.base.pd.create_crypto_key(kek_algorithm, &kek_material).unwrap();
+        let material = pattern(90 + key_len as u64, key_len);
+        let wrapped = openssl_wrap(&kek_material, &material);
+        let key = t.base.pd.create_wrapped_crypto_key(algorithm, &kek, &wrapped).unwrap();
+        let data = pattern(5, 1000);
+        let (status, ct, tag) = device_gcm(&mut t, &key, false, [1; 12], b"aad", &data, &[0; 16]);
+        assert_eq!(status, CqeStatus::Success);
+        let theirs = openssl_gcm(false, &material, &[1; 12], b"aad", &data).unwrap();
+        assert_eq!([ct, tag].concat(), theirs, "{algorithm:?} unwrapped under {kek_algorithm:?}");
+
+        let mut tampered = wrapped.clone();
+        tampered[3] ^= 1;
+        let err = t.base.pd.create_wrapped_crypto_key(algorithm, &kek, &tampered).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EBADMSG), "a wrapping that does not authenticate");
+        let wrong_length = openssl_wrap(&kek_material, &pattern(1, 24));
+        let err = t.base.pd.create_wrapped_crypto_key(algorithm, &kek, &wrong_length).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EINVAL), "a key of the wrong length for {algorithm:?}");
+        let err = t.base.pd.create_wrapped_crypto_key(algorithm, &key, &wrapped).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EINVAL), "a data key is no key-encryption key");
+        // The key-encryption key itself encrypts nothing.
+        let (status, ..) = device_gcm(&mut t, &kek, false, [0; 12], &[], &data, &[0; 16]);
+        assert_eq!(status, CqeStatus::LocalQpOperationError);
+        t = Traffic::new(0, ExecPolicy::Inline, 8);
+    }
+}

@@ -62,7 +62,7 @@ fn material_an_algorithm_does_not_take_is_refused_by_the_provider_and_by_the_dev
         );
     }
     assert_eq!(raw.create_crypto_key(pd, 0, &material(16)), Err(libc::EINVAL), "unknown algorithm");
-    assert_eq!(raw.create_crypto_key(pd, 6, &material(16)), Err(libc::EINVAL), "unknown algorithm");
+    assert_eq!(raw.create_crypto_key(pd, 8, &material(16)), Err(libc::EINVAL), "unknown algorithm");
     assert_eq!(raw.resource_counts().crypto_keys, 0, "nothing installed");
 }
 

@@ -31,24 +31,36 @@ wire_enum! {
         Aes256Xts = 4,
         /// HMAC-SHA-256: 16 to 128 bytes.
         HmacSha256 = 5,
+        /// A key-encryption key for AES key wrap with padding (RFC 5649), AES-128: 16 bytes.
+        /// It only unwraps other keys' material at their creation.
+        AesKeyWrap128 = 6,
+        /// Likewise with AES-256: 32 bytes.
+        AesKeyWrap256 = 7,
     }
 }
 
 impl KeyAlgorithm {
     /// Every algorithm, in wire order.
-    pub const ALL: [KeyAlgorithm; 5] = [
+    pub const ALL: [KeyAlgorithm; 7] = [
         KeyAlgorithm::Aes128Gcm,
         KeyAlgorithm::Aes256Gcm,
         KeyAlgorithm::Aes128Xts,
         KeyAlgorithm::Aes256Xts,
         KeyAlgorithm::HmacSha256,
+        KeyAlgorithm::AesKeyWrap128,
+        KeyAlgorithm::AesKeyWrap256,
     ];
+
+    /// Whether this is a key-encryption key (it unwraps, and does nothing else).
+    pub const fn wraps_keys(self) -> bool {
+        matches!(self, KeyAlgorithm::AesKeyWrap128 | KeyAlgorithm::AesKeyWrap256)
+    }
 
     /// The material lengths the algorithm accepts, in bytes.
     pub const fn material_lengths(self) -> core::ops::RangeInclusive<usize> {
         match self {
-            KeyAlgorithm::Aes128Gcm => 16..=16,
-            KeyAlgorithm::Aes256Gcm | KeyAlgorithm::Aes128Xts => 32..=32,
+            KeyAlgorithm::Aes128Gcm | KeyAlgorithm::AesKeyWrap128 => 16..=16,
+            KeyAlgorithm::Aes256Gcm | KeyAlgorithm::Aes128Xts | KeyAlgorithm::AesKeyWrap256 => 32..=32,
             KeyAlgorithm::Aes256Xts => 64..=64,
             KeyAlgorithm::HmacSha256 => MIN_KEY_MATERIAL..=MAX_KEY_MATERIAL,
         }
@@ -73,6 +85,14 @@ impl KeyAlgorithm {
 /// The longest key material any algorithm takes (an HMAC key; longer ones are hashed first by
 /// HMAC itself, so the caller can do that).
 pub const MAX_KEY_MATERIAL: usize = 128;
+/// The longest wrapped material: RFC 5649 pads to 8 bytes and adds 8.
+pub const MAX_WRAPPED_MATERIAL: usize = MAX_KEY_MATERIAL + 8;
+
+/// Whether `len` bytes can be RFC 5649 output for material this device takes.
+pub const fn wrapped_length_ok(len: usize) -> bool {
+    len % 8 == 0 && len >= MIN_KEY_MATERIAL + 8 && len <= MAX_WRAPPED_MATERIAL
+}
+
 /// The shortest: 128 bits. Shorter HMAC keys are weak (NIST SP 800-107 asks for at least the
 /// security strength), and material of 8 bytes or less would travel inline in the ioctl
 /// attribute itself, a copy the provider could not zero.

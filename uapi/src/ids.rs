@@ -201,4 +201,8 @@ pub mod crypto_key {
     pub const ATTR_CREATE_MATERIAL: u16 = NS + 3;
     /// u32 out: the device number work requests name it by.
     pub const ATTR_CREATE_RESP_NUMBER: u16 = NS + 4;
+    /// Optional: a key-encryption key (an `AesKeyWrap*` key of the same PD). With it, MATERIAL
+    /// is the key wrapped with padding (RFC 5649) under that key, and plaintext key material
+    /// never crosses the ABI.
+    pub const ATTR_CREATE_WRAPPING_KEY: u16 = NS + 5;
 }

@@ -5,7 +5,7 @@
 
 use alloc::sync::Arc;
 
-use accelverbs_uapi::crypto::KeyAlgorithm;
+use accelverbs_uapi::crypto::{wrapped_length_ok, KeyAlgorithm};
 
 use crate::objects::Pd;
 use crate::{CryptoKeySetup, Errno, Hardware, ResourceGuard};
@@ -26,15 +26,30 @@ impl<H: Hardware> core::fmt::Debug for CryptoKey<H> {
 
 impl<H: Hardware> Pd<H> {
     /// CREATE of a crypto key for `algorithm` from `material`: `EINVAL` for an unknown
-    /// algorithm or material it does not accept (its lengths; XTS halves that are equal).
-    pub fn create_crypto_key(self: &Arc<Self>, algorithm: u32, material: &[u8]) -> Result<Arc<CryptoKey<H>>, Errno> {
+    /// algorithm or material it does not accept (its lengths; XTS halves that are equal). With
+    /// `wrapping_key`, `material` is wrapped under it (RFC 5649): the key must be a
+    /// key-encryption key of this PD (`EINVAL`), and the device checks the material it unwraps.
+    pub fn create_crypto_key(
+        self: &Arc<Self>,
+        algorithm: u32,
+        material: &[u8],
+        wrapping_key: Option<&CryptoKey<H>>,
+    ) -> Result<Arc<CryptoKey<H>>, Errno> {
         let driver = &self.ctx.driver;
         let algorithm = KeyAlgorithm::try_from(algorithm).map_err(|_| Errno::EINVAL)?;
-        if !algorithm.accepts(material) {
-            return Err(Errno::EINVAL);
-        }
+        let wrapped_by = match wrapping_key {
+            None if !algorithm.accepts(material) => return Err(Errno::EINVAL),
+            None => None,
+            Some(kek) => {
+                if !kek.algorithm.wraps_keys() || !Arc::ptr_eq(&kek.pd, self) || !wrapped_length_ok(material.len()) {
+                    return Err(Errno::EINVAL);
+                }
+                Some(kek.number)
+            }
+        };
         let count = driver.counters.crypto_keys.acquire()?;
-        let number = driver.hw.create_crypto_key(CryptoKeySetup { pdn: self.pdn, ctx_id: self.ctx.id, algorithm, material })?;
+        let setup = CryptoKeySetup { pdn: self.pdn, ctx_id: self.ctx.id, algorithm, material, wrapped_by };
+        let number = driver.hw.create_crypto_key(setup)?;
         self.usecnt.inc();
         Ok(Arc::new(CryptoKey { pd: Arc::clone(self), number, algorithm, _count: count }))
     }

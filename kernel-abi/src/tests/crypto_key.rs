@@ -23,7 +23,7 @@ fn create_takes_every_algorithm_at_its_lengths_and_hands_the_device_the_material
     for algorithm in KeyAlgorithm::ALL {
         for len in [*algorithm.material_lengths().start(), *algorithm.material_lengths().end()] {
             let bytes = material(len);
-            let key = b.pd.create_crypto_key(algorithm as u32, &bytes).unwrap();
+            let key = b.pd.create_crypto_key(algorithm as u32, &bytes, None).unwrap();
             assert_eq!(key.algorithm(), algorithm);
             let installed = b.hw().keys.lock().unwrap().iter().find(|k| k.0 == key.number()).cloned().expect("installed");
             assert_eq!((installed.1, installed.2), (algorithm, bytes));
@@ -38,7 +38,7 @@ fn create_refuses_unknown_algorithms_wrong_lengths_and_equal_xts_halves() {
     same_halves[31] = 0x42;
     for (what, algorithm, bytes) in [
         ("unknown algorithm 0", 0, material(16)),
-        ("unknown algorithm 6", 6, material(16)),
+        ("unknown algorithm 8", 8, material(16)),
         ("AES-128-GCM with 15 bytes", KeyAlgorithm::Aes128Gcm as u32, material(15)),
         ("AES-128-GCM with 32 bytes", KeyAlgorithm::Aes128Gcm as u32, material(32)),
         ("AES-256-GCM with 16 bytes", KeyAlgorithm::Aes256Gcm as u32, material(16)),
@@ -49,7 +49,7 @@ fn create_refuses_unknown_algorithms_wrong_lengths_and_equal_xts_halves() {
         ("HMAC with 15 bytes", KeyAlgorithm::HmacSha256 as u32, material(15)),
         ("HMAC with 129 bytes", KeyAlgorithm::HmacSha256 as u32, material(129)),
     ] {
-        assert_eq!(b.pd.create_crypto_key(algorithm, &bytes).err(), Some(Errno::EINVAL), "{what}");
+        assert_eq!(b.pd.create_crypto_key(algorithm, &bytes, None).err(), Some(Errno::EINVAL), "{what}");
     }
     assert!(b.hw().keys.lock().unwrap().is_empty(), "nothing installed");
     assert_eq!(b.driver.resources().crypto_keys, 0, "nothing counted");
@@ -58,7 +58,7 @@ fn create_refuses_unknown_algorithms_wrong_lengths_and_equal_xts_halves() {
 #[test]
 fn busy_keys_refuse_destroy_keep_their_pd_busy_and_leave_the_device_when_dropped() {
     let b = Base::new();
-    let key = b.pd.create_crypto_key(KeyAlgorithm::Aes256Gcm as u32, &material(32)).unwrap();
+    let key = b.pd.create_crypto_key(KeyAlgorithm::Aes256Gcm as u32, &material(32), None).unwrap();
     assert_eq!(b.pd.check_destroy(), Err(Errno::EBUSY), "the key holds its PD");
     let set_busy = |busy: bool| b.hw().keys.lock().unwrap().iter_mut().for_each(|k| k.3 = busy);
     set_busy(true);
@@ -80,6 +80,36 @@ fn keys_stop_at_max_crypto_keys() {
         &b.driver,
         LIMITS.max_crypto_keys,
         |r| r.crypto_keys,
-        || b.pd.create_crypto_key(KeyAlgorithm::Aes128Gcm as u32, &bytes),
+        || b.pd.create_crypto_key(KeyAlgorithm::Aes128Gcm as u32, &bytes, None),
+    );
+}
+
+#[test]
+fn a_wrapped_key_needs_a_key_encryption_key_of_its_pd_and_wrapped_lengths() {
+    let b = Base::new();
+    let kek = b.pd.create_crypto_key(KeyAlgorithm::AesKeyWrap256 as u32, &material(32), None).unwrap();
+    let wrapped = material(40); // what RFC 5649 makes of 32 bytes
+    let key = b.pd.create_crypto_key(KeyAlgorithm::Aes256Gcm as u32, &wrapped, Some(&kek)).unwrap();
+    let installed = b.hw().keys.lock().unwrap().iter().find(|k| k.0 == key.number()).cloned().expect("installed");
+    assert_eq!(installed.2, wrapped, "the device gets the wrapping to unwrap");
+    let not_a_kek = b.pd.create_crypto_key(KeyAlgorithm::Aes128Gcm as u32, &material(16), None).unwrap();
+    for (what, wrapping, bytes) in [
+        ("a data key as the wrapping key", &not_a_kek, material(40)),
+        ("wrapped material not whole 8-byte blocks", &kek, material(41)),
+        ("wrapped material too short", &kek, material(16)),
+        ("wrapped material too long", &kek, material(144)),
+    ] {
+        assert_eq!(
+            b.pd.create_crypto_key(KeyAlgorithm::Aes256Gcm as u32, &bytes, Some(wrapping)).err(),
+            Some(Errno::EINVAL),
+            "{what}"
+        );
+    }
+    let other = Base::new();
+    let foreign = other.pd.create_crypto_key(KeyAlgorithm::AesKeyWrap128 as u32, &material(16), None).unwrap();
+    assert_eq!(
+        b.pd.create_crypto_key(KeyAlgorithm::Aes256Gcm as u32, &wrapped, Some(&foreign)).err(),
+        Some(Errno::EINVAL),
+        "another PD's key"
     );
 }

@@ -10,6 +10,7 @@ use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::KeyAlgorithm;
 use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_128_GCM, AES_256_GCM};
 use aws_lc_rs::hmac;
+use aws_lc_rs::key_wrap::{self, KeyEncryptionKey, KeyWrapPadded};
 use zeroize::Zeroizing;
 
 use super::key_slots::KeySlots;
@@ -33,8 +34,6 @@ impl std::fmt::Debug for SoftKey {
 
 impl SoftKey {
     /// The material, for the operation that uses the key.
-    // AES-XTS (issue 8's next slice) reads it; AES-GCM and HMAC use their prepared keys.
-    #[allow(dead_code)]
     pub fn material(&self) -> &[u8] {
         &self.material
     }
@@ -62,6 +61,19 @@ impl CryptoKeyTable {
     }
 
     pub fn create(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
+        // A wrapped key: unwrapped here, into memory zeroed when this call is done with it.
+        let unwrapped;
+        let material = match setup.wrapped_by {
+            None => setup.material,
+            Some(kek) => {
+                unwrapped = self.unwrap(kek, setup.pdn, setup.material)?;
+                if !setup.algorithm.accepts(&unwrapped) {
+                    return Err(Errno::EINVAL);
+                }
+                &unwrapped[..]
+            }
+        };
+        let setup = CryptoKeySetup { material, wrapped_by: None, ..setup };
         let gcm_algorithm = match setup.algorithm {
             KeyAlgorithm::Aes128Gcm => Some(&AES_128_GCM),
             KeyAlgorithm::Aes256Gcm => Some(&AES_256_GCM),
@@ -75,6 +87,23 @@ impl CryptoKeyTable {
         let material = Zeroizing::new(setup.material.to_vec());
         let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, hmac });
         self.lock().insert(|_| key)
+    }
+
+    /// Unwraps `wrapped` (RFC 5649) under key-encryption key `kek` of PD `pdn`: `EINVAL` for a
+    /// key that is not one, `EBADMSG` for a wrapping that does not authenticate.
+    fn unwrap(&self, kek: u32, pdn: u32, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Errno> {
+        let kek = self.resolve(kek, pdn).map_err(|_| Errno::EINVAL)?;
+        let cipher = match kek.algorithm {
+            KeyAlgorithm::AesKeyWrap128 => &key_wrap::AES_128,
+            KeyAlgorithm::AesKeyWrap256 => &key_wrap::AES_256,
+            _ => return Err(Errno::EINVAL),
+        };
+        // Zeroed on drop, like the key-encryption key aws-lc builds from the material.
+        let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
+        let kek = KeyEncryptionKey::new(cipher, kek.material()).map_err(|_| Errno::EINVAL)?;
+        let len = kek.unwrap_with_padding(wrapped, &mut out).map_err(|_| Errno::EBADMSG)?.len();
+        out.truncate(len);
+        Ok(out)
     }
 
     /// The key `number` names, for a QP of PD `pdn`.
@@ -114,7 +143,7 @@ mod tests {
     /// An XTS key: no library call to make it (these tests also run under Miri). Material of
     /// 32 bytes whose halves differ.
     fn setup(material: &[u8]) -> CryptoKeySetup<'_> {
-        CryptoKeySetup { pdn: 3, ctx_id: 1, algorithm: KeyAlgorithm::Aes128Xts, material }
+        CryptoKeySetup { pdn: 3, ctx_id: 1, algorithm: KeyAlgorithm::Aes128Xts, material, wrapped_by: None }
     }
 
     #[test]
@@ -145,8 +174,15 @@ mod tests {
     fn an_aes_gcm_key_is_expanded_once_at_creation() {
         let table = CryptoKeyTable::new(4);
         let material = [9u8; 32];
-        let n =
-            table.create(CryptoKeySetup { pdn: 1, ctx_id: 1, algorithm: KeyAlgorithm::Aes256Gcm, material: &material }).unwrap();
+        let n = table
+            .create(CryptoKeySetup {
+                pdn: 1,
+                ctx_id: 1,
+                algorithm: KeyAlgorithm::Aes256Gcm,
+                material: &material,
+                wrapped_by: None,
+            })
+            .unwrap();
         assert!(table.resolve(n, 1).unwrap().gcm().is_some());
     }
 

@@ -2,7 +2,7 @@
 
 use accelverbs_kernel_abi::objects::CryptoKey;
 use accelverbs_kernel_abi::Errno;
-use accelverbs_uapi::crypto::{MAX_KEY_MATERIAL, MIN_KEY_MATERIAL};
+use accelverbs_uapi::crypto::{MAX_WRAPPED_MATERIAL, MIN_KEY_MATERIAL};
 use accelverbs_uapi::ids::{crypto_key, object};
 
 use super::pd::PdType;
@@ -26,8 +26,9 @@ impl ObjectType for CryptoKeyType {
                 A::handle(crypto_key::ATTR_HANDLE, object::CRYPTO_KEY, Access::New, true),
                 A::handle(crypto_key::ATTR_CREATE_PD_HANDLE, object::PD, Access::Read, true),
                 A::input::<u32>(crypto_key::ATTR_CREATE_ALGORITHM, true),
-                A::input_bytes(crypto_key::ATTR_CREATE_MATERIAL, MIN_KEY_MATERIAL as u16, MAX_KEY_MATERIAL as u16, true),
+                A::input_bytes(crypto_key::ATTR_CREATE_MATERIAL, MIN_KEY_MATERIAL as u16, MAX_WRAPPED_MATERIAL as u16, true),
                 A::output::<u32>(crypto_key::ATTR_CREATE_RESP_NUMBER, true),
+                A::handle(crypto_key::ATTR_CREATE_WRAPPING_KEY, object::CRYPTO_KEY, Access::Read, false),
             ],
             handler: create,
         },
@@ -48,7 +49,11 @@ fn create(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     let pd = call.object::<PdType>(b, crypto_key::ATTR_CREATE_PD_HANDLE)?;
     // Zeroed when this call returns: the device keeps its own copy.
     let material = b.require_secret(crypto_key::ATTR_CREATE_MATERIAL)?;
-    let key = pd.create_crypto_key(b.require(crypto_key::ATTR_CREATE_ALGORITHM)?, &material)?;
+    let wrapping_key = match b.has(crypto_key::ATTR_CREATE_WRAPPING_KEY) {
+        true => Some(call.object::<CryptoKeyType>(b, crypto_key::ATTR_CREATE_WRAPPING_KEY)?),
+        false => None,
+    };
+    let key = pd.create_crypto_key(b.require(crypto_key::ATTR_CREATE_ALGORITHM)?, &material, wrapping_key.as_deref())?;
     b.write(crypto_key::ATTR_CREATE_RESP_NUMBER, &key.number());
     call.create::<CryptoKeyType>(crypto_key::ATTR_HANDLE, key);
     Ok(())
