@@ -90,7 +90,7 @@ pub const MAX_WRAPPED_MATERIAL: usize = MAX_KEY_MATERIAL + 8;
 
 /// Whether `len` bytes can be RFC 5649 output for material this device takes.
 pub const fn wrapped_length_ok(len: usize) -> bool {
-    len % 8 == 0 && len >= MIN_KEY_MATERIAL + 8 && len <= MAX_WRAPPED_MATERIAL
+    len & 7 == 0 && len >= MIN_KEY_MATERIAL + 8 && len <= MAX_WRAPPED_MATERIAL
 }
 
 /// The shortest: 128 bits. Shorter HMAC keys are weak (NIST SP 800-107 asks for at least the
