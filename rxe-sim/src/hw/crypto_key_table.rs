@@ -3,16 +3,16 @@
 //! that was using it); nothing prints it. Unknown, stale and other-PD numbers are refused like
 //! bad memory keys.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use accelverbs_kernel_abi::{CryptoKeySetup, Errno};
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::KeyAlgorithm;
-use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_128_GCM, AES_256_GCM};
 use aws_lc_rs::hmac;
 use aws_lc_rs::key_wrap::{self, KeyEncryptionKey, KeyWrapPadded};
 use zeroize::Zeroizing;
 
+use super::gcm_key::GcmKey;
 use super::key_slots::KeySlots;
 
 /// One key.
@@ -20,8 +20,8 @@ pub struct SoftKey {
     pub pdn: u32,
     pub algorithm: KeyAlgorithm,
     material: Zeroizing<Vec<u8>>,
-    /// AES-GCM's expanded key, built once at creation (aws-lc cleanses it when dropped).
-    gcm: Option<LessSafeKey>,
+    /// AES-GCM's prepared key, built once at creation (aws-lc cleanses it when dropped).
+    gcm: Option<GcmKey>,
     /// HMAC-SHA-256's prepared key, likewise.
     hmac: Option<hmac::Key>,
 }
@@ -39,7 +39,7 @@ impl SoftKey {
     }
 
     /// The AES-GCM key, for an AES-GCM key.
-    pub fn gcm(&self) -> Option<&LessSafeKey> {
+    pub fn gcm(&self) -> Option<&GcmKey> {
         self.gcm.as_ref()
     }
 
@@ -52,12 +52,13 @@ impl SoftKey {
 /// The table.
 #[derive(Debug)]
 pub struct CryptoKeyTable {
-    inner: Mutex<KeySlots<Arc<SoftKey>>>,
+    /// Read on every request that names a key; written only by create and destroy.
+    inner: RwLock<KeySlots<Arc<SoftKey>>>,
 }
 
 impl CryptoKeyTable {
     pub fn new(max: u32) -> Self {
-        Self { inner: Mutex::new(KeySlots::new(max)) }
+        Self { inner: RwLock::new(KeySlots::new(max)) }
     }
 
     pub fn create(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
@@ -74,19 +75,14 @@ impl CryptoKeyTable {
             }
         };
         let setup = CryptoKeySetup { material, wrapped_by: None, ..setup };
-        let gcm_algorithm = match setup.algorithm {
-            KeyAlgorithm::Aes128Gcm => Some(&AES_128_GCM),
-            KeyAlgorithm::Aes256Gcm => Some(&AES_256_GCM),
+        let gcm = match setup.algorithm {
+            KeyAlgorithm::Aes128Gcm | KeyAlgorithm::Aes256Gcm => Some(GcmKey::new(setup.material).ok_or(Errno::EINVAL)?),
             _ => None,
-        };
-        let gcm = match gcm_algorithm {
-            Some(algorithm) => Some(LessSafeKey::new(UnboundKey::new(algorithm, setup.material).map_err(|_| Errno::EINVAL)?)),
-            None => None,
         };
         let hmac = (setup.algorithm == KeyAlgorithm::HmacSha256).then(|| hmac::Key::new(hmac::HMAC_SHA256, setup.material));
         let material = Zeroizing::new(setup.material.to_vec());
         let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, hmac });
-        self.lock().insert(|_| key)
+        self.write().insert(|_| key)
     }
 
     /// Unwraps `wrapped` (RFC 5649) under key-encryption key `kek` of PD `pdn`: `EINVAL` for a
@@ -108,7 +104,7 @@ impl CryptoKeyTable {
 
     /// The key `number` names, for a QP of PD `pdn`.
     pub fn resolve(&self, number: u32, pdn: u32) -> Result<Arc<SoftKey>, VendorError> {
-        let key = Arc::clone(self.lock().get(number).map_err(|_| VendorError::KeyUnknown)?);
+        let key = Arc::clone(self.read().get(number).map_err(|_| VendorError::KeyUnknown)?);
         if key.pdn != pdn {
             return Err(VendorError::PdMismatch);
         }
@@ -117,22 +113,26 @@ impl CryptoKeyTable {
 
     /// The PD of key `number`.
     pub fn pdn(&self, number: u32) -> Option<u32> {
-        self.lock().get(number).ok().map(|k| k.pdn)
+        self.read().get(number).ok().map(|k| k.pdn)
     }
 
     /// Whether a request is running with key `number` (it holds the key while it runs).
     pub fn in_use(&self, number: u32) -> bool {
-        self.lock().get(number).is_ok_and(|k| Arc::strong_count(k) > 1)
+        self.read().get(number).is_ok_and(|k| Arc::strong_count(k) > 1)
     }
 
     /// Removes the key; its material is zeroed now, or when a request still using it ends.
     pub fn destroy(&self, number: u32) {
-        let removed = self.lock().remove(number);
+        let removed = self.write().remove(number);
         drop(removed);
     }
 
-    fn lock(&self) -> MutexGuard<'_, KeySlots<Arc<SoftKey>>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, KeySlots<Arc<SoftKey>>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, KeySlots<Arc<SoftKey>>> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -5,6 +5,7 @@ pub mod comp_channel;
 pub mod cq;
 pub mod crypto_key_table;
 pub mod gate;
+pub mod gcm_key;
 mod key_slots;
 pub mod mr_table;
 pub mod notify;

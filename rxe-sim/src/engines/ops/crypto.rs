@@ -1,4 +1,5 @@
-//! ENCRYPT and DECRYPT with AES-GCM (128- and 256-bit keys), through aws-lc: the key is the
+//! ENCRYPT and DECRYPT with AES-GCM (128- and 256-bit keys), through aws-lc, out of place
+//! (`hw/gcm_key.rs`): the key is the
 //! device's (named by number, in the QP's PD), the IV comes in the WQE, the AAD from `aux[0]`
 //! and the tag goes to (or comes from) `aux[1]`. A tag that does not authenticate completes
 //! with `AuthenticationFailed`, the destination zeroed, and the QP goes on.
@@ -6,7 +7,6 @@
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::crypto::{CryptoParams, GCM_IV_LEN, GCM_TAG_LEN};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
-use aws_lc_rs::aead::{Aad, Nonce};
 
 use super::{is_zero_sge, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::{Resolved, Use};
@@ -77,7 +77,7 @@ impl Operation for Crypto {
         {
             return Err(Failure::malformed(VendorError::Overlap));
         }
-        let nonce = Nonce::assume_unique_for_key(params.iv[..GCM_IV_LEN].try_into().expect("12 bytes"));
+        let nonce: [u8; GCM_IV_LEN] = params.iv[..GCM_IV_LEN].try_into().expect("12 bytes");
         // Every range below was resolved inside a live, pinned MR of the QP's PD (the
         // `Resolved`s hold the MRs, so deregistration waits), is only read or only written by
         // this request (overlaps other than output-over-input refused above), and the provider
@@ -87,38 +87,29 @@ impl Operation for Crypto {
             Some(a) => unsafe { std::slice::from_raw_parts(a.ptr, a.len) },
             None => &[],
         };
+        // aws-lc takes the output as the input itself or apart from it; an output shifted over
+        // its input reads from a private copy.
+        let copy;
+        let input: *const u8 = if src.ptr != out_span.0 && overlap(span(&src), out_span) {
+            // SAFETY: as said above.
+            copy = unsafe { std::slice::from_raw_parts(src.ptr, src.len) }.to_vec();
+            copy.as_ptr()
+        } else {
+            src.ptr
+        };
         if self.opcode == Opcode::Encrypt {
-            // In place in the destination: copy (memmove: it may be the source), then seal.
-            // SAFETY: as said above; `copy` allows the two ranges to overlap.
-            let out = unsafe {
-                std::ptr::copy(src.ptr, out_span.0, src.len);
-                std::slice::from_raw_parts_mut(out_span.0, src.len)
-            };
-            let sealed = aead
-                .seal_in_place_separate_tag(nonce, Aad::from(aad_bytes), out)
-                .map_err(|_| Failure::length(VendorError::DestinationTooSmall))?;
-            // SAFETY: as said above: the tag range is 16 bytes, written by this request only.
-            unsafe { std::ptr::copy_nonoverlapping(sealed.as_ref().as_ptr(), tag.ptr, GCM_TAG_LEN) };
+            // SAFETY: as said above: `input` and the output are one range or disjoint, the tag
+            // and the AAD overlap neither the output nor each other.
+            if !unsafe { aead.seal(&nonce, aad_bytes, input, out_span.0, src.len, tag.ptr) } {
+                // aws-lc refuses only what the checks above already rule out.
+                return Err(Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true });
+            }
             return Ok(Done::ok(src.len as u32, 0));
         }
-        // SAFETY: as said above.
-        let tag_bytes = unsafe { std::slice::from_raw_parts(tag.ptr, GCM_TAG_LEN) };
-        let opened = if overlap(span(&src), out_span) {
-            // In place (or shifted): from a private copy of the ciphertext.
-            // SAFETY: as above.
-            let ciphertext = unsafe { std::slice::from_raw_parts(src.ptr, src.len) }.to_vec();
-            // SAFETY: as above; `ciphertext` is our own buffer, so no aliasing.
-            let out = unsafe { std::slice::from_raw_parts_mut(out_span.0, src.len) };
-            aead.open_separate_gather(nonce, Aad::from(aad_bytes), &ciphertext, tag_bytes, out)
-        } else {
-            // SAFETY: as above; the two ranges do not overlap.
-            let (input, out) =
-                unsafe { (std::slice::from_raw_parts(src.ptr, src.len), std::slice::from_raw_parts_mut(out_span.0, src.len)) };
-            aead.open_separate_gather(nonce, Aad::from(aad_bytes), input, tag_bytes, out)
-        };
-        if opened.is_err() {
+        // SAFETY: as for sealing, with the tag read.
+        if !unsafe { aead.open(&nonce, aad_bytes, input, out_span.0, src.len, tag.ptr) } {
             // Never leave unauthenticated plaintext readable.
-            // SAFETY: as above.
+            // SAFETY: as said above.
             unsafe { std::ptr::write_bytes(out_span.0, 0, src.len) };
             return Ok(Done { status: CqeStatus::AuthenticationFailed, byte_len: 0, result: 0, flags: 0 });
         }
