@@ -2,8 +2,9 @@
 # Runs the whole test suite on a fresh machine: installs what is missing (the C headers the ABI
 # test compiles against: the kernel's rdma uapi and libibverbs' verbs.h; the stock compression
 # tools the codec tests compare with: gzip, zstd, lz4, Python's lz4; rdma-core's tools and
-# python suite, which run against the libibverbs plugin), then format, lint, the
-# tests, and the checks of the unsafe core: loom models, Miri, ThreadSanitizer (nightly).
+# python suite, which run against the libibverbs plugin; what rust-ibverbs builds with), then
+# format, lint, the tests, and the checks of the unsafe core: loom models, Miri,
+# ThreadSanitizer (nightly).
 #   bash tests/run.sh          everything (what CI runs)
 #   QUICK=1 bash tests/run.sh  format, lint and tests only
 set -euo pipefail
@@ -23,6 +24,13 @@ command -v cc >/dev/null || need+=(gcc)
 for tool in gzip zstd lz4; do command -v $tool >/dev/null || need+=($tool); done
 /usr/bin/python3 -c 'import lz4.block' 2>/dev/null || need+=(python3-lz4)
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
+# rust-ibverbs (a dev-dependency of the plugin's examples): its -sys crate configures rdma-core
+# with cmake (which wants pkg-config and libnl) and runs bindgen (libclang).
+command -v cmake >/dev/null || need+=(cmake)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -f /usr/include/libnl3/netlink/route/link.h ] || need+=(libnl-3-dev libnl-route-3-dev)
+[ -f /usr/include/libudev.h ] || need+=(libudev-dev)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

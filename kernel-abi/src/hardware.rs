@@ -62,13 +62,17 @@ pub struct CqSetup<C> {
     pub channel: Option<Arc<C>>,
 }
 
-/// A send queue to create on the device.
+/// A QP to create on the device: a send queue and, optionally, a receive queue.
 #[derive(Debug)]
 pub struct QpSetup<'a, Q> {
     pub pdn: u32,
     /// The user context that owns the QP.
     pub ctx_id: u32,
     pub send_cq: &'a Arc<Q>,
+    /// The receive queue, if any: `2^log_size` entries right after the send queue in `ring`,
+    /// completing to `cq`.
+    pub recv: Option<RecvQueueSetup<'a, Q>>,
+    /// The send queue's entries, followed by the receive queue's.
     pub ring: Arc<dyn PinnedMemory>,
     pub doorbell: Arc<dyn PinnedMemory>,
     pub log_sq_size: u32,
@@ -76,6 +80,13 @@ pub struct QpSetup<'a, Q> {
     /// `CreateQpCmd::max_decompress_ratio`.
     pub max_decompress_ratio: u32,
     pub policy: ExecPolicy,
+}
+
+/// A QP's receive queue (already validated).
+#[derive(Debug)]
+pub struct RecvQueueSetup<'a, Q> {
+    pub cq: &'a Arc<Q>,
+    pub log_size: u32,
 }
 
 /// A compression context to create on the device (already validated).
@@ -189,6 +200,10 @@ pub trait HwQp: Send + Sync + 'static {
     fn state(&self) -> QpState;
     /// Moves `from` → `to` if the device still sees `from`; false if it moved meanwhile.
     fn transition(&self, from: QpState, to: QpState) -> bool;
+    /// Makes QP `dest_qpn` the receiver of this QP's SENDs (`IBV_QP_DEST_QPN`). `EINVAL` if
+    /// no QP of the same user context has that number: the device never delivers to another
+    /// context's QP.
+    fn connect(&self, dest_qpn: u32) -> Result<(), Errno>;
     /// Stops all device access to the ring and doorbell; returns once none is in flight.
     fn quiesce(&self);
 }

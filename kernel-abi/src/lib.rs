@@ -28,6 +28,7 @@ pub use device::{Driver, Limits};
 pub use errno::Errno;
 pub use hardware::{
     CompStreamSetup, CqSetup, CryptoKeySetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore,
+    RecvQueueSetup,
 };
 pub use qp_state::transition_allowed;
 pub use resources::{ResourceCounter, ResourceGuard};

@@ -29,21 +29,22 @@ pub(crate) struct CqInner {
     doorbell: PageBuffer,
     log_size: u32,
     _channel: Option<Arc<ChannelInner>>,
-    /// The send queues completing here, so polling can retire what the device finished.
-    send_queues: Mutex<Vec<(u32, Arc<InFlight>)>>,
-    /// Bumped on every change of `send_queues`, so the poller re-reads it only then.
-    send_queues_generation: AtomicU64,
+    /// The work queues (send and receive) completing here, by QP number, so polling can retire
+    /// what the device finished.
+    work_queues: Mutex<Vec<(u32, Arc<InFlight>)>>,
+    /// Bumped on every change of `work_queues`, so the poller re-reads it only then.
+    work_queues_generation: AtomicU64,
 }
 
 impl CqInner {
-    pub(crate) fn add_send_queue(&self, qpn: u32, in_flight: &Arc<InFlight>) {
-        self.send_queues.lock().unwrap_or_else(|e| e.into_inner()).push((qpn, Arc::clone(in_flight)));
-        self.send_queues_generation.fetch_add(1, Ordering::Release);
+    pub(crate) fn add_work_queue(&self, qpn: u32, in_flight: &Arc<InFlight>) {
+        self.work_queues.lock().unwrap_or_else(|e| e.into_inner()).push((qpn, Arc::clone(in_flight)));
+        self.work_queues_generation.fetch_add(1, Ordering::Release);
     }
 
-    pub(crate) fn forget_send_queue(&self, qpn: u32) {
-        self.send_queues.lock().unwrap_or_else(|e| e.into_inner()).retain(|(n, _)| *n != qpn);
-        self.send_queues_generation.fetch_add(1, Ordering::Release);
+    pub(crate) fn forget_work_queues(&self, qpn: u32) {
+        self.work_queues.lock().unwrap_or_else(|e| e.into_inner()).retain(|(n, _)| *n != qpn);
+        self.work_queues_generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -68,9 +69,9 @@ pub struct Cq<B = Unbranded> {
     pub(crate) inner: Arc<CqInner>,
     consumer: u32,
     db_consumer: SharedU32,
-    /// This poller's copy of `inner.send_queues`, as of `send_queues_seen`.
-    send_queues: Vec<(u32, Arc<InFlight>)>,
-    send_queues_seen: u64,
+    /// This poller's copy of `inner.work_queues`, as of `work_queues_seen`.
+    work_queues: Vec<(u32, Arc<InFlight>)>,
+    work_queues_seen: u64,
     brand: PhantomData<B>,
 }
 
@@ -115,10 +116,10 @@ impl<B> Context<B> {
             doorbell,
             log_size,
             _channel: channel.map(|c| Arc::clone(&c.inner)),
-            send_queues: Mutex::new(Vec::new()),
-            send_queues_generation: AtomicU64::new(0),
+            work_queues: Mutex::new(Vec::new()),
+            work_queues_generation: AtomicU64::new(0),
         });
-        Ok(Cq { inner, consumer: 0, db_consumer, send_queues: Vec::new(), send_queues_seen: 0, brand: PhantomData })
+        Ok(Cq { inner, consumer: 0, db_consumer, work_queues: Vec::new(), work_queues_seen: 0, brand: PhantomData })
     }
 }
 
@@ -168,7 +169,7 @@ impl<B> Cq<B> {
         if n > 0 {
             // Release: our reads of those slots happen before the device may reuse them.
             self.db_consumer.store(self.consumer, Ordering::Release);
-            self.retire_send_queues(&wc[..n]);
+            self.retire_work_queues(&wc[..n]);
         }
         n
     }
@@ -176,11 +177,11 @@ impl<B> Cq<B> {
     /// Lets go of the regions of every WQE the completing QPs finished, so the application can
     /// touch their bytes as soon as it holds the completion. A visible CQE implies the device
     /// published its consumer index past that WQE (it does so first).
-    fn retire_send_queues(&mut self, done: &[WorkCompletion]) {
-        let generation = self.inner.send_queues_generation.load(Ordering::Acquire);
-        if generation != self.send_queues_seen {
-            self.send_queues = self.inner.send_queues.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            self.send_queues_seen = generation;
+    fn retire_work_queues(&mut self, done: &[WorkCompletion]) {
+        let generation = self.inner.work_queues_generation.load(Ordering::Acquire);
+        if generation != self.work_queues_seen {
+            self.work_queues = self.inner.work_queues.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.work_queues_seen = generation;
         }
         let mut last = None;
         for wc in done {
@@ -188,7 +189,8 @@ impl<B> Cq<B> {
                 continue;
             }
             last = Some(wc.qp_num);
-            if let Some((_, in_flight)) = self.send_queues.iter().find(|(qpn, _)| *qpn == wc.qp_num) {
+            // A QP's send and receive queues may both complete here.
+            for (_, in_flight) in self.work_queues.iter().filter(|(qpn, _)| *qpn == wc.qp_num) {
                 in_flight.retire();
             }
         }

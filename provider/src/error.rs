@@ -60,9 +60,10 @@ impl std::error::Error for Error {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PostError {
-    /// The send queue is full: poll completions, then post again.
+    /// The send (or receive) queue is full: poll completions, then post again.
     QueueFull,
-    /// The QP is not in RTS or ERR (as `ibv_post_send` refuses in RESET, INIT, RTR).
+    /// The QP is not in RTS or ERR (as `ibv_post_send` refuses in RESET, INIT, RTR), or, for a
+    /// receive, in RESET.
     NotReady(QpState),
     /// A region the request names is in use by requests of another QP: two engines must not
     /// touch the same bytes at once. Poll those completions, then post again.
@@ -75,6 +76,8 @@ pub enum PostError {
     /// The QP's SGE-list area could not be allocated and registered (the errno), on the first
     /// gathered request.
     ListArea { errno: i32 },
+    /// A receive on a QP created without a receive queue ([`crate::QpInit::max_recv_wr`]).
+    NoReceiveQueue,
 }
 
 impl fmt::Display for PostError {
@@ -85,6 +88,7 @@ impl fmt::Display for PostError {
             PostError::RegionBusy => write!(f, "a memory region is in use by another QP's work requests"),
             PostError::WrongContext => write!(f, "a memory region belongs to another device context"),
             PostError::SgeCount { max } => write!(f, "a work request needs 1 to {max} SGEs on each side"),
+            PostError::NoReceiveQueue => write!(f, "the QP has no receive queue (max_recv_wr was 0)"),
             PostError::ListArea { errno } => {
                 write!(f, "the SGE-list area could not be registered: {}", std::io::Error::from_raw_os_error(*errno))
             }

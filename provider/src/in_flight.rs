@@ -115,16 +115,16 @@ impl SlotValue for Regions {
 #[repr(align(128))]
 pub(crate) struct InFlight {
     slots: SlotRing<Regions>,
-    /// The device's consumer index, in the doorbell record this value owns (so a retirer that
-    /// outlives the QP still reads mapped memory).
+    /// The device's consumer index, in the doorbell record this value holds (so a retirer that
+    /// outlives the QP still reads mapped memory). A QP's send and receive queues share one.
     device_consumer: SharedU32,
-    doorbell: PageBuffer,
+    doorbell: Arc<PageBuffer>,
 }
 
 impl InFlight {
     /// `depth` slots (a power of two); `consumer_offset` is where the device keeps its consumer
     /// index inside `doorbell`.
-    pub fn new(depth: u32, doorbell: PageBuffer, consumer_offset: usize) -> Self {
+    pub fn new(depth: u32, doorbell: Arc<PageBuffer>, consumer_offset: usize) -> Self {
         assert!(consumer_offset + 4 <= doorbell.len());
         // SAFETY: the offset lies inside the doorbell buffer (checked above), which is page
         // aligned, so the index is 4-byte aligned; the buffer lives as long as `self`.

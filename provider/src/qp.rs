@@ -1,4 +1,5 @@
-//! Queue pairs: a send queue of accelerator work requests.
+//! Queue pairs: a send queue of accelerator work requests, and for verbs programs a receive
+//! queue that the connected QP's SENDs fill.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp, ExecPolicy};
 use accelverbs_uapi::doorbell::{EngineWakeWord, QpDoorbellRecord};
 use accelverbs_uapi::ids::{object, qp, uhw};
+use accelverbs_uapi::recv::{RecvWqe, MAX_RECV_SGE, RECV_WQE_SIZE};
 use accelverbs_uapi::verbs::{DestroyQpResp, QpCap, QpState, IB_UVERBS_QPT_DRIVER, IB_UVERBS_QPT_RC};
 use accelverbs_uapi::wqe::{Wqe, WQE_SIZE};
 
@@ -17,7 +19,7 @@ use crate::ioctl::Command;
 use crate::mem::PageBuffer;
 use crate::pd::PdInner;
 use crate::post::lists::ListArea;
-use crate::post::{ListWriter, PostBatch, WorkRequest};
+use crate::post::{ListWriter, PostBatch, Recv, WorkRequest};
 use crate::{Cq, Error, Pd, PostError};
 use accelverbs_uapi::shared::SharedU32;
 
@@ -63,11 +65,20 @@ pub struct QpInit {
     /// Most bytes a decompression may produce per input byte (0: no limit but the
     /// destination's size); beyond, it completes with `CqeStatus::OutputLimit`.
     pub max_decompress_ratio: u32,
+    /// Minimum receive-queue depth (rounded up to a power of two); 0: no receive queue, as an
+    /// accelerator QP needs none.
+    pub max_recv_wr: u32,
 }
 
 impl QpInit {
     pub fn new(max_send_wr: u32) -> Self {
-        Self { max_send_wr, qp_type: QpType::Driver, signal_all: false, max_decompress_ratio: 0 }
+        Self { max_send_wr, qp_type: QpType::Driver, signal_all: false, max_decompress_ratio: 0, max_recv_wr: 0 }
+    }
+
+    /// Gives the QP a receive queue: see [`QpInit::max_recv_wr`].
+    pub fn max_recv_wr(mut self, depth: u32) -> Self {
+        self.max_recv_wr = depth;
+        self
     }
 
     /// Creates the QP as `qp_type` (see [`QpType`]).
@@ -95,8 +106,10 @@ struct QpInner {
     qpn: u32,
     // Let go after the destroy ioctl in `drop`: the device stops using them first.
     ring: PageBuffer,
-    /// Also owns the doorbell record.
+    /// Also holds the doorbell record.
     in_flight: Arc<InFlight>,
+    /// The receive queue's regions, and its CQ (`None`: no receive queue).
+    recv: Option<(Arc<InFlight>, Arc<CqInner>)>,
     _pd: Arc<PdInner>,
     cq: Arc<CqInner>,
 }
@@ -109,12 +122,17 @@ impl Drop for QpInner {
         if self.ctx.call(&mut cmd).is_ok() {
             // The device is done with every WQE: nothing it did not run will run.
             self.in_flight.discard(0);
-            self.cq.forget_send_queue(self.qpn);
+            self.cq.forget_work_queues(self.qpn);
+            if let Some((in_flight, cq)) = &self.recv {
+                in_flight.discard(0);
+                cq.forget_work_queues(self.qpn);
+            }
         } else {
             // The device may still read the ring and doorbell and use the regions named in
             // it: keep all of that for the rest of the process rather than free it under it.
             self.ring.leak();
             std::mem::forget(Arc::clone(&self.in_flight));
+            std::mem::forget(self.recv.clone());
         }
     }
 }
@@ -129,6 +147,10 @@ pub struct Qp {
     /// Process-wide serial (regions lent to this QP record it).
     serial: u32,
     log_size: u32,
+    /// The receive queue, if the QP has one.
+    rq: Option<RecvRing>,
+    /// The QP given to [`Qp::connect`] (0: none).
+    dest_qpn: u32,
     /// Free-running count of WQEs published.
     producer: u32,
     /// WQEs written past `producer` but not yet published ([`Qp::stage`]), and the bytes they
@@ -148,6 +170,15 @@ pub struct Qp {
     lists: Option<ListArea>,
 }
 
+/// The provider's side of a receive queue.
+#[derive(Debug)]
+struct RecvRing {
+    log_size: u32,
+    /// Free-running count of receives published.
+    producer: u32,
+    db_producer: SharedU32,
+}
+
 impl<B> Pd<B> {
     /// Creates a QP completing to `cq` and brings it to RTS (INIT → RTR → RTS).
     pub fn create_qp(&self, cq: &Cq<B>, init: QpInit) -> Result<Qp, Error> {
@@ -158,36 +189,56 @@ impl<B> Pd<B> {
         Ok(qp)
     }
 
-    /// Creates a QP and leaves it in RESET. `cq` must belong to the PD's context.
+    /// Creates a QP and leaves it in RESET. `cq` must belong to the PD's context; it also
+    /// takes the receive queue's completions, if the QP has one.
     pub fn create_qp_in_reset(&self, cq: &Cq<B>, init: QpInit) -> Result<Qp, Error> {
-        let ctx = &self.inner.ctx;
+        self.create_qp_with_recv_cq(cq, cq, init)
+    }
+
+    /// Creates a QP in RESET whose receive queue ([`QpInit::max_recv_wr`]) completes to
+    /// `recv_cq` rather than `send_cq`. Both must belong to the PD's context.
+    pub fn create_qp_with_recv_cq(&self, send_cq: &Cq<B>, recv_cq: &Cq<B>, init: QpInit) -> Result<Qp, Error> {
+        let (cq, ctx) = (send_cq, &self.inner.ctx);
         // The driver knows objects by handle numbers, which are per context: a CQ of another
         // context would be taken for whatever object bears its number here.
-        if !Arc::ptr_eq(&cq.inner.ctx, ctx) {
+        if !Arc::ptr_eq(&cq.inner.ctx, ctx) || !Arc::ptr_eq(&recv_cq.inner.ctx, ctx) {
             return Err(Error::WrongContext { op: "create_qp", object: "CQ" });
         }
-        let invalid = Error::Verbs { op: "create_qp", errno: libc::EINVAL };
-        let depth = init.max_send_wr.max(1).checked_next_power_of_two().filter(|&d| d <= MAX_DEPTH).ok_or(invalid)?;
+        let invalid = || Error::Verbs { op: "create_qp", errno: libc::EINVAL };
+        let depth = init.max_send_wr.max(1).checked_next_power_of_two().filter(|&d| d <= MAX_DEPTH).ok_or_else(invalid)?;
         let log_size = depth.trailing_zeros();
+        let log_rq_size = match init.max_recv_wr {
+            0 => None,
+            n => Some(n.checked_next_power_of_two().filter(|&d| d <= MAX_DEPTH).ok_or_else(invalid)?.trailing_zeros()),
+        };
         let serial = NEXT_SERIAL
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
             .map_err(|_| Error::Verbs { op: "create_qp", errno: libc::ENOSPC })?;
-        let ring = PageBuffer::new(WQE_SIZE << log_size, "send queue")?;
-        let doorbell = PageBuffer::new(std::mem::size_of::<QpDoorbellRecord>(), "QP doorbell record")?;
+        // The receive queue's entries follow the send queue's in the same buffer.
+        let rq_bytes = log_rq_size.map_or(0, |log| RECV_WQE_SIZE << log);
+        let ring = PageBuffer::new((WQE_SIZE << log_size) + rq_bytes, "send and receive queues")?;
+        let doorbell = Arc::new(PageBuffer::new(std::mem::size_of::<QpDoorbellRecord>(), "QP doorbell record")?);
         let request = CreateQpCmd {
             sq_addr: ring.addr(),
             db_addr: doorbell.addr(),
             log_sq_size: log_size,
             flags: if init.signal_all { qp_flags::SIGNAL_ALL } else { 0 },
             max_decompress_ratio: init.max_decompress_ratio,
-            reserved: 0,
+            log_rq_size: log_rq_size.unwrap_or(0),
         };
-        let cap = QpCap { max_send_wr: init.max_send_wr, max_send_sge: 1, ..QpCap::default() };
+        let cap = QpCap {
+            max_send_wr: init.max_send_wr,
+            max_send_sge: 1,
+            max_recv_wr: init.max_recv_wr,
+            max_recv_sge: if log_rq_size.is_some() { MAX_RECV_SGE } else { 0 },
+            ..QpCap::default()
+        };
         let (mut resp, mut granted, mut qpn) = (CreateQpResp::default(), QpCap::default(), 0u32);
         let mut cmd = Command::new(object::QP, qp::METHOD_CREATE);
         let h = cmd.new_object(qp::ATTR_CREATE_HANDLE);
         cmd.handle(qp::ATTR_CREATE_PD_HANDLE, self.inner.handle)
             .handle(qp::ATTR_CREATE_SEND_CQ_HANDLE, cq.inner.handle)
+            .handle(qp::ATTR_CREATE_RECV_CQ_HANDLE, recv_cq.inner.handle)
             .input_u64(qp::ATTR_CREATE_USER_HANDLE, 0)
             .input(qp::ATTR_CREATE_CAP, &cap)
             .input_u32(qp::ATTR_CREATE_TYPE, init.qp_type.wire())
@@ -197,8 +248,14 @@ impl<B> Pd<B> {
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
         ctx.run("create_qp", &mut cmd)?;
         let handle = cmd.new_handle(h);
+        let recv = log_rq_size.map(|log| {
+            let in_flight =
+                Arc::new(InFlight::new(1 << log, Arc::clone(&doorbell), std::mem::offset_of!(QpDoorbellRecord, rq_consumer)));
+            recv_cq.inner.add_work_queue(qpn, &in_flight);
+            (in_flight, Arc::clone(&recv_cq.inner))
+        });
         let in_flight = Arc::new(InFlight::new(1 << log_size, doorbell, std::mem::offset_of!(QpDoorbellRecord, sq_consumer)));
-        cq.inner.add_send_queue(qpn, &in_flight);
+        cq.inner.add_work_queue(qpn, &in_flight);
         // From here on, dropping `inner` destroys the device QP before its memory goes.
         let inner = QpInner {
             ctx: Arc::clone(ctx),
@@ -206,6 +263,7 @@ impl<B> Pd<B> {
             qpn,
             ring,
             in_flight,
+            recv,
             _pd: Arc::clone(&self.inner),
             cq: Arc::clone(&cq.inner),
         };
@@ -217,19 +275,23 @@ impl<B> Pd<B> {
         // SAFETY: the doorbell buffer is page aligned and owned by `in_flight`, which the QP
         // holds; the wake word lies inside the UAR mapping (checked above), which the context
         // keeps.
-        let (db_producer, db_engine_producer, db_consumer, wake) = unsafe {
+        let (db_producer, db_engine_producer, db_consumer, db_rq_producer, wake) = unsafe {
             (
                 SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
                 SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, engine_producer))),
                 SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
+                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, rq_producer))),
                 SharedU32::new(ctx.uar.as_ptr().add(wake_offset)),
             )
         };
+        let rq = log_rq_size.map(|log_size| RecvRing { log_size, producer: 0, db_producer: db_rq_producer });
         Ok(Qp {
             inner,
             qpn,
             serial,
             log_size,
+            rq,
+            dest_qpn: 0,
             producer: 0,
             staged: 0,
             staged_bytes: 0,
@@ -260,12 +322,44 @@ impl Qp {
         self.capacity().saturating_sub(self.producer.wrapping_sub(retired))
     }
 
-    /// `ibv_modify_qp` to `state`. Moving to RESET rewinds the ring.
+    /// `ibv_modify_qp` to `state`. Moving to RESET rewinds the rings.
     pub fn modify(&mut self, state: QpState) -> Result<(), Error> {
+        self.modify_to(state, None)
+    }
+
+    /// INIT → RTR with `dest_qpn` as the receiver of this QP's SENDs (`IBV_QP_DEST_QPN`): a
+    /// QP of the same context, possibly this one (another context's number is `EINVAL`).
+    pub fn connect(&mut self, dest_qpn: u32) -> Result<(), Error> {
+        self.modify_to(QpState::Rtr, Some(dest_qpn))
+    }
+
+    /// The QP given to [`Qp::connect`] (0: none; RESET forgets it).
+    pub fn dest_qpn(&self) -> u32 {
+        self.dest_qpn
+    }
+
+    /// Receive-queue depth (0: none).
+    pub fn recv_capacity(&self) -> u32 {
+        self.rq.as_ref().map_or(0, |rq| 1 << rq.log_size)
+    }
+
+    fn modify_to(&mut self, state: QpState, dest_qpn: Option<u32>) -> Result<(), Error> {
         let mut cmd = Command::new(object::QP, qp::METHOD_MODIFY);
         cmd.handle(qp::ATTR_HANDLE, self.inner.handle).input_u32(qp::ATTR_MODIFY_STATE, state as u32);
+        if let Some(dest) = dest_qpn {
+            cmd.input_u32(qp::ATTR_MODIFY_DEST_QPN, dest);
+        }
         self.inner.ctx.run("modify_qp", &mut cmd)?;
+        if let Some(dest) = dest_qpn {
+            self.dest_qpn = dest;
+        }
         if state == QpState::Reset {
+            self.dest_qpn = 0;
+            if let (Some(rq), Some((in_flight, _))) = (&mut self.rq, &self.inner.recv) {
+                in_flight.discard(0);
+                rq.producer = 0;
+                publish_producer(&rq.db_producer, 0);
+            }
             // The device dropped every WQE it had not run, and will start again at slot 0;
             // staged ones are dropped with them.
             self.inner.in_flight.discard(0);
@@ -287,6 +381,52 @@ impl Qp {
         cmd.handle(qp::ATTR_HANDLE, self.inner.handle).output(qp::ATTR_QUERY_RESP_STATE, &mut raw);
         self.inner.ctx.run("query_qp", &mut cmd)?;
         QpState::try_from(raw).map_err(|_| Error::Protocol { op: "query_qp", detail: "unknown QP state" })
+    }
+
+    /// `ibv_post_recv`: queues `recv` for the next SEND from the connected QP. Allowed from
+    /// INIT on (a receive must be posted before a SEND can find it); in ERR it completes at
+    /// once with a flush status.
+    pub fn post_recv(&mut self, recv: Recv<'_>) -> Result<(), PostError> {
+        let (Some(rq), Some((in_flight, _))) = (&mut self.rq, &self.inner.recv) else {
+            return Err(PostError::NoReceiveQueue);
+        };
+        if self.state == QpState::Reset {
+            return Err(PostError::NotReady(self.state));
+        }
+        let index = rq.producer;
+        if !in_flight.is_free(index) {
+            in_flight.retire();
+            if !in_flight.is_free(index) {
+                return Err(PostError::QueueFull);
+            }
+        }
+        let regions = recv.regions(Borrower { qp: self.serial, ctx: &self.inner.ctx })?;
+        let mask = (1u32 << rq.log_size) - 1;
+        let offset = (WQE_SIZE << self.log_size) + (index & mask) as usize * RECV_WQE_SIZE;
+        // SAFETY: the slot is inside the receive queue, which follows the send queue in the
+        // ring buffer (index masked to its size), and free: the device consumed it (it
+        // retired) and reads it again only after we publish a producer index covering it.
+        unsafe { std::ptr::write(self.inner.ring.as_ptr().add(offset).cast::<RecvWqe>(), recv.wqe()) };
+        // SAFETY: we are the QP's one poster (`&mut self`), `index` is the next unpublished
+        // slot and it is free (checked above).
+        unsafe { in_flight.fill(index, regions) };
+        rq.producer = index.wrapping_add(1);
+        in_flight.publish(rq.producer);
+        publish_producer(&rq.db_producer, rq.producer);
+        // In ERR (which the device may have entered on its own) nothing will fill it: the
+        // device flushes it on its next pass over the QP, which this asks for.
+        self.kick();
+        Ok(())
+    }
+
+    /// Gets the device to make a pass over the QP, per the context's policy.
+    fn kick(&self) {
+        match self.inner.ctx.policy {
+            ExecPolicy::Inline => {
+                let _ = self.inner.ctx.channel.drive_qp(self.qpn);
+            }
+            ExecPolicy::Threads | ExecPolicy::Adaptive => wake_engine_if_sleeping(&self.wake),
+        }
     }
 
     /// Starts a batch: push any number of work requests, published with one doorbell.

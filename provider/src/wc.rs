@@ -10,7 +10,7 @@ pub struct WorkCompletion {
     pub status: CqeStatus,
     /// Which check failed, when `status` is an error.
     pub vendor_err: VendorError,
-    /// The opcode byte of the WQE this completes.
+    /// The opcode byte of the WQE this completes, or `uapi::recv::OPCODE_RECV` for a receive.
     pub opcode: u8,
     /// Bytes produced.
     pub byte_len: u32,
@@ -39,6 +39,16 @@ impl Default for WorkCompletion {
 impl WorkCompletion {
     pub fn is_success(&self) -> bool {
         self.status == CqeStatus::Success
+    }
+
+    /// Whether this completes a receive ([`crate::Recv`]) rather than a send-queue request.
+    pub fn is_receive(&self) -> bool {
+        self.opcode == accelverbs_uapi::recv::OPCODE_RECV
+    }
+
+    /// A receive's sender: the QP number the SEND came from.
+    pub fn source_qp(&self) -> Option<u32> {
+        (self.is_receive() && self.is_success()).then_some(self.result as u32)
     }
 
     pub(crate) fn from_cqe(cqe: &Cqe) -> Self {

@@ -88,10 +88,13 @@ pub struct CreateQpCmd {
     /// of its input (its completion says `OutputLimit` beyond). 0: only the destination's size
     /// bounds it.
     pub max_decompress_ratio: u32,
-    pub reserved: u32,
+    /// With `QpCap::max_recv_wr > 0`: the receive queue holds `2^log_rq_size` entries of
+    /// `recv::RECV_WQE_SIZE` bytes, starting right after the send queue
+    /// (`sq_addr + 2^log_sq_size * WQE_SIZE`). Zero without a receive queue.
+    pub log_rq_size: u32,
 }
 assert_layout!(CreateQpCmd, 32; sq_addr @ 0, db_addr @ 8, log_sq_size @ 16, flags @ 20,
-    max_decompress_ratio @ 24, reserved @ 28);
+    max_decompress_ratio @ 24, log_rq_size @ 28);
 
 /// UHW_OUT of `UVERBS_METHOD_QP_CREATE`.
 #[repr(C)]

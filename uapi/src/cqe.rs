@@ -30,9 +30,22 @@ wire_enum! {
         LocalProtectionError = 4,
         /// `IBV_WC_WR_FLUSH_ERR`: not executed because the QP is in the error state.
         WorkRequestFlushed = 5,
+        /// `IBV_WC_REM_INV_REQ_ERR`: the receiver could not take the SEND (its receive
+        /// buffer is too short). Stops the QP.
+        RemoteInvalidRequest = 9,
         /// `IBV_WC_REM_ACCESS_ERR`: the remote side of an RDMA request failed its key, PD,
         /// bounds or remote-access check.
         RemoteAccessError = 10,
+        /// `IBV_WC_REM_OP_ERR`: the receiver failed the SEND on its side (its receive
+        /// buffer failed a key, PD, bounds or access check). Stops the QP.
+        RemoteOperationError = 11,
+        /// `IBV_WC_RETRY_EXC_ERR`: the SEND reached no receiver: the QP was never connected,
+        /// or the QP it was connected to is gone or not ready to receive. Stops the QP.
+        RetryExceeded = 12,
+        /// `IBV_WC_RNR_RETRY_EXC_ERR`: the receiver had no receive posted, or no room in its
+        /// receive CQ for the completion (the device does not retry: as with `rnr_retry`
+        /// 0). Stops the QP.
+        ReceiverNotReady = 13,
         /// `IBV_WC_GENERAL_ERR`.
         GeneralError = 21,
         /// The output filled before the input was used up. Recoverable: the completion says
@@ -96,6 +109,10 @@ wire_enum! {
         Overlap = 16,
         /// Unknown digest algorithm.
         BadAlgorithm = 17,
+        /// A SEND on a QP with no connected peer, or whose peer is gone or not in RTR/RTS.
+        NotConnected = 18,
+        /// A SEND found no receive posted at the peer (or no room in its receive CQ).
+        NoReceivePosted = 19,
     }
 }
 

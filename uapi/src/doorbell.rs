@@ -18,7 +18,10 @@ pub struct QpDoorbellRecord {
     /// For QPs of an adaptive context: how far engine threads may consume. Work between it and
     /// `sq_producer` is left to the poster, which runs it inline. Ignored otherwise.
     pub engine_producer: u32,
-    pub reserved0: [u8; 56],
+    /// Free-running count of receive WQEs posted (QPs with a receive queue); written like
+    /// `sq_producer`, never trusted.
+    pub rq_producer: u32,
+    pub reserved0: [u8; 52],
     /// Free-running count of WQEs the device is done with: copied out of the ring *and*
     /// executed, every access to the memory they name finished. The device publishes it with
     /// release ordering, before the WQEs' CQEs. The provider reuses slots below it and lets go
@@ -26,9 +29,13 @@ pub struct QpDoorbellRecord {
     /// free or touch memory the device is still using. Written by the device; the provider only
     /// reads it.
     pub sq_consumer: u32,
-    pub reserved1: [u8; 60],
+    /// Free-running count of receive WQEs the device is done with (filled by a SEND, or
+    /// flushed), published before their CQEs. Written by the device.
+    pub rq_consumer: u32,
+    pub reserved1: [u8; 56],
 }
-assert_layout!(QpDoorbellRecord, 128; sq_producer @ 0, engine_producer @ 4, sq_consumer @ 64);
+assert_layout!(QpDoorbellRecord, 128; sq_producer @ 0, engine_producer @ 4, rq_producer @ 8,
+    sq_consumer @ 64, rq_consumer @ 68);
 
 /// One per CQ, in user memory pinned by the driver.
 #[repr(C)]

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod doorbell;
 pub mod ids;
 pub mod ioctl;
+pub mod recv;
 pub mod shared;
 pub mod verbs;
 pub mod wake;

@@ -24,7 +24,7 @@ fn wire_enums_reject_every_undefined_value() {
     }
     assert_eq!(CqeStatus::try_from(3), Err(UnknownValue(3)), "3 is not a status this device sends");
     assert_eq!(VendorError::try_from(0xFF), Err(UnknownValue(0xFF)));
-    assert_eq!(Opcode::try_from(0x04), Err(UnknownValue(4)), "the first free data-movement opcode");
+    assert_eq!(Opcode::try_from(0x05), Err(UnknownValue(5)), "the first free data-movement opcode");
     assert!(Opcode::ALL.windows(2).all(|w| (w[0] as u8) < (w[1] as u8)), "in numeric order, once each");
 }
 

@@ -9,9 +9,12 @@ pub mod access {
     pub const LOCAL_WRITE: u32 = 1 << 0;
     pub const REMOTE_WRITE: u32 = 1 << 1;
     pub const REMOTE_READ: u32 = 1 << 2;
+    /// Accepted as the kernel accepts it on a device without atomics (`atomic_cap` NONE):
+    /// programs ask for it by habit (rust-ibverbs always does), and no opcode ever uses it.
+    pub const REMOTE_ATOMIC: u32 = 1 << 3;
     pub const ON_DEMAND: u32 = 1 << 6;
     /// The flags this device understands today; anything else is `EOPNOTSUPP`.
-    pub const SUPPORTED: u32 = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ;
+    pub const SUPPORTED: u32 = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ | REMOTE_ATOMIC;
 }
 
 /// `IB_UVERBS_QPT_RC`: a reliable-connected QP, what a verbs program creates. The device

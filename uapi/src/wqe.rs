@@ -37,6 +37,10 @@ wire_enum! {
         /// Reads the remote range `src` (an rkey, remote-read access) into the local `dst`
         /// (`IBV_WR_RDMA_READ`).
         RdmaRead = 0x03,
+        /// Delivers `src` into the next receive (`recv::RecvWqe`) of the QP this one was
+        /// connected to at RTR (`IBV_WR_SEND`; the device carries it in loopback). Both sides
+        /// complete: the sender here, the receiver with `recv::OPCODE_RECV`.
+        Send = 0x04,
         /// Compresses `src` into `dst` (`compress::CompressParams` in the parameters).
         Compress = 0x10,
         /// Decompresses `src` into `dst` (`compress::CompressParams` in the parameters).
@@ -55,11 +59,12 @@ wire_enum! {
 
 impl Opcode {
     /// Every opcode, in numeric order (for listing capabilities).
-    pub const ALL: [Opcode; 9] = [
+    pub const ALL: [Opcode; 10] = [
         Opcode::Nop,
         Opcode::Copy,
         Opcode::RdmaWrite,
         Opcode::RdmaRead,
+        Opcode::Send,
         Opcode::Compress,
         Opcode::Decompress,
         Opcode::Encrypt,
@@ -74,6 +79,7 @@ impl Opcode {
             Opcode::Copy => "COPY",
             Opcode::RdmaWrite => "RDMA_WRITE",
             Opcode::RdmaRead => "RDMA_READ",
+            Opcode::Send => "SEND",
             Opcode::Compress => "COMPRESS",
             Opcode::Decompress => "DECOMPRESS",
             Opcode::Encrypt => "ENCRYPT",

@@ -21,12 +21,13 @@ impl<H: Hardware> core::fmt::Debug for Mr<H> {
     }
 }
 
-/// The access-flag rules of `ib_check_mr_access`: remote write needs local write.
+/// The access-flag rules of `ib_check_mr_access`: remote write and remote atomic need local
+/// write.
 fn check_access(flags: u32) -> Result<(), Errno> {
     if flags & !access::SUPPORTED != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
-    if flags & access::REMOTE_WRITE != 0 && flags & access::LOCAL_WRITE == 0 {
+    if flags & (access::REMOTE_WRITE | access::REMOTE_ATOMIC) != 0 && flags & access::LOCAL_WRITE == 0 {
         return Err(Errno::EINVAL);
     }
     Ok(())

@@ -1,16 +1,18 @@
 //! Queue pairs: a send queue of accelerator work (or of RDMA the device answers itself)
-//! feeding a CQ. There is no receive queue.
+//! feeding a CQ, and for verbs programs an optional receive queue that takes the SENDs of the
+//! QP it is connected to (loopback on this device).
 
 use alloc::sync::Arc;
 
 use accelverbs_uapi::cmd::{qp_flags, CreateQpCmd, CreateQpResp};
 use accelverbs_uapi::doorbell::{QpDoorbellRecord, CACHE_LINE};
+use accelverbs_uapi::recv::{MAX_RECV_SGE, RECV_WQE_SIZE};
 use accelverbs_uapi::verbs::{QpCap, QpState, IB_UVERBS_QPT_DRIVER, IB_UVERBS_QPT_RC};
 use accelverbs_uapi::wqe::WQE_SIZE;
 
 use crate::device::PAGE_SIZE;
 use crate::objects::{is_aligned, Cq, Pd};
-use crate::{transition_allowed, Errno, Hardware, HwQp, QpSetup, ResourceGuard};
+use crate::{transition_allowed, Errno, Hardware, HwQp, QpSetup, RecvQueueSetup, ResourceGuard};
 
 /// What CREATE_QP asked for, after the uverbs layer resolved the handles.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub struct Qp<H: Hardware> {
     hw: Arc<H::Qp>,
     pd: Arc<Pd<H>>,
     send_cq: Arc<Cq<H>>,
+    /// The receive queue's CQ, if the QP has one.
+    recv_cq: Option<Arc<Cq<H>>>,
     _count: ResourceGuard,
 }
 
@@ -57,30 +61,29 @@ impl<H: Hardware> Pd<H> {
             || cap.max_send_wr > caps.max_qp_wr
             || entries < u64::from(cap.max_send_wr)
             || entries > u64::from(caps.max_qp_wr)
-            || cap.max_recv_wr != 0
-            || cap.max_recv_sge != 0
             || cap.max_send_sge > caps.max_sge
             || cap.max_inline_data != 0
             || cmd.flags & !qp_flags::SIGNAL_ALL != 0
-            || cmd.reserved != 0
             || !is_aligned(cmd.sq_addr, PAGE_SIZE)
             || !is_aligned(cmd.db_addr, CACHE_LINE as u64)
         {
             return Err(Errno::EINVAL);
         }
-        // An accelerator QP has no receive side; a recv CQ, if named, must be the send CQ.
-        if let Some(rcq) = req.recv_cq {
-            if !Arc::ptr_eq(rcq, req.send_cq) {
-                return Err(Errno::EINVAL);
-            }
-        }
+        let recv_entries = Self::receive_queue(&req, caps.max_qp_wr)?;
+        let recv = match (recv_entries, req.recv_cq) {
+            (0, _) => None,
+            (_, Some(cq)) => Some(RecvQueueSetup { cq: &cq.hw, log_size: cmd.log_rq_size }),
+            (_, None) => return Err(Errno::EINVAL),
+        };
         let count = driver.counters.qps.acquire()?;
-        let ring = driver.core.pin_user_memory(cmd.sq_addr, entries * WQE_SIZE as u64, false)?;
+        let ring_len = entries * WQE_SIZE as u64 + recv_entries * RECV_WQE_SIZE as u64;
+        let ring = driver.core.pin_user_memory(cmd.sq_addr, ring_len, false)?;
         let doorbell = driver.core.pin_user_memory(cmd.db_addr, core::mem::size_of::<QpDoorbellRecord>() as u64, true)?;
         let hw = driver.hw.create_qp(QpSetup {
             pdn: self.pdn,
             ctx_id: self.ctx.id,
             send_cq: &req.send_cq.hw,
+            recv,
             ring,
             doorbell,
             log_sq_size: cmd.log_sq_size,
@@ -92,10 +95,46 @@ impl<H: Hardware> Pd<H> {
         driver.hw.activate_qp(&hw);
         self.usecnt.inc();
         req.send_cq.usecnt.inc();
+        let recv_cq = req.recv_cq.filter(|_| recv_entries > 0).map(Arc::clone);
+        if let Some(cq) = &recv_cq {
+            cq.usecnt.inc();
+        }
         let resp = CreateQpResp { qpn: hw.qpn(), uar_wake_offset: hw.uar_wake_offset() };
-        let granted = QpCap { max_send_wr: entries as u32, max_send_sge: caps.max_sge, ..QpCap::default() };
-        let qp = Arc::new(Qp { hw, pd: Arc::clone(self), send_cq: Arc::clone(req.send_cq), _count: count });
+        let granted = QpCap {
+            max_send_wr: entries as u32,
+            max_send_sge: caps.max_sge,
+            max_recv_wr: recv_entries as u32,
+            max_recv_sge: if recv_entries > 0 { MAX_RECV_SGE } else { 0 },
+            ..QpCap::default()
+        };
+        let qp = Arc::new(Qp { hw, pd: Arc::clone(self), send_cq: Arc::clone(req.send_cq), recv_cq, _count: count });
         Ok((qp, resp, granted))
+    }
+
+    /// Entries of the receive queue CREATE_QP asked for (0: none). A QP without one names no
+    /// recv CQ but its send CQ (an accelerator QP has no receive side) and leaves
+    /// `log_rq_size` zero.
+    fn receive_queue(req: &QpRequest<'_, H>, max_qp_wr: u32) -> Result<u64, Errno> {
+        let (cap, log_size) = (req.cap, req.cmd.log_rq_size);
+        if cap.max_recv_wr == 0 {
+            let recv_cq_is_send_cq = match req.recv_cq {
+                Some(rcq) => Arc::ptr_eq(rcq, req.send_cq),
+                None => true,
+            };
+            return match cap.max_recv_sge == 0 && log_size == 0 && recv_cq_is_send_cq {
+                true => Ok(0),
+                false => Err(Errno::EINVAL),
+            };
+        }
+        let entries = 1u64.checked_shl(log_size).ok_or(Errno::EINVAL)?;
+        if cap.max_recv_wr > max_qp_wr
+            || entries < u64::from(cap.max_recv_wr)
+            || entries > u64::from(max_qp_wr)
+            || cap.max_recv_sge > MAX_RECV_SGE
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(entries)
     }
 }
 
@@ -115,7 +154,8 @@ impl<H: Hardware> Qp<H> {
     }
 
     /// MODIFY_QP. `expected` is `IBV_QP_CUR_STATE`: if given it must match the device's view.
-    pub fn modify(&self, next: QpState, expected: Option<QpState>) -> Result<(), Errno> {
+    /// `dest_qpn` (`IBV_QP_DEST_QPN`) is taken only with INIT → RTR, as verbs defines it.
+    pub fn modify(&self, next: QpState, expected: Option<QpState>, dest_qpn: Option<u32>) -> Result<(), Errno> {
         // The device may move the QP to ERR concurrently; retry against the fresh state once.
         for _ in 0..2 {
             let current = self.hw.state();
@@ -124,6 +164,12 @@ impl<H: Hardware> Qp<H> {
             }
             if !transition_allowed(current, next) {
                 return Err(Errno::EINVAL);
+            }
+            if let Some(dest) = dest_qpn {
+                if (current, next) != (QpState::Init, QpState::Rtr) {
+                    return Err(Errno::EINVAL);
+                }
+                self.hw.connect(dest)?;
             }
             if self.hw.transition(current, next) {
                 return Ok(());
@@ -139,6 +185,9 @@ impl<H: Hardware> Drop for Qp<H> {
         self.hw.quiesce();
         self.pd.ctx.driver.hw.retire_qp(&self.hw);
         self.send_cq.usecnt.dec();
+        if let Some(cq) = &self.recv_cq {
+            cq.usecnt.dec();
+        }
         self.pd.usecnt.dec();
     }
 }

@@ -297,6 +297,7 @@ impl Hardware for MockHardware {
             _doorbell: setup.doorbell,
             state: AtomicU32::new(QpState::Reset as u32),
             fail_next_transition: AtomicBool::new(false),
+            dest_qpn: AtomicU32::new(0),
             recorder: Arc::clone(&self.recorder),
         })
     }
@@ -344,10 +345,16 @@ pub struct MockQp {
     _doorbell: Arc<dyn PinnedMemory>,
     state: AtomicU32,
     fail_next_transition: AtomicBool,
+    dest_qpn: AtomicU32,
     recorder: Arc<Recorder>,
 }
 
 impl MockQp {
+    /// The QP number given to the last `connect` (0: none).
+    pub fn connected_to(&self) -> u32 {
+        self.dest_qpn.load(Ordering::Relaxed)
+    }
+
     /// The next `transition` finds that the device moved the QP to ERR just before it.
     pub fn error_before_next_transition(&self) {
         self.fail_next_transition.store(true, Ordering::Relaxed);
@@ -369,6 +376,14 @@ impl HwQp for MockQp {
             self.state.store(QpState::Err as u32, Ordering::Release);
         }
         self.state.compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+    fn connect(&self, dest_qpn: u32) -> Result<(), Errno> {
+        // The mock has no QP directory: any number but 0 is taken as a QP of this context.
+        if dest_qpn == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.dest_qpn.store(dest_qpn, Ordering::Relaxed);
+        Ok(())
     }
     fn quiesce(&self) {
         self.recorder.record(Event::QuiesceQp(self.qpn));

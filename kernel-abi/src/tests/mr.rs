@@ -1,7 +1,7 @@
 //! REG_MR: the access and range rules of `ib_check_mr_access`/`ib_umem_get`, and how the
 //! region is pinned and installed.
 
-use accelverbs_uapi::verbs::access::{LOCAL_WRITE, ON_DEMAND, REMOTE_READ, REMOTE_WRITE};
+use accelverbs_uapi::verbs::access::{LOCAL_WRITE, ON_DEMAND, REMOTE_ATOMIC, REMOTE_READ, REMOTE_WRITE};
 
 use super::fixture::{Base, LIMITS};
 use super::mock::{InstalledMr, Pin};
@@ -40,11 +40,14 @@ fn range_wrapping_past_the_top_of_the_address_space_is_einval() {
 }
 
 #[test]
-fn remote_write_without_local_write_is_einval() {
+fn remote_write_or_atomic_without_local_write_is_einval() {
     let b = Base::new();
     assert_eq!(refused(&b, 0x1000, 4096, REMOTE_WRITE), Errno::EINVAL);
     assert_eq!(refused(&b, 0x1000, 4096, REMOTE_WRITE | REMOTE_READ), Errno::EINVAL);
+    assert_eq!(refused(&b, 0x1000, 4096, REMOTE_ATOMIC), Errno::EINVAL);
     assert!(b.pd.reg_mr(0x1000, 4096, REMOTE_WRITE | LOCAL_WRITE).is_ok());
+    // As the kernel on a device without atomics: the right is granted, never exercised.
+    assert!(b.pd.reg_mr(0x3000, 4096, REMOTE_ATOMIC | LOCAL_WRITE).is_ok());
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! CREATE_QP: the type (DRIVER or RC), capability and ring rules of a QP (a send queue only),
-//! what is pinned, and failures that leave nothing behind.
+//! CREATE_QP: the type (DRIVER or RC), capability and ring rules of a QP (a send queue, and
+//! a receive queue behind it for verbs programs), what is pinned, and failures that leave
+//! nothing behind.
 
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ fn an_rc_qp_is_created_under_the_same_rules() {
     let (qp, _, granted) = b.pd.create_qp(QpRequest { qp_type: IB_UVERBS_QPT_RC, ..qp_request(&cq) }).unwrap();
     assert_eq!(granted, QpCap { max_send_wr: 8, max_send_sge: 1, ..QpCap::default() });
     drop(qp);
-    // No receive queue, whatever the type: nothing is ever sent to the device's QPs.
+    // A receive queue needs a CQ to complete to, whatever the type.
     let with_receive_queue = |r: &mut QpRequest<'_, H>| {
         r.qp_type = IB_UVERBS_QPT_RC;
         r.cap.max_recv_wr = 1;
@@ -116,11 +117,54 @@ fn ring_not_covering_max_send_wr_or_over_max_qp_wr_is_einval() {
 }
 
 #[test]
-fn receive_queue_is_einval() {
+fn a_receive_queue_is_pinned_with_the_send_queue_and_holds_its_cq() {
     let b = Base::new();
     let cq = b.cq();
-    assert_eq!(refused(&b, &cq, |r| r.cap.max_recv_wr = 1), Errno::EINVAL);
+    let recv_cq = b.ctx.create_cq(cq_request()).unwrap().0;
+    let pins = b.core.pins().len();
+    let mut req = QpRequest { qp_type: IB_UVERBS_QPT_RC, recv_cq: Some(&recv_cq), ..qp_request(&cq) };
+    req.cap.max_recv_wr = 3;
+    req.cap.max_recv_sge = 1;
+    req.cmd.log_rq_size = 2;
+    let (qp, _, granted) = b.pd.create_qp(req).unwrap();
+    assert_eq!(granted, QpCap { max_send_wr: 8, max_send_sge: 1, max_recv_wr: 4, max_recv_sge: 1, ..QpCap::default() });
+    assert_eq!(b.core.pins()[pins], Pin { addr: SQ_RING, len: 8 * 128 + 4 * 32, writable: false });
+    assert_eq!(recv_cq.check_destroy(), Err(Errno::EBUSY), "the receive queue completes to it");
+    drop(qp);
+    assert_eq!(recv_cq.check_destroy(), Ok(()));
+}
+
+#[test]
+fn receive_queue_rules_are_einval() {
+    let b = Base::new();
+    let cq = b.cq();
+    let with_rq = |max_recv_wr: u32, log_rq_size: u32| {
+        move |r: &mut QpRequest<'_, H>| {
+            r.cap.max_recv_wr = max_recv_wr;
+            r.cmd.log_rq_size = log_rq_size;
+        }
+    };
+    // No receive queue: no SGEs, no size, no CQ of its own.
     assert_eq!(refused(&b, &cq, |r| r.cap.max_recv_sge = 1), Errno::EINVAL);
+    assert_eq!(refused(&b, &cq, with_rq(0, 2)), Errno::EINVAL);
+    // A receive queue: a recv CQ, a ring covering max_recv_wr, at most max_qp_wr, one SGE.
+    assert_eq!(refused(&b, &cq, with_rq(4, 2)), Errno::EINVAL, "no recv CQ");
+    let in_cq = |change: &dyn Fn(&mut QpRequest<'_, H>)| {
+        refused(&b, &cq, |r| {
+            r.recv_cq = Some(&cq);
+            change(r);
+        })
+    };
+    assert_eq!(in_cq(&with_rq(5, 2)), Errno::EINVAL);
+    assert_eq!(in_cq(&with_rq(LIMITS.max_qp_wr + 1, log_max_qp_wr() + 1)), Errno::EINVAL);
+    assert_eq!(in_cq(&with_rq(1, 64)), Errno::EINVAL);
+    assert_eq!(
+        in_cq(&|r| {
+            with_rq(1, 0)(r);
+            r.cap.max_recv_sge = 2;
+        }),
+        Errno::EINVAL
+    );
 }
 
 #[test]
@@ -165,7 +209,7 @@ fn misaligned_ring_or_doorbell_is_einval() {
 }
 
 #[test]
-fn recv_cq_other_than_the_send_cq_is_einval() {
+fn without_a_receive_queue_a_recv_cq_other_than_the_send_cq_is_einval() {
     let b = Base::new();
     let cq = b.cq();
     let other = b.ctx.create_cq(cq_request()).unwrap().0;

@@ -151,6 +151,7 @@ pub fn ibv_wc(c: &WorkCompletion) -> sys::ibv_wc {
         vendor_err: c.vendor_err as u32,
         byte_len: c.byte_len,
         qp_num: c.qp_num,
+        src_qp: c.source_qp().unwrap_or(0),
         ..Default::default()
     }
 }

@@ -1,10 +1,12 @@
 //! `ibv_post_send`: each `ibv_send_wr` becomes one WQE, staged on the QP; the list is published
-//! with one doorbell. `ibv_post_recv`: the device has no receive side.
+//! with one doorbell. `ibv_post_recv`: each `ibv_recv_wr` becomes one receive of the QP's
+//! receive queue, which SENDs from the QP connected to it fill.
 
 use std::ffi::c_int;
 
+use accelverbs::uapi::recv::OPCODE_RECV;
 use accelverbs::uapi::wqe::{flags, Opcode, Sge, Wqe};
-use accelverbs::{PostError, RawWqe};
+use accelverbs::{PostError, RawWqe, Recv};
 
 use crate::ffi::guard;
 use crate::qp::PluginQp;
@@ -60,30 +62,41 @@ pub fn post_errno(e: PostError) -> c_int {
     }
 }
 
+/// The one SGE of a request (none: an empty one); `EINVAL` for more (`max_sge` is 1).
+///
+/// # Safety
+/// `sg_list` has `num_sge` entries.
+unsafe fn single_sge(num_sge: c_int, sg_list: *const sys::ibv_sge) -> Result<Sge, c_int> {
+    match num_sge {
+        0 => Ok(Sge::default()),
+        1 => {
+            // SAFETY: the caller's contract.
+            let sge = unsafe { &*sg_list };
+            Ok(Sge { addr: sge.addr, length: sge.length, lkey: sge.lkey })
+        }
+        _ => Err(libc::EINVAL),
+    }
+}
+
 /// One `ibv_send_wr` as a WQE; `EINVAL` for what the device does not do.
 fn translate(wr: &sys::ibv_send_wr) -> Result<Wqe, c_int> {
-    let local = match wr.num_sge {
-        0 => Sge::default(),
-        1 => {
-            // SAFETY: the application's scatter/gather list has `num_sge` entries.
-            let sge = unsafe { &*wr.sg_list };
-            Sge { addr: sge.addr, length: sge.length, lkey: sge.lkey }
-        }
-        _ => return Err(libc::EINVAL),
-    };
+    // SAFETY: the application's scatter/gather list has `num_sge` entries.
+    let local = unsafe { single_sge(wr.num_sge, wr.sg_list) }?;
     // SAFETY: the `rdma` member is the one RDMA opcodes use; it is plain data either way.
     let rdma = unsafe { wr.wr.rdma };
-    let mut wqe = rdma_wqe(wr.opcode, wr.wr_id, wr.send_flags, rdma.rkey, rdma.remote_addr)?;
+    let mut wqe = verbs_wqe(wr.opcode, wr.wr_id, wr.send_flags, rdma.rkey, rdma.remote_addr)?;
     set_local(&mut wqe, local);
     Ok(wqe)
 }
 
-/// An RDMA WQE (`IBV_WR_RDMA_WRITE` or `IBV_WR_RDMA_READ`) naming the remote range, its local
-/// SGE still empty; `EINVAL` for another opcode or for send flags the device does not honour.
-pub fn rdma_wqe(opcode: sys::ibv_wr_opcode, wr_id: u64, send_flags: u32, rkey: u32, remote_addr: u64) -> Result<Wqe, c_int> {
+/// The WQE of a verbs opcode (`IBV_WR_SEND`, `IBV_WR_RDMA_WRITE`, `IBV_WR_RDMA_READ`), naming
+/// the remote range of an RDMA one, its local SGE still empty; `EINVAL` for another opcode or
+/// for send flags the device does not honour.
+pub fn verbs_wqe(opcode: sys::ibv_wr_opcode, wr_id: u64, send_flags: u32, rkey: u32, remote_addr: u64) -> Result<Wqe, c_int> {
     let mut wqe = base_wqe(wr_id, send_flags)?;
     let remote = Sge { addr: remote_addr, length: 0, lkey: rkey };
     match opcode {
+        sys::IBV_WR_SEND => wqe.ctrl.opcode = Opcode::Send as u8,
         sys::IBV_WR_RDMA_WRITE => {
             wqe.ctrl.opcode = Opcode::RdmaWrite as u8;
             wqe.dst = remote;
@@ -112,14 +125,18 @@ pub fn base_wqe(wr_id: u64, send_flags: u32) -> Result<Wqe, c_int> {
     Ok(wqe)
 }
 
-/// Sets the local side of an RDMA WQE; the remote range has the same length.
+/// Sets the local side of a verbs WQE; an RDMA one's remote range has the same length.
 pub fn set_local(wqe: &mut Wqe, local: Sge) {
-    if wqe.ctrl.opcode == Opcode::RdmaRead as u8 {
-        wqe.dst = local;
-        wqe.src.length = local.length;
-    } else {
-        wqe.src = local;
-        wqe.dst.length = local.length;
+    match Opcode::try_from(wqe.ctrl.opcode) {
+        Ok(Opcode::RdmaRead) => {
+            wqe.dst = local;
+            wqe.src.length = local.length;
+        }
+        Ok(Opcode::RdmaWrite) => {
+            wqe.src = local;
+            wqe.dst.length = local.length;
+        }
+        _ => wqe.src = local,
     }
 }
 
@@ -131,27 +148,52 @@ fn flag_if(bits: u32, verbs_flag: u32, wqe_flag: u8) -> u8 {
     }
 }
 
-/// The `ibv_wc_opcode` of a completion of device opcode `opcode`: RDMA keeps its verbs
-/// opcode; the accelerator operations report `IBV_WC_DRIVER1` (acceldv.h tells them apart).
+/// The `ibv_wc_opcode` of a completion of device opcode `opcode`: SEND, RDMA and receives
+/// keep their verbs opcode; the accelerator operations report `IBV_WC_DRIVER1` (acceldv.h
+/// tells them apart).
 pub fn wc_opcode(opcode: u8) -> sys::ibv_wc_opcode {
+    if opcode == OPCODE_RECV {
+        return sys::IBV_WC_RECV;
+    }
     match Opcode::try_from(opcode) {
+        Ok(Opcode::Send) => sys::IBV_WC_SEND,
         Ok(Opcode::RdmaWrite) => sys::IBV_WC_RDMA_WRITE,
         Ok(Opcode::RdmaRead) => sys::IBV_WC_RDMA_READ,
         _ => sys::IBV_WC_DRIVER1,
     }
 }
 
-/// `ibv_post_recv`: nothing is ever sent to this device's QPs.
-pub unsafe extern "C" fn post_recv(
-    _qp: *mut sys::ibv_qp,
-    wr: *mut sys::ibv_recv_wr,
-    bad_wr: *mut *mut sys::ibv_recv_wr,
-) -> c_int {
+/// Posts `wr` and the receives chained after it to the QP's receive queue. On failure,
+/// `bad_wr` names the first one not posted; those before it were posted.
+pub unsafe extern "C" fn post_recv(qp: *mut sys::ibv_qp, wr: *mut sys::ibv_recv_wr, bad_wr: *mut *mut sys::ibv_recv_wr) -> c_int {
     guard("post_recv", libc::EIO, || {
-        if !bad_wr.is_null() {
+        // SAFETY: libibverbs passes a QP of this provider.
+        let plugin = unsafe { PluginQp::from_ibv(qp) };
+        let mut current = wr;
+        let failed = match plugin.sq.lock() {
+            Ok(mut queue) => loop {
+                if current.is_null() {
+                    break 0;
+                }
+                // SAFETY: the application's list of receives, valid for the call.
+                let request = unsafe { &*current };
+                // SAFETY: the application's scatter/gather list has `num_sge` entries.
+                let posted = unsafe { single_sge(request.num_sge, request.sg_list) }.and_then(|sge| {
+                    // SAFETY: the verbs contract: memory a receive names stays registered and
+                    // untouched by the application until its completion.
+                    queue.qp.post_recv(unsafe { Recv::from_sge(request.wr_id, sge) }).map_err(post_errno)
+                });
+                if let Err(errno) = posted {
+                    break errno;
+                }
+                current = request.next;
+            },
+            Err(errno) => errno,
+        };
+        if failed != 0 && !bad_wr.is_null() {
             // SAFETY: the application's out-pointer.
-            unsafe { *bad_wr = wr };
+            unsafe { *bad_wr = current };
         }
-        libc::EOPNOTSUPP
+        failed
     })
 }

@@ -1,11 +1,13 @@
-//! Queue pairs: RC queue pairs of verbs programs, carried by accelverbs QPs. The device answers
-//! its own RDMA requests (loopback), so connection attributes are recorded, not used.
+//! Queue pairs: RC queue pairs of verbs programs, carried by accelverbs QPs. The device is its
+//! own fabric: RDMA is answered in loopback, and SENDs go to the QP named by `dest_qp_num` at
+//! RTR (a QP of the same context); the other connection attributes are recorded, not used.
 
 use std::ffi::c_int;
 use std::sync::Mutex;
 
 use crate::send_queue::SendQueue;
 
+use accelverbs::uapi::recv::MAX_RECV_SGE;
 use accelverbs::{QpInit, QpState, QpType};
 
 use crate::context::state;
@@ -155,26 +157,48 @@ unsafe fn create_with(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr, ma
     // SAFETY: as above.
     let caps = &unsafe { state(plugin_pd.ibv.context) }.caps;
     let cap = attr.cap;
-    // Nothing is ever sent to the device's QPs: a receive queue could never complete.
-    if cap.max_recv_wr > 0 || cap.max_recv_sge > 0 {
-        return null_with(libc::EOPNOTSUPP);
-    }
-    if cap.max_send_wr > caps.max_qp_wr || cap.max_send_sge > 1 || cap.max_inline_data > 0 {
+    if cap.max_send_wr > caps.max_qp_wr
+        || cap.max_send_sge > 1
+        || cap.max_inline_data > 0
+        || cap.max_recv_wr > caps.max_qp_wr
+        || cap.max_recv_sge > MAX_RECV_SGE
+    {
         return null_with(libc::EINVAL);
     }
     // An RC QP on the device too (it runs every opcode, accelerator ones included).
     let init = QpInit::new(cap.max_send_wr)
         .signal_all(attr.sq_sig_all != 0)
         .max_decompress_ratio(max_decompress_ratio)
+        .max_recv_wr(cap.max_recv_wr)
         .qp_type(QpType::Rc);
-    let qp = {
-        let cq = send_cq.cq.lock().unwrap_or_else(|e| e.into_inner());
-        match plugin_pd.pd.create_qp_in_reset(&cq, init) {
-            Ok(qp) => qp,
-            Err(e) => return null_with(errno_of(&e)),
+    let created = match std::ptr::eq(send_cq, recv_cq) {
+        true => {
+            let cq = send_cq.cq.lock().unwrap_or_else(|e| e.into_inner());
+            plugin_pd.pd.create_qp_in_reset(&cq, init)
+        }
+        false => {
+            // Two CQ locks, taken in address order so two threads pairing the same CQs the
+            // other way round cannot deadlock.
+            let send_first = (send_cq as *const PluginCq) < (recv_cq as *const PluginCq);
+            let (first, second) = if send_first { (send_cq, recv_cq) } else { (recv_cq, send_cq) };
+            let first = first.cq.lock().unwrap_or_else(|e| e.into_inner());
+            let second = second.cq.lock().unwrap_or_else(|e| e.into_inner());
+            let (send, recv) = if send_first { (&*first, &*second) } else { (&*second, &*first) };
+            plugin_pd.pd.create_qp_with_recv_cq(send, recv, init)
         }
     };
-    attr.cap = sys::ibv_qp_cap { max_send_wr: qp.capacity(), max_send_sge: 1, ..cap };
+    let qp = match created {
+        Ok(qp) => qp,
+        Err(e) => return null_with(errno_of(&e)),
+    };
+    let recv_sge = if qp.recv_capacity() > 0 { MAX_RECV_SGE } else { 0 };
+    attr.cap = sys::ibv_qp_cap {
+        max_send_wr: qp.capacity(),
+        max_send_sge: 1,
+        max_recv_wr: qp.recv_capacity(),
+        max_recv_sge: recv_sge,
+        ..cap
+    };
     // SAFETY: an all-zero `verbs_qp` is its C initial state (no extended QP: `comp_mask` 0).
     let mut vqp: sys::verbs_qp = unsafe { std::mem::zeroed() };
     // SAFETY: `ibv_qp` starts `verbs_qp` (its union's `qp` member, the one in use).
@@ -212,13 +236,23 @@ pub unsafe extern "C" fn modify_qp(qp: *mut sys::ibv_qp, attr: *mut sys::ibv_qp_
         // SAFETY: libibverbs passes a QP of this provider and the application's attributes.
         let (plugin, attr) = unsafe { (PluginQp::from_ibv(qp), &*attr) };
         let mask = mask as u32;
+        // DEST_QPN names the receiver of SENDs; verbs takes it with INIT -> RTR only.
+        let dest = match mask & sys::IBV_QP_DEST_QPN != 0 {
+            true if mask & sys::IBV_QP_STATE != 0 && attr.qp_state == sys::IBV_QPS_RTR => Some(attr.dest_qp_num),
+            true => return libc::EINVAL,
+            false => None,
+        };
         if mask & sys::IBV_QP_STATE != 0 {
             let Ok(target) = QpState::try_from(attr.qp_state) else { return libc::EINVAL };
             let mut queue = match plugin.sq.lock() {
                 Ok(queue) => queue,
                 Err(errno) => return errno,
             };
-            if let Err(e) = queue.qp.modify(target) {
+            let moved = match dest {
+                Some(dest) => queue.qp.connect(dest),
+                None => queue.qp.modify(target),
+            };
+            if let Err(e) = moved {
                 return errno_of(&e);
             }
             // SAFETY: the state field is the application's to read; this is its one writer
@@ -226,11 +260,41 @@ pub unsafe extern "C" fn modify_qp(qp: *mut sys::ibv_qp, attr: *mut sys::ibv_qp_
             unsafe { (*qp).state = attr.qp_state };
         }
         let mut recorded = plugin.attrs.lock().unwrap_or_else(|e| e.into_inner());
-        let state = if mask & sys::IBV_QP_STATE != 0 { attr.qp_state } else { recorded.qp_state };
-        let cap = recorded.cap;
-        *recorded = sys::ibv_qp_attr { qp_state: state, cur_qp_state: state, cap, port_num: 1, ..*attr };
+        record(&mut recorded, attr, mask);
         0
     })
+}
+
+/// Copies into `recorded` the attributes `mask` says `attr` carries (`ibv_query_qp` returns
+/// them); RESET forgets the connection.
+fn record(recorded: &mut sys::ibv_qp_attr, attr: &sys::ibv_qp_attr, mask: u32) {
+    if mask & sys::IBV_QP_STATE != 0 && attr.qp_state == sys::IBV_QPS_RESET {
+        *recorded = sys::ibv_qp_attr { cap: recorded.cap, port_num: 1, ..Default::default() };
+    }
+    macro_rules! take {
+        ($($bit:ident => $($field:ident),+;)+) => {
+            $(if mask & sys::$bit != 0 { $(recorded.$field = attr.$field;)+ })+
+        };
+    }
+    take! {
+        IBV_QP_STATE => qp_state, cur_qp_state;
+        IBV_QP_ACCESS_FLAGS => qp_access_flags;
+        IBV_QP_PKEY_INDEX => pkey_index;
+        IBV_QP_PORT => port_num;
+        IBV_QP_QKEY => qkey;
+        IBV_QP_AV => ah_attr;
+        IBV_QP_PATH_MTU => path_mtu;
+        IBV_QP_TIMEOUT => timeout;
+        IBV_QP_RETRY_CNT => retry_cnt;
+        IBV_QP_RNR_RETRY => rnr_retry;
+        IBV_QP_RQ_PSN => rq_psn;
+        IBV_QP_MAX_QP_RD_ATOMIC => max_rd_atomic;
+        IBV_QP_MIN_RNR_TIMER => min_rnr_timer;
+        IBV_QP_SQ_PSN => sq_psn;
+        IBV_QP_MAX_DEST_RD_ATOMIC => max_dest_rd_atomic;
+        IBV_QP_DEST_QPN => dest_qp_num;
+    }
+    recorded.cur_qp_state = recorded.qp_state;
 }
 
 pub unsafe extern "C" fn query_qp(

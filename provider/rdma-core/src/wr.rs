@@ -1,5 +1,5 @@
 //! The `ibv_wr_*` interface of an extended QP (`ibv_qp_ex`): `ibv_wr_start`, one builder call
-//! per request (`ibv_wr_rdma_write`, `ibv_wr_rdma_read`) followed by its SGE
+//! per request (`ibv_wr_send`, `ibv_wr_rdma_write`, `ibv_wr_rdma_read`) followed by its SGE
 //! (`ibv_wr_set_sge`, `ibv_wr_set_sge_list`), then `ibv_wr_complete`, which publishes the
 //! whole sequence with one doorbell, or `ibv_wr_abort`. As in rdma-core's providers, an error
 //! in the sequence is reported by `ibv_wr_complete`, and then nothing of it is posted.
@@ -10,19 +10,21 @@ use accelverbs::uapi::wqe::Sge;
 use accelverbs::RawWqe;
 
 use crate::ffi::guard;
-use crate::post::{post_errno, rdma_wqe, set_local};
+use crate::post::{post_errno, set_local, verbs_wqe};
 use crate::qp::PluginQp;
 use crate::send_queue::Queue;
 use crate::sys;
 
 /// The send operations an extended QP may ask for.
-pub const SUPPORTED_SEND_OPS: u64 = (sys::IBV_QP_EX_WITH_RDMA_WRITE | sys::IBV_QP_EX_WITH_RDMA_READ) as u64;
+pub const SUPPORTED_SEND_OPS: u64 =
+    (sys::IBV_QP_EX_WITH_SEND | sys::IBV_QP_EX_WITH_RDMA_WRITE | sys::IBV_QP_EX_WITH_RDMA_READ) as u64;
 
 /// Installs the builders in `qpx`.
 pub fn install(qpx: &mut sys::ibv_qp_ex) {
     qpx.wr_start = Some(wr_start);
     qpx.wr_complete = Some(wr_complete);
     qpx.wr_abort = Some(wr_abort);
+    qpx.wr_send = Some(wr_send);
     qpx.wr_rdma_write = Some(wr_rdma_write);
     qpx.wr_rdma_read = Some(wr_rdma_read);
     qpx.wr_set_sge = Some(wr_set_sge);
@@ -81,30 +83,35 @@ unsafe extern "C" fn wr_start(qpx: *mut sys::ibv_qp_ex) {
     })
 }
 
-/// Begins an RDMA request from the QP's `wr_id` and `wr_flags`.
+/// Begins a verbs request (SEND or RDMA) from the QP's `wr_id` and `wr_flags`.
 ///
 /// # Safety
 /// As [`queue`].
-unsafe fn begin_rdma(qpx: *mut sys::ibv_qp_ex, opcode: sys::ibv_wr_opcode, rkey: u32, remote_addr: u64) {
+unsafe fn begin_verbs(qpx: *mut sys::ibv_qp_ex, opcode: sys::ibv_wr_opcode, rkey: u32, remote_addr: u64) {
     // SAFETY: the caller's contract; the application sets `wr_id` and `wr_flags` before the
     // builder call.
     let (queue, wr_id, wr_flags) = unsafe { (queue(qpx), (*qpx).wr_id, (*qpx).wr_flags) };
     let Some(queue) = queue else { return };
     stage_building(queue);
-    match rdma_wqe(opcode, wr_id, wr_flags, rkey, remote_addr) {
+    match verbs_wqe(opcode, wr_id, wr_flags, rkey, remote_addr) {
         Ok(wqe) => queue.building = Some(wqe),
         Err(errno) => fail(queue, errno),
     }
 }
 
+unsafe extern "C" fn wr_send(qpx: *mut sys::ibv_qp_ex) {
+    // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
+    guard("wr_send", (), || unsafe { begin_verbs(qpx, sys::IBV_WR_SEND, 0, 0) })
+}
+
 unsafe extern "C" fn wr_rdma_write(qpx: *mut sys::ibv_qp_ex, rkey: u32, remote_addr: u64) {
     // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
-    guard("wr_rdma_write", (), || unsafe { begin_rdma(qpx, sys::IBV_WR_RDMA_WRITE, rkey, remote_addr) })
+    guard("wr_rdma_write", (), || unsafe { begin_verbs(qpx, sys::IBV_WR_RDMA_WRITE, rkey, remote_addr) })
 }
 
 unsafe extern "C" fn wr_rdma_read(qpx: *mut sys::ibv_qp_ex, rkey: u32, remote_addr: u64) {
     // SAFETY: libibverbs passes the QP of a `wr_start` sequence.
-    guard("wr_rdma_read", (), || unsafe { begin_rdma(qpx, sys::IBV_WR_RDMA_READ, rkey, remote_addr) })
+    guard("wr_rdma_read", (), || unsafe { begin_verbs(qpx, sys::IBV_WR_RDMA_READ, rkey, remote_addr) })
 }
 
 /// Sets the local SGE of the request being built (`EINVAL` at completion if none is).

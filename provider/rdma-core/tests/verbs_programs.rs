@@ -1,5 +1,6 @@
-//! Unmodified verbs programs on the plugin: rdma-core's own tools, and the C programs in
-//! examples/c compiled here against Debian's libibverbs-dev, each run under accel-run.
+//! Unmodified verbs programs on the plugin: rdma-core's own tools, the C programs in
+//! examples/c compiled here against Debian's libibverbs-dev, and rust-ibverbs, each run under
+//! accel-run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -103,6 +104,27 @@ fn plain_verbs_rdma_write_and_read_complete_through_a_completion_channel() {
     c.arg(compile("rdma_loopback"));
     let out = stdout(&run(c));
     assert!(out.contains("RDMA_WRITE and RDMA_READ of 4096 bytes verified"), "{out}");
+}
+
+#[test]
+fn send_and_receive_between_two_connected_qps_with_the_verbs_errors() {
+    let mut c = accel_run();
+    c.arg(compile("send_recv"));
+    let out = stdout(&run(c));
+    assert!(out.contains("send_recv: 0 failure(s)"), "{out}");
+}
+
+/// rust-ibverbs, the crate Rust verbs programs use, unmodified: `examples/rust_ibverbs.rs`,
+/// which `cargo test` builds beside the tests.
+#[test]
+fn the_ibverbs_crate_connects_two_qps_and_completes_a_send() {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_accel-run")).parent().unwrap();
+    let example = bin_dir.join("examples").join("rust_ibverbs");
+    assert!(example.exists(), "{} not built: run `cargo test` (it builds examples)", example.display());
+    let mut c = accel_run();
+    c.arg(example);
+    let out = stdout(&run(c));
+    assert!(out.contains("4096 bytes sent from QP"), "{out}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub(crate) mod lists;
 mod nop;
 mod raw;
 mod rdma;
+mod send;
 
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
@@ -17,6 +18,7 @@ pub use digest::{Digest, DIGEST_LEN};
 pub use nop::Nop;
 pub use raw::RawWqe;
 pub use rdma::{RdmaRead, RdmaWrite};
+pub use send::{Recv, Send};
 
 use accelverbs_uapi::wqe::{Sge, Wqe};
 

@@ -10,6 +10,7 @@ mod key_slots;
 pub mod mr_table;
 pub mod notify;
 pub mod qp;
+pub mod receive_queue;
 pub mod shared;
 pub mod stream_table;
 
@@ -28,7 +29,7 @@ use comp_channel::SoftCompChannel;
 use cq::SoftCq;
 use crypto_key_table::CryptoKeyTable;
 use mr_table::MrTable;
-use qp::{SoftQp, SoftQpSetup};
+use qp::{QpDirectory, SoftQp, SoftQpSetup};
 use shared::SharedU32;
 use stream_table::StreamTable;
 
@@ -97,7 +98,7 @@ pub struct SoftHardware {
     next_qpn: AtomicU32,
     next_engine: AtomicUsize,
     inline_allowed: bool,
-    pub(crate) qps: RwLock<HashMap<u32, Weak<SoftQp>>>,
+    pub(crate) qps: Arc<QpDirectory>,
     pub(crate) cqs: RwLock<HashMap<u32, Weak<SoftCq>>>,
 }
 
@@ -118,7 +119,7 @@ impl SoftHardware {
             next_qpn: AtomicU32::new(1),
             next_engine: AtomicUsize::new(0),
             inline_allowed,
-            qps: RwLock::new(HashMap::new()),
+            qps: Arc::new(RwLock::new(HashMap::new())),
             cqs: RwLock::new(HashMap::new()),
         }
     }
@@ -235,6 +236,8 @@ impl Hardware for SoftHardware {
             max_ratio: setup.max_decompress_ratio,
             handoff: setup.policy == ExecPolicy::Adaptive,
             cq: Arc::clone(setup.send_cq),
+            recv: setup.recv.map(|r| (Arc::clone(r.cq), r.log_size)),
+            directory: Arc::clone(&self.qps),
             mrs: Arc::clone(&self.mrs),
             streams: Arc::clone(&self.streams),
             crypto_keys: Arc::clone(&self.crypto_keys),
@@ -254,6 +257,11 @@ impl Hardware for SoftHardware {
     fn activate_qp(&self, qp: &Arc<SoftQp>) {
         self.qps.write().unwrap_or_else(|e| e.into_inner()).insert(qp.qpn(), Arc::downgrade(qp));
         qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(qp));
+        // Inline execution drives a CQ's QPs when it is polled: a receive CQ of its own must
+        // reach the QP too (to flush receives in ERR, to post completions held back).
+        if let Some(rq) = qp.rq.as_ref().filter(|rq| !Arc::ptr_eq(&rq.cq, &qp.cq)) {
+            rq.cq.qps.write().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(qp));
+        }
         if let Some(e) = qp.engine {
             self.engines.get(e).attach(Arc::clone(qp));
         }
@@ -264,6 +272,9 @@ impl Hardware for SoftHardware {
             self.engines.get(e).detach(qp.qpn());
         }
         qp.cq.qps.write().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn() != qp.qpn());
+        if let Some(rq) = &qp.rq {
+            rq.cq.qps.write().unwrap_or_else(|e| e.into_inner()).retain(|q| q.qpn() != qp.qpn());
+        }
         self.qps.write().unwrap_or_else(|e| e.into_inner()).remove(&qp.qpn());
     }
 }

@@ -1,25 +1,33 @@
-//! Send queues on the soft device: the consumer side of the WQE ring.
+//! QPs on the soft device: the consumer side of the WQE ring, and the receive queue SENDs of
+//! the connected QP land in (`receive_queue.rs`).
 //!
 //! The ring and doorbell record are user memory: the device reads the producer index once per
 //! pass, rejects an index that is behind its own or more than a ring ahead, copies each WQE out
 //! before looking at it, and keeps its own consumer index privately.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use accelverbs_kernel_abi::{HwQp, PinnedMemory};
-use accelverbs_uapi::cqe::{Cqe, CqeStatus};
+use accelverbs_kernel_abi::{Errno, HwQp, PinnedMemory};
+use accelverbs_uapi::cqe::{Cqe, CqeStatus, VendorError};
 use accelverbs_uapi::doorbell::QpDoorbellRecord;
+use accelverbs_uapi::recv::RecvWqe;
 use accelverbs_uapi::verbs::QpState;
-use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe, WQE_SIZE};
+use accelverbs_uapi::wqe::{flags as wqe_flags, Opcode, Sge, Wqe, WQE_SIZE};
 
-use crate::engines::execute::{execute, ExecContext};
+use crate::engines::execute::{execute, ExecContext, Failure};
+use crate::engines::ops::{Peer, Responder};
 use crate::hw::cq::SoftCq;
 use crate::hw::crypto_key_table::CryptoKeyTable;
 use crate::hw::gate::AccessGate;
-use crate::hw::mr_table::MrTable;
+use crate::hw::mr_table::{MrTable, Resolved, Use};
+use crate::hw::receive_queue::{Posted, ReceiveQueue};
 use crate::hw::shared::SharedU32;
 use crate::hw::stream_table::StreamTable;
+
+/// Every live QP of the device by number: where `connect` finds a SEND's receiver.
+pub type QpDirectory = RwLock<HashMap<u32, Weak<SoftQp>>>;
 
 /// Most WQEs one pass takes from one QP, so QPs sharing an engine take turns.
 pub const PASS_BUDGET: usize = 64;
@@ -54,6 +62,8 @@ struct Private {
     backlog: Vec<Cqe>,
     /// The pass's completions, kept between passes so a pass allocates and zeroes nothing.
     pass_cqes: Vec<Cqe>,
+    /// The receiver of SENDs and RDMA (`connect`); `None` if not connected, or after RESET.
+    peer: Option<Weak<SoftQp>>,
 }
 
 /// A QP on the soft device.
@@ -78,6 +88,11 @@ pub struct SoftQp {
     /// Decompression bomb guard (`ExecContext::max_ratio`).
     max_ratio: u32,
     pub(crate) cq: Arc<SoftCq>,
+    /// Where SENDs from the connected QP land, if the QP was created with one.
+    pub(crate) rq: Option<ReceiveQueue>,
+    /// The QP number given at RTR (0: none): a responder takes SENDs and RDMA from it only.
+    dest_qpn: AtomicU32,
+    directory: Arc<QpDirectory>,
     mrs: Arc<MrTable>,
     streams: Arc<StreamTable>,
     crypto_keys: Arc<CryptoKeyTable>,
@@ -120,6 +135,10 @@ pub struct SoftQpSetup {
     /// Adaptive context: engines take only what the poster hands them.
     pub handoff: bool,
     pub cq: Arc<SoftCq>,
+    /// The receive queue's CQ and `log2` of its entries, which follow the send queue's in
+    /// `ring`.
+    pub recv: Option<(Arc<SoftCq>, u32)>,
+    pub directory: Arc<QpDirectory>,
     pub mrs: Arc<MrTable>,
     pub streams: Arc<StreamTable>,
     pub crypto_keys: Arc<CryptoKeyTable>,
@@ -133,13 +152,27 @@ impl SoftQp {
         debug_assert!(s.doorbell.len() >= std::mem::size_of::<QpDoorbellRecord>() as u64);
         let db = s.doorbell.dma_addr();
         // SAFETY: the driver pinned a whole, 64-byte aligned QpDoorbellRecord at `db`.
-        let (producer, engine_producer, consumer_out) = unsafe {
-            (
-                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_producer))),
-                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, engine_producer))),
-                SharedU32::new(db.add(std::mem::offset_of!(QpDoorbellRecord, sq_consumer))),
-            )
-        };
+        let word = |offset: usize| unsafe { SharedU32::new(db.add(offset)) };
+        let producer = word(std::mem::offset_of!(QpDoorbellRecord, sq_producer));
+        let engine_producer = word(std::mem::offset_of!(QpDoorbellRecord, engine_producer));
+        let consumer_out = word(std::mem::offset_of!(QpDoorbellRecord, sq_consumer));
+        let rq = s.recv.map(|(cq, log_size)| {
+            let sq_bytes = WQE_SIZE << s.log_size;
+            debug_assert!(s.ring.len() >= (sq_bytes + (accelverbs_uapi::recv::RECV_WQE_SIZE << log_size)) as u64);
+            // SAFETY: the driver pinned the send queue and the receive queue behind it as one
+            // range (`ring`), and the whole doorbell record; the QP keeps both pins until
+            // `quiesce`, which takes the receive queue's lock after closing the gate.
+            unsafe {
+                ReceiveQueue::new(
+                    s.ring.dma_addr().add(sq_bytes),
+                    log_size,
+                    word(std::mem::offset_of!(QpDoorbellRecord, rq_producer)),
+                    word(std::mem::offset_of!(QpDoorbellRecord, rq_consumer)),
+                    cq,
+                    s.qpn,
+                )
+            }
+        });
         Self {
             qpn: s.qpn,
             pdn: s.pdn,
@@ -156,6 +189,9 @@ impl SoftQp {
             signal_all: s.signal_all,
             max_ratio: s.max_ratio,
             cq: s.cq,
+            rq,
+            dest_qpn: AtomicU32::new(0),
+            directory: s.directory,
             mrs: s.mrs,
             streams: s.streams,
             crypto_keys: s.crypto_keys,
@@ -205,6 +241,9 @@ impl SoftQp {
             return false;
         }
         if self.has_backlog.load(Ordering::Acquire) {
+            return true;
+        }
+        if self.rq.as_ref().is_some_and(|rq| self.receives_need_service(rq)) {
             return true;
         }
         if self.doorbell_fault.load(Ordering::Acquire) {
@@ -271,24 +310,44 @@ impl SoftQp {
         if self.gate.is_closed() {
             return Progress::Idle;
         }
+        let receives = self.service_receives();
         if !self.flush_backlog(&mut private) {
             return Progress::Blocked;
         }
         let take = match self.window(runner, &private) {
             Ok(take) => take,
+            Err(_) if receives > 0 => return Progress::Worked(receives),
             Err(progress) => return progress,
         };
         let mut cqes = std::mem::take(&mut private.pass_cqes);
         cqes.reserve(PASS_BUDGET);
+        let peer = private.peer.clone();
         for _ in 0..take {
             let index = private.consumer;
             private.consumer = index.wrapping_add(1);
-            cqes.extend(self.run_one(index));
+            cqes.extend(self.run_one(index, &peer));
         }
         self.complete(&mut private, &cqes);
         cqes.clear();
         private.pass_cqes = cqes;
         Progress::Worked(take)
+    }
+
+    /// The receive queue's share of a pass: completions a full CQ held back, and in ERR the
+    /// posted receives, flushed. Returns how many completions it produced or posted.
+    fn service_receives(&self) -> usize {
+        let Some(rq) = self.rq.as_ref().filter(|rq| self.receives_need_service(rq)) else { return 0 };
+        let mut claim = rq.claim();
+        let posted = claim.flush_backlog();
+        match self.load_state() {
+            QpState::Err => posted + claim.flush(),
+            _ => posted,
+        }
+    }
+
+    /// Lock-free hint: completions held back, or (in ERR) receives to flush.
+    fn receives_need_service(&self, rq: &ReceiveQueue) -> bool {
+        rq.has_backlog() || (self.load_state() == QpState::Err && rq.looks_posted())
     }
 
     /// Posts the completions a full CQ held back; false while it still cannot take them.
@@ -341,7 +400,7 @@ impl SoftQp {
     /// Copies WQE `index` out of the ring and runs it (or flushes it, in ERR); its CQE, unless
     /// it succeeded unsignaled. A failure the operation calls fatal moves the QP to ERR; a
     /// data-dependent one (its status tells) leaves it in RTS.
-    fn run_one(&self, index: u32) -> Option<Cqe> {
+    fn run_one(&self, index: u32, peer: &Option<Weak<SoftQp>>) -> Option<Cqe> {
         let mask = (1u32 << self.log_size) - 1;
         // SAFETY: the slot is inside the pinned ring (index masked to its size), which stays
         // mapped while we hold `private` (destroy takes it). The WQE is copied out with a
@@ -360,7 +419,19 @@ impl SoftQp {
             cqe.status = CqeStatus::WorkRequestFlushed as u8;
             return Some(cqe);
         }
+        // Only SEND and RDMA need their responder: the upgrade is skipped for the others.
+        let answered = [Opcode::Send, Opcode::RdmaWrite, Opcode::RdmaRead].iter().any(|&op| op as u8 == wqe.ctrl.opcode);
+        let responder = match peer {
+            Some(peer) if answered => Some(peer.upgrade()),
+            _ => None,
+        };
         let ctx = ExecContext {
+            qpn: self.qpn,
+            peer: match &responder {
+                None => Peer::Itself,
+                Some(Some(qp)) => Peer::Connected(&**qp as &dyn Responder),
+                Some(None) => Peer::Gone,
+            },
             pdn: self.pdn,
             mrs: &self.mrs,
             streams: &self.streams,
@@ -426,6 +497,10 @@ impl HwQp for SoftQp {
                 return false;
             }
             *private = Private::default();
+            self.dest_qpn.store(0, Ordering::Release);
+            if let Some(rq) = &self.rq {
+                rq.claim().rewind();
+            }
             self.has_backlog.store(false, Ordering::Release);
             self.doorbell_fault.store(false, Ordering::Release);
             self.published_consumer.store(0, Ordering::Release);
@@ -435,12 +510,121 @@ impl HwQp for SoftQp {
         self.state.compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
+    fn connect(&self, dest_qpn: u32) -> Result<(), Errno> {
+        // Any QP of the device, as on a fabric: what a SEND or RDMA may touch there is decided
+        // by that QP's owner (its posted receives, its rkeys, and connecting it back to us).
+        let peer = self.directory.read().unwrap_or_else(|e| e.into_inner()).get(&dest_qpn).cloned();
+        let peer = peer.filter(|p| p.strong_count() > 0).ok_or(Errno::EINVAL)?;
+        self.private.lock().unwrap_or_else(|e| e.into_inner()).peer = Some(peer);
+        self.dest_qpn.store(dest_qpn, Ordering::Release);
+        Ok(())
+    }
+
     fn quiesce(&self) {
         self.gate.close();
         // Taking the lock waits for a pass in progress; passes after it see the gate closed.
         drop(self.private.lock().unwrap_or_else(|e| e.into_inner()));
+        // The same for a SEND of another QP filling our receive queue.
+        if let Some(rq) = &self.rq {
+            drop(rq.claim());
+        }
         // Nothing reaches the ring or doorbell any more: unpin them now, not whenever the last
         // engine lets go of this object.
         drop(self.pins.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+/// The receiving side of a SEND: this QP is the connected QP of the sender.
+impl Responder for SoftQp {
+    fn deliver(&self, from: Option<&Resolved>, len: u32, sender_qpn: u32) -> Result<(), Failure> {
+        // Only from the QP this one was connected to, as an RC responder drops the rest.
+        let ready = |state| {
+            !self.gate.is_closed()
+                && matches!(state, QpState::Rtr | QpState::Rts)
+                && self.dest_qpn.load(Ordering::Acquire) == sender_qpn
+        };
+        // A QP without a receive queue cannot take a SEND: the requester sees an invalid
+        // request, as from an RC responder (if it answers at all).
+        let Some(rq) = &self.rq else {
+            return Err(match ready(self.load_state()) {
+                true => Failure { status: CqeStatus::RemoteInvalidRequest, vendor: VendorError::BadOpcode, fatal: true },
+                false => Failure::not_connected(),
+            });
+        };
+        let mut claim = rq.claim();
+        let state = self.load_state();
+        // Checked under the lock that `quiesce` takes after closing the gate: the ring and the
+        // CQ are still there.
+        if !ready(state) {
+            return Err(Failure::not_connected());
+        }
+        claim.flush_backlog();
+        if !claim.cq_has_room() {
+            return Err(Failure::receiver_not_ready());
+        }
+        match claim.posted() {
+            Posted::OutOfRange => {
+                // The receiver's doorbell cannot be trusted: it stops, as for its send queue.
+                self.enter_error(state);
+                self.fatal_events.fetch_add(1, Ordering::Relaxed);
+                return Err(Failure::not_connected());
+            }
+            Posted::Entries(0) => return Err(Failure::receiver_not_ready()),
+            Posted::Entries(_) => {}
+        }
+        let recv = claim.front();
+        let mut cqe = Cqe { wr_id: recv.wr_id, result: u64::from(sender_qpn), ..Cqe::default() };
+        match self.place(&recv, from, len) {
+            Ok(()) => {
+                cqe.byte_len = len;
+                claim.complete_front(cqe);
+                Ok(())
+            }
+            Err((local, remote)) => {
+                // Both sides complete with an error and stop, as an RC pair does on a NAK.
+                cqe.status = local.status as u8;
+                cqe.vendor_err = local.vendor as u8;
+                claim.complete_front(cqe);
+                self.enter_error(state);
+                Err(remote)
+            }
+        }
+    }
+
+    fn rdma_pdn(&self, requester_qpn: u32) -> Result<u32, Failure> {
+        let ready = matches!(self.load_state(), QpState::Rtr | QpState::Rts)
+            && !self.gate.is_closed()
+            && self.dest_qpn.load(Ordering::Acquire) == requester_qpn;
+        match ready {
+            true => Ok(self.pdn),
+            false => Err(Failure::not_connected()),
+        }
+    }
+}
+
+impl SoftQp {
+    /// Copies the message into receive `recv`: the receiver's failure and the sender's.
+    fn place(&self, recv: &RecvWqe, from: Option<&Resolved>, len: u32) -> Result<(), (Failure, Failure)> {
+        let remote = |status, vendor| Failure { status, vendor, fatal: true };
+        if recv.reserved != [0; 8] {
+            let vendor = VendorError::ReservedNonzero;
+            return Err((Failure::malformed(vendor), remote(CqeStatus::RemoteOperationError, vendor)));
+        }
+        if len > recv.sge.length {
+            let vendor = VendorError::DestinationTooSmall;
+            return Err((Failure::length(vendor), remote(CqeStatus::RemoteInvalidRequest, vendor)));
+        }
+        let Some(from) = from else { return Ok(()) };
+        let sge = Sge { length: len, ..recv.sge };
+        let to = self
+            .mrs
+            .resolve(&sge, self.pdn, Use::Write)
+            .map_err(|vendor| (Failure::protection(vendor), remote(CqeStatus::RemoteOperationError, vendor)))?;
+        // SAFETY: both ranges were resolved inside live, pinned MRs (the sender's in its PD,
+        // this one in ours, bounds checked overflow-safe), each `len` bytes, and the entries
+        // are held until the copy ends, so deregistration waits. They may overlap (a QP
+        // sending to itself from the region it receives into), hence `copy`.
+        unsafe { std::ptr::copy(from.ptr, to.ptr, len as usize) };
+        Ok(())
     }
 }

@@ -8,6 +8,9 @@ mod crypto;
 mod digest;
 mod nop;
 mod rdma;
+mod send;
+
+pub use send::{Peer, Responder};
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
@@ -64,8 +67,10 @@ impl Failure {
 
 /// What an operation may reach while it runs: the QP's protection domain and the device's
 /// memory translation (compression contexts and keys join here).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ExecContext<'a> {
+    /// The posting QP.
+    pub qpn: u32,
     pub pdn: u32,
     pub mrs: &'a MrTable,
     pub streams: &'a StreamTable,
@@ -74,6 +79,14 @@ pub struct ExecContext<'a> {
     /// Most bytes decompression may produce per byte of input (0: only the destination
     /// bounds it): the QP's guard against decompression bombs.
     pub max_ratio: u32,
+    /// Who answers SEND and RDMA (only looked up for those opcodes: `Itself` for others).
+    pub peer: Peer<'a>,
+}
+
+impl std::fmt::Debug for ExecContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecContext").field("qpn", &self.qpn).field("pdn", &self.pdn).finish_non_exhaustive()
+    }
 }
 
 /// One operation. `run` gets a WQE copied out of the ring whose control fields were checked
@@ -91,6 +104,7 @@ pub static OPERATIONS: &[&dyn Operation] = &[
     &copy::Copy,
     &rdma::RDMA_WRITE,
     &rdma::RDMA_READ,
+    &send::Send,
     &compression::COMPRESS,
     &compression::DECOMPRESS,
     &crypto::ENCRYPT,

@@ -1,8 +1,9 @@
-//! RDMA_WRITE and RDMA_READ between regions of this device: the device is its own responder,
-//! so the remote range is resolved in the same table, by rkey, in the posting QP's PD (as if
-//! the QP were connected in loopback to itself or to a QP of its PD), with remote access
-//! rights. A failed check on the remote side completes with `RemoteAccessError`; on the local
-//! side, with the local statuses COPY uses. Either stops the QP.
+//! RDMA_WRITE and RDMA_READ between regions of this device: the remote range is resolved in
+//! the same table, by rkey, with remote access rights, in the PD of the QP the posting QP was
+//! connected to at RTR (which must be ready and connected back), or in the posting QP's own PD
+//! if it was never connected (the device answering itself). A failed check on the remote side
+//! completes with `RemoteAccessError`; on the local side, with the local statuses COPY uses.
+//! Either stops the QP.
 
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::{Opcode, Wqe};
@@ -39,13 +40,14 @@ impl Operation for Rdma {
             return Ok(Done::ok(0, 0));
         }
         let (mrs, pdn) = (ctx.mrs, ctx.pdn);
+        let remote_pdn = ctx.peer.rkey_pdn(ctx.qpn, pdn)?;
         if self.opcode == Opcode::RdmaWrite {
             let from = mrs.resolve(&wqe.src, pdn, Use::Read).map_err(Failure::protection)?;
-            let to = mrs.resolve(&wqe.dst, pdn, Use::RemoteWrite).map_err(Failure::remote_access)?;
+            let to = mrs.resolve(&wqe.dst, remote_pdn, Use::RemoteWrite).map_err(Failure::remote_access)?;
             // Writing past the remote range is the remote side's refusal.
             copy_resolved(&from, &to, Failure::remote_access(VendorError::OutOfBounds))
         } else {
-            let from = mrs.resolve(&wqe.src, pdn, Use::RemoteRead).map_err(Failure::remote_access)?;
+            let from = mrs.resolve(&wqe.src, remote_pdn, Use::RemoteRead).map_err(Failure::remote_access)?;
             let to = mrs.resolve(&wqe.dst, pdn, Use::Write).map_err(Failure::protection)?;
             copy_resolved(&from, &to, Failure::length(VendorError::DestinationTooSmall))
         }

@@ -55,6 +55,7 @@ impl ObjectType for QpType {
                 A::handle(qp::ATTR_HANDLE, object::QP, Access::Read, true),
                 A::input::<u32>(qp::ATTR_MODIFY_STATE, true),
                 A::input::<u32>(qp::ATTR_MODIFY_CUR_STATE, false),
+                A::input::<u32>(qp::ATTR_MODIFY_DEST_QPN, false),
             ],
             handler: modify,
         },
@@ -104,7 +105,7 @@ fn modify(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     let parse = |raw: u32| QpState::try_from(raw).map_err(|_| Errno::EINVAL);
     let next = parse(b.require(qp::ATTR_MODIFY_STATE)?)?;
     let expected = b.read::<u32>(qp::ATTR_MODIFY_CUR_STATE)?.map(parse).transpose()?;
-    qp.modify(next, expected)
+    qp.modify(next, expected, b.read::<u32>(qp::ATTR_MODIFY_DEST_QPN)?)
 }
 
 fn query(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
