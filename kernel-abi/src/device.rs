@@ -219,8 +219,9 @@ impl<H: Hardware> Driver<H> {
             uar_mmap_offset,
             uar_mmap_length,
         };
+        let async_events = self.hw.create_async_events()?;
         let id = self.next_ctx_id.fetch_add(1, Ordering::Relaxed);
-        Ok((Ucontext::new(Arc::clone(self), policy, id, guard), resp))
+        Ok((Ucontext::new(Arc::clone(self), policy, id, async_events, guard), resp))
     }
 
     pub(crate) fn next_pdn(&self) -> u32 {

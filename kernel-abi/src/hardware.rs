@@ -4,6 +4,7 @@
 
 use alloc::sync::Arc;
 
+use accelverbs_uapi::async_event::AsyncEventDesc;
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::compress::{Format, StreamDirection};
 use accelverbs_uapi::crypto::KeyAlgorithm;
@@ -64,10 +65,14 @@ pub struct CqSetup<C> {
 
 /// A QP to create on the device: a send queue and, optionally, a receive queue.
 #[derive(Debug)]
-pub struct QpSetup<'a, Q> {
+pub struct QpSetup<'a, Q, A> {
     pub pdn: u32,
     /// The user context that owns the QP.
     pub ctx_id: u32,
+    /// Where the QP's asynchronous events go (its context's queue), and the handle they name
+    /// it by.
+    pub async_events: &'a Arc<A>,
+    pub user_handle: u64,
     pub send_cq: &'a Arc<Q>,
     /// The receive queue, if any: `2^log_size` entries right after the send queue in `ring`,
     /// completing to `cq`.
@@ -133,6 +138,7 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     type Cq: HwCq;
     type Qp: HwQp;
     type CompChannel: HwCompChannel;
+    type AsyncEvents: HwAsyncEvents;
 
     /// Engine threads the device runs (0 = inline execution only).
     fn num_engines(&self) -> u32;
@@ -153,6 +159,8 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn mr_deregister(&self, key: u32);
 
     fn create_comp_channel(&self) -> Result<Self::CompChannel, Errno>;
+    /// A user context's queue of asynchronous events.
+    fn create_async_events(&self) -> Result<Self::AsyncEvents, Errno>;
 
     /// Makes a compression context; returns the number WQEs name it by.
     fn create_comp_stream(&self, setup: CompStreamSetup) -> Result<u32, Errno>;
@@ -168,7 +176,7 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     /// Removes a key and zeroes its material: WQEs naming it afterwards fail as naming no key.
     fn destroy_crypto_key(&self, number: u32);
     fn create_cq(&self, setup: CqSetup<Self::CompChannel>) -> Result<Self::Cq, Errno>;
-    fn create_qp(&self, setup: QpSetup<'_, Self::Cq>) -> Result<Self::Qp, Errno>;
+    fn create_qp(&self, setup: QpSetup<'_, Self::Cq, Self::AsyncEvents>) -> Result<Self::Qp, Errno>;
 
     /// Makes a created CQ reachable (by number) for the device.
     fn activate_cq(&self, cq: &Arc<Self::Cq>);
@@ -200,12 +208,20 @@ pub trait HwQp: Send + Sync + 'static {
     fn state(&self) -> QpState;
     /// Moves `from` → `to` if the device still sees `from`; false if it moved meanwhile.
     fn transition(&self, from: QpState, to: QpState) -> bool;
-    /// Makes QP `dest_qpn` the receiver of this QP's SENDs (`IBV_QP_DEST_QPN`). `EINVAL` if
-    /// no QP of the same user context has that number: the device never delivers to another
-    /// context's QP.
+    /// Makes QP `dest_qpn` the responder to this QP's SENDs and RDMA (`IBV_QP_DEST_QPN`).
+    /// `EINVAL` if no live QP of the device has that number.
     fn connect(&self, dest_qpn: u32) -> Result<(), Errno>;
-    /// Stops all device access to the ring and doorbell; returns once none is in flight.
+    /// Stops all device access to the ring and doorbell, and drops the QP's unread
+    /// asynchronous events; returns once no access is in flight.
     fn quiesce(&self);
+}
+
+/// A user context's asynchronous events: a pollable descriptor and a queue.
+pub trait HwAsyncEvents: Send + Sync + 'static {
+    /// The descriptor that is readable while events wait.
+    fn fd(&self) -> i32;
+    /// Dequeues the next event.
+    fn next_event(&self) -> Option<AsyncEventDesc>;
 }
 
 /// A completion channel: a pollable descriptor and a queue of fired CQs.

@@ -27,8 +27,8 @@ mod tests;
 pub use device::{Driver, Limits};
 pub use errno::Errno;
 pub use hardware::{
-    CompStreamSetup, CqSetup, CryptoKeySetup, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup, RdmaCore,
-    RecvQueueSetup,
+    CompStreamSetup, CqSetup, CryptoKeySetup, Hardware, HwAsyncEvents, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup,
+    RdmaCore, RecvQueueSetup,
 };
 pub use qp_state::transition_allowed;
 pub use resources::{ResourceCounter, ResourceGuard};

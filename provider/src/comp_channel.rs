@@ -3,12 +3,13 @@
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use accelverbs_uapi::ids::{comp_channel as cc, object};
 
 use crate::brand::Unbranded;
 use crate::context::ContextInner;
+use crate::event_wait::wait_for;
 use crate::ioctl::Command;
 use crate::{Context, Error};
 
@@ -59,39 +60,16 @@ impl<B> CompletionChannel<B> {
     /// CQ that fired, or `None` after `timeout` (`None` waits forever). The CQ must be armed
     /// again with `req_notify` for its next event.
     pub fn get_event(&self, timeout: Option<Duration>) -> Result<Option<u64>, Error> {
-        // A timeout too long to add to the clock is no timeout.
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
+        wait_for(self.inner.fd, timeout, "get_cq_event", || {
             let mut user_handle = 0u64;
             let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_GET_EVENT);
             cmd.handle(cc::ATTR_HANDLE, self.inner.handle).output(cc::ATTR_GET_EVENT_CQ_USER_HANDLE, &mut user_handle);
             match self.inner.ctx.call(&mut cmd) {
-                Ok(()) => {
-                    return Ok(Some(user_handle));
-                }
-                Err(libc::EAGAIN) => {}
-                Err(errno) => return Err(Error::Verbs { op: "get_cq_event", errno }),
+                Ok(()) => Ok(Some(user_handle)),
+                Err(libc::EAGAIN) => Ok(None),
+                Err(errno) => Err(errno),
             }
-            let wait_ms = match deadline {
-                None => -1,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(None);
-                    }
-                    left.as_millis().clamp(1, i32::MAX as u128) as i32
-                }
-            };
-            let mut pfd = libc::pollfd { fd: self.inner.fd, events: libc::POLLIN, revents: 0 };
-            // SAFETY: polls one valid pollfd that lives across the call.
-            let rc = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
-            if rc < 0 {
-                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-                if errno != libc::EINTR {
-                    return Err(Error::Verbs { op: "get_cq_event", errno });
-                }
-            }
-        }
+        })
     }
 }
 

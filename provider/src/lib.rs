@@ -123,6 +123,7 @@
 //! ```
 
 mod access;
+mod async_event;
 pub mod brand;
 mod channel;
 mod comp_channel;
@@ -135,6 +136,7 @@ mod doorbell;
 #[cfg(feature = "embedded")]
 mod embedded;
 mod error;
+mod event_wait;
 mod in_flight;
 pub mod ioctl;
 mod mem;
@@ -155,7 +157,9 @@ pub use accelverbs_uapi::crypto::KeyAlgorithm;
 pub use accelverbs_uapi::verbs::{QpState, QueryPortRespEx};
 pub use accelverbs_uapi::wqe::Sge;
 
+pub use accelverbs_uapi::async_event::AsyncEventType;
 pub use access::Access;
+pub use async_event::AsyncEvent;
 pub use channel::Channel;
 pub use comp_channel::CompletionChannel;
 pub use comp_stream::CompressionStream;

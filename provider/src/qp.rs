@@ -239,7 +239,7 @@ impl<B> Pd<B> {
         cmd.handle(qp::ATTR_CREATE_PD_HANDLE, self.inner.handle)
             .handle(qp::ATTR_CREATE_SEND_CQ_HANDLE, cq.inner.handle)
             .handle(qp::ATTR_CREATE_RECV_CQ_HANDLE, recv_cq.inner.handle)
-            .input_u64(qp::ATTR_CREATE_USER_HANDLE, 0)
+            .input_u64(qp::ATTR_CREATE_USER_HANDLE, u64::from(serial))
             .input(qp::ATTR_CREATE_CAP, &cap)
             .input_u32(qp::ATTR_CREATE_TYPE, init.qp_type.wire())
             .input(uhw::IN, &request)

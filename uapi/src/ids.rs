@@ -62,6 +62,14 @@ pub mod device {
     /// Driver method: live object counts on the device (`cmd::ResourceCounts`), like `rdma res`.
     pub const METHOD_QUERY_RESOURCES: u16 = NS + 1;
     pub const ATTR_QUERY_RESOURCES_RESP: u16 = NS;
+    /// Driver method: the context's next asynchronous event (`async_event::AsyncEventDesc`),
+    /// `EAGAIN` if none waits (upstream reads them from the context's async event file).
+    pub const METHOD_GET_ASYNC_EVENT: u16 = NS + 2;
+    pub const ATTR_GET_ASYNC_EVENT_DESC: u16 = NS;
+    /// Driver method: the descriptor (s32 out) that is readable while the context's
+    /// asynchronous events wait, to poll or epoll on.
+    pub const METHOD_ASYNC_EVENT_FD: u16 = NS + 3;
+    pub const ATTR_ASYNC_EVENT_FD: u16 = NS;
 }
 
 /// Methods and attributes on `UVERBS_OBJECT_PD`.

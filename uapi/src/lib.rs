@@ -12,6 +12,7 @@
 #[macro_use]
 mod layout;
 
+pub mod async_event;
 pub mod caps;
 pub mod cmd;
 pub mod compress;

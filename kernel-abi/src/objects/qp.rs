@@ -22,6 +22,8 @@ pub struct QpRequest<'a, H: Hardware> {
     pub cap: QpCap,
     pub qp_type: u32,
     pub create_flags: u32,
+    /// Returned in the QP's asynchronous events.
+    pub user_handle: u64,
     pub cmd: CreateQpCmd,
 }
 
@@ -82,6 +84,8 @@ impl<H: Hardware> Pd<H> {
         let hw = driver.hw.create_qp(QpSetup {
             pdn: self.pdn,
             ctx_id: self.ctx.id,
+            async_events: &self.ctx.async_events,
+            user_handle: req.user_handle,
             send_cq: &req.send_cq.hw,
             recv,
             ring,

@@ -11,6 +11,8 @@ pub struct Ucontext<H: Hardware> {
     pub(crate) driver: Arc<Driver<H>>,
     pub(crate) policy: ExecPolicy,
     pub(crate) id: u32,
+    /// Its asynchronous events (the kernel's default async event file).
+    pub(crate) async_events: Arc<H::AsyncEvents>,
     _count: ResourceGuard,
 }
 
@@ -21,8 +23,14 @@ impl<H: Hardware> core::fmt::Debug for Ucontext<H> {
 }
 
 impl<H: Hardware> Ucontext<H> {
-    pub(crate) fn new(driver: Arc<Driver<H>>, policy: ExecPolicy, id: u32, count: ResourceGuard) -> Arc<Self> {
-        Arc::new(Self { driver, policy, id, _count: count })
+    pub(crate) fn new(
+        driver: Arc<Driver<H>>,
+        policy: ExecPolicy,
+        id: u32,
+        async_events: H::AsyncEvents,
+        count: ResourceGuard,
+    ) -> Arc<Self> {
+        Arc::new(Self { driver, policy, id, async_events: Arc::new(async_events), _count: count })
     }
 
     pub fn driver(&self) -> &Arc<Driver<H>> {
@@ -32,6 +40,11 @@ impl<H: Hardware> Ucontext<H> {
     /// Device-wide identifier of this context.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The queue its objects' asynchronous events go to.
+    pub fn async_events(&self) -> &Arc<H::AsyncEvents> {
+        &self.async_events
     }
 
     /// The execution policy the device granted.

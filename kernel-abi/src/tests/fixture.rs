@@ -68,6 +68,7 @@ pub fn qp_request(send_cq: &Arc<Cq<H>>) -> QpRequest<'_, H> {
     QpRequest {
         send_cq,
         recv_cq: None,
+        user_handle: 0,
         cap: QpCap { max_send_wr: 8, max_send_sge: 1, ..QpCap::default() },
         qp_type: IB_UVERBS_QPT_DRIVER,
         create_flags: 0,

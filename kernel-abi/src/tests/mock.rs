@@ -7,14 +7,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
+use accelverbs_uapi::async_event::AsyncEventDesc;
 use accelverbs_uapi::cmd::ExecPolicy;
 use accelverbs_uapi::verbs::QpState;
 
 use accelverbs_uapi::crypto::KeyAlgorithm;
 
 use crate::{
-    CompStreamSetup, CqSetup, CryptoKeySetup, Errno, Hardware, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup,
-    RdmaCore,
+    CompStreamSetup, CqSetup, CryptoKeySetup, Errno, Hardware, HwAsyncEvents, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory,
+    QpSetup, RdmaCore,
 };
 
 /// Locks `m` even if a failed assertion poisoned it, so that drops running while a test
@@ -218,6 +219,7 @@ impl Hardware for MockHardware {
     type Cq = MockCq;
     type Qp = MockQp;
     type CompChannel = MockCompChannel;
+    type AsyncEvents = MockAsyncEvents;
 
     fn num_engines(&self) -> u32 {
         self.engines
@@ -248,6 +250,10 @@ impl Hardware for MockHardware {
     fn mr_deregister(&self, key: u32) {
         lock(&self.mrs).retain(|(k, _)| *k != key);
         self.recorder.record(Event::MrDeregister(key));
+    }
+
+    fn create_async_events(&self) -> Result<MockAsyncEvents, Errno> {
+        Ok(MockAsyncEvents)
     }
 
     fn create_comp_channel(&self) -> Result<MockCompChannel, Errno> {
@@ -288,7 +294,7 @@ impl Hardware for MockHardware {
         Ok(MockCq { cqn: self.next_id(), setup, recorder: Arc::clone(&self.recorder) })
     }
 
-    fn create_qp(&self, setup: QpSetup<'_, MockCq>) -> Result<MockQp, Errno> {
+    fn create_qp(&self, setup: QpSetup<'_, MockCq, MockAsyncEvents>) -> Result<MockQp, Errno> {
         Ok(MockQp {
             qpn: self.next_id(),
             policy: setup.policy,
@@ -387,6 +393,18 @@ impl HwQp for MockQp {
     }
     fn quiesce(&self) {
         self.recorder.record(Event::QuiesceQp(self.qpn));
+    }
+}
+
+/// An async event queue that never has an event.
+pub struct MockAsyncEvents;
+
+impl HwAsyncEvents for MockAsyncEvents {
+    fn fd(&self) -> i32 {
+        -1
+    }
+    fn next_event(&self) -> Option<AsyncEventDesc> {
+        None
     }
 }
 

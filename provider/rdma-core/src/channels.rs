@@ -137,31 +137,8 @@ impl Binding {
         if file_id(channel.app_fd) != Some(channel.app_id) {
             return 0;
         }
-        let mut purged = 0;
-        let mut others = Vec::new();
-        loop {
-            let mut record = 0u64;
-            // SAFETY: reads one record into a live local, without waiting.
-            let n = unsafe { libc::recv(channel.app_fd, (&mut record as *mut u64).cast(), 8, libc::MSG_DONTWAIT) };
-            if n != 8 {
-                break;
-            }
-            if record == cq as u64 {
-                purged += 1;
-            } else {
-                others.push(record);
-            }
-        }
-        for record in others {
-            send_record(&channel.ours, record);
-        }
-        purged
+        crate::records::take_back::<u64>(channel.app_fd, &channel.ours, |&record| record == cq as u64)
     }
-}
-
-fn send_record(ours: &OwnedFd, record: u64) -> bool {
-    // SAFETY: sends 8 bytes from a live local; MSG_NOSIGNAL turns a closed peer into EPIPE.
-    unsafe { libc::send(ours.as_raw_fd(), (&record as *const u64).cast(), 8, libc::MSG_NOSIGNAL) == 8 }
 }
 
 /// The forwarder: device events become records until the application closes its end.
@@ -187,7 +164,7 @@ fn forward(binding: &Binding) {
                 // SAFETY: a CQ in the map is alive: `destroy_cq` removes it (under this lock)
                 // before it goes.
                 let plugin = unsafe { &*(cq as *const PluginCq) };
-                if send_record(ours, cq as u64) {
+                if crate::records::send(ours, &(cq as u64)) {
                     plugin.event_sent();
                 }
             }

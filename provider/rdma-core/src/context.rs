@@ -3,10 +3,11 @@
 
 use std::ffi::c_int;
 use std::mem::{offset_of, ManuallyDrop};
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::Arc;
 
 use accelverbs::{Context, DeviceCaps};
 
+use crate::async_events::AsyncEvents;
 use crate::ffi::guard;
 use crate::sys;
 
@@ -52,8 +53,8 @@ pub struct PluginContext {
 pub struct ContextState {
     pub ctx: Context,
     pub caps: DeviceCaps,
-    /// The device's end of the async-event socket (libibverbs reads the other, `async_fd`).
-    _async_events: OwnedFd,
+    /// What `async_fd` reads, and the QPs events are routed to.
+    pub async_events: Arc<AsyncEvents>,
 }
 
 impl PluginContext {
@@ -76,20 +77,16 @@ impl PluginContext {
             Ok(caps) => caps,
             Err(e) => return fail(crate::ffi::errno_of(&e)),
         };
-        // libibverbs reads `struct ib_uverbs_async_event_desc` records from `async_fd`; the
-        // device keeps the writing end.
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors.
-        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
-            return fail(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EMFILE));
-        }
-        // SAFETY: `socketpair` returned two descriptors nothing else owns.
-        let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // libibverbs reads `struct ib_uverbs_async_event_desc` records from `async_fd`.
+        let (async_events, async_fd) = match AsyncEvents::start(&ctx) {
+            Ok(started) => started,
+            Err(errno) => return fail(errno),
+        };
         // SAFETY: `raw` is valid and exclusively ours until returned; `state` is written once.
         unsafe {
-            std::ptr::write(&mut (*raw).state, ManuallyDrop::new(ContextState { ctx, caps, _async_events: writer }));
+            std::ptr::write(&mut (*raw).state, ManuallyDrop::new(ContextState { ctx, caps, async_events }));
             let context = &mut (*raw).vctx.context;
-            context.async_fd = reader.into_raw_fd();
+            context.async_fd = async_fd;
             context.num_comp_vectors = 1;
             sys::verbs_set_ops(&mut (*raw).vctx, &VERBS_OPS);
             &mut (*raw).vctx
@@ -122,6 +119,8 @@ unsafe extern "C" fn free_context(context: *mut sys::ibv_context) {
         // objects made from it hold the accelverbs context alive as long as they need it.
         unsafe {
             let raw = (plugin_context(context) as *const PluginContext).cast_mut();
+            let state: &ContextState = &(*raw).state;
+            state.async_events.stop();
             ManuallyDrop::drop(&mut (*raw).state);
             sys::verbs_uninit_context(&mut (*raw).vctx);
             libc::free(raw.cast());
@@ -232,5 +231,5 @@ unsafe extern "C" fn query_port(context: *mut sys::ibv_context, port_num: u8, po
     })
 }
 
-/// Called by `ibv_get_async_event` for each event read; nothing to account yet.
+/// Called by `ibv_get_async_event` for each event read; the forwarder counted it when sent.
 unsafe extern "C" fn async_event(_context: *mut sys::ibv_context, _event: *mut sys::ibv_async_event) {}

@@ -8,7 +8,7 @@ use accelverbs::{Cq, WorkCompletion};
 
 use crate::channels::{self, Binding};
 use crate::context::state;
-use crate::ffi::{errno_of, guard, leak, null_with, reclaim};
+use crate::ffi::{errno_of, guard, leak, null_with, reclaim, wait_for_acks};
 use crate::sys;
 
 /// `ibv_cq` and the accelverbs CQ. Polling takes the lock: C lets any thread poll any CQ.
@@ -99,8 +99,12 @@ pub unsafe extern "C" fn destroy_cq(cq: *mut sys::ibv_cq) -> c_int {
         if let Some((binding, id)) = &plugin.channel {
             let unread = binding.remove_cq(*id, &*plugin);
             let reported = plugin.events_sent.load(Ordering::Relaxed) - unread;
-            // SAFETY: the CQ's lock and condition variable, which `ibv_ack_cq_events` uses.
-            unsafe { wait_for_acks(&plugin.ibv as *const sys::ibv_cq as *mut sys::ibv_cq, reported) };
+            // As rdma-core's `ibv_cmd_destroy_cq`: a CQ freed with an event in a reader's hands
+            // would leave it a dangling pointer.
+            let cq = &plugin.ibv as *const sys::ibv_cq as *mut sys::ibv_cq;
+            // SAFETY: the CQ's lock, condition variable and count, which `ibv_ack_cq_events`
+            // uses, libibverbs initialised and the CQ is alive.
+            unsafe { wait_for_acks(&raw mut (*cq).mutex, &raw mut (*cq).cond, &raw const (*cq).comp_events_completed, reported) };
         }
         drop(plugin);
         0
@@ -166,23 +170,6 @@ pub unsafe extern "C" fn req_notify_cq(cq: *mut sys::ibv_cq, solicited_only: c_i
             Err(e) => errno_of(&e),
         }
     })
-}
-
-/// Waits until the application acked (`ibv_ack_cq_events`) `reported` events of `cq`, as
-/// rdma-core's `ibv_cmd_destroy_cq` does: a CQ freed with an event in a reader's hands would
-/// leave it a dangling pointer.
-///
-/// # Safety
-/// `cq` is a live CQ whose lock and condition variable libibverbs initialised.
-unsafe fn wait_for_acks(cq: *mut sys::ibv_cq, reported: u32) {
-    // SAFETY: the caller's contract; libibverbs updates the count under this lock and signals.
-    unsafe {
-        libc::pthread_mutex_lock(&mut (*cq).mutex);
-        while (*cq).comp_events_completed != reported {
-            libc::pthread_cond_wait(&mut (*cq).cond, &mut (*cq).mutex);
-        }
-        libc::pthread_mutex_unlock(&mut (*cq).mutex);
-    }
 }
 
 /// Called by `ibv_get_cq_event` for the CQ it read; nothing to account yet.

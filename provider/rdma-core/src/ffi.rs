@@ -45,3 +45,24 @@ pub unsafe fn reclaim<T>(ptr: *mut T) -> Box<T> {
     // SAFETY: the caller's contract.
     unsafe { Box::from_raw(ptr) }
 }
+
+/// Waits until the application acked `reported` events of an object (`ibv_ack_cq_events`,
+/// `ibv_ack_async_event` count them in `*completed` under `mutex` and signal `cond`).
+///
+/// # Safety
+/// The three are the live object's, initialised by libibverbs.
+pub unsafe fn wait_for_acks(
+    mutex: *mut libc::pthread_mutex_t,
+    cond: *mut libc::pthread_cond_t,
+    completed: *const u32,
+    reported: u32,
+) {
+    // SAFETY: the caller's contract; the count is read under the lock its writers hold.
+    unsafe {
+        libc::pthread_mutex_lock(mutex);
+        while completed.read_volatile() != reported {
+            libc::pthread_cond_wait(cond, mutex);
+        }
+        libc::pthread_mutex_unlock(mutex);
+    }
+}

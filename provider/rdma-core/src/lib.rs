@@ -10,7 +10,8 @@
 //! | verb                                         | here          |
 //! |----------------------------------------------|---------------|
 //! | match, alloc/uninit device, alloc/free context | `device.rs` |
-//! | query_device(_ex), query_port, async events  | `context.rs`  |
+//! | query_device(_ex), query_port                | `context.rs`  |
+//! | async events (`async_fd`)                    | `async_events.rs` |
 //! | alloc/dealloc_pd                             | `pd.rs`       |
 //! | reg/dereg_mr                                 | `mr.rs`       |
 //! | create/destroy/poll/req_notify CQ, cq_event  | `cq.rs`       |
@@ -24,6 +25,7 @@
 //! a pointer to one is a pointer to the other. Nothing here panics across the C boundary:
 //! every entry point runs under [`ffi::guard`].
 
+mod async_events;
 mod channels;
 mod command_file;
 mod context;
@@ -36,6 +38,7 @@ mod mr;
 mod pd;
 mod post;
 mod qp;
+mod records;
 mod send_queue;
 mod wr;
 #[rustfmt::skip]

@@ -3,6 +3,7 @@
 //! RTR (a QP of the same context); the other connection attributes are recorded, not used.
 
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use crate::send_queue::SendQueue;
@@ -12,7 +13,7 @@ use accelverbs::{QpInit, QpState, QpType};
 
 use crate::context::state;
 use crate::cq::PluginCq;
-use crate::ffi::{errno_of, guard, leak, null_with, reclaim};
+use crate::ffi::{errno_of, guard, leak, null_with, reclaim, wait_for_acks};
 use crate::pd::PluginPd;
 use crate::sys;
 
@@ -28,6 +29,9 @@ pub struct PluginQp {
     /// The accelerator builders (acceldv.h), for a QP made by `acceldv_create_qp`; zeroed
     /// (no builder) otherwise.
     pub dv: sys::acceldv_qp_ex,
+    /// Async events sent to the application about this QP (`ibv_destroy_qp` waits until it
+    /// acked those it read).
+    events_sent: AtomicU32,
 }
 
 impl PluginQp {
@@ -39,6 +43,11 @@ impl PluginQp {
         // SAFETY: `ibv_qp` is the first member of `verbs_qp`, the first field of the
         // `#[repr(C)]` box `create` leaked.
         unsafe { &*qp.cast::<PluginQp>() }
+    }
+
+    /// Counts an async event sent about this QP.
+    pub fn event_sent(&self) {
+        self.events_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     fn ibv(&self) -> &sys::ibv_qp {
@@ -215,7 +224,9 @@ unsafe fn create_with(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr, ma
     let attrs = sys::ibv_qp_attr { qp_state: sys::IBV_QPS_RESET, cap: attr.cap, port_num: 1, ..Default::default() };
     // SAFETY: all-zero is "no builder" for the table of optional function pointers.
     let dv: sys::acceldv_qp_ex = unsafe { std::mem::zeroed() };
-    let raw = leak(PluginQp { vqp, sq: SendQueue::new(qp), init: *attr, attrs: Mutex::new(attrs), dv });
+    let qpn = qp.qpn();
+    let raw =
+        leak(PluginQp { vqp, sq: SendQueue::new(qp), init: *attr, attrs: Mutex::new(attrs), dv, events_sent: AtomicU32::new(0) });
     // SAFETY: the QP is at its final address; its lock and condition variable (which
     // libibverbs uses for async-event accounting) are initialised there, once.
     unsafe {
@@ -226,6 +237,8 @@ unsafe fn create_with(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr, ma
     plugin_pd.hold();
     send_cq.hold();
     recv_cq.hold();
+    // SAFETY: the PD's context is this provider's.
+    unsafe { state(plugin_pd.ibv.context) }.async_events.add_qp(qpn, raw);
     raw.cast()
 }
 
@@ -332,6 +345,15 @@ pub unsafe extern "C" fn destroy_qp(qp: *mut sys::ibv_qp) -> c_int {
         let plugin = unsafe { reclaim(qp.cast::<PluginQp>()) };
         let ibv = plugin.ibv();
         let (pd, send_cq, recv_cq) = (ibv.pd, ibv.send_cq, ibv.recv_cq);
+        // SAFETY: the QP's context is this provider's.
+        let unread = unsafe { state(ibv.context) }.async_events.remove_qp(ibv.qp_num, &*plugin);
+        let reported = plugin.events_sent.load(Ordering::Relaxed) - unread;
+        // As rdma-core's `ibv_cmd_destroy_qp`: a QP freed with an event in a reader's hands
+        // would leave it a dangling pointer.
+        let ibv = (ibv as *const sys::ibv_qp).cast_mut();
+        // SAFETY: the QP's lock, condition variable and count, which `ibv_ack_async_event`
+        // uses, libibverbs initialised (in `create`) and the QP is alive until `drop` below.
+        unsafe { wait_for_acks(&raw mut (*ibv).mutex, &raw mut (*ibv).cond, &raw const (*ibv).events_completed, reported) };
         drop(plugin);
         // SAFETY: the PD and CQs outlive the QP (they refuse to go while it exists).
         unsafe {

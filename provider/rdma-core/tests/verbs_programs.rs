@@ -114,6 +114,14 @@ fn send_and_receive_between_two_connected_qps_with_the_verbs_errors() {
     assert!(out.contains("send_recv: 0 failure(s)"), "{out}");
 }
 
+#[test]
+fn async_events_name_the_qp_block_a_reader_and_go_with_a_destroyed_qp() {
+    let mut c = accel_run();
+    c.arg(compile("async_events"));
+    let out = stdout(&run(c));
+    assert!(out.contains("async_events: 0 failure(s)"), "{out}");
+}
+
 /// rust-ibverbs, the crate Rust verbs programs use, unmodified: `examples/rust_ibverbs.rs`,
 /// which `cargo test` builds beside the tests.
 #[test]

@@ -1,9 +1,11 @@
 //! The soft device's "hardware": MR table, CQs, QPs, completion channels and engines, behind
 //! the `Hardware` trait the driver programs.
 
+pub mod async_events;
 pub mod comp_channel;
 pub mod cq;
 pub mod crypto_key_table;
+pub mod event_queue;
 pub mod gate;
 pub mod gcm_key;
 mod key_slots;
@@ -25,6 +27,7 @@ use accelverbs_uapi::compress::Format;
 use accelverbs_uapi::doorbell::EngineWakeWord;
 
 use crate::engines::Engines;
+use async_events::SoftAsyncEvents;
 use comp_channel::SoftCompChannel;
 use cq::SoftCq;
 use crypto_key_table::CryptoKeyTable;
@@ -137,6 +140,7 @@ impl Hardware for SoftHardware {
     type Cq = SoftCq;
     type Qp = SoftQp;
     type CompChannel = SoftCompChannel;
+    type AsyncEvents = SoftAsyncEvents;
 
     fn num_engines(&self) -> u32 {
         self.engines.len() as u32
@@ -172,6 +176,10 @@ impl Hardware for SoftHardware {
 
     fn create_comp_channel(&self) -> Result<SoftCompChannel, Errno> {
         SoftCompChannel::new()
+    }
+
+    fn create_async_events(&self) -> Result<SoftAsyncEvents, Errno> {
+        SoftAsyncEvents::new()
     }
 
     fn create_comp_stream(&self, setup: CompStreamSetup) -> Result<u32, Errno> {
@@ -215,7 +223,7 @@ impl Hardware for SoftHardware {
         Ok(SoftCq::new(cqn, setup.ctx_id, setup.ring, setup.doorbell, setup.log_size, setup.user_handle, setup.channel))
     }
 
-    fn create_qp(&self, setup: QpSetup<'_, SoftCq>) -> Result<SoftQp, Errno> {
+    fn create_qp(&self, setup: QpSetup<'_, SoftCq, SoftAsyncEvents>) -> Result<SoftQp, Errno> {
         let qpn = self.next_qpn.fetch_add(1, Ordering::Relaxed);
         let engine = match setup.policy {
             ExecPolicy::Inline => None,
@@ -237,6 +245,8 @@ impl Hardware for SoftHardware {
             handoff: setup.policy == ExecPolicy::Adaptive,
             cq: Arc::clone(setup.send_cq),
             recv: setup.recv.map(|r| (Arc::clone(r.cq), r.log_size)),
+            async_events: Arc::clone(setup.async_events),
+            user_handle: setup.user_handle,
             directory: Arc::clone(&self.qps),
             mrs: Arc::clone(&self.mrs),
             streams: Arc::clone(&self.streams),

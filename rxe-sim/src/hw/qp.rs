@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use accelverbs_kernel_abi::{Errno, HwQp, PinnedMemory};
+use accelverbs_uapi::async_event::AsyncEventType;
 use accelverbs_uapi::cqe::{Cqe, CqeStatus, VendorError};
 use accelverbs_uapi::doorbell::QpDoorbellRecord;
 use accelverbs_uapi::recv::RecvWqe;
@@ -18,6 +19,7 @@ use accelverbs_uapi::wqe::{flags as wqe_flags, Opcode, Sge, Wqe, WQE_SIZE};
 
 use crate::engines::execute::{execute, ExecContext, Failure};
 use crate::engines::ops::{Peer, Responder};
+use crate::hw::async_events::SoftAsyncEvents;
 use crate::hw::cq::SoftCq;
 use crate::hw::crypto_key_table::CryptoKeyTable;
 use crate::hw::gate::AccessGate;
@@ -106,8 +108,11 @@ pub struct SoftQp {
     /// A doorbell the device could not honour moved the QP to ERR; the producer index is
     /// ignored until RESET, so the engine can sleep instead of re-reading it forever.
     doorbell_fault: AtomicBool,
-    /// Device-detected fatal errors (bad doorbell): the affiliated async events.
+    /// Asynchronous events raised about this QP (`events_reported` of DESTROY).
     pub(crate) fatal_events: AtomicU32,
+    /// Its context's asynchronous events, and the handle they name this QP by.
+    async_events: Arc<SoftAsyncEvents>,
+    user_handle: u64,
     /// The ring and doorbell pins, released by `quiesce`: the QP object may outlive its
     /// destroy (engines drop their copies lazily), its pins must not.
     pins: Mutex<Option<[Arc<dyn PinnedMemory>; 2]>>,
@@ -138,6 +143,8 @@ pub struct SoftQpSetup {
     /// The receive queue's CQ and `log2` of its entries, which follow the send queue's in
     /// `ring`.
     pub recv: Option<(Arc<SoftCq>, u32)>,
+    pub async_events: Arc<SoftAsyncEvents>,
+    pub user_handle: u64,
     pub directory: Arc<QpDirectory>,
     pub mrs: Arc<MrTable>,
     pub streams: Arc<StreamTable>,
@@ -201,6 +208,8 @@ impl SoftQp {
             gate: AccessGate::default(),
             doorbell_fault: AtomicBool::new(false),
             fatal_events: AtomicU32::new(0),
+            async_events: s.async_events,
+            user_handle: s.user_handle,
             pins: Mutex::new(Some([s.ring, s.doorbell])),
         }
     }
@@ -296,6 +305,16 @@ impl SoftQp {
         let _ = self.state.compare_exchange(from as u32, QpState::Err as u32, Ordering::AcqRel, Ordering::Acquire);
     }
 
+    /// Stops the QP on the device's own initiative (from `from`) and reports `event` to its
+    /// context, once: a QP already stopped raises nothing more.
+    fn stop(&self, from: QpState, event: AsyncEventType) {
+        let stopped = self.state.compare_exchange(from as u32, QpState::Err as u32, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if stopped {
+            self.fatal_events.fetch_add(1, Ordering::Relaxed);
+            self.async_events.raise(event, self.user_handle, self.qpn);
+        }
+    }
+
     /// One pass by `runner`: execute up to `PASS_BUDGET` posted WQEs and complete them. In
     /// stages, as rxe splits requester and completer: hand over completions held back, decide
     /// how many WQEs to take (`window`), run each (`run_one`), then publish (`complete`).
@@ -379,10 +398,7 @@ impl SoftQp {
         if pending > 1 << self.log_size {
             // The producer index went backwards or ran more than a ring ahead: the ring can no
             // longer be trusted. Stop the QP, as hardware does on a doorbell it cannot honour.
-            if state == QpState::Rts {
-                self.enter_error(state);
-                self.fatal_events.fetch_add(1, Ordering::Relaxed);
-            }
+            self.stop(state, AsyncEventType::QpFatal);
             self.doorbell_fault.store(true, Ordering::Release);
             return Err(Progress::Idle);
         }
@@ -528,6 +544,9 @@ impl HwQp for SoftQp {
         if let Some(rq) = &self.rq {
             drop(rq.claim());
         }
+        // Events raised from here on name a destroyed QP too: nothing raises them any more
+        // (passes and responders check the gate), and the unread ones go.
+        self.async_events.purge(self.qpn);
         // Nothing reaches the ring or doorbell any more: unpin them now, not whenever the last
         // engine lets go of this object.
         drop(self.pins.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -546,9 +565,15 @@ impl Responder for SoftQp {
         // A QP without a receive queue cannot take a SEND: the requester sees an invalid
         // request, as from an RC responder (if it answers at all).
         let Some(rq) = &self.rq else {
-            return Err(match ready(self.load_state()) {
-                true => Failure { status: CqeStatus::RemoteInvalidRequest, vendor: VendorError::BadOpcode, fatal: true },
-                false => Failure::not_connected(),
+            // It stops with a request-error event, raised through the gate as in
+            // `refuse_access`.
+            let answered = self.gate.peek(|| {
+                let state = self.load_state();
+                ready(state).then(|| self.stop(state, AsyncEventType::QpRequestError)).is_some()
+            });
+            return Err(match answered {
+                Some(true) => Failure { status: CqeStatus::RemoteInvalidRequest, vendor: VendorError::BadOpcode, fatal: true },
+                _ => Failure::not_connected(),
             });
         };
         let mut claim = rq.claim();
@@ -565,8 +590,7 @@ impl Responder for SoftQp {
         match claim.posted() {
             Posted::OutOfRange => {
                 // The receiver's doorbell cannot be trusted: it stops, as for its send queue.
-                self.enter_error(state);
-                self.fatal_events.fetch_add(1, Ordering::Relaxed);
+                self.stop(state, AsyncEventType::QpFatal);
                 return Err(Failure::not_connected());
             }
             Posted::Entries(0) => return Err(Failure::receiver_not_ready()),
@@ -589,6 +613,17 @@ impl Responder for SoftQp {
                 Err(remote)
             }
         }
+    }
+
+    fn refuse_access(&self) {
+        // Through the gate: `quiesce` closes it before purging this QP's events, so none is
+        // raised about a destroyed QP.
+        self.gate.peek(|| {
+            let state = self.load_state();
+            if matches!(state, QpState::Rtr | QpState::Rts) {
+                self.stop(state, AsyncEventType::QpAccessError);
+            }
+        });
     }
 
     fn rdma_pdn(&self, requester_qpn: u32) -> Result<u32, Failure> {

@@ -41,13 +41,21 @@ impl Operation for Rdma {
         }
         let (mrs, pdn) = (ctx.mrs, ctx.pdn);
         let remote_pdn = ctx.peer.rkey_pdn(ctx.qpn, pdn)?;
+        // A remote failure is the responder's too: a connected one stops.
+        let refused = |vendor| {
+            ctx.peer.access_refused();
+            Failure::remote_access(vendor)
+        };
         if self.opcode == Opcode::RdmaWrite {
             let from = mrs.resolve(&wqe.src, pdn, Use::Read).map_err(Failure::protection)?;
-            let to = mrs.resolve(&wqe.dst, remote_pdn, Use::RemoteWrite).map_err(Failure::remote_access)?;
+            let to = mrs.resolve(&wqe.dst, remote_pdn, Use::RemoteWrite).map_err(refused)?;
             // Writing past the remote range is the remote side's refusal.
+            if to.len < from.len {
+                return Err(refused(VendorError::OutOfBounds));
+            }
             copy_resolved(&from, &to, Failure::remote_access(VendorError::OutOfBounds))
         } else {
-            let from = mrs.resolve(&wqe.src, remote_pdn, Use::RemoteRead).map_err(Failure::remote_access)?;
+            let from = mrs.resolve(&wqe.src, remote_pdn, Use::RemoteRead).map_err(refused)?;
             let to = mrs.resolve(&wqe.dst, pdn, Use::Write).map_err(Failure::protection)?;
             copy_resolved(&from, &to, Failure::length(VendorError::DestinationTooSmall))
         }

@@ -30,6 +30,13 @@ impl Peer<'_> {
             Peer::Gone => Err(Failure::not_connected()),
         }
     }
+
+    /// Tells a connected responder it refused an RDMA request on its regions.
+    pub fn access_refused(&self) {
+        if let Peer::Connected(responder) = self {
+            responder.refuse_access();
+        }
+    }
 }
 
 /// The receiving QP, as a SEND or an RDMA request of its connected QP sees it.
@@ -44,6 +51,9 @@ pub trait Responder {
     /// QP is ready and connected back to the requester (as an RC responder drops packets of
     /// any other QP).
     fn rdma_pdn(&self, requester_qpn: u32) -> Result<u32, Failure>;
+    /// An RDMA request failed a check on this QP's side (key, PD, bounds, rights): it stops,
+    /// with an access-error event, as an RC responder does.
+    fn refuse_access(&self);
 }
 
 impl Failure {

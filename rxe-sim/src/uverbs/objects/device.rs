@@ -1,7 +1,8 @@
 //! The device object: methods on the device itself, creating no handle
 //! (`DECLARE_UVERBS_GLOBAL_METHODS(UVERBS_OBJECT_DEVICE, ...)`).
 
-use accelverbs_kernel_abi::Errno;
+use accelverbs_kernel_abi::{Errno, HwAsyncEvents};
+use accelverbs_uapi::async_event::AsyncEventDesc;
 use accelverbs_uapi::caps::DeviceCaps;
 use accelverbs_uapi::cmd::{GetContextCmd, GetContextResp, ResourceCounts};
 use accelverbs_uapi::ids::{device, uhw};
@@ -39,6 +40,16 @@ pub const METHODS: &[Method] = &[
         attrs: &[A::output::<ResourceCounts>(device::ATTR_QUERY_RESOURCES_RESP, true)],
         handler: query_resources,
     },
+    Method {
+        id: device::METHOD_GET_ASYNC_EVENT,
+        attrs: &[A::output::<AsyncEventDesc>(device::ATTR_GET_ASYNC_EVENT_DESC, true)],
+        handler: get_async_event,
+    },
+    Method {
+        id: device::METHOD_ASYNC_EVENT_FD,
+        attrs: &[A::output::<i32>(device::ATTR_ASYNC_EVENT_FD, true)],
+        handler: async_event_fd,
+    },
 ];
 
 fn get_context(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
@@ -68,5 +79,17 @@ fn query_device(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
 
 fn query_resources(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     b.write(device::ATTR_QUERY_RESOURCES_RESP, &call.driver.resources());
+    Ok(())
+}
+
+fn get_async_event(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    let event = call.ctx()?.async_events().next_event().ok_or(Errno::EAGAIN)?;
+    b.write(device::ATTR_GET_ASYNC_EVENT_DESC, &event);
+    Ok(())
+}
+
+fn async_event_fd(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    let fd = call.ctx()?.async_events().fd();
+    b.write(device::ATTR_ASYNC_EVENT_FD, &fd);
     Ok(())
 }

@@ -84,6 +84,7 @@ fn create(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
         cap: b.require(qp::ATTR_CREATE_CAP)?,
         qp_type: b.require(qp::ATTR_CREATE_TYPE)?,
         create_flags: b.read(qp::ATTR_CREATE_FLAGS)?.unwrap_or(0),
+        user_handle: b.require(qp::ATTR_CREATE_USER_HANDLE)?,
         cmd: b.require(uhw::IN)?,
     })?;
     b.write(qp::ATTR_CREATE_RESP_CAP, &cap);
