@@ -1,15 +1,17 @@
 //! acceldv.h, the direct verbs for what standard verbs cannot say: the device's accelerator
-//! operations (NOP, COPY, COMPRESS, DECOMPRESS) as builders of an extended QP, compression
-//! contexts, and completions with the accelerator's fields. Exported with symbol version
-//! ACCELDV_1.0 (`acceldv.map` declares it; `versioned!` binds each function to it).
+//! operations (NOP, COPY, COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT, DIGEST) as builders of an
+//! extended QP, compression contexts, crypto keys, and completions with the accelerator's
+//! fields. Exported with symbol versions ACCELDV_1.0 and ACCELDV_1.1 (`acceldv.map` declares
+//! them; `versioned!` binds each function to its own).
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 use std::mem::offset_of;
 
 use accelverbs::uapi::compress::{flags as comp_flags, CompressParams};
+use accelverbs::uapi::crypto::{CryptoParams, DigestParams};
 use accelverbs::uapi::wqe::{Opcode, Sge, Wqe};
-use accelverbs::{CompressionStream, Format, WorkCompletion};
-use zerocopy::IntoBytes;
+use accelverbs::{CompressionStream, CryptoKey, Format, KeyAlgorithm, WorkCompletion};
+use zerocopy::{FromZeros, IntoBytes};
 
 use crate::context::state;
 use crate::cq::{ibv_wc, PluginCq};
@@ -20,14 +22,14 @@ use crate::qp::{create_extended, Accel, PluginQp};
 use crate::sys;
 use crate::wr::{fail, stage_building};
 
-/// Binds each exported function to version ACCELDV_1.0 (as default), as a C library's
-/// `.symver` does.
+/// Binds each exported function to its version (as default), as a C library's `.symver` does.
 macro_rules! versioned {
-    ($($name:ident),* $(,)?) => {
-        $(std::arch::global_asm!(concat!(".symver ", stringify!($name), ", ", stringify!($name), "@@ACCELDV_1.0"));)*
+    ($version:literal: $($name:ident),* $(,)?) => {
+        $(std::arch::global_asm!(concat!(".symver ", stringify!($name), ", ", stringify!($name), "@@", $version));)*
     };
 }
 versioned!(
+    "ACCELDV_1.0":
     acceldv_query_device,
     acceldv_create_qp,
     acceldv_qp_ex_from_ibv_qp_ex,
@@ -35,12 +37,16 @@ versioned!(
     acceldv_destroy_comp_stream,
     acceldv_poll_cq,
 );
+versioned!("ACCELDV_1.1": acceldv_create_crypto_key, acceldv_create_wrapped_crypto_key, acceldv_destroy_crypto_key);
 
 /// Every accelerator builder a QP may ask for.
 const ALL_OPS: u64 = (sys::ACCELDV_QP_EX_WITH_NOP
     | sys::ACCELDV_QP_EX_WITH_COPY
     | sys::ACCELDV_QP_EX_WITH_COMPRESS
-    | sys::ACCELDV_QP_EX_WITH_DECOMPRESS) as u64;
+    | sys::ACCELDV_QP_EX_WITH_DECOMPRESS
+    | sys::ACCELDV_QP_EX_WITH_ENCRYPT
+    | sys::ACCELDV_QP_EX_WITH_DECRYPT
+    | sys::ACCELDV_QP_EX_WITH_DIGEST) as u64;
 
 #[no_mangle]
 pub unsafe extern "C" fn acceldv_query_device(context: *mut sys::ibv_context, attr: *mut sys::acceldv_device_attr) -> c_int {
@@ -60,6 +66,7 @@ pub unsafe extern "C" fn acceldv_query_device(context: *mut sys::ibv_context, at
             compress_formats: caps.compress_formats,
             max_comp_streams: caps.max_comp_streams,
             num_engines: caps.num_engines,
+            max_crypto_keys: caps.max_crypto_keys,
             ..Default::default()
         };
         // SAFETY: as above.
@@ -113,6 +120,9 @@ pub fn install(dv: &mut sys::acceldv_qp_ex, ops: u64) {
     dv.wr_copy = Some(wr_copy);
     dv.wr_compress = Some(wr_compress);
     dv.wr_decompress = Some(wr_decompress);
+    dv.wr_encrypt = Some(wr_encrypt);
+    dv.wr_decrypt = Some(wr_decrypt);
+    dv.wr_digest = Some(wr_digest);
 }
 
 /// The `ACCELDV_QP_EX_WITH_*` flag a builder of `opcode` needs.
@@ -121,7 +131,12 @@ fn needed(opcode: Opcode) -> u64 {
         Opcode::Nop => sys::ACCELDV_QP_EX_WITH_NOP,
         Opcode::Copy => sys::ACCELDV_QP_EX_WITH_COPY,
         Opcode::Compress => sys::ACCELDV_QP_EX_WITH_COMPRESS,
-        _ => sys::ACCELDV_QP_EX_WITH_DECOMPRESS,
+        Opcode::Decompress => sys::ACCELDV_QP_EX_WITH_DECOMPRESS,
+        Opcode::Encrypt => sys::ACCELDV_QP_EX_WITH_ENCRYPT,
+        Opcode::Decrypt => sys::ACCELDV_QP_EX_WITH_DECRYPT,
+        Opcode::Digest => sys::ACCELDV_QP_EX_WITH_DIGEST,
+        // No builder makes another opcode.
+        _ => 0,
     })
 }
 
@@ -241,6 +256,201 @@ unsafe extern "C" fn wr_decompress(
     })
 }
 
+/// An SGE of the application's, or the zero SGE for NULL.
+///
+/// # Safety
+/// `sge` is NULL or the application's.
+unsafe fn sge_or_zero(sge: *const sys::ibv_sge) -> Sge {
+    // SAFETY: the caller's contract.
+    unsafe { sge.as_ref() }.map_or(Sge::default(), |s| Sge { addr: s.addr, length: s.length, lkey: s.lkey })
+}
+
+/// The device number of a key `acceldv_create_crypto_key` made.
+///
+/// # Safety
+/// `key` is NULL (0: names no key, which the device refuses) or such a key.
+unsafe fn key_number(key: *const sys::acceldv_crypto_key) -> u32 {
+    // SAFETY: the caller's contract.
+    unsafe { key.cast::<PluginKey>().as_ref() }.map_or(0, |k| k.key.number())
+}
+
+/// The WQE of an ENCRYPT or DECRYPT: parameters from `attr`, the AAD in `aux[0]`, the tag in
+/// `aux[1]`. The device checks the key, the IV, the lengths and the ranges.
+///
+/// # Safety
+/// `attr`, `src`, `dst` and the SGEs `attr` points to are the application's (the first three
+/// checked for NULL); a key named in `attr` is one `acceldv_create_crypto_key` made.
+unsafe fn fill_crypto(
+    wqe: &mut Wqe,
+    attr: *const sys::acceldv_crypto_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) -> Result<(), c_int> {
+    if attr.is_null() || src.is_null() || dst.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: the caller's contract.
+    let attr = unsafe { *attr };
+    if attr.reserved != 0 || attr.key.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: the caller's contract.
+    let key = unsafe { key_number(attr.key) };
+    let params = CryptoParams { key, iv: attr.iv, data_unit: attr.data_unit, ..CryptoParams::default() };
+    wqe.params.copy_from_slice(params.as_bytes());
+    // SAFETY: the caller's contract.
+    unsafe {
+        wqe.src = sge_or_zero(src);
+        wqe.dst = sge_or_zero(dst);
+        wqe.aux[0] = sge_or_zero(attr.aad);
+        wqe.aux[1] = sge_or_zero(attr.tag);
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn wr_encrypt(
+    dvqp: *mut sys::acceldv_qp_ex,
+    attr: *const sys::acceldv_crypto_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_encrypt", (), || {
+        // SAFETY: builders are called inside a sequence with the application's arguments.
+        unsafe { begin(dvqp, Opcode::Encrypt, |wqe| fill_crypto(wqe, attr, src, dst)) }
+    })
+}
+
+unsafe extern "C" fn wr_decrypt(
+    dvqp: *mut sys::acceldv_qp_ex,
+    attr: *const sys::acceldv_crypto_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_decrypt", (), || {
+        // SAFETY: builders are called inside a sequence with the application's arguments.
+        unsafe { begin(dvqp, Opcode::Decrypt, |wqe| fill_crypto(wqe, attr, src, dst)) }
+    })
+}
+
+unsafe extern "C" fn wr_digest(
+    dvqp: *mut sys::acceldv_qp_ex,
+    attr: *const sys::acceldv_digest_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_digest", (), || {
+        let fill = |wqe: &mut Wqe| {
+            if attr.is_null() || src.is_null() {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: the application's attributes; its key, if any, one of this provider.
+            let (attr, key) = unsafe { (*attr, key_number((*attr).key)) };
+            // An algorithm that does not fit the device's byte is unknown to it too.
+            let algorithm = u8::try_from(attr.alg).unwrap_or(u8::MAX);
+            let params = DigestParams { algorithm, key, seed: attr.seed, ..DigestParams::new_zeroed() };
+            wqe.params.copy_from_slice(params.as_bytes());
+            // SAFETY: the application's SGEs (`dst` NULL for CRC32C).
+            unsafe {
+                wqe.src = sge_or_zero(src);
+                wqe.dst = sge_or_zero(dst);
+            }
+            Ok(())
+        };
+        // SAFETY: builders are called inside a sequence.
+        unsafe { begin(dvqp, Opcode::Digest, fill) }
+    })
+}
+
+/// A crypto key as C holds it (`struct acceldv_crypto_key` is opaque).
+struct PluginKey {
+    key: CryptoKey,
+    /// Its PD, which refuses to go while the key exists.
+    pd: *mut sys::ibv_pd,
+}
+
+/// Makes a key in `pd`, unwrapped under `kek` if given.
+///
+/// # Safety
+/// `pd` is a PD of this provider; `material` has `length` readable bytes (checked for NULL);
+/// `kek` is NULL or a key of this provider.
+unsafe fn create_key(
+    pd: *mut sys::ibv_pd,
+    alg: sys::acceldv_key_alg,
+    material: *const c_void,
+    length: usize,
+    kek: *mut sys::acceldv_crypto_key,
+) -> *mut sys::acceldv_crypto_key {
+    if pd.is_null() || material.is_null() {
+        return null_with(libc::EINVAL);
+    }
+    let Ok(algorithm) = KeyAlgorithm::try_from(alg) else { return null_with(libc::EINVAL) };
+    // SAFETY: the caller's contract; the bytes are read during this call only.
+    let bytes = unsafe { std::slice::from_raw_parts(material.cast::<u8>(), length) };
+    // SAFETY: a PD of this provider.
+    let plugin_pd = unsafe { PluginPd::from_ibv(pd) };
+    // SAFETY: the caller's contract.
+    let made = match unsafe { kek.cast::<PluginKey>().as_ref() } {
+        None => plugin_pd.pd.create_crypto_key(algorithm, bytes),
+        Some(kek) => plugin_pd.pd.create_wrapped_crypto_key(algorithm, &kek.key, bytes),
+    };
+    match made {
+        Ok(key) => {
+            plugin_pd.hold();
+            leak(PluginKey { key, pd }).cast()
+        }
+        Err(e) => null_with(errno_of(&e)),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_create_crypto_key(
+    pd: *mut sys::ibv_pd,
+    alg: sys::acceldv_key_alg,
+    material: *const c_void,
+    length: usize,
+) -> *mut sys::acceldv_crypto_key {
+    // SAFETY: the application's PD and material.
+    guard("acceldv_create_crypto_key", std::ptr::null_mut(), || unsafe {
+        create_key(pd, alg, material, length, std::ptr::null_mut())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_create_wrapped_crypto_key(
+    pd: *mut sys::ibv_pd,
+    alg: sys::acceldv_key_alg,
+    wrapped: *const c_void,
+    length: usize,
+    kek: *mut sys::acceldv_crypto_key,
+) -> *mut sys::acceldv_crypto_key {
+    guard("acceldv_create_wrapped_crypto_key", std::ptr::null_mut(), || {
+        if kek.is_null() {
+            return null_with(libc::EINVAL);
+        }
+        // SAFETY: the application's PD, material and key-encryption key.
+        unsafe { create_key(pd, alg, wrapped, length, kek) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn acceldv_destroy_crypto_key(key: *mut sys::acceldv_crypto_key) -> c_int {
+    guard("acceldv_destroy_crypto_key", libc::EIO, || {
+        if key.is_null() {
+            return libc::EINVAL;
+        }
+        let raw = key.cast::<PluginKey>();
+        // SAFETY: a key `acceldv_create_crypto_key` made and the application still holds.
+        if let Err(e) = unsafe { &*raw }.key.try_destroy() {
+            return errno_of(&e);
+        }
+        // SAFETY: destroyed on the device; the application gives the key up.
+        let pd = unsafe { reclaim(raw) }.pd;
+        // SAFETY: the PD outlives its keys (it refuses to go while they exist).
+        unsafe { PluginPd::from_ibv(pd) }.release();
+        0
+    })
+}
+
 /// A compression context as C holds it (`struct acceldv_comp_stream` is opaque).
 struct PluginStream {
     stream: CompressionStream,
@@ -327,8 +537,9 @@ pub unsafe extern "C" fn acceldv_poll_cq(cq: *mut sys::ibv_cq, num_entries: c_in
 
 #[cfg(test)]
 mod tests {
+    use accelverbs::uapi::crypto::DigestAlgorithm;
     use accelverbs::uapi::{compress, cqe, wqe};
-    use accelverbs::{CqeStatus, Format, StreamDirection};
+    use accelverbs::{CqeStatus, Format, KeyAlgorithm, StreamDirection};
 
     use crate::sys;
 
@@ -340,9 +551,35 @@ mod tests {
             (sys::ACCELDV_OP_COPY, wqe::Opcode::Copy),
             (sys::ACCELDV_OP_RDMA_WRITE, wqe::Opcode::RdmaWrite),
             (sys::ACCELDV_OP_RDMA_READ, wqe::Opcode::RdmaRead),
+            (sys::ACCELDV_OP_SEND, wqe::Opcode::Send),
             (sys::ACCELDV_OP_COMPRESS, wqe::Opcode::Compress),
             (sys::ACCELDV_OP_DECOMPRESS, wqe::Opcode::Decompress),
+            (sys::ACCELDV_OP_ENCRYPT, wqe::Opcode::Encrypt),
+            (sys::ACCELDV_OP_DECRYPT, wqe::Opcode::Decrypt),
+            (sys::ACCELDV_OP_DIGEST, wqe::Opcode::Digest),
         ];
+        assert_eq!(opcodes.len(), wqe::Opcode::ALL.len(), "every opcode has its acceldv name");
+        let keys = [
+            (sys::ACCELDV_KEY_AES_128_GCM, KeyAlgorithm::Aes128Gcm),
+            (sys::ACCELDV_KEY_AES_256_GCM, KeyAlgorithm::Aes256Gcm),
+            (sys::ACCELDV_KEY_AES_128_XTS, KeyAlgorithm::Aes128Xts),
+            (sys::ACCELDV_KEY_AES_256_XTS, KeyAlgorithm::Aes256Xts),
+            (sys::ACCELDV_KEY_HMAC_SHA256, KeyAlgorithm::HmacSha256),
+            (sys::ACCELDV_KEY_AES_128_KW, KeyAlgorithm::AesKeyWrap128),
+            (sys::ACCELDV_KEY_AES_256_KW, KeyAlgorithm::AesKeyWrap256),
+        ];
+        assert_eq!(keys.len(), KeyAlgorithm::ALL.len());
+        for (c, ours) in keys {
+            assert_eq!(c, ours as u32, "{ours:?}");
+        }
+        let digests = [
+            (sys::ACCELDV_DIGEST_SHA256, DigestAlgorithm::Sha256),
+            (sys::ACCELDV_DIGEST_HMAC_SHA256, DigestAlgorithm::HmacSha256),
+            (sys::ACCELDV_DIGEST_CRC32C, DigestAlgorithm::Crc32c),
+        ];
+        for (c, ours) in digests {
+            assert_eq!(c, ours as u32, "{ours:?}");
+        }
         for (c, ours) in opcodes {
             assert_eq!(c, ours as u32, "{ours:?}");
         }
@@ -366,6 +603,7 @@ mod tests {
             (sys::ACCELDV_WC_CORRUPT_INPUT, CqeStatus::CorruptInput),
             (sys::ACCELDV_WC_TRUNCATED_INPUT, CqeStatus::TruncatedInput),
             (sys::ACCELDV_WC_OUTPUT_LIMIT, CqeStatus::OutputLimit),
+            (sys::ACCELDV_WC_AUTH_FAILED, CqeStatus::AuthenticationFailed),
         ];
         for (c, ours) in statuses {
             assert_eq!(c, ours as u32, "{ours:?}");

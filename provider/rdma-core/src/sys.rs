@@ -11862,8 +11862,12 @@ pub const ACCELDV_OP_NOP: acceldv_opcode = 0;
 pub const ACCELDV_OP_COPY: acceldv_opcode = 1;
 pub const ACCELDV_OP_RDMA_WRITE: acceldv_opcode = 2;
 pub const ACCELDV_OP_RDMA_READ: acceldv_opcode = 3;
+pub const ACCELDV_OP_SEND: acceldv_opcode = 4;
 pub const ACCELDV_OP_COMPRESS: acceldv_opcode = 16;
 pub const ACCELDV_OP_DECOMPRESS: acceldv_opcode = 17;
+pub const ACCELDV_OP_ENCRYPT: acceldv_opcode = 32;
+pub const ACCELDV_OP_DECRYPT: acceldv_opcode = 33;
+pub const ACCELDV_OP_DIGEST: acceldv_opcode = 48;
 pub type acceldv_opcode = ::core::ffi::c_uint;
 pub const ACCELDV_COMP_DEFLATE: acceldv_comp_format = 1;
 pub const ACCELDV_COMP_ZLIB: acceldv_comp_format = 2;
@@ -11882,6 +11886,7 @@ pub const ACCELDV_WC_OUTPUT_TOO_SMALL: acceldv_wc_status = 64;
 pub const ACCELDV_WC_CORRUPT_INPUT: acceldv_wc_status = 65;
 pub const ACCELDV_WC_TRUNCATED_INPUT: acceldv_wc_status = 66;
 pub const ACCELDV_WC_OUTPUT_LIMIT: acceldv_wc_status = 67;
+pub const ACCELDV_WC_AUTH_FAILED: acceldv_wc_status = 68;
 pub type acceldv_wc_status = ::core::ffi::c_uint;
 pub const ACCELDV_WC_END_OF_STREAM: acceldv_wc_flags = 4;
 pub type acceldv_wc_flags = ::core::ffi::c_uint;
@@ -11893,7 +11898,7 @@ pub struct acceldv_device_attr {
     pub compress_formats: u32,
     pub max_comp_streams: u32,
     pub num_engines: u32,
-    pub reserved: u32,
+    pub max_crypto_keys: u32,
     pub reserved2: [u64; 4usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
@@ -11907,13 +11912,17 @@ const _: () = {
     ["Offset of field: acceldv_device_attr::max_comp_streams"]
         [::core::mem::offset_of!(acceldv_device_attr, max_comp_streams) - 20usize];
     ["Offset of field: acceldv_device_attr::num_engines"][::core::mem::offset_of!(acceldv_device_attr, num_engines) - 24usize];
-    ["Offset of field: acceldv_device_attr::reserved"][::core::mem::offset_of!(acceldv_device_attr, reserved) - 28usize];
+    ["Offset of field: acceldv_device_attr::max_crypto_keys"]
+        [::core::mem::offset_of!(acceldv_device_attr, max_crypto_keys) - 28usize];
     ["Offset of field: acceldv_device_attr::reserved2"][::core::mem::offset_of!(acceldv_device_attr, reserved2) - 32usize];
 };
 pub const ACCELDV_QP_EX_WITH_NOP: acceldv_qp_send_ops_flags = 1;
 pub const ACCELDV_QP_EX_WITH_COPY: acceldv_qp_send_ops_flags = 2;
 pub const ACCELDV_QP_EX_WITH_COMPRESS: acceldv_qp_send_ops_flags = 4;
 pub const ACCELDV_QP_EX_WITH_DECOMPRESS: acceldv_qp_send_ops_flags = 8;
+pub const ACCELDV_QP_EX_WITH_ENCRYPT: acceldv_qp_send_ops_flags = 16;
+pub const ACCELDV_QP_EX_WITH_DECRYPT: acceldv_qp_send_ops_flags = 32;
+pub const ACCELDV_QP_EX_WITH_DIGEST: acceldv_qp_send_ops_flags = 64;
 pub type acceldv_qp_send_ops_flags = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -11967,6 +11976,77 @@ impl Default for acceldv_comp_attr {
         }
     }
 }
+pub const ACCELDV_KEY_AES_128_GCM: acceldv_key_alg = 1;
+pub const ACCELDV_KEY_AES_256_GCM: acceldv_key_alg = 2;
+pub const ACCELDV_KEY_AES_128_XTS: acceldv_key_alg = 3;
+pub const ACCELDV_KEY_AES_256_XTS: acceldv_key_alg = 4;
+pub const ACCELDV_KEY_HMAC_SHA256: acceldv_key_alg = 5;
+pub const ACCELDV_KEY_AES_128_KW: acceldv_key_alg = 6;
+pub const ACCELDV_KEY_AES_256_KW: acceldv_key_alg = 7;
+pub type acceldv_key_alg = ::core::ffi::c_uint;
+#[repr(C)]
+#[derive(Debug)]
+pub struct acceldv_crypto_key {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct acceldv_crypto_attr {
+    pub key: *mut acceldv_crypto_key,
+    pub iv: [u8; 16usize],
+    pub data_unit: u32,
+    pub reserved: u32,
+    pub aad: *const ibv_sge,
+    pub tag: *const ibv_sge,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of acceldv_crypto_attr"][::core::mem::size_of::<acceldv_crypto_attr>() - 48usize];
+    ["Alignment of acceldv_crypto_attr"][::core::mem::align_of::<acceldv_crypto_attr>() - 8usize];
+    ["Offset of field: acceldv_crypto_attr::key"][::core::mem::offset_of!(acceldv_crypto_attr, key) - 0usize];
+    ["Offset of field: acceldv_crypto_attr::iv"][::core::mem::offset_of!(acceldv_crypto_attr, iv) - 8usize];
+    ["Offset of field: acceldv_crypto_attr::data_unit"][::core::mem::offset_of!(acceldv_crypto_attr, data_unit) - 24usize];
+    ["Offset of field: acceldv_crypto_attr::reserved"][::core::mem::offset_of!(acceldv_crypto_attr, reserved) - 28usize];
+    ["Offset of field: acceldv_crypto_attr::aad"][::core::mem::offset_of!(acceldv_crypto_attr, aad) - 32usize];
+    ["Offset of field: acceldv_crypto_attr::tag"][::core::mem::offset_of!(acceldv_crypto_attr, tag) - 40usize];
+};
+impl Default for acceldv_crypto_attr {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub const ACCELDV_DIGEST_SHA256: acceldv_digest_alg = 1;
+pub const ACCELDV_DIGEST_HMAC_SHA256: acceldv_digest_alg = 2;
+pub const ACCELDV_DIGEST_CRC32C: acceldv_digest_alg = 3;
+pub type acceldv_digest_alg = ::core::ffi::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct acceldv_digest_attr {
+    pub alg: u32,
+    pub seed: u32,
+    pub key: *mut acceldv_crypto_key,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of acceldv_digest_attr"][::core::mem::size_of::<acceldv_digest_attr>() - 16usize];
+    ["Alignment of acceldv_digest_attr"][::core::mem::align_of::<acceldv_digest_attr>() - 8usize];
+    ["Offset of field: acceldv_digest_attr::alg"][::core::mem::offset_of!(acceldv_digest_attr, alg) - 0usize];
+    ["Offset of field: acceldv_digest_attr::seed"][::core::mem::offset_of!(acceldv_digest_attr, seed) - 4usize];
+    ["Offset of field: acceldv_digest_attr::key"][::core::mem::offset_of!(acceldv_digest_attr, key) - 8usize];
+};
+impl Default for acceldv_digest_attr {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct acceldv_qp_ex {
@@ -11981,16 +12061,43 @@ pub struct acceldv_qp_ex {
     pub wr_decompress: ::core::option::Option<
         unsafe extern "C" fn(dvqp: *mut acceldv_qp_ex, attr: *const acceldv_comp_attr, src: *const ibv_sge, dst: *const ibv_sge),
     >,
+    pub wr_encrypt: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_crypto_attr,
+            src: *const ibv_sge,
+            dst: *const ibv_sge,
+        ),
+    >,
+    pub wr_decrypt: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_crypto_attr,
+            src: *const ibv_sge,
+            dst: *const ibv_sge,
+        ),
+    >,
+    pub wr_digest: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_digest_attr,
+            src: *const ibv_sge,
+            dst: *const ibv_sge,
+        ),
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 40usize];
+    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 64usize];
     ["Alignment of acceldv_qp_ex"][::core::mem::align_of::<acceldv_qp_ex>() - 8usize];
     ["Offset of field: acceldv_qp_ex::comp_mask"][::core::mem::offset_of!(acceldv_qp_ex, comp_mask) - 0usize];
     ["Offset of field: acceldv_qp_ex::wr_nop"][::core::mem::offset_of!(acceldv_qp_ex, wr_nop) - 8usize];
     ["Offset of field: acceldv_qp_ex::wr_copy"][::core::mem::offset_of!(acceldv_qp_ex, wr_copy) - 16usize];
     ["Offset of field: acceldv_qp_ex::wr_compress"][::core::mem::offset_of!(acceldv_qp_ex, wr_compress) - 24usize];
     ["Offset of field: acceldv_qp_ex::wr_decompress"][::core::mem::offset_of!(acceldv_qp_ex, wr_decompress) - 32usize];
+    ["Offset of field: acceldv_qp_ex::wr_encrypt"][::core::mem::offset_of!(acceldv_qp_ex, wr_encrypt) - 40usize];
+    ["Offset of field: acceldv_qp_ex::wr_decrypt"][::core::mem::offset_of!(acceldv_qp_ex, wr_decrypt) - 48usize];
+    ["Offset of field: acceldv_qp_ex::wr_digest"][::core::mem::offset_of!(acceldv_qp_ex, wr_digest) - 56usize];
 };
 #[repr(C)]
 #[derive(Copy, Clone)]

@@ -114,6 +114,41 @@ fn send_and_receive_between_two_connected_qps_with_the_verbs_errors() {
     assert!(out.contains("send_recv: 0 failure(s)"), "{out}");
 }
 
+/// Runs `script` with Debian's python3 (its python3-cryptography) and `args`; its stdout.
+fn python(script: &str, args: &[&str]) -> String {
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg("-c").arg(script).args(args);
+    stdout(&run(c)).trim().to_string()
+}
+
+#[test]
+fn acceldv_crypto_matches_python_cryptography() {
+    let (kek, key, hmac_key) = (
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f",
+        "4142434445464748494a4b4c4d4e4f505152535455565758",
+    );
+    let (iv, aad) = ("cafebabefacedbaddecaf888", "feedfacedeadbeeffeedfacedeadbeefabaddad2");
+    let wrap = "import sys; from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding as w
+print(w(bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])).hex())";
+    let wrapped = python(wrap, &[kek, key]);
+    let mut c = accel_run();
+    c.arg(compile_dv("dv_crypto")).args([kek, &wrapped, hmac_key, iv, aad]);
+    let out = stdout(&run(c));
+    assert!(out.contains("dv_crypto: 0 failure(s)"), "{out}");
+    let field = |name: &str| -> String {
+        let line = out.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')));
+        line.unwrap_or_else(|| panic!("no {name} in:\n{out}")).to_string()
+    };
+    let check = "import sys, hashlib, hmac
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key, hkey, iv, aad, pt = (bytes.fromhex(a) for a in sys.argv[1:6])
+print(AESGCM(key).encrypt(iv, pt, aad).hex(), hashlib.sha256(pt).hexdigest(), hmac.new(hkey, pt, 'sha256').hexdigest())";
+    let expected = python(check, &[key, hmac_key, iv, aad, &field("plaintext")]);
+    let device = format!("{}{} {} {}", field("ciphertext"), field("tag"), field("sha256"), field("hmac"));
+    assert_eq!(device, expected, "ciphertext+tag, SHA-256, HMAC-SHA-256: device vs Python");
+}
+
 #[test]
 fn async_events_name_the_qp_block_a_reader_and_go_with_a_destroyed_qp() {
     let mut c = accel_run();
@@ -182,18 +217,21 @@ fn the_plugin_exports_acceldv_with_its_symbol_version() {
         c
     });
     let table = stdout(&out);
-    for name in [
-        "acceldv_query_device",
-        "acceldv_create_qp",
-        "acceldv_qp_ex_from_ibv_qp_ex",
-        "acceldv_create_comp_stream",
-        "acceldv_destroy_comp_stream",
-        "acceldv_poll_cq",
-    ] {
-        assert!(
-            table.lines().any(|l| l.contains("ACCELDV_1.0") && l.ends_with(name)),
-            "{name} not exported as ACCELDV_1.0:\n{table}"
-        );
+    let versions = [
+        ("ACCELDV_1.0", "acceldv_query_device"),
+        ("ACCELDV_1.0", "acceldv_create_qp"),
+        ("ACCELDV_1.0", "acceldv_qp_ex_from_ibv_qp_ex"),
+        ("ACCELDV_1.0", "acceldv_create_comp_stream"),
+        ("ACCELDV_1.0", "acceldv_destroy_comp_stream"),
+        ("ACCELDV_1.0", "acceldv_poll_cq"),
+        ("ACCELDV_1.1", "acceldv_create_crypto_key"),
+        ("ACCELDV_1.1", "acceldv_create_wrapped_crypto_key"),
+        ("ACCELDV_1.1", "acceldv_destroy_crypto_key"),
+    ];
+    for (version, name) in versions {
+        assert!(table.lines().any(|l| l.contains(version) && l.ends_with(name)), "{name} not exported as {version}:\n{table}");
     }
+    let exported = table.lines().filter(|l| l.contains(" acceldv_")).count();
+    assert_eq!(exported, versions.len(), "acceldv symbols beyond the list:\n{table}");
     assert!(table.contains("verbs_register_driver_34"), "the private ABI symbol is bound: {table}");
 }

@@ -2,13 +2,14 @@
  * acceldv.h: direct verbs for accelverbs devices.
  *
  * What the standard verbs cannot say about an accelerator: its operations (NOP, COPY,
- * COMPRESS, DECOMPRESS), its compression contexts, and the extra fields of their completions.
+ * COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT, DIGEST), its compression contexts and crypto keys,
+ * and the extra fields of their completions.
  * In the style of mlx5dv.h: an extended QP (ibv_qp_ex) gains accelerator builders used inside
  * ibv_wr_start() ... ibv_wr_complete(), taking wr_id and wr_flags from the ibv_qp_ex as the
  * standard builders do.
  *
  * Link with the provider library: cc prog.c -libverbs -laccel_rdmav34 (pkg-config acceldv).
- * Every function is versioned ACCELDV_1.0. See docs/ACCELDV.md.
+ * Functions are versioned ACCELDV_1.0, the crypto keys' ACCELDV_1.1. See docs/ACCELDV.md.
  */
 #ifndef ACCELDV_H
 #define ACCELDV_H
@@ -27,8 +28,12 @@ enum acceldv_opcode {
 	ACCELDV_OP_COPY = 0x01,
 	ACCELDV_OP_RDMA_WRITE = 0x02,
 	ACCELDV_OP_RDMA_READ = 0x03,
+	ACCELDV_OP_SEND = 0x04,
 	ACCELDV_OP_COMPRESS = 0x10,
 	ACCELDV_OP_DECOMPRESS = 0x11,
+	ACCELDV_OP_ENCRYPT = 0x20,
+	ACCELDV_OP_DECRYPT = 0x21,
+	ACCELDV_OP_DIGEST = 0x30,
 };
 
 /* Compressed formats (bit (1 << format) of acceldv_device_attr.compress_formats). */
@@ -60,6 +65,7 @@ enum acceldv_wc_status {
 	ACCELDV_WC_CORRUPT_INPUT = 0x41,
 	ACCELDV_WC_TRUNCATED_INPUT = 0x42,
 	ACCELDV_WC_OUTPUT_LIMIT = 0x43, /* over the QP's max_decompress_ratio */
+	ACCELDV_WC_AUTH_FAILED = 0x44,  /* decryption: the tag does not check; output zeroed */
 };
 
 /* acceldv_wc.flags. */
@@ -73,7 +79,7 @@ struct acceldv_device_attr {
 	uint32_t compress_formats; /* bit (1 << enum acceldv_comp_format) */
 	uint32_t max_comp_streams; /* compression contexts the device holds */
 	uint32_t num_engines;
-	uint32_t reserved;
+	uint32_t max_crypto_keys;  /* crypto keys the device holds */
 	uint64_t reserved2[4];
 };
 
@@ -85,6 +91,9 @@ enum acceldv_qp_send_ops_flags {
 	ACCELDV_QP_EX_WITH_COPY = 1 << 1,
 	ACCELDV_QP_EX_WITH_COMPRESS = 1 << 2,
 	ACCELDV_QP_EX_WITH_DECOMPRESS = 1 << 3,
+	ACCELDV_QP_EX_WITH_ENCRYPT = 1 << 4,
+	ACCELDV_QP_EX_WITH_DECRYPT = 1 << 5,
+	ACCELDV_QP_EX_WITH_DIGEST = 1 << 6,
 };
 
 struct acceldv_qp_init_attr {
@@ -99,7 +108,7 @@ struct acceldv_qp_init_attr {
 /*
  * An RC QP with accelerator builders. qp_attr is as for ibv_create_qp_ex: comp_mask must
  * include IBV_QP_INIT_ATTR_PD and IBV_QP_INIT_ATTR_SEND_OPS_FLAGS (which may be 0, or ask for
- * RDMA_WRITE and RDMA_READ too); no receive queue. NULL with errno on failure.
+ * RDMA_WRITE and RDMA_READ too); a receive queue as ibv_create_qp_ex. NULL with errno on failure.
  */
 struct ibv_qp *acceldv_create_qp(struct ibv_context *context, struct ibv_qp_init_attr_ex *qp_attr,
 				 struct acceldv_qp_init_attr *dv_attr);
@@ -121,6 +130,58 @@ struct acceldv_comp_attr {
 	struct acceldv_comp_stream *stream; /* NULL: one-shot */
 };
 
+/* What a crypto key is for; its material's length follows. */
+enum acceldv_key_alg {
+	ACCELDV_KEY_AES_128_GCM = 1,   /* 16 bytes */
+	ACCELDV_KEY_AES_256_GCM = 2,   /* 32 bytes */
+	ACCELDV_KEY_AES_128_XTS = 3,   /* 32 bytes: two different 16-byte keys */
+	ACCELDV_KEY_AES_256_XTS = 4,   /* 64 bytes: two different 32-byte keys */
+	ACCELDV_KEY_HMAC_SHA256 = 5,   /* 16 to 128 bytes */
+	ACCELDV_KEY_AES_128_KW = 6,    /* 16 bytes: a key-encryption key, it only unwraps */
+	ACCELDV_KEY_AES_256_KW = 7,    /* 32 bytes: likewise */
+};
+
+/* A key held by the device: requests name it, its material never travels again. */
+struct acceldv_crypto_key;
+
+/* The key's material is read during the call only. NULL with errno: EINVAL for a length the
+ * algorithm does not take, ENOMEM past max_crypto_keys. */
+struct acceldv_crypto_key *acceldv_create_crypto_key(struct ibv_pd *pd, enum acceldv_key_alg alg, const void *material,
+						     size_t length);
+/* The same with the material wrapped (AES key wrap with padding, RFC 5649) under kek, an
+ * ACCELDV_KEY_AES_*_KW key of the same PD: plaintext key material never crosses the ABI.
+ * EBADMSG if the wrapping does not authenticate under kek. */
+struct acceldv_crypto_key *acceldv_create_wrapped_crypto_key(struct ibv_pd *pd, enum acceldv_key_alg alg,
+							     const void *wrapped, size_t length,
+							     struct acceldv_crypto_key *kek);
+/* 0 (the device zeroes the material), or EBUSY while a posted request that names it has not
+ * run. */
+int acceldv_destroy_crypto_key(struct acceldv_crypto_key *key);
+
+/* ENCRYPT and DECRYPT. AES-GCM: iv holds the 12-byte IV (the rest zero), data_unit 0; aad the
+ * additional authenticated data (NULL: none); tag 16 bytes, written by encryption, checked by
+ * decryption. */
+struct acceldv_crypto_attr {
+	struct acceldv_crypto_key *key;
+	uint8_t iv[16];
+	uint32_t data_unit;
+	uint32_t reserved; /* 0 */
+	const struct ibv_sge *aad;
+	const struct ibv_sge *tag;
+};
+
+enum acceldv_digest_alg {
+	ACCELDV_DIGEST_SHA256 = 1,      /* 32 bytes to dst */
+	ACCELDV_DIGEST_HMAC_SHA256 = 2, /* under key: 32 bytes to dst */
+	ACCELDV_DIGEST_CRC32C = 3,      /* from seed; the result is acceldv_wc.checksum, dst NULL */
+};
+
+struct acceldv_digest_attr {
+	uint32_t alg;  /* enum acceldv_digest_alg */
+	uint32_t seed; /* CRC32C: the CRC of the data before (0 to start), so checksums chain */
+	struct acceldv_crypto_key *key; /* HMAC-SHA-256 */
+};
+
 struct acceldv_qp_ex {
 	uint64_t comp_mask;
 	void (*wr_nop)(struct acceldv_qp_ex *dvqp);
@@ -130,6 +191,12 @@ struct acceldv_qp_ex {
 			    const struct ibv_sge *src, const struct ibv_sge *dst);
 	void (*wr_decompress)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
 			      const struct ibv_sge *src, const struct ibv_sge *dst);
+	void (*wr_encrypt)(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+			   const struct ibv_sge *src, const struct ibv_sge *dst);
+	void (*wr_decrypt)(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+			   const struct ibv_sge *src, const struct ibv_sge *dst);
+	void (*wr_digest)(struct acceldv_qp_ex *dvqp, const struct acceldv_digest_attr *attr,
+			  const struct ibv_sge *src, const struct ibv_sge *dst);
 };
 
 /* The accelerator builders of a QP made by acceldv_create_qp (NULL for another QP). */
@@ -159,13 +226,34 @@ static inline void acceldv_wr_decompress(struct acceldv_qp_ex *dvqp, const struc
 	dvqp->wr_decompress(dvqp, attr, src, dst);
 }
 
+/* dst at least as long as src; it may be src itself (in place). */
+static inline void acceldv_wr_encrypt(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+				      const struct ibv_sge *src, const struct ibv_sge *dst)
+{
+	dvqp->wr_encrypt(dvqp, attr, src, dst);
+}
+
+/* A tag that does not check completes with ACCELDV_WC_AUTH_FAILED and dst zeroed. */
+static inline void acceldv_wr_decrypt(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+				      const struct ibv_sge *src, const struct ibv_sge *dst)
+{
+	dvqp->wr_decrypt(dvqp, attr, src, dst);
+}
+
+static inline void acceldv_wr_digest(struct acceldv_qp_ex *dvqp, const struct acceldv_digest_attr *attr,
+				     const struct ibv_sge *src, const struct ibv_sge *dst)
+{
+	dvqp->wr_digest(dvqp, attr, src, dst);
+}
+
 /* A completion with the accelerator's fields. */
 struct acceldv_wc {
 	struct ibv_wc wc;  /* status may also be an enum acceldv_wc_status */
 	uint8_t opcode;    /* enum acceldv_opcode of the request */
 	uint8_t flags;     /* enum acceldv_wc_flags */
 	uint16_t reserved;
-	uint32_t checksum; /* compression: the format's checksum of the data (see the formats) */
+	uint32_t checksum; /* compression: the format's checksum of the data (see the formats);
+			    * DIGEST with CRC32C: the CRC */
 	uint32_t consumed; /* compression: input bytes used (wc.byte_len: bytes produced) */
 	uint32_t reserved2;
 };
