@@ -174,9 +174,18 @@ pub struct Qp {
 #[derive(Debug)]
 struct RecvRing {
     log_size: u32,
+    /// The borrower its receives' regions record (see `create_qp_with_recv_cq`).
+    serial: u32,
     /// Free-running count of receives published.
     producer: u32,
     db_producer: SharedU32,
+}
+
+/// A fresh borrower serial; `ENOSPC` once the process used them all.
+fn next_serial() -> Result<u32, Error> {
+    NEXT_SERIAL
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+        .map_err(|_| Error::Verbs { op: "create_qp", errno: libc::ENOSPC })
 }
 
 impl<B> Pd<B> {
@@ -211,9 +220,11 @@ impl<B> Pd<B> {
             0 => None,
             n => Some(n.checked_next_power_of_two().filter(|&d| d <= MAX_DEPTH).ok_or_else(invalid)?.trailing_zeros()),
         };
-        let serial = NEXT_SERIAL
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
-            .map_err(|_| Error::Verbs { op: "create_qp", errno: libc::ENOSPC })?;
+        let serial = next_serial()?;
+        // A receive queue borrows regions under a serial of its own: its receives are written
+        // by the sending QP's pass, not this QP's, so nothing else of this QP may touch them
+        // meanwhile either.
+        let recv_serial = log_rq_size.map(|_| next_serial()).transpose()?;
         // The receive queue's entries follow the send queue's in the same buffer.
         let rq_bytes = log_rq_size.map_or(0, |log| RECV_WQE_SIZE << log);
         let ring = PageBuffer::new((WQE_SIZE << log_size) + rq_bytes, "send and receive queues")?;
@@ -284,7 +295,12 @@ impl<B> Pd<B> {
                 SharedU32::new(ctx.uar.as_ptr().add(wake_offset)),
             )
         };
-        let rq = log_rq_size.map(|log_size| RecvRing { log_size, producer: 0, db_producer: db_rq_producer });
+        let rq = log_rq_size.zip(recv_serial).map(|(log_size, serial)| RecvRing {
+            log_size,
+            serial,
+            producer: 0,
+            db_producer: db_rq_producer,
+        });
         Ok(Qp {
             inner,
             qpn,
@@ -327,8 +343,9 @@ impl Qp {
         self.modify_to(state, None)
     }
 
-    /// INIT → RTR with `dest_qpn` as the receiver of this QP's SENDs (`IBV_QP_DEST_QPN`): a
-    /// QP of the same context, possibly this one (another context's number is `EINVAL`).
+    /// INIT → RTR with `dest_qpn` as the responder to this QP's SENDs and RDMA
+    /// (`IBV_QP_DEST_QPN`): any live QP of the device, possibly this one, which answers only
+    /// once it is connected back (`EINVAL` for a number no live QP has).
     pub fn connect(&mut self, dest_qpn: u32) -> Result<(), Error> {
         self.modify_to(QpState::Rtr, Some(dest_qpn))
     }
@@ -400,7 +417,7 @@ impl Qp {
                 return Err(PostError::QueueFull);
             }
         }
-        let regions = recv.regions(Borrower { qp: self.serial, ctx: &self.inner.ctx })?;
+        let regions = recv.regions(Borrower { qp: rq.serial, ctx: &self.inner.ctx })?;
         let mask = (1u32 << rq.log_size) - 1;
         let offset = (WQE_SIZE << self.log_size) + (index & mask) as usize * RECV_WQE_SIZE;
         // SAFETY: the slot is inside the receive queue, which follows the send queue in the

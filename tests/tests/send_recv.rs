@@ -5,7 +5,7 @@
 use accelverbs::uapi::recv::OPCODE_RECV;
 use accelverbs::uapi::wqe::Opcode;
 use accelverbs::{
-    Access, Cq, CqeStatus, ExecPolicy, MemoryRegion, PostError, Qp, QpInit, QpState, QpType, Recv, Send, Sge, VendorError,
+    Access, Copy, Cq, CqeStatus, ExecPolicy, MemoryRegion, PostError, Qp, QpInit, QpState, QpType, Recv, Send, Sge, VendorError,
     WorkCompletion,
 };
 use accelverbs_tests::{assert_no_more, pattern, poll_n, Base};
@@ -375,4 +375,44 @@ fn destroying_the_receiver_while_sends_run_never_writes_its_freed_memory() {
             );
         }
     }
+}
+
+#[test]
+fn a_posted_receives_region_is_lent_to_nothing_else_not_even_its_own_qp() {
+    // The sender's pass writes a receive's region, so while it is posted no request of any
+    // QP may touch it: another device thread would read or write the same bytes.
+    let mut p = Pair::new(ExecPolicy::Threads);
+    let (mut inbox, mut other) = (p.mr(64), p.mr(64));
+    p.b.post_recv(Recv::new(1, inbox.slice_mut(0, 64))).unwrap();
+    let busy = Err(PostError::RegionBusy);
+    assert_eq!(p.b.post(Copy::new(2, inbox.slice(0, 64), other.slice_mut(0, 64))), busy, "its own QP reading it");
+    assert_eq!(p.b.post(Copy::new(3, other.slice(0, 64), inbox.slice_mut(0, 64))), busy, "its own QP writing it");
+    assert_eq!(p.b.post(Send::new(4, inbox.slice(0, 64))), busy, "its own QP sending from it");
+    assert_eq!(p.a.post(Send::new(5, inbox.slice(0, 64))), busy, "the sender sending from it");
+    // Another receive into it is fine: the queue's receives are filled one at a time.
+    p.b.post_recv(Recv::new(6, inbox.slice_mut(0, 64))).unwrap();
+    let data = p.base.pd.reg_mr(pattern(5, 64), Access::empty()).unwrap();
+    for wr_id in [7, 8] {
+        p.a.post(Send::new(wr_id, data.slice(0, 64))).unwrap();
+        assert_eq!(one(&mut p.a_send).status, CqeStatus::Success);
+    }
+    assert_eq!(poll_n(&mut p.b_recv, 2).iter().map(|wc| wc.wr_id).collect::<Vec<_>>(), [1, 6]);
+    // Both completed: the region is free for anything again.
+    assert_eq!(inbox.as_slice().unwrap(), &pattern(5, 64)[..]);
+    p.b.post(Copy::new(9, inbox.slice(0, 64), other.slice_mut(0, 64))).unwrap();
+}
+
+#[test]
+fn an_rdma_write_checks_its_local_source_before_the_responder() {
+    // As SEND does, and in the order data moves: a bad local key is the requester's own error
+    // even when the responder is gone.
+    let mut p = Pair::new(ExecPolicy::Inline);
+    let target = p.base.pd.alloc_mr(64, Access::LOCAL_WRITE | Access::REMOTE_WRITE).unwrap();
+    let remote = Sge { lkey: target.rkey(), ..target.sge(0, 64) };
+    drop(p.b);
+    let bad_local = Sge { addr: 0x1000, length: 64, lkey: 0x00ff_ff00 };
+    // SAFETY: the local key names nothing: nothing is read or written.
+    unsafe { p.a.post(accelverbs::RdmaWrite::from_sges(1, bad_local, remote)).unwrap() };
+    let wc = one(&mut p.a_send);
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalProtectionError, VendorError::KeyUnknown));
 }

@@ -172,8 +172,8 @@ pub mod qp {
     pub const ATTR_MODIFY_STATE: u16 = NS + 1;
     /// u32 inline, optional: the state the caller believes the QP is in (`IBV_QP_CUR_STATE`).
     pub const ATTR_MODIFY_CUR_STATE: u16 = NS + 2;
-    /// u32 inline, optional, only with INIT → RTR: the QP number SENDs are delivered to
-    /// (`IBV_QP_DEST_QPN`); a QP of the same context, possibly this one.
+    /// u32 inline, optional, only with INIT → RTR: the QP that answers this one's SENDs and
+    /// RDMA (`IBV_QP_DEST_QPN`); any live QP of the device, possibly this one.
     pub const ATTR_MODIFY_DEST_QPN: u16 = NS + 3;
     /// u32 out: the current `QpState`.
     pub const ATTR_QUERY_RESP_STATE: u16 = NS + 1;

@@ -99,7 +99,8 @@ impl<H: Hardware> Pd<H> {
         driver.hw.activate_qp(&hw);
         self.usecnt.inc();
         req.send_cq.usecnt.inc();
-        let recv_cq = req.recv_cq.filter(|_| recv_entries > 0).map(Arc::clone);
+        // Held even without a receive queue, as the kernel holds every CQ a QP names.
+        let recv_cq = req.recv_cq.map(Arc::clone);
         if let Some(cq) = &recv_cq {
             cq.usecnt.inc();
         }
@@ -115,17 +116,13 @@ impl<H: Hardware> Pd<H> {
         Ok((qp, resp, granted))
     }
 
-    /// Entries of the receive queue CREATE_QP asked for (0: none). A QP without one names no
-    /// recv CQ but its send CQ (an accelerator QP has no receive side) and leaves
-    /// `log_rq_size` zero.
+    /// Entries of the receive queue CREATE_QP asked for (0: none). A QP without one asks for
+    /// no receive SGEs and leaves `log_rq_size` zero; a recv CQ it names is held, unused (a
+    /// send-only QP of a program with a CQ per direction).
     fn receive_queue(req: &QpRequest<'_, H>, max_qp_wr: u32) -> Result<u64, Errno> {
         let (cap, log_size) = (req.cap, req.cmd.log_rq_size);
         if cap.max_recv_wr == 0 {
-            let recv_cq_is_send_cq = match req.recv_cq {
-                Some(rcq) => Arc::ptr_eq(rcq, req.send_cq),
-                None => true,
-            };
-            return match cap.max_recv_sge == 0 && log_size == 0 && recv_cq_is_send_cq {
+            return match cap.max_recv_sge == 0 && log_size == 0 {
                 true => Ok(0),
                 false => Err(Errno::EINVAL),
             };

@@ -170,26 +170,23 @@ pub unsafe extern "C" fn post_recv(qp: *mut sys::ibv_qp, wr: *mut sys::ibv_recv_
         // SAFETY: libibverbs passes a QP of this provider.
         let plugin = unsafe { PluginQp::from_ibv(qp) };
         let mut current = wr;
-        let failed = match plugin.sq.lock() {
-            Ok(mut queue) => loop {
-                if current.is_null() {
-                    break 0;
-                }
-                // SAFETY: the application's list of receives, valid for the call.
-                let request = unsafe { &*current };
-                // SAFETY: the application's scatter/gather list has `num_sge` entries.
-                let posted = unsafe { single_sge(request.num_sge, request.sg_list) }.and_then(|sge| {
-                    // SAFETY: the verbs contract: memory a receive names stays registered and
-                    // untouched by the application until its completion.
-                    queue.qp.post_recv(unsafe { Recv::from_sge(request.wr_id, sge) }).map_err(post_errno)
-                });
-                if let Err(errno) = posted {
-                    break errno;
-                }
-                current = request.next;
-            },
-            Err(errno) => errno,
-        };
+        let failed = plugin.sq.for_receive(|queue| loop {
+            if current.is_null() {
+                break 0;
+            }
+            // SAFETY: the application's list of receives, valid for the call.
+            let request = unsafe { &*current };
+            // SAFETY: the application's scatter/gather list has `num_sge` entries.
+            let posted = unsafe { single_sge(request.num_sge, request.sg_list) }.and_then(|sge| {
+                // SAFETY: the verbs contract: memory a receive names stays registered and
+                // untouched by the application until its completion.
+                queue.qp.post_recv(unsafe { Recv::from_sge(request.wr_id, sge) }).map_err(post_errno)
+            });
+            if let Err(errno) = posted {
+                break errno;
+            }
+            current = request.next;
+        });
         if failed != 0 && !bad_wr.is_null() {
             // SAFETY: the application's out-pointer.
             unsafe { *bad_wr = current };

@@ -1,6 +1,7 @@
 //! Queue pairs: RC queue pairs of verbs programs, carried by accelverbs QPs. The device is its
-//! own fabric: RDMA is answered in loopback, and SENDs go to the QP named by `dest_qp_num` at
-//! RTR (a QP of the same context); the other connection attributes are recorded, not used.
+//! own fabric: SENDs and RDMA go to the QP named by `dest_qp_num` at RTR (any QP of the
+//! device; RDMA of a QP never connected is answered by the device itself); the other
+//! connection attributes are recorded, not used.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU32, Ordering};

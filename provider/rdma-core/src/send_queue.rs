@@ -52,6 +52,19 @@ impl SendQueue {
         Ok(Guard(self))
     }
 
+    /// Runs `f` on the queue for `ibv_post_recv`, which touches only the receive queue: under
+    /// the lock, or inside this thread's own `ibv_wr_*` sequence under the lock the sequence
+    /// holds (the request being built is left alone), as verbs keeps the two queues apart.
+    pub fn for_receive<R>(&self, f: impl FnOnce(&mut Queue) -> R) -> R {
+        match self.in_sequence() {
+            Some(queue) => f(queue),
+            None => {
+                self.acquire();
+                f(&mut Guard(self))
+            }
+        }
+    }
+
     /// `ibv_wr_start`: takes the lock until [`SendQueue::end_sequence`]; `false` (nothing
     /// taken) if this thread is already inside a sequence on the QP.
     pub fn begin_sequence(&self) -> bool {

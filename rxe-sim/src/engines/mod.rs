@@ -22,8 +22,11 @@ use crate::hw::shared::{futex_wait, futex_wake, SharedU32};
 
 /// Longest sleep with nothing to do; only bounds the damage of a poster that never wakes us.
 const IDLE_SLEEP: Duration = Duration::from_millis(100);
-/// Sleep while work waits for CQ space: the poller frees it without ringing a doorbell.
+/// First sleep while work waits for CQ space: the poller frees it without ringing a doorbell,
+/// so the engine looks again after this, then after twice as long each time up to
+/// `BLOCKED_SLEEP_MAX`, without spinning in between.
 const BLOCKED_SLEEP: Duration = Duration::from_micros(200);
+const BLOCKED_SLEEP_MAX: Duration = Duration::from_millis(3);
 
 /// State shared between an engine thread and the device.
 #[derive(Debug)]
@@ -120,6 +123,7 @@ fn run(engine: &EngineShared) {
     let mut seen_generation = u64::MAX;
     let mut idle_since: Option<Instant> = None;
     let mut idle_passes: u32 = 0;
+    let mut blocked_sleep = BLOCKED_SLEEP;
     while !engine.stop.load(Ordering::Acquire) {
         let generation = engine.generation.load(Ordering::Acquire);
         if generation != seen_generation {
@@ -138,16 +142,18 @@ fn run(engine: &EngineShared) {
         if worked {
             idle_since = None;
             idle_passes = 0;
+            blocked_sleep = BLOCKED_SLEEP;
             continue;
         }
-        // Adaptive polling: spin for `spin` after the last work, then sleep.
+        // Adaptive polling: spin for `spin` after the last work, then sleep. Work blocked on
+        // CQ space is not spun on: only the application's polling frees it.
         idle_passes += 1;
-        if !idle_passes.is_multiple_of(64) {
+        if !blocked && !idle_passes.is_multiple_of(64) {
             std::hint::spin_loop();
             continue;
         }
         let since = *idle_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < engine.spin {
+        if !blocked && since.elapsed() < engine.spin {
             continue;
         }
         // Announce sleep, then look once more (`accelverbs_uapi::wake`: either a poster sees
@@ -160,7 +166,18 @@ fn run(engine: &EngineShared) {
         if !engine_may_sleep(&engine.wake, work_appeared) {
             continue;
         }
-        futex_wait(&engine.wake, 1, if blocked { BLOCKED_SLEEP } else { IDLE_SLEEP });
+        let sleep = match blocked {
+            true => {
+                let this = blocked_sleep;
+                blocked_sleep = (this * 2).min(BLOCKED_SLEEP_MAX);
+                this
+            }
+            false => {
+                blocked_sleep = BLOCKED_SLEEP;
+                IDLE_SLEEP
+            }
+        };
+        futex_wait(&engine.wake, 1, sleep);
         engine.wake.store(0, Ordering::SeqCst);
         idle_since = None;
         idle_passes = 0;

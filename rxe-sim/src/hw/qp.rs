@@ -246,13 +246,15 @@ impl SoftQp {
 
     /// `has_work` inside the gate.
     fn peek_for_work(&self, runner: Runner) -> bool {
+        // Receive completions held back are work in RTR too: a QP that only receives has no
+        // other pass to post them.
+        if self.rq.as_ref().is_some_and(|rq| self.receives_need_service(rq)) {
+            return true;
+        }
         if !Self::processes(self.load_state()) {
             return false;
         }
         if self.has_backlog.load(Ordering::Acquire) {
-            return true;
-        }
-        if self.rq.as_ref().is_some_and(|rq| self.receives_need_service(rq)) {
             return true;
         }
         if self.doorbell_fault.load(Ordering::Acquire) {
@@ -335,7 +337,8 @@ impl SoftQp {
         }
         let take = match self.window(runner, &private) {
             Ok(take) => take,
-            Err(_) if receives > 0 => return Progress::Worked(receives),
+            // The send queue is idle: the receive queue's outcome is the pass's.
+            Err(Progress::Idle) => return receives,
             Err(progress) => return progress,
         };
         let mut cqes = std::mem::take(&mut private.pass_cqes);
@@ -353,14 +356,20 @@ impl SoftQp {
     }
 
     /// The receive queue's share of a pass: completions a full CQ held back, and in ERR the
-    /// posted receives, flushed. Returns how many completions it produced or posted.
-    fn service_receives(&self) -> usize {
-        let Some(rq) = self.rq.as_ref().filter(|rq| self.receives_need_service(rq)) else { return 0 };
+    /// posted receives, flushed. `Worked` with how many completions it posted, `Blocked` when
+    /// there were some to post and the CQ had no room (the engine then sleeps in short steps
+    /// instead of spinning on work it cannot do), `Idle` when there was nothing to do.
+    fn service_receives(&self) -> Progress {
+        let Some(rq) = self.rq.as_ref().filter(|rq| self.receives_need_service(rq)) else { return Progress::Idle };
         let mut claim = rq.claim();
-        let posted = claim.flush_backlog();
-        match self.load_state() {
-            QpState::Err => posted + claim.flush(),
-            _ => posted,
+        let mut posted = claim.flush_backlog();
+        if self.load_state() == QpState::Err {
+            posted += claim.flush();
+        }
+        match posted {
+            0 if self.receives_need_service(rq) => Progress::Blocked,
+            0 => Progress::Idle,
+            n => Progress::Worked(n),
         }
     }
 
@@ -555,7 +564,7 @@ impl HwQp for SoftQp {
 
 /// The receiving side of a SEND: this QP is the connected QP of the sender.
 impl Responder for SoftQp {
-    fn deliver(&self, from: Option<&Resolved>, len: u32, sender_qpn: u32) -> Result<(), Failure> {
+    fn deliver(&self, from: Option<&Resolved>, len: u32, sender_qpn: u32, solicited: bool) -> Result<(), Failure> {
         // Only from the QP this one was connected to, as an RC responder drops the rest.
         let ready = |state| {
             !self.gate.is_closed()
@@ -597,7 +606,8 @@ impl Responder for SoftQp {
             Posted::Entries(_) => {}
         }
         let recv = claim.front();
-        let mut cqe = Cqe { wr_id: recv.wr_id, result: u64::from(sender_qpn), ..Cqe::default() };
+        let flags = if solicited { wqe_flags::SOLICITED } else { 0 };
+        let mut cqe = Cqe { wr_id: recv.wr_id, result: u64::from(sender_qpn), flags, ..Cqe::default() };
         match self.place(&recv, from, len) {
             Ok(()) => {
                 cqe.byte_len = len;

@@ -5,12 +5,15 @@
  * a SEND through the ibv_wr_* interface, what ibv_query_qp reports, and the verbs errors:
  * a receive too short (IBV_WC_LOC_LEN_ERR at the receiver, IBV_WC_REM_INV_REQ_ERR at the
  * sender), a SEND with no receive posted (IBV_WC_RNR_RETRY_EXC_ERR), a receive with two SGEs
- * (EINVAL, bad_wr naming it), and flushed receives after ibv_modify_qp to ERR.
+ * (EINVAL, bad_wr naming it), and flushed receives after ibv_modify_qp to ERR; a receive posted
+ * from inside the same QP's ibv_wr_* sequence, a solicited SEND waking the receiver's CQ armed
+ * for solicited completions only, and a send-only QP with a recv CQ of its own.
  *
  *   cc send_recv.c -libverbs -o send_recv && accel-run ./send_recv
  */
 #include <errno.h>
 #include <infiniband/verbs.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +181,70 @@ static void two_sges_per_receive_are_einval(struct side *b, struct ibv_mr *dst)
 	CHECK(ibv_post_recv(b->qp, &wr, &bad) == EINVAL && bad == &wr, "two SGEs: EINVAL naming the request");
 }
 
+/* The send and receive queues are independent: a receive may be posted from inside the QP's
+ * own ibv_wr_* sequence. */
+static void post_recv_inside_a_send_sequence(struct side *a, struct side *b, struct ibv_mr *src, struct ibv_mr *dst)
+{
+	struct ibv_qp_ex *qpx = ibv_qp_to_qp_ex(b->qp);
+	struct ibv_wc wc;
+	ibv_wr_start(qpx);
+	CHECK(post_recv(b->qp, 5, dst, 0, MSG) == 0, "ibv_post_recv inside the QP's own sequence");
+	ibv_wr_abort(qpx);
+	CHECK(post_send(a->qp, 6, src, 0, 8) == 0, "ibv_post_send");
+	CHECK(poll_n(b->recv_cq, &wc, 1) == 1 && wc.status == IBV_WC_SUCCESS && wc.wr_id == 5, "the receive took the SEND");
+	CHECK(poll_n(a->send_cq, &wc, 1) == 1 && wc.status == IBV_WC_SUCCESS, "send completion");
+}
+
+/* IBV_SEND_SOLICITED is the receiver's event trigger: its receive CQ, armed for solicited
+ * completions only, gets an event. */
+static void a_solicited_send_wakes_the_receiver(struct ibv_context *ctx, struct ibv_pd *pd, struct ibv_mr *src,
+						struct ibv_mr *dst)
+{
+	struct ibv_comp_channel *channel = ibv_create_comp_channel(ctx);
+	struct ibv_cq *send_cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	struct ibv_cq *recv_cq = channel ? ibv_create_cq(ctx, 16, NULL, channel, 0) : NULL;
+	struct ibv_qp *a = recv_cq ? create_qp(pd, send_cq, send_cq) : NULL;
+	struct ibv_qp *b = a ? create_qp(pd, send_cq, recv_cq) : NULL;
+	if (!b || connect_qp(a, b->qp_num) || connect_qp(b, a->qp_num)) {
+		CHECK(0, "solicited: setup: %s", strerror(errno));
+		return;
+	}
+	struct ibv_wc wc;
+	CHECK(ibv_req_notify_cq(recv_cq, 1) == 0, "arm for solicited completions only");
+	CHECK(post_recv(b, 1, dst, 0, MSG) == 0, "ibv_post_recv");
+	struct ibv_sge sge = { (uintptr_t)src->addr, 16, src->lkey };
+	struct ibv_send_wr wr = { .wr_id = 2, .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED | IBV_SEND_SOLICITED },
+			   *bad;
+	CHECK(ibv_post_send(a, &wr, &bad) == 0, "a solicited SEND");
+	CHECK(poll_n(send_cq, &wc, 1) == 1 && wc.status == IBV_WC_SUCCESS, "send completion");
+	struct pollfd pfd = { .fd = channel->fd, .events = POLLIN };
+	CHECK(poll(&pfd, 1, 10000) == 1, "an event for the solicited receive");
+	struct ibv_cq *event_cq;
+	void *event_context;
+	if (pfd.revents & POLLIN) {
+		CHECK(ibv_get_cq_event(channel, &event_cq, &event_context) == 0 && event_cq == recv_cq, "the event names the receive CQ");
+		ibv_ack_cq_events(recv_cq, 1);
+	}
+	CHECK(poll_n(recv_cq, &wc, 1) == 1 && wc.opcode == IBV_WC_RECV && wc.wr_id == 1, "the receive completion");
+	CHECK(ibv_destroy_qp(a) == 0 && ibv_destroy_qp(b) == 0, "destroy");
+	CHECK(ibv_destroy_cq(send_cq) == 0 && ibv_destroy_cq(recv_cq) == 0 && ibv_destroy_comp_channel(channel) == 0,
+	      "destroy CQs and channel");
+}
+
+/* A send-only QP (no receive queue) of a program with a CQ per direction. */
+static void a_send_only_qp_may_name_its_own_recv_cq(struct ibv_context *ctx, struct ibv_pd *pd)
+{
+	struct ibv_cq *send_cq = ibv_create_cq(ctx, 8, NULL, NULL, 0), *recv_cq = ibv_create_cq(ctx, 8, NULL, NULL, 0);
+	struct ibv_qp_init_attr attr = { .send_cq = send_cq, .recv_cq = recv_cq, .cap = { .max_send_wr = 4 },
+					 .qp_type = IBV_QPT_RC };
+	struct ibv_qp *qp = ibv_create_qp(pd, &attr);
+	CHECK(qp != NULL, "a QP without a receive queue and a recv CQ of its own: %s", strerror(errno));
+	CHECK(ibv_destroy_cq(recv_cq) == EBUSY, "its recv CQ is held while it lives");
+	CHECK(!qp || ibv_destroy_qp(qp) == 0, "destroy");
+	CHECK(ibv_destroy_cq(recv_cq) == 0 && ibv_destroy_cq(send_cq) == 0, "destroy CQs");
+}
+
 /* Failures stop both QPs of the pair: each case runs on a fresh pair. */
 static void too_short_a_receive(struct side *a, struct side *b, struct ibv_mr *src, struct ibv_mr *dst)
 {
@@ -254,7 +321,8 @@ int main(void)
 		src_buf[i] = (char)(i * 13 + 5);
 
 	void (*const cases[])(struct side *, struct side *, struct ibv_mr *, struct ibv_mr *) = {
-		lists_of_receives_and_sends, send_through_the_wr_interface, too_short_a_receive, no_receive_posted
+		lists_of_receives_and_sends, send_through_the_wr_interface, post_recv_inside_a_send_sequence,
+		too_short_a_receive, no_receive_posted
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct side a, b;
@@ -269,6 +337,8 @@ int main(void)
 		cases[i](&a, &b, src, dst);
 		destroy_pair(&a, &b);
 	}
+	a_solicited_send_wakes_the_receiver(ctx, pd, src, dst);
+	a_send_only_qp_may_name_its_own_recv_cq(ctx, pd);
 	CHECK(ibv_dereg_mr(src) == 0 && ibv_dereg_mr(dst) == 0, "ibv_dereg_mr");
 	CHECK(ibv_dealloc_pd(pd) == 0, "ibv_dealloc_pd");
 	CHECK(ibv_close_device(ctx) == 0, "ibv_close_device");

@@ -40,14 +40,16 @@ impl Operation for Rdma {
             return Ok(Done::ok(0, 0));
         }
         let (mrs, pdn) = (ctx.mrs, ctx.pdn);
-        let remote_pdn = ctx.peer.rkey_pdn(ctx.qpn, pdn)?;
         // A remote failure is the responder's too: a connected one stops.
         let refused = |vendor| {
             ctx.peer.access_refused();
             Failure::remote_access(vendor)
         };
+        // Checked in the order data moves: a write's local source before the request leaves
+        // (so before any responder is reached), a read's remote source before it lands.
         if self.opcode == Opcode::RdmaWrite {
             let from = mrs.resolve(&wqe.src, pdn, Use::Read).map_err(Failure::protection)?;
+            let remote_pdn = ctx.peer.rkey_pdn(ctx.qpn, pdn)?;
             let to = mrs.resolve(&wqe.dst, remote_pdn, Use::RemoteWrite).map_err(refused)?;
             // Writing past the remote range is the remote side's refusal.
             if to.len < from.len {
@@ -55,6 +57,7 @@ impl Operation for Rdma {
             }
             copy_resolved(&from, &to, Failure::remote_access(VendorError::OutOfBounds))
         } else {
+            let remote_pdn = ctx.peer.rkey_pdn(ctx.qpn, pdn)?;
             let from = mrs.resolve(&wqe.src, remote_pdn, Use::RemoteRead).map_err(refused)?;
             let to = mrs.resolve(&wqe.dst, pdn, Use::Write).map_err(Failure::protection)?;
             copy_resolved(&from, &to, Failure::length(VendorError::DestinationTooSmall))

@@ -4,7 +4,7 @@
 //! message the way an RC requester does.
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
-use accelverbs_uapi::wqe::{Opcode, Wqe};
+use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
 
 use super::{no_params_or_aux, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::{Resolved, Use};
@@ -42,11 +42,12 @@ impl Peer<'_> {
 /// The receiving QP, as a SEND or an RDMA request of its connected QP sees it.
 pub trait Responder {
     /// Places `len` bytes from `from` (`None` for an empty message) into the next posted
-    /// receive and completes it. The failure is the sender's status: `RetryExceeded` when the
+    /// receive and completes it, as a solicited completion if `solicited` (the SEND's
+    /// `IBV_SEND_SOLICITED`: it wakes a receive CQ armed for solicited completions only). The failure is the sender's status: `RetryExceeded` when the
     /// receiver is gone or not ready, `ReceiverNotReady` when nothing is posted,
     /// `RemoteInvalidRequest` / `RemoteOperationError` when the receive refused the message
     /// (the receiver then completes it with the local status itself).
-    fn deliver(&self, from: Option<&Resolved>, len: u32, sender_qpn: u32) -> Result<(), Failure>;
+    fn deliver(&self, from: Option<&Resolved>, len: u32, sender_qpn: u32, solicited: bool) -> Result<(), Failure>;
     /// The PD RDMA from QP `requester_qpn` resolves its rkeys in; `RetryExceeded` unless this
     /// QP is ready and connected back to the requester (as an RC responder drops packets of
     /// any other QP).
@@ -91,7 +92,7 @@ impl Operation for Send {
             _ => Some(ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?),
         };
         let Peer::Connected(peer) = ctx.peer else { return Err(Failure::not_connected()) };
-        peer.deliver(from.as_ref(), len, ctx.qpn)?;
+        peer.deliver(from.as_ref(), len, ctx.qpn, wqe.ctrl.flags & flags::SOLICITED != 0)?;
         Ok(Done::ok(len, 0))
     }
 }
