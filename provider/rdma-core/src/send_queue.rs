@@ -45,7 +45,7 @@ impl SendQueue {
     /// Takes the lock for the rest of this scope; `EDEADLK` from inside this thread's own
     /// `ibv_wr_*` sequence on the QP.
     pub fn lock(&self) -> Result<Guard<'_>, i32> {
-        if self.sequence.load(Ordering::Relaxed) == thread_id() {
+        if self.in_own_sequence() {
             return Err(libc::EDEADLK);
         }
         self.acquire();
@@ -77,11 +77,18 @@ impl SendQueue {
         true
     }
 
+    /// Whether this thread is inside a sequence on the QP. Only a thread stores its own id, so
+    /// equality means it holds the lock; with no sequence open (the common case, every
+    /// `ibv_post_send`) the thread's id, a system call, is not even asked for.
+    fn in_own_sequence(&self) -> bool {
+        let owner = self.sequence.load(Ordering::Relaxed);
+        owner != 0 && owner == thread_id()
+    }
+
     /// The queue, if this thread is inside a sequence on the QP.
     #[allow(clippy::mut_from_ref)] // The lock the sequence holds makes the reference unique.
     pub fn in_sequence(&self) -> Option<&mut Queue> {
-        // Only this thread stores its own id, so equality means it holds the lock.
-        if self.sequence.load(Ordering::Relaxed) != thread_id() {
+        if !self.in_own_sequence() {
             return None;
         }
         // SAFETY: this thread holds the lock (checked above) and the verbs contract keeps a
