@@ -31,6 +31,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -f /usr/include/libnl3/netlink/route/link.h ] || need+=(libnl-3-dev libnl-route-3-dev)
 [ -f /usr/include/libudev.h ] || need+=(libudev-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# The soft device runs AES-128-XTS on OpenSSL 3's libcrypto (openssl-sys links it).
+[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-200}
 export ACCELVERBS_STRESS=${ACCELVERBS_STRESS:-4}
-cargo test --release --locked -p accelverbs-tests --test races --test soundness --test copy --no-run
+cargo test --release --locked -p accelverbs-tests --test races --test soundness --test copy --test send_recv --test async_events --no-run
 cargo test --release --locked -p accelverbs-rxe-sim --lib --no-run
 for i in $(seq 1 "$rounds"); do
-    if ! cargo test --release --locked -q -p accelverbs-tests --test races --test soundness --test copy >/tmp/accelverbs-soak.log 2>&1 ||
-        ! cargo test --release --locked -q -p accelverbs-rxe-sim --lib comp_channel >>/tmp/accelverbs-soak.log 2>&1; then
+    if ! cargo test --release --locked -q -p accelverbs-tests --test races --test soundness --test copy --test send_recv --test async_events >/tmp/accelverbs-soak.log 2>&1 ||
+        ! cargo test --release --locked -q -p accelverbs-rxe-sim --lib event_queue >>/tmp/accelverbs-soak.log 2>&1; then
         echo "soak: round $i of $rounds failed"; cat /tmp/accelverbs-soak.log; exit 1
     fi
 done

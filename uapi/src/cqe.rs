@@ -113,6 +113,8 @@ wire_enum! {
         NotConnected = 18,
         /// A SEND found no receive posted at the peer (or no room in its receive CQ).
         NoReceivePosted = 19,
+        /// AES-XTS: a data unit under 16 bytes, or an input that is not a whole number of them.
+        BadDataUnit = 20,
     }
 }
 

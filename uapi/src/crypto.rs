@@ -107,7 +107,9 @@ pub struct CryptoParams {
     pub reserved0: u32,
     /// The IV: AES-GCM uses the first `GCM_IV_LEN` bytes (the rest must be zero).
     pub iv: [u8; 16],
-    /// AES-XTS data-unit size (zero for AES-GCM).
+    /// AES-XTS: the data unit in bytes, at least `XTS_MIN_DATA_UNIT` (zero for AES-GCM). The IV
+    /// field holds the first unit's tweak, a 128-bit little-endian number; each next unit's is
+    /// one more.
     pub data_unit: u32,
     pub reserved: [u8; 20],
 }
@@ -117,6 +119,9 @@ assert_layout!(CryptoParams, 48; key @ 0, reserved0 @ 4, iv @ 8, data_unit @ 24,
 pub const GCM_IV_LEN: usize = 12;
 /// AES-GCM's tag: 128 bits.
 pub const GCM_TAG_LEN: usize = 16;
+/// AES-XTS's smallest data unit: one AES block (longer ones need not be whole blocks: the
+/// last partial block is handled by ciphertext stealing).
+pub const XTS_MIN_DATA_UNIT: usize = 16;
 
 wire_enum! {
     /// What DIGEST computes (`DigestParams::algorithm`).

@@ -147,6 +147,15 @@ print(AESGCM(key).encrypt(iv, pt, aad).hex(), hashlib.sha256(pt).hexdigest(), hm
     let expected = python(check, &[key, hmac_key, iv, aad, &field("plaintext")]);
     let device = format!("{}{} {} {}", field("ciphertext"), field("tag"), field("sha256"), field("hmac"));
     assert_eq!(device, expected, "ciphertext+tag, SHA-256, HMAC-SHA-256: device vs Python");
+    let xts = "import sys
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+pt = bytes.fromhex(sys.argv[1])
+out = b''
+for unit in range(2):
+    e = Cipher(algorithms.AES(pt[:32]), modes.XTS((5 + unit).to_bytes(16, 'little'))).encryptor()
+    out += e.update(pt[512 * unit:512 * (unit + 1)]) + e.finalize()
+print(out.hex())";
+    assert_eq!(field("xts"), python(xts, &[&field("plaintext")]), "AES-128-XTS: device vs Python");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! ENCRYPT and DECRYPT with a device-held key (AES-GCM): the IV travels in the WQE, the AAD
-//! and the tag in regions of their own. The request holds every region it names (the tag and
-//! the output for writing) and the key until the device is done with it.
+//! ENCRYPT and DECRYPT with a device-held key. AES-GCM: the IV travels in the WQE, the AAD and
+//! the tag in regions of their own. AES-XTS: the first data unit's tweak travels in the WQE,
+//! with the data unit's size. The request holds every region it names (the tag and the output
+//! for writing) and the key until the device is done with it.
 
 use std::sync::Arc;
 
@@ -19,16 +20,19 @@ struct Request<'a> {
     opcode: Opcode,
     wr_id: u64,
     key: &'a CryptoKey,
-    iv: [u8; GCM_IV_LEN],
+    /// AES-GCM: the IV then zeros; AES-XTS: the first tweak.
+    iv: [u8; 16],
+    /// AES-XTS's data unit (0 for AES-GCM).
+    data_unit: u32,
     src: (Sge, &'a Arc<MrShared>),
     dst: (Sge, &'a Arc<MrShared>),
-    tag: (Sge, &'a Arc<MrShared>),
+    tag: Option<(Sge, &'a Arc<MrShared>)>,
     aad: Option<(Sge, &'a Arc<MrShared>)>,
 }
 
 impl<'a> Request<'a> {
-    /// The request, with the tag given as an SGE of its region (written by ENCRYPT, read by
-    /// DECRYPT).
+    /// An AES-GCM request, with the tag given as an SGE of its region (written by ENCRYPT,
+    /// read by DECRYPT).
     fn new(
         opcode: Opcode,
         wr_id: u64,
@@ -38,19 +42,35 @@ impl<'a> Request<'a> {
         dst: MrSliceMut<'a>,
         tag: (Sge, &'a Arc<MrShared>),
     ) -> Self {
-        Self { opcode, wr_id, key, iv, src: (src.sge, src.mr), dst: (dst.sge, dst.mr), tag, aad: None }
+        let mut full = [0u8; 16];
+        full[..GCM_IV_LEN].copy_from_slice(&iv);
+        let (src, dst) = ((src.sge, src.mr), (dst.sge, dst.mr));
+        Self { opcode, wr_id, key, iv: full, data_unit: 0, src, dst, tag: Some(tag), aad: None }
+    }
+
+    /// An AES-XTS request.
+    fn xts(
+        opcode: Opcode,
+        wr_id: u64,
+        key: &'a CryptoKey,
+        tweak: u128,
+        data_unit: u32,
+        src: MrSlice<'a>,
+        dst: MrSliceMut<'a>,
+    ) -> Self {
+        let (src, dst) = ((src.sge, src.mr), (dst.sge, dst.mr));
+        Self { opcode, wr_id, key, iv: tweak.to_le_bytes(), data_unit, src, dst, tag: None, aad: None }
     }
 
     fn encode(&self, wqe: &mut Wqe) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = self.opcode as u8;
-        let mut params = CryptoParams { key: self.key.number(), ..CryptoParams::default() };
-        params.iv[..GCM_IV_LEN].copy_from_slice(&self.iv);
+        let params = CryptoParams { key: self.key.number(), iv: self.iv, data_unit: self.data_unit, ..CryptoParams::default() };
         wqe.params.copy_from_slice(params.as_bytes());
         wqe.src = self.src.0;
         wqe.dst = self.dst.0;
         wqe.aux[0] = self.aad.map_or(Sge::default(), |a| a.0);
-        wqe.aux[1] = self.tag.0;
+        wqe.aux[1] = self.tag.map_or(Sge::default(), |t| t.0);
     }
 
     fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
@@ -62,7 +82,7 @@ impl<'a> Request<'a> {
         let named = [
             Some((self.src.1, DeviceAccess::Read)),
             Some((self.dst.1, DeviceAccess::Write)),
-            Some((self.tag.1, tag_access)),
+            self.tag.map(|t| (t.1, tag_access)),
             self.aad.map(|a| (a.1, DeviceAccess::Read)),
         ];
         // Each region once, written if any use of it writes.
@@ -114,6 +134,19 @@ impl<'a> Encrypt<'a> {
         Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
     }
 
+    /// AES-XTS under `key` (an AES-XTS key): `src` is a whole number of `data_unit`-byte units
+    /// (at least 16 bytes each), the first under tweak `tweak` (a storage block number, say)
+    /// and each next one under the next number. `dst` at least as long; it may be `src`.
+    pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
+        Self { request: Request::xts(Opcode::Encrypt, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
+    }
+
+    /// AES-XTS of `data` in place, as a storage device encrypts a block.
+    pub fn xts_in_place(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, data: MrSliceMut<'a>) -> Self {
+        let sge = data.sge;
+        Self::xts(wr_id, key, tweak, data_unit, MrSlice { mr: data.mr, sge }, data)
+    }
+
     /// Additional authenticated data: covered by the tag, not encrypted.
     pub fn aad(mut self, aad: MrSlice<'a>) -> Self {
         self.request.aad = Some((aad.sge, aad.mr));
@@ -139,6 +172,17 @@ impl<'a> Decrypt<'a> {
     pub fn in_place(wr_id: u64, key: &'a CryptoKey, iv: [u8; GCM_IV_LEN], data: MrSliceMut<'a>, tag: MrSlice<'a>) -> Self {
         let sge = data.sge;
         Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
+    }
+
+    /// AES-XTS, as [`Encrypt::xts`].
+    pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
+        Self { request: Request::xts(Opcode::Decrypt, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
+    }
+
+    /// AES-XTS of `data` in place.
+    pub fn xts_in_place(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, data: MrSliceMut<'a>) -> Self {
+        let sge = data.sge;
+        Self::xts(wr_id, key, tweak, data_unit, MrSlice { mr: data.mr, sge }, data)
     }
 
     /// The additional authenticated data the tag covers.

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::gcm_key::GcmKey;
 use super::key_slots::KeySlots;
+use super::xts_key::XtsKey;
 
 /// One key.
 pub struct SoftKey {
@@ -22,6 +23,8 @@ pub struct SoftKey {
     material: Zeroizing<Vec<u8>>,
     /// AES-GCM's prepared key, built once at creation (aws-lc cleanses it when dropped).
     gcm: Option<GcmKey>,
+    /// AES-XTS's, likewise (its library cleanses it).
+    xts: Option<XtsKey>,
     /// HMAC-SHA-256's prepared key, likewise.
     hmac: Option<hmac::Key>,
 }
@@ -41,6 +44,11 @@ impl SoftKey {
     /// The AES-GCM key, for an AES-GCM key.
     pub fn gcm(&self) -> Option<&GcmKey> {
         self.gcm.as_ref()
+    }
+
+    /// The AES-XTS key, for an AES-XTS key.
+    pub fn xts(&self) -> Option<&XtsKey> {
+        self.xts.as_ref()
     }
 
     /// The HMAC key, for an HMAC-SHA-256 key.
@@ -79,9 +87,13 @@ impl CryptoKeyTable {
             KeyAlgorithm::Aes128Gcm | KeyAlgorithm::Aes256Gcm => Some(GcmKey::new(setup.material).ok_or(Errno::EINVAL)?),
             _ => None,
         };
+        let xts = match setup.algorithm {
+            KeyAlgorithm::Aes128Xts | KeyAlgorithm::Aes256Xts => Some(XtsKey::new(setup.material).ok_or(Errno::EINVAL)?),
+            _ => None,
+        };
         let hmac = (setup.algorithm == KeyAlgorithm::HmacSha256).then(|| hmac::Key::new(hmac::HMAC_SHA256, setup.material));
         let material = Zeroizing::new(setup.material.to_vec());
-        let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, hmac });
+        let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, xts, hmac });
         self.write().insert(|_| key)
     }
 
@@ -140,10 +152,10 @@ impl CryptoKeyTable {
 mod tests {
     use super::*;
 
-    /// An XTS key: no library call to make it (these tests also run under Miri). Material of
-    /// 32 bytes whose halves differ.
+    /// A key-encryption key: no library call to make it (these tests also run under Miri).
+    /// Material of 32 bytes.
     fn setup(material: &[u8]) -> CryptoKeySetup<'_> {
-        CryptoKeySetup { pdn: 3, ctx_id: 1, algorithm: KeyAlgorithm::Aes128Xts, material, wrapped_by: None }
+        CryptoKeySetup { pdn: 3, ctx_id: 1, algorithm: KeyAlgorithm::AesKeyWrap256, material, wrapped_by: None }
     }
 
     #[test]
@@ -152,8 +164,8 @@ mod tests {
         let material: Vec<u8> = (0..32).collect();
         let n = table.create(setup(&material)).unwrap();
         let key = table.resolve(n, 3).unwrap();
-        assert_eq!((key.algorithm, key.material()), (KeyAlgorithm::Aes128Xts, &material[..]));
-        assert!(key.gcm().is_none() && key.hmac().is_none());
+        assert_eq!((key.algorithm, key.material()), (KeyAlgorithm::AesKeyWrap256, &material[..]));
+        assert!(key.gcm().is_none() && key.xts().is_none() && key.hmac().is_none());
         assert_eq!(table.resolve(n, 4).err(), Some(VendorError::PdMismatch));
         table.destroy(n);
         assert_eq!(table.resolve(n, 3).err(), Some(VendorError::KeyUnknown));

@@ -15,6 +15,7 @@ pub mod qp;
 pub mod receive_queue;
 pub mod shared;
 pub mod stream_table;
+pub mod xts_key;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};

@@ -3,7 +3,8 @@
  * (RFC 5649: its plaintext never crosses the ABI), an HMAC-SHA-256 key; then in ibv_wr_*
  * sequences an AES-GCM encryption with AAD, its decryption back, a decryption with a tampered
  * tag (ACCELDV_WC_AUTH_FAILED, output zeroed, the QP still usable), SHA-256 and HMAC-SHA-256
- * digests, and CRC32C chained over two requests. Prints what it produced as hex, for the test
+ * digests, CRC32C chained over two requests, and AES-128-XTS over two 512-byte data units
+ * from tweak 5 (the XTS key: the first 32 bytes of the plaintext). Prints what it produced as hex, for the test
  * to check against Python's cryptography and hashlib (tests/verbs_programs.rs).
  *
  *   dv_crypto KEK WRAPPED_KEY HMAC_KEY IV AAD      (each hex)
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEN 1000
+#define LEN 1024
 #define TAG 16
 #define DIGEST 32
 
@@ -207,6 +208,15 @@ int main(int argc, char **argv)
 	crc.seed = wc.checksum;
 	wc = digest(&crc, sge(mr, OUT + 4, 5), NULL);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.checksum == 0xe3069283, "crc32c chained: %#x", wc.checksum);
+
+	/* AES-128-XTS, two data units, the first under tweak 5. */
+	struct acceldv_crypto_key *xts = acceldv_create_crypto_key(pd, ACCELDV_KEY_AES_128_XTS, buf + PT, 32);
+	CHECK(xts != NULL, "the XTS key: %s", strerror(errno));
+	struct acceldv_crypto_attr xts_attr = { .key = xts, .iv = { 5 }, .data_unit = 512 };
+	wc = crypt(1, &xts_attr, sge(mr, PT, 1024), sge(mr, CT, 1024));
+	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == 1024, "xts: status %#x", wc.wc.status);
+	print_hex("xts", buf + CT, 1024);
+	CHECK(acceldv_destroy_crypto_key(xts) == 0, "destroy the XTS key");
 
 	/* A builder the QP was not created with fails the sequence. */
 	ibv_wr_start(qpx);
