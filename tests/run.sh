@@ -24,6 +24,7 @@ command -v cc >/dev/null || need+=(gcc)
 for tool in gzip zstd lz4; do command -v $tool >/dev/null || need+=($tool); done
 /usr/bin/python3 -c 'import lz4.block' 2>/dev/null || need+=(python3-lz4)
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
+/usr/bin/python3 -c "import cryptography_vectors" 2>/dev/null || need+=(python3-cryptography-vectors)
 # rust-ibverbs (a dev-dependency of the plugin's examples): its -sys crate configures rdma-core
 # with cmake (which wants pkg-config and libnl) and runs bindgen (libclang).
 command -v cmake >/dev/null || need+=(cmake)
