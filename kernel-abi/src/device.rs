@@ -143,14 +143,15 @@ impl<H: Hardware> Driver<H> {
             max_sge: self.hw.max_sge(),
             max_mr_size: l.max_mr_size,
             page_size_cap: PAGE_SIZE,
-            opcodes: self.hw.opcodes(),
+            opcodes: self.hw.opcodes() as u64,
+            opcodes_hi: (self.hw.opcodes() >> 64) as u64,
             cap_flags: flags,
             compress_formats: self.hw.compress_formats(),
             max_comp_streams: l.max_comp_streams,
             node_guid: NODE_GUID,
             max_crypto_keys: l.max_crypto_keys,
             reserved0: 0,
-            reserved: [0; 5],
+            reserved: [0; 4],
         }
     }
 

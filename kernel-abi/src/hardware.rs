@@ -144,8 +144,9 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn num_engines(&self) -> u32;
     /// Whether the device lets the posting/polling thread execute work (embedded devices).
     fn supports_inline(&self) -> bool;
-    /// The opcodes the engines run (`DeviceCaps::opcodes`: bit `n` for opcode `n`).
-    fn opcodes(&self) -> u64;
+    /// The opcodes the engines run: bit `n` for opcode `n` (`DeviceCaps::opcodes` and
+    /// `opcodes_hi`).
+    fn opcodes(&self) -> u128;
     /// The most data SGEs per direction any operation takes (`DeviceCaps::max_sge`).
     fn max_sge(&self) -> u32;
     /// The compression formats the engines run (`DeviceCaps::compress_formats`).

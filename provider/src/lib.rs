@@ -171,8 +171,8 @@ pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use pd::Pd;
 pub use post::{
-    Compress, Copy, Decompress, Decrypt, Digest, Encrypt, Nop, PostBatch, RawWqe, RdmaRead, RdmaWrite, Recv, Send, WorkRequest,
-    DIGEST_LEN, TAG_LEN,
+    Compress, CompressEncrypt, Copy, Decompress, Decrypt, DecryptDecompress, Digest, Encrypt, Nop, PostBatch, RawWqe, RdmaRead,
+    RdmaWrite, Recv, Send, WorkRequest, DIGEST_LEN, TAG_LEN,
 };
 pub use qp::{Qp, QpInit, QpType};
 pub use wc::WorkCompletion;

@@ -18,7 +18,7 @@ fn devinfo_lists_the_soft_device_and_its_opcodes() {
     assert!(ok, "{err}");
     assert!(out.contains("hca_id:\taccelsim0"), "{out}");
     assert!(out.contains("driver:\t\t\taccel"), "{out}");
-    assert!(out.contains("opcodes:\t\tNOP COPY RDMA_WRITE RDMA_READ SEND COMPRESS DECOMPRESS ENCRYPT DECRYPT DIGEST\n"), "{out}");
+    assert!(out.contains("opcodes:\t\tNOP COPY RDMA_WRITE RDMA_READ SEND COMPRESS DECOMPRESS ENCRYPT DECRYPT DIGEST COMPRESS_ENCRYPT DECRYPT_DECOMPRESS\n"), "{out}");
     assert!(out.contains("compress_formats:\tDeflate Zlib Gzip Lz4Frame Lz4Block Zstd\n"), "{out}");
     assert!(out.contains("PORT_ACTIVE"), "{out}");
 }

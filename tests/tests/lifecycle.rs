@@ -176,7 +176,8 @@ fn device_and_port_queries() {
     let caps = ctx.query_device().unwrap();
     assert_eq!(caps.num_engines, 3);
     let ops = Opcode::ALL;
-    assert_eq!(caps.opcodes, ops.iter().fold(0, |m, &op| m | 1 << op as u8), "{ops:?}");
+    assert_eq!(caps.opcode_mask(), ops.iter().fold(0u128, |m, &op| m | 1 << op as u8), "{ops:?}");
+    assert!(ops.iter().all(|&op| caps.runs(op)));
     assert_eq!(caps.max_sge, accelverbs::MAX_LIST_ENTRIES);
     assert!(caps.max_qp_wr.is_power_of_two() && caps.max_cqe.is_power_of_two());
     let port = ctx.query_port(1).unwrap();

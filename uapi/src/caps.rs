@@ -37,7 +37,8 @@ pub struct DeviceCaps {
     pub max_sge: u32,
     pub max_mr_size: u64,
     pub page_size_cap: u64,
-    /// Bit `1 << opcode` for every `wqe::Opcode` the device executes.
+    /// Bit `1 << opcode` for every `wqe::Opcode` below 64 the device executes
+    /// ([`DeviceCaps::runs`] reads both words).
     pub opcodes: u64,
     /// `cap_flags::*`.
     pub cap_flags: u64,
@@ -51,11 +52,30 @@ pub struct DeviceCaps {
     /// Crypto keys the device holds at once.
     pub max_crypto_keys: u32,
     pub reserved0: u32,
-    pub reserved: [u64; 5],
+    /// Bit `1 << (opcode - 64)` for every opcode from 64 (the chained operations).
+    pub opcodes_hi: u64,
+    pub reserved: [u64; 4],
 }
 assert_layout!(DeviceCaps, 160; fw_ver @ 0, driver_ver @ 8, vendor_id @ 16, num_engines @ 28,
     max_pd @ 32, max_qp_wr @ 48, max_sge @ 60, max_mr_size @ 64, page_size_cap @ 72,
-    opcodes @ 80, cap_flags @ 88, compress_formats @ 96, max_comp_streams @ 100, node_guid @ 104, max_crypto_keys @ 112, reserved0 @ 116, reserved @ 120);
+    opcodes @ 80, cap_flags @ 88, compress_formats @ 96, max_comp_streams @ 100, node_guid @ 104, max_crypto_keys @ 112,
+    reserved0 @ 116, opcodes_hi @ 120, reserved @ 128);
+
+impl DeviceCaps {
+    /// Whether the device executes `opcode`.
+    pub fn runs(&self, opcode: crate::wqe::Opcode) -> bool {
+        let n = opcode as u8 as u32;
+        match n < 64 {
+            true => self.opcodes & (1 << n) != 0,
+            false => self.opcodes_hi.checked_shr(n - 64).is_some_and(|word| word & 1 != 0),
+        }
+    }
+
+    /// Both opcode words as one mask: bit `1 << opcode`.
+    pub fn opcode_mask(&self) -> u128 {
+        u128::from(self.opcodes) | u128::from(self.opcodes_hi) << 64
+    }
+}
 
 /// Packs a version triple the way `DeviceCaps::fw_ver` stores it.
 pub const fn pack_version(major: u16, minor: u16, patch: u16) -> u64 {

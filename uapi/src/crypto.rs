@@ -115,6 +115,40 @@ pub struct CryptoParams {
 }
 assert_layout!(CryptoParams, 48; key @ 0, reserved0 @ 4, iv @ 8, data_unit @ 24, reserved @ 28);
 
+/// The parameters of the chained operations COMPRESS_ENCRYPT and DECRYPT_DECOMPRESS: the
+/// one-shot compression's (as `compress::CompressParams` begins) and AES-GCM's.
+///
+/// ```text
+///  params  0        1       2        4        8      12                 24                 48
+///          +--------+-------+--------+--------+------+-------------------+------------------+
+///          | format | level | flags  | stream | key  | iv[12]            | reserved (zero)  |
+///          |        |       | (zero) | (zero) |      |                   |                  |
+///          +--------+-------+--------+--------+------+-------------------+------------------+
+/// ```
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ChainParams {
+    /// `compress::Format`.
+    pub format: u8,
+    /// The compression level (COMPRESS_ENCRYPT; zero for DECRYPT_DECOMPRESS).
+    pub level: i8,
+    /// Zero: a chain is one-shot, one SGE a side.
+    pub flags: u16,
+    /// Zero: no compression context.
+    pub stream: u32,
+    /// The AES-GCM key's device number.
+    pub key: u32,
+    pub iv: [u8; GCM_IV_LEN],
+    pub reserved: [u8; 24],
+}
+assert_layout!(ChainParams, 48; format @ 0, level @ 1, flags @ 2, stream @ 4, key @ 8, iv @ 12, reserved @ 24);
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        Self { format: 0, level: 0, flags: 0, stream: 0, key: 0, iv: [0; GCM_IV_LEN], reserved: [0; 24] }
+    }
+}
+
 /// AES-GCM's IV: 96 bits.
 pub const GCM_IV_LEN: usize = 12;
 /// AES-GCM's tag: 128 bits.

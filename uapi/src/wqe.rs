@@ -54,12 +54,18 @@ wire_enum! {
         /// A digest or checksum of `src` (`crypto::DigestParams`): SHA-256 and HMAC-SHA-256
         /// write 32 bytes to `dst`; CRC32C reports its value in `Cqe::result`.
         Digest = 0x30,
+        /// Compresses `src` (one-shot) and encrypts the result with AES-GCM into `dst`
+        /// (`crypto::ChainParams`); the AAD and tag as for ENCRYPT.
+        CompressEncrypt = 0x40,
+        /// Decrypts `src` with AES-GCM and decompresses the result (one-shot) into `dst`, which
+        /// must be at least as long as `src` (`crypto::ChainParams`).
+        DecryptDecompress = 0x41,
     }
 }
 
 impl Opcode {
     /// Every opcode, in numeric order (for listing capabilities).
-    pub const ALL: [Opcode; 10] = [
+    pub const ALL: [Opcode; 12] = [
         Opcode::Nop,
         Opcode::Copy,
         Opcode::RdmaWrite,
@@ -70,6 +76,8 @@ impl Opcode {
         Opcode::Encrypt,
         Opcode::Decrypt,
         Opcode::Digest,
+        Opcode::CompressEncrypt,
+        Opcode::DecryptDecompress,
     ];
 
     /// The name docs/ABI.md and `accel devinfo` use (verbs' spelling for the verbs opcodes).
@@ -85,6 +93,8 @@ impl Opcode {
             Opcode::Encrypt => "ENCRYPT",
             Opcode::Decrypt => "DECRYPT",
             Opcode::Digest => "DIGEST",
+            Opcode::CompressEncrypt => "COMPRESS_ENCRYPT",
+            Opcode::DecryptDecompress => "DECRYPT_DECOMPRESS",
         }
     }
 }

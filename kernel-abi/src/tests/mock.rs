@@ -227,7 +227,7 @@ impl Hardware for MockHardware {
     fn supports_inline(&self) -> bool {
         self.inline
     }
-    fn opcodes(&self) -> u64 {
+    fn opcodes(&self) -> u128 {
         0b11
     }
     fn max_sge(&self) -> u32 {

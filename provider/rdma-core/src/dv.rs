@@ -67,6 +67,7 @@ pub unsafe extern "C" fn acceldv_query_device(context: *mut sys::ibv_context, at
             max_comp_streams: caps.max_comp_streams,
             num_engines: caps.num_engines,
             max_crypto_keys: caps.max_crypto_keys,
+            opcodes_hi: caps.opcodes_hi,
             ..Default::default()
         };
         // SAFETY: as above.
@@ -557,6 +558,8 @@ mod tests {
             (sys::ACCELDV_OP_ENCRYPT, wqe::Opcode::Encrypt),
             (sys::ACCELDV_OP_DECRYPT, wqe::Opcode::Decrypt),
             (sys::ACCELDV_OP_DIGEST, wqe::Opcode::Digest),
+            (sys::ACCELDV_OP_COMPRESS_ENCRYPT, wqe::Opcode::CompressEncrypt),
+            (sys::ACCELDV_OP_DECRYPT_DECOMPRESS, wqe::Opcode::DecryptDecompress),
         ];
         assert_eq!(opcodes.len(), wqe::Opcode::ALL.len(), "every opcode has its acceldv name");
         let keys = [

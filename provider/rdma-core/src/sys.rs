@@ -11868,6 +11868,8 @@ pub const ACCELDV_OP_DECOMPRESS: acceldv_opcode = 17;
 pub const ACCELDV_OP_ENCRYPT: acceldv_opcode = 32;
 pub const ACCELDV_OP_DECRYPT: acceldv_opcode = 33;
 pub const ACCELDV_OP_DIGEST: acceldv_opcode = 48;
+pub const ACCELDV_OP_COMPRESS_ENCRYPT: acceldv_opcode = 64;
+pub const ACCELDV_OP_DECRYPT_DECOMPRESS: acceldv_opcode = 65;
 pub type acceldv_opcode = ::core::ffi::c_uint;
 pub const ACCELDV_COMP_DEFLATE: acceldv_comp_format = 1;
 pub const ACCELDV_COMP_ZLIB: acceldv_comp_format = 2;
@@ -11899,7 +11901,8 @@ pub struct acceldv_device_attr {
     pub max_comp_streams: u32,
     pub num_engines: u32,
     pub max_crypto_keys: u32,
-    pub reserved2: [u64; 4usize],
+    pub opcodes_hi: u64,
+    pub reserved2: [u64; 3usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -11914,7 +11917,8 @@ const _: () = {
     ["Offset of field: acceldv_device_attr::num_engines"][::core::mem::offset_of!(acceldv_device_attr, num_engines) - 24usize];
     ["Offset of field: acceldv_device_attr::max_crypto_keys"]
         [::core::mem::offset_of!(acceldv_device_attr, max_crypto_keys) - 28usize];
-    ["Offset of field: acceldv_device_attr::reserved2"][::core::mem::offset_of!(acceldv_device_attr, reserved2) - 32usize];
+    ["Offset of field: acceldv_device_attr::opcodes_hi"][::core::mem::offset_of!(acceldv_device_attr, opcodes_hi) - 32usize];
+    ["Offset of field: acceldv_device_attr::reserved2"][::core::mem::offset_of!(acceldv_device_attr, reserved2) - 40usize];
 };
 pub const ACCELDV_QP_EX_WITH_NOP: acceldv_qp_send_ops_flags = 1;
 pub const ACCELDV_QP_EX_WITH_COPY: acceldv_qp_send_ops_flags = 2;

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use accelverbs_uapi::crypto::{CryptoParams, GCM_IV_LEN, GCM_TAG_LEN};
+use accelverbs_uapi::compress::Format;
+use accelverbs_uapi::crypto::{ChainParams, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN};
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 use zerocopy::IntoBytes;
 
@@ -28,6 +29,8 @@ struct Request<'a> {
     dst: (Sge, &'a Arc<MrShared>),
     tag: Option<(Sge, &'a Arc<MrShared>)>,
     aad: Option<(Sge, &'a Arc<MrShared>)>,
+    /// A chained request's compression: format and level.
+    codec: Option<(Format, i8)>,
 }
 
 impl<'a> Request<'a> {
@@ -45,7 +48,7 @@ impl<'a> Request<'a> {
         let mut full = [0u8; 16];
         full[..GCM_IV_LEN].copy_from_slice(&iv);
         let (src, dst) = ((src.sge, src.mr), (dst.sge, dst.mr));
-        Self { opcode, wr_id, key, iv: full, data_unit: 0, src, dst, tag: Some(tag), aad: None }
+        Self { opcode, wr_id, key, iv: full, data_unit: 0, src, dst, tag: Some(tag), aad: None, codec: None }
     }
 
     /// An AES-XTS request.
@@ -59,14 +62,25 @@ impl<'a> Request<'a> {
         dst: MrSliceMut<'a>,
     ) -> Self {
         let (src, dst) = ((src.sge, src.mr), (dst.sge, dst.mr));
-        Self { opcode, wr_id, key, iv: tweak.to_le_bytes(), data_unit, src, dst, tag: None, aad: None }
+        Self { opcode, wr_id, key, iv: tweak.to_le_bytes(), data_unit, src, dst, tag: None, aad: None, codec: None }
     }
 
     fn encode(&self, wqe: &mut Wqe) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = self.opcode as u8;
-        let params = CryptoParams { key: self.key.number(), iv: self.iv, data_unit: self.data_unit, ..CryptoParams::default() };
-        wqe.params.copy_from_slice(params.as_bytes());
+        match self.codec {
+            None => {
+                let params =
+                    CryptoParams { key: self.key.number(), iv: self.iv, data_unit: self.data_unit, ..CryptoParams::default() };
+                wqe.params.copy_from_slice(params.as_bytes());
+            }
+            Some((format, level)) => {
+                let mut iv = [0u8; GCM_IV_LEN];
+                iv.copy_from_slice(&self.iv[..GCM_IV_LEN]);
+                let params = ChainParams { format: format as u8, level, key: self.key.number(), iv, ..ChainParams::default() };
+                wqe.params.copy_from_slice(params.as_bytes());
+            }
+        }
         wqe.src = self.src.0;
         wqe.dst = self.dst.0;
         wqe.aux[0] = self.aad.map_or(Sge::default(), |a| a.0);
@@ -77,7 +91,8 @@ impl<'a> Request<'a> {
         if !self.key.inner.belongs_to(qp.ctx) {
             return Err(PostError::WrongContext);
         }
-        let tag_access = if self.opcode == Opcode::Encrypt { DeviceAccess::Write } else { DeviceAccess::Read };
+        let writes_tag = matches!(self.opcode, Opcode::Encrypt | Opcode::CompressEncrypt);
+        let tag_access = if writes_tag { DeviceAccess::Write } else { DeviceAccess::Read };
         let mut uses: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
         let named = [
             Some((self.src.1, DeviceAccess::Read)),
@@ -192,8 +207,79 @@ impl<'a> Decrypt<'a> {
     }
 }
 
+/// Compresses `src` (one-shot, `format` at `level`) and encrypts the result with AES-GCM under
+/// `key` and `iv` into `dst`, writing the tag to `tag`: one request per block for a storage
+/// engine. The completion's `byte_len` is the ciphertext's length (the compressed size), its
+/// `consumed()` and `checksum()` the compression's; a `dst` too small for the compressed data
+/// completes with `CqeStatus::OutputTooSmall`, the QP going on.
+#[derive(Debug)]
+pub struct CompressEncrypt<'a> {
+    request: Request<'a>,
+    flags: u8,
+}
+
+/// Decrypts `src` with AES-GCM under `key` and `iv`, checking `tag`, and decompresses the result
+/// (one-shot, `format`) into `dst`, which must be at least as long as `src`. A tag that does not
+/// check completes with `CqeStatus::AuthenticationFailed` and `dst` zeroed; otherwise as
+/// DECOMPRESS (`byte_len` the plain size).
+#[derive(Debug)]
+pub struct DecryptDecompress<'a> {
+    request: Request<'a>,
+    flags: u8,
+}
+
+impl<'a> CompressEncrypt<'a> {
+    /// Signaled by default.
+    #[allow(clippy::too_many_arguments)] // The request's parts, as verbs lists them.
+    pub fn new(
+        wr_id: u64,
+        format: Format,
+        level: i8,
+        key: &'a CryptoKey,
+        iv: [u8; GCM_IV_LEN],
+        src: MrSlice<'a>,
+        dst: MrSliceMut<'a>,
+        tag: MrSliceMut<'a>,
+    ) -> Self {
+        let mut request = Request::new(Opcode::CompressEncrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
+        request.codec = Some((format, level));
+        Self { request, flags: flags::SIGNALED }
+    }
+
+    /// Additional authenticated data: covered by the tag, not encrypted.
+    pub fn aad(mut self, aad: MrSlice<'a>) -> Self {
+        self.request.aad = Some((aad.sge, aad.mr));
+        self
+    }
+}
+
+impl<'a> DecryptDecompress<'a> {
+    /// Signaled by default.
+    pub fn new(
+        wr_id: u64,
+        format: Format,
+        key: &'a CryptoKey,
+        iv: [u8; GCM_IV_LEN],
+        src: MrSlice<'a>,
+        dst: MrSliceMut<'a>,
+        tag: MrSlice<'a>,
+    ) -> Self {
+        let mut request = Request::new(Opcode::DecryptDecompress, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
+        request.codec = Some((format, 0));
+        Self { request, flags: flags::SIGNALED }
+    }
+
+    /// The additional authenticated data the tag covers.
+    pub fn aad(mut self, aad: MrSlice<'a>) -> Self {
+        self.request.aad = Some((aad.sge, aad.mr));
+        self
+    }
+}
+
 completion_options!(Encrypt<'a>);
 completion_options!(Decrypt<'a>);
+completion_options!(CompressEncrypt<'a>);
+completion_options!(DecryptDecompress<'a>);
 
 macro_rules! encode_request {
     ($wr:ident) => {
@@ -215,6 +301,8 @@ macro_rules! encode_request {
 }
 encode_request!(Encrypt);
 encode_request!(Decrypt);
+encode_request!(CompressEncrypt);
+encode_request!(DecryptDecompress);
 
 /// The tag's length, for callers sizing its region.
 pub const TAG_LEN: usize = GCM_TAG_LEN;

@@ -13,7 +13,7 @@ mod send;
 
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
-pub use crypto::{Decrypt, Encrypt, TAG_LEN};
+pub use crypto::{CompressEncrypt, Decrypt, DecryptDecompress, Encrypt, TAG_LEN};
 pub use digest::{Digest, DIGEST_LEN};
 pub use nop::Nop;
 pub use raw::RawWqe;

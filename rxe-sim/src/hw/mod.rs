@@ -147,7 +147,7 @@ impl Hardware for SoftHardware {
         self.engines.len() as u32
     }
 
-    fn opcodes(&self) -> u64 {
+    fn opcodes(&self) -> u128 {
         crate::engines::ops::opcode_mask()
     }
 

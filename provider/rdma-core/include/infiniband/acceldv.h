@@ -22,7 +22,8 @@
 extern "C" {
 #endif
 
-/* Device opcodes (bit (1 << opcode) of acceldv_device_attr.opcodes). */
+/* Device opcodes: bit (1 << opcode) of acceldv_device_attr.opcodes, or for the chained ones
+ * (0x40 on) bit (1 << (opcode - 64)) of opcodes_hi. */
 enum acceldv_opcode {
 	ACCELDV_OP_NOP = 0x00,
 	ACCELDV_OP_COPY = 0x01,
@@ -34,6 +35,8 @@ enum acceldv_opcode {
 	ACCELDV_OP_ENCRYPT = 0x20,
 	ACCELDV_OP_DECRYPT = 0x21,
 	ACCELDV_OP_DIGEST = 0x30,
+	ACCELDV_OP_COMPRESS_ENCRYPT = 0x40,
+	ACCELDV_OP_DECRYPT_DECOMPRESS = 0x41,
 };
 
 /* Compressed formats (bit (1 << format) of acceldv_device_attr.compress_formats). */
@@ -80,7 +83,8 @@ struct acceldv_device_attr {
 	uint32_t max_comp_streams; /* compression contexts the device holds */
 	uint32_t num_engines;
 	uint32_t max_crypto_keys;  /* crypto keys the device holds */
-	uint64_t reserved2[4];
+	uint64_t opcodes_hi;       /* bit (1 << (op - 64)) per chained opcode the device runs */
+	uint64_t reserved2[3];
 };
 
 int acceldv_query_device(struct ibv_context *context, struct acceldv_device_attr *attr);

@@ -13,8 +13,7 @@ pub fn run() -> Result<(), Error> {
         let ctx = dev.open()?;
         let caps = ctx.query_device()?;
         let port = ctx.query_port(1)?;
-        let opcodes: Vec<&str> =
-            Opcode::ALL.iter().filter(|&&op| caps.opcodes & (1 << op as u8) != 0).map(|op| op.name()).collect();
+        let opcodes: Vec<&str> = Opcode::ALL.iter().filter(|&&op| caps.runs(op)).map(|op| op.name()).collect();
         let flags: Vec<&str> = [(cap_flags::COMP_CHANNEL, "COMP_CHANNEL"), (cap_flags::INLINE_EXECUTION, "INLINE_EXECUTION")]
             .iter()
             .filter(|(bit, _)| caps.cap_flags & bit != 0)

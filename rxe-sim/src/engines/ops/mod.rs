@@ -2,6 +2,7 @@
 //! [`OPERATIONS`]. The capabilities the device advertises (opcodes, SGEs per WQE) are derived
 //! from this table, so what QUERY_DEVICE says and what runs cannot drift apart.
 
+mod chain;
 mod compression;
 mod copy;
 mod crypto;
@@ -110,6 +111,8 @@ pub static OPERATIONS: &[&dyn Operation] = &[
     &crypto::ENCRYPT,
     &crypto::DECRYPT,
     &digest::Digest,
+    &chain::COMPRESS_ENCRYPT,
+    &chain::DECRYPT_DECOMPRESS,
 ];
 
 /// The operation for a raw opcode byte.
@@ -117,8 +120,9 @@ pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
     OPERATIONS.iter().copied().find(|op| op.opcode() as u8 == opcode)
 }
 
-/// `DeviceCaps::opcodes`: bit `n` for opcode `n`.
-pub fn opcode_mask() -> u64 {
+/// The opcodes the device runs: bit `n` for opcode `n` (`DeviceCaps::opcodes` holds bits 0–63,
+/// `opcodes_hi` the rest).
+pub fn opcode_mask() -> u128 {
     OPERATIONS.iter().fold(0, |mask, op| mask | 1 << (op.opcode() as u8))
 }
 
@@ -150,7 +154,7 @@ mod tests {
             assert_eq!(find(a.opcode() as u8).map(|op| op.opcode()), Some(a.opcode()));
         }
         let expected = Opcode::ALL;
-        assert_eq!(opcode_mask(), expected.iter().fold(0, |m, &op| m | 1 << op as u8));
+        assert_eq!(opcode_mask(), expected.iter().fold(0u128, |m, &op| m | 1 << op as u8));
         assert_eq!(max_sge(), accelverbs_uapi::compress::MAX_LIST_ENTRIES);
         assert!(find(0xFF).is_none());
     }
