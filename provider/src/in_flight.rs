@@ -60,11 +60,14 @@ impl Drop for RegionUse {
     }
 }
 
-/// The regions of one WQE: up to two kept inline (every request but a gathered one), any
-/// number more in a list.
+/// Regions of one WQE kept inline: every request but a gathered one (AES-GCM names four:
+/// input, output, tag, AAD), with no allocation.
+const INLINE_REGIONS: usize = 4;
+
+/// The regions of one WQE: up to `INLINE_REGIONS` kept inline, any number more in a list.
 #[derive(Debug, Default)]
 pub struct Regions {
-    pair: [Option<RegionUse>; 2],
+    inline: [Option<RegionUse>; INLINE_REGIONS],
     more: Option<Box<[RegionUse]>>,
     /// The compression context the WQE names, kept until the device is done with the WQE.
     stream: Option<Arc<StreamInner>>,
@@ -74,19 +77,26 @@ pub struct Regions {
 
 impl Regions {
     pub(crate) fn one(a: RegionUse) -> Self {
-        Self { pair: [Some(a), None], ..Self::default() }
+        Self { inline: [Some(a), None, None, None], ..Self::default() }
     }
 
     pub(crate) fn two(a: RegionUse, b: RegionUse) -> Self {
-        Self { pair: [Some(a), Some(b)], ..Self::default() }
+        Self { inline: [Some(a), Some(b), None, None], ..Self::default() }
+    }
+
+    /// Up to `INLINE_REGIONS` uses (each region once), without allocating.
+    pub(crate) fn few(uses: [Option<RegionUse>; INLINE_REGIONS]) -> Self {
+        Self { inline: uses, ..Self::default() }
     }
 
     /// Any number of uses (each region once).
-    pub(crate) fn many(mut uses: Vec<RegionUse>) -> Self {
-        if uses.len() <= 2 {
-            let b = uses.pop();
-            let a = uses.pop();
-            return Self { pair: [a, b], ..Self::default() };
+    pub(crate) fn many(uses: Vec<RegionUse>) -> Self {
+        if uses.len() <= INLINE_REGIONS {
+            let mut inline: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
+            for (slot, used) in inline.iter_mut().zip(uses) {
+                *slot = Some(used);
+            }
+            return Self::few(inline);
         }
         Self { more: Some(uses.into_boxed_slice()), ..Self::default() }
     }
@@ -106,7 +116,7 @@ impl Regions {
 
 impl SlotValue for Regions {
     fn is_vacant(&self) -> bool {
-        self.pair.iter().all(Option::is_none) && self.more.is_none() && self.stream.is_none() && self.key.is_none()
+        self.inline.iter().all(Option::is_none) && self.more.is_none() && self.stream.is_none() && self.key.is_none()
     }
 }
 

@@ -93,23 +93,26 @@ impl<'a> Request<'a> {
         }
         let writes_tag = matches!(self.opcode, Opcode::Encrypt | Opcode::CompressEncrypt);
         let tag_access = if writes_tag { DeviceAccess::Write } else { DeviceAccess::Read };
-        let mut uses: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
         let named = [
             Some((self.src.1, DeviceAccess::Read)),
             Some((self.dst.1, DeviceAccess::Write)),
             self.tag.map(|t| (t.1, tag_access)),
             self.aad.map(|a| (a.1, DeviceAccess::Read)),
         ];
-        // Each region once, written if any use of it writes.
+        // Each region once, written if any use of it writes; at most four, so no allocation.
+        let mut uses: [Option<(&Arc<MrShared>, DeviceAccess)>; 4] = [None; 4];
         for (mr, access) in named.into_iter().flatten() {
-            match uses.iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
+            match uses.iter_mut().flatten().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
                 Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
                 Some(_) => {}
-                None => uses.push((mr, access)),
+                None => *uses.iter_mut().find(|u| u.is_none()).expect("four uses at most") = Some((mr, access)),
             }
         }
-        let held = uses.into_iter().map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Regions::many(held).with_key(Arc::clone(&self.key.inner)))
+        let mut held: [Option<RegionUse>; 4] = Default::default();
+        for (slot, (mr, access)) in held.iter_mut().zip(uses.into_iter().flatten()) {
+            *slot = Some(RegionUse::new(mr, qp, access)?);
+        }
+        Ok(Regions::few(held).with_key(Arc::clone(&self.key.inner)))
     }
 }
 
