@@ -28,7 +28,7 @@ fn device_rate(policy: ExecPolicy, size: usize, seconds: f64) -> f64 {
     // The clock is read once per 16 passes, as the library loop reads it once per 64 requests:
     // neither side pays a clock read per request.
     let mut passes = 0u64;
-    while passes % 16 != 0 || Instant::now() < end {
+    while !passes.is_multiple_of(16) || Instant::now() < end {
         passes += 1;
         if posted - done < u64::from(DEPTH) {
             let mut batch = qp.batch();
