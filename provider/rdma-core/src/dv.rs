@@ -8,7 +8,7 @@ use std::ffi::{c_int, c_void};
 use std::mem::offset_of;
 
 use accelverbs::uapi::compress::{flags as comp_flags, CompressParams};
-use accelverbs::uapi::crypto::{CryptoParams, DigestParams};
+use accelverbs::uapi::crypto::{ChainParams, CryptoParams, DigestParams, GCM_IV_LEN};
 use accelverbs::uapi::wqe::{Opcode, Sge, Wqe};
 use accelverbs::{CompressionStream, CryptoKey, Format, KeyAlgorithm, WorkCompletion};
 use zerocopy::{FromZeros, IntoBytes};
@@ -46,7 +46,9 @@ const ALL_OPS: u64 = (sys::ACCELDV_QP_EX_WITH_NOP
     | sys::ACCELDV_QP_EX_WITH_DECOMPRESS
     | sys::ACCELDV_QP_EX_WITH_ENCRYPT
     | sys::ACCELDV_QP_EX_WITH_DECRYPT
-    | sys::ACCELDV_QP_EX_WITH_DIGEST) as u64;
+    | sys::ACCELDV_QP_EX_WITH_DIGEST
+    | sys::ACCELDV_QP_EX_WITH_COMPRESS_ENCRYPT
+    | sys::ACCELDV_QP_EX_WITH_DECRYPT_DECOMPRESS) as u64;
 
 #[no_mangle]
 pub unsafe extern "C" fn acceldv_query_device(context: *mut sys::ibv_context, attr: *mut sys::acceldv_device_attr) -> c_int {
@@ -124,6 +126,8 @@ pub fn install(dv: &mut sys::acceldv_qp_ex, ops: u64) {
     dv.wr_encrypt = Some(wr_encrypt);
     dv.wr_decrypt = Some(wr_decrypt);
     dv.wr_digest = Some(wr_digest);
+    dv.wr_compress_encrypt = Some(wr_compress_encrypt);
+    dv.wr_decrypt_decompress = Some(wr_decrypt_decompress);
 }
 
 /// The `ACCELDV_QP_EX_WITH_*` flag a builder of `opcode` needs.
@@ -136,6 +140,8 @@ fn needed(opcode: Opcode) -> u64 {
         Opcode::Encrypt => sys::ACCELDV_QP_EX_WITH_ENCRYPT,
         Opcode::Decrypt => sys::ACCELDV_QP_EX_WITH_DECRYPT,
         Opcode::Digest => sys::ACCELDV_QP_EX_WITH_DIGEST,
+        Opcode::CompressEncrypt => sys::ACCELDV_QP_EX_WITH_COMPRESS_ENCRYPT,
+        Opcode::DecryptDecompress => sys::ACCELDV_QP_EX_WITH_DECRYPT_DECOMPRESS,
         // No builder makes another opcode.
         _ => 0,
     })
@@ -359,6 +365,67 @@ unsafe extern "C" fn wr_digest(
         };
         // SAFETY: builders are called inside a sequence.
         unsafe { begin(dvqp, Opcode::Digest, fill) }
+    })
+}
+
+/// The WQE of a chained request: the compression's format and level from `comp` (one-shot),
+/// the AES-GCM key, IV, AAD and tag from `crypto`.
+///
+/// # Safety
+/// As [`fill_crypto`], for `comp` too.
+unsafe fn fill_chain(
+    wqe: &mut Wqe,
+    comp: *const sys::acceldv_comp_attr,
+    crypto: *const sys::acceldv_crypto_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) -> Result<(), c_int> {
+    // SAFETY: the caller's contract.
+    unsafe { fill_crypto(wqe, crypto, src, dst) }?;
+    if comp.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: the caller's contract.
+    let (comp, crypto) = unsafe { (*comp, *crypto) };
+    if !comp.stream.is_null()
+        || comp.flags != 0
+        || comp.reserved != 0
+        || crypto.data_unit != 0
+        || crypto.iv[GCM_IV_LEN..] != [0; 4]
+    {
+        return Err(libc::EINVAL);
+    }
+    let mut iv = [0u8; GCM_IV_LEN];
+    iv.copy_from_slice(&crypto.iv[..GCM_IV_LEN]);
+    let params: CryptoParams = zerocopy::transmute!(wqe.params);
+    let chain = ChainParams { format: comp.format, level: comp.level, key: params.key, iv, ..ChainParams::default() };
+    wqe.params.copy_from_slice(chain.as_bytes());
+    Ok(())
+}
+
+unsafe extern "C" fn wr_compress_encrypt(
+    dvqp: *mut sys::acceldv_qp_ex,
+    comp: *const sys::acceldv_comp_attr,
+    crypto: *const sys::acceldv_crypto_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_compress_encrypt", (), || {
+        // SAFETY: builders are called inside a sequence with the application's arguments.
+        unsafe { begin(dvqp, Opcode::CompressEncrypt, |wqe| fill_chain(wqe, comp, crypto, src, dst)) }
+    })
+}
+
+unsafe extern "C" fn wr_decrypt_decompress(
+    dvqp: *mut sys::acceldv_qp_ex,
+    comp: *const sys::acceldv_comp_attr,
+    crypto: *const sys::acceldv_crypto_attr,
+    src: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_decrypt_decompress", (), || {
+        // SAFETY: builders are called inside a sequence with the application's arguments.
+        unsafe { begin(dvqp, Opcode::DecryptDecompress, |wqe| fill_chain(wqe, comp, crypto, src, dst)) }
     })
 }
 

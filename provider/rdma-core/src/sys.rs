@@ -11927,6 +11927,8 @@ pub const ACCELDV_QP_EX_WITH_DECOMPRESS: acceldv_qp_send_ops_flags = 8;
 pub const ACCELDV_QP_EX_WITH_ENCRYPT: acceldv_qp_send_ops_flags = 16;
 pub const ACCELDV_QP_EX_WITH_DECRYPT: acceldv_qp_send_ops_flags = 32;
 pub const ACCELDV_QP_EX_WITH_DIGEST: acceldv_qp_send_ops_flags = 64;
+pub const ACCELDV_QP_EX_WITH_COMPRESS_ENCRYPT: acceldv_qp_send_ops_flags = 128;
+pub const ACCELDV_QP_EX_WITH_DECRYPT_DECOMPRESS: acceldv_qp_send_ops_flags = 256;
 pub type acceldv_qp_send_ops_flags = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -12089,10 +12091,28 @@ pub struct acceldv_qp_ex {
             dst: *const ibv_sge,
         ),
     >,
+    pub wr_compress_encrypt: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            comp: *const acceldv_comp_attr,
+            crypto: *const acceldv_crypto_attr,
+            src: *const ibv_sge,
+            dst: *const ibv_sge,
+        ),
+    >,
+    pub wr_decrypt_decompress: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            comp: *const acceldv_comp_attr,
+            crypto: *const acceldv_crypto_attr,
+            src: *const ibv_sge,
+            dst: *const ibv_sge,
+        ),
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 64usize];
+    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 80usize];
     ["Alignment of acceldv_qp_ex"][::core::mem::align_of::<acceldv_qp_ex>() - 8usize];
     ["Offset of field: acceldv_qp_ex::comp_mask"][::core::mem::offset_of!(acceldv_qp_ex, comp_mask) - 0usize];
     ["Offset of field: acceldv_qp_ex::wr_nop"][::core::mem::offset_of!(acceldv_qp_ex, wr_nop) - 8usize];
@@ -12102,6 +12122,10 @@ const _: () = {
     ["Offset of field: acceldv_qp_ex::wr_encrypt"][::core::mem::offset_of!(acceldv_qp_ex, wr_encrypt) - 40usize];
     ["Offset of field: acceldv_qp_ex::wr_decrypt"][::core::mem::offset_of!(acceldv_qp_ex, wr_decrypt) - 48usize];
     ["Offset of field: acceldv_qp_ex::wr_digest"][::core::mem::offset_of!(acceldv_qp_ex, wr_digest) - 56usize];
+    ["Offset of field: acceldv_qp_ex::wr_compress_encrypt"]
+        [::core::mem::offset_of!(acceldv_qp_ex, wr_compress_encrypt) - 64usize];
+    ["Offset of field: acceldv_qp_ex::wr_decrypt_decompress"]
+        [::core::mem::offset_of!(acceldv_qp_ex, wr_decrypt_decompress) - 72usize];
 };
 #[repr(C)]
 #[derive(Copy, Clone)]

@@ -156,6 +156,13 @@ for unit in range(2):
     out += e.update(pt[512 * unit:512 * (unit + 1)]) + e.finalize()
 print(out.hex())";
     assert_eq!(field("xts"), python(xts, &[&field("plaintext")]), "AES-128-XTS: device vs Python");
+    // The chained block opens with Python's AES-GCM to a gzip stream Python's gzip reads.
+    let chain = "import sys, gzip
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key, iv, aad, sealed, pt = (bytes.fromhex(a) for a in sys.argv[1:6])
+print(gzip.decompress(AESGCM(key).decrypt(iv, sealed, aad)) == pt)";
+    let sealed = format!("{}{}", field("chain"), field("chain_tag"));
+    assert_eq!(python(chain, &[key, iv, aad, &sealed, &field("plaintext")]), "True", "the chained block");
 }
 
 #[test]

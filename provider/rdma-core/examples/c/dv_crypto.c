@@ -3,8 +3,9 @@
  * (RFC 5649: its plaintext never crosses the ABI), an HMAC-SHA-256 key; then in ibv_wr_*
  * sequences an AES-GCM encryption with AAD, its decryption back, a decryption with a tampered
  * tag (ACCELDV_WC_AUTH_FAILED, output zeroed, the QP still usable), SHA-256 and HMAC-SHA-256
- * digests, CRC32C chained over two requests, and AES-128-XTS over two 512-byte data units
- * from tweak 5 (the XTS key: the first 32 bytes of the plaintext). Prints what it produced as hex, for the test
+ * digests, CRC32C chained over two requests, AES-128-XTS over two 512-byte data units from
+ * tweak 5 (the XTS key: the first 32 bytes of the plaintext), and a gzip-compressed,
+ * AES-GCM-encrypted block in one request, decrypted and decompressed back in another. Prints what it produced as hex, for the test
  * to check against Python's cryptography and hashlib (tests/verbs_programs.rs).
  *
  *   dv_crypto KEK WRAPPED_KEY HMAC_KEY IV AAD      (each hex)
@@ -137,7 +138,8 @@ int main(int argc, char **argv)
 		.pd = pd,
 	};
 	struct acceldv_qp_init_attr dv_init = {
-		.send_ops_flags = ACCELDV_QP_EX_WITH_ENCRYPT | ACCELDV_QP_EX_WITH_DECRYPT | ACCELDV_QP_EX_WITH_DIGEST,
+		.send_ops_flags = ACCELDV_QP_EX_WITH_ENCRYPT | ACCELDV_QP_EX_WITH_DECRYPT | ACCELDV_QP_EX_WITH_DIGEST |
+				  ACCELDV_QP_EX_WITH_COMPRESS_ENCRYPT | ACCELDV_QP_EX_WITH_DECRYPT_DECOMPRESS,
 	};
 	struct ibv_qp *qp = mr ? acceldv_create_qp(ctx, &init, &dv_init) : NULL;
 	if (!qp) {
@@ -217,6 +219,34 @@ int main(int argc, char **argv)
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == 1024, "xts: status %#x", wc.wc.status);
 	print_hex("xts", buf + CT, 1024);
 	CHECK(acceldv_destroy_crypto_key(xts) == 0, "destroy the XTS key");
+
+	/* Chained: gzip then AES-GCM into CT (its tag in TAGS), and back into BACK. */
+	struct acceldv_comp_attr gzip = { .format = ACCELDV_COMP_GZIP, .level = 6 };
+	buf[TAGS] ^= 0x80; /* the tag tampered with above, now written anew */
+	struct ibv_sge plain = sge(mr, PT, LEN), sealed = sge(mr, CT, LEN);
+	ibv_wr_start(qpx);
+	qpx->wr_id = 20;
+	qpx->wr_flags = IBV_SEND_SIGNALED;
+	acceldv_wr_compress_encrypt(dv, &gzip, &gcm, &plain, &sealed);
+	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
+	wc = complete();
+	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.opcode == ACCELDV_OP_COMPRESS_ENCRYPT && wc.consumed == LEN &&
+		      (wc.flags & ACCELDV_WC_END_OF_STREAM),
+	      "compress+encrypt: status %#x, consumed %u", wc.wc.status, wc.consumed);
+	uint32_t sealed_len = wc.wc.byte_len;
+	print_hex("chain", buf + CT, sealed_len);
+	print_hex("chain_tag", buf + TAGS, TAG);
+	memset(buf + BACK, 0, LEN);
+	struct acceldv_comp_attr gunzip = { .format = ACCELDV_COMP_GZIP };
+	struct ibv_sge packed = sge(mr, CT, sealed_len), back = sge(mr, BACK, LEN);
+	ibv_wr_start(qpx);
+	qpx->wr_id = 21;
+	qpx->wr_flags = IBV_SEND_SIGNALED;
+	acceldv_wr_decrypt_decompress(dv, &gunzip, &gcm, &packed, &back);
+	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
+	wc = complete();
+	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == LEN && memcmp(buf + BACK, buf + PT, LEN) == 0,
+	      "decrypt+decompress back: status %#x, %u bytes", wc.wc.status, wc.wc.byte_len);
 
 	/* A builder the QP was not created with fails the sequence. */
 	ibv_wr_start(qpx);

@@ -98,6 +98,8 @@ enum acceldv_qp_send_ops_flags {
 	ACCELDV_QP_EX_WITH_ENCRYPT = 1 << 4,
 	ACCELDV_QP_EX_WITH_DECRYPT = 1 << 5,
 	ACCELDV_QP_EX_WITH_DIGEST = 1 << 6,
+	ACCELDV_QP_EX_WITH_COMPRESS_ENCRYPT = 1 << 7,
+	ACCELDV_QP_EX_WITH_DECRYPT_DECOMPRESS = 1 << 8,
 };
 
 struct acceldv_qp_init_attr {
@@ -203,6 +205,12 @@ struct acceldv_qp_ex {
 			   const struct ibv_sge *src, const struct ibv_sge *dst);
 	void (*wr_digest)(struct acceldv_qp_ex *dvqp, const struct acceldv_digest_attr *attr,
 			  const struct ibv_sge *src, const struct ibv_sge *dst);
+	void (*wr_compress_encrypt)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *comp,
+				    const struct acceldv_crypto_attr *crypto, const struct ibv_sge *src,
+				    const struct ibv_sge *dst);
+	void (*wr_decrypt_decompress)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *comp,
+				      const struct acceldv_crypto_attr *crypto, const struct ibv_sge *src,
+				      const struct ibv_sge *dst);
 };
 
 /* The accelerator builders of a QP made by acceldv_create_qp (NULL for another QP). */
@@ -250,6 +258,25 @@ static inline void acceldv_wr_digest(struct acceldv_qp_ex *dvqp, const struct ac
 				     const struct ibv_sge *src, const struct ibv_sge *dst)
 {
 	dvqp->wr_digest(dvqp, attr, src, dst);
+}
+
+/* One request per block: compresses src (one-shot: comp->stream NULL, no flags) and encrypts
+ * the result with AES-GCM (crypto as for acceldv_wr_encrypt) into dst. wc.byte_len is the
+ * ciphertext's (compressed) length, consumed and checksum the compression's. */
+static inline void acceldv_wr_compress_encrypt(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *comp,
+					       const struct acceldv_crypto_attr *crypto, const struct ibv_sge *src,
+					       const struct ibv_sge *dst)
+{
+	dvqp->wr_compress_encrypt(dvqp, comp, crypto, src, dst);
+}
+
+/* Undoes it: dst at least as long as src; a tag that does not check completes with
+ * ACCELDV_WC_AUTH_FAILED and dst zeroed. */
+static inline void acceldv_wr_decrypt_decompress(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *comp,
+						 const struct acceldv_crypto_attr *crypto, const struct ibv_sge *src,
+						 const struct ibv_sge *dst)
+{
+	dvqp->wr_decrypt_decompress(dvqp, comp, crypto, src, dst);
 }
 
 /* A completion with the accelerator's fields. */
