@@ -2,17 +2,15 @@
 //! standard input to a file (`-o`, written whole or not at all) or standard output. Nothing
 //! but the data goes to standard output.
 
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::PathBuf;
 
 use accelverbs::Format;
 use clap::Args;
 
-use crate::outfile::OutFile;
+use crate::ends::{self, Sink};
 use crate::pipeline::{Pipeline, Trailing};
 use crate::progress::Progress;
-use crate::status::{io_message, Exit, Reporter};
+use crate::status::{Exit, Reporter};
 use crate::units::parse_size;
 use crate::{stdio, FormatArg};
 
@@ -81,8 +79,7 @@ pub fn decompress(args: DecompressArgs) -> Exit {
         reporter.error("--size", "applies to --format lz4-block only (the other formats record their size)");
         return reporter.status();
     }
-    let from_stdin = !matches!(&args.files.input, Some(p) if p.as_os_str() != "-");
-    if from_stdin && !args.files.force && stdio::stdin_is_terminal() {
+    if ends::is_stdin(args.files.input.as_deref()) && !args.files.force && stdio::stdin_is_terminal() {
         reporter.error("stdin", "compressed data not read from a terminal. Use -f to force decompression.");
         return reporter.status();
     }
@@ -96,42 +93,13 @@ enum Work {
     Decompress { format: Format, size: Option<u64> },
 }
 
-/// Where the output goes.
-enum Sink {
-    File(OutFile),
-    Stdout(File),
-}
-
 /// Opens the ends, runs `work` through the device, and commits the output file on success.
 fn run(files: &Files, reporter: &mut Reporter, work: Work) -> Exit {
-    let (in_name, opened) = match &files.input {
-        Some(path) if path.as_os_str() != "-" => (path.display().to_string(), File::open(path)),
-        _ => ("stdin".to_owned(), stdio::stdin()),
+    let Some((in_name, mut input)) = ends::open_input(files.input.as_deref(), reporter) else {
+        return reporter.status();
     };
-    let mut input = match opened {
-        Ok(f) => f,
-        Err(e) => {
-            reporter.error(&in_name, io_message(&e));
-            return reporter.status();
-        }
-    };
-    let (out_name, opened) = match &files.output {
-        Some(path) => {
-            let name = path.display().to_string();
-            if fs::symlink_metadata(path).is_ok() && !files.force {
-                reporter.error(&name, "already exists; not overwritten (-f overwrites)");
-                return reporter.status();
-            }
-            (name, OutFile::create(path).map(Sink::File))
-        }
-        None => ("stdout".to_owned(), stdio::stdout().map(Sink::Stdout)),
-    };
-    let mut sink = match opened {
-        Ok(s) => s,
-        Err(e) => {
-            reporter.error(&out_name, io_message(&e));
-            return reporter.status();
-        }
+    let Some((out_name, mut sink)) = Sink::open(files.output.as_deref(), files.force, reporter) else {
+        return reporter.status();
     };
     let mut pipeline = match Pipeline::open() {
         Ok(p) => p,
@@ -141,10 +109,7 @@ fn run(files: &Files, reporter: &mut Reporter, work: Work) -> Exit {
         }
     };
     let progress = Progress::new(&in_name, stdio::regular_size(&input), reporter.quiet());
-    let output: &mut dyn Write = match &mut sink {
-        Sink::File(f) => f.file(),
-        Sink::Stdout(f) => f,
-    };
+    let output = sink.writer();
     let result = match work {
         Work::Compress { format, level } => pipeline.compress(format, level, &mut input, output, &progress),
         Work::Decompress { format, size } => pipeline.decompress(format, size, &mut input, output, &progress),
@@ -152,11 +117,7 @@ fn run(files: &Files, reporter: &mut Reporter, work: Work) -> Exit {
     drop(progress);
     match result {
         Ok(totals) => {
-            if let Sink::File(f) = sink {
-                if let Err(e) = f.commit(None) {
-                    reporter.error(&out_name, io_message(&e));
-                }
-            }
+            sink.commit(&out_name, reporter);
             if totals.trailing == Trailing::Garbage {
                 reporter.warn(&in_name, "decompression OK, trailing garbage ignored");
             }

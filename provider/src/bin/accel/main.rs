@@ -17,6 +17,7 @@
 mod codec_cmd;
 mod demo;
 mod devinfo;
+mod ends;
 mod gzip;
 mod outfile;
 mod perf;

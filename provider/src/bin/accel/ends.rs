@@ -1,0 +1,79 @@
+//! The two ends of a one-input command (`compress`, `decompress`, `encrypt`, `decrypt`): an
+//! input file or standard input, and an output file (written whole or not at all) or standard
+//! output. Each end carries the name its messages use (`stdin`, `stdout` for the streams).
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use crate::outfile::OutFile;
+use crate::status::{io_message, Reporter};
+use crate::stdio;
+
+/// Whether `input` (absent, or `-`) means standard input.
+pub fn is_stdin(input: Option<&Path>) -> bool {
+    !matches!(input, Some(p) if p.as_os_str() != "-")
+}
+
+/// The input and its name; `None` after reporting why it cannot be opened.
+pub fn open_input(input: Option<&Path>, reporter: &mut Reporter) -> Option<(String, File)> {
+    let (name, opened) = match input {
+        Some(path) if !is_stdin(Some(path)) => (path.display().to_string(), File::open(path)),
+        _ => ("stdin".to_owned(), stdio::stdin()),
+    };
+    match opened {
+        Ok(file) => Some((name, file)),
+        Err(e) => {
+            reporter.error(&name, io_message(&e));
+            None
+        }
+    }
+}
+
+/// Where the output goes.
+pub enum Sink {
+    File(OutFile),
+    Stdout(File),
+}
+
+impl Sink {
+    /// The output (standard output, or `-o`'s temporary file) and its name; `None` after
+    /// reporting why it cannot be opened. An existing `-o` file is replaced only with `force`.
+    pub fn open(output: Option<&Path>, force: bool, reporter: &mut Reporter) -> Option<(String, Sink)> {
+        let (name, opened) = match output {
+            Some(path) => {
+                let name = path.display().to_string();
+                if fs::symlink_metadata(path).is_ok() && !force {
+                    reporter.error(&name, "already exists; not overwritten (-f overwrites)");
+                    return None;
+                }
+                (name, OutFile::create(path).map(Sink::File))
+            }
+            None => ("stdout".to_owned(), stdio::stdout().map(Sink::Stdout)),
+        };
+        match opened {
+            Ok(sink) => Some((name, sink)),
+            Err(e) => {
+                reporter.error(&name, io_message(&e));
+                None
+            }
+        }
+    }
+
+    pub fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::File(f) => f.file(),
+            Sink::Stdout(f) => f,
+        }
+    }
+
+    /// Puts a complete output file in place (reporting a failure under `name`). Dropping a
+    /// sink instead removes its file.
+    pub fn commit(self, name: &str, reporter: &mut Reporter) {
+        if let Sink::File(f) = self {
+            if let Err(e) = f.commit(None) {
+                reporter.error(name, io_message(&e));
+            }
+        }
+    }
+}
