@@ -1,4 +1,4 @@
-//! `accel`: compress with accelverbs devices, inspect and benchmark them.
+//! `accel`: compress, encrypt and digest with accelverbs devices, inspect and benchmark them.
 //!
 //! ```text
 //! accel demo                                     # generated text through the device: ratio, MB/s
@@ -6,6 +6,9 @@
 //! accel gunzip [-k] [-c] [-f] [-q] [-v] FILE...
 //! accel compress   --format zstd [--level 19] [-o OUT] [IN]
 //! accel decompress --format lz4-block --size 1m [-o OUT] [IN]
+//! accel encrypt --alg aes-256-gcm --key-file K --iv 00112233445566778899aabb [--aad HEX] [-o OUT] [IN]
+//! accel decrypt --alg aes-256-xts --key-file K [--tweak N] [--data-unit 4096] [-o OUT] [IN]
+//! accel digest  --alg sha256|hmac-sha256|crc32c [--key-file K] FILE...
 //! accel devinfo
 //! accel perf nop  --qd 1,32
 //! accel perf copy --size 64,4k,64k,1m --qd 1,32
@@ -15,10 +18,14 @@
 //! Exit status: 0 success, 1 error (usage errors included), 2 warning (gzip's convention).
 
 mod codec_cmd;
+mod crypt_cmd;
 mod demo;
 mod devinfo;
+mod digest_cmd;
 mod ends;
 mod gzip;
+mod hex;
+mod key_file;
 mod outfile;
 mod perf;
 mod pipeline;
@@ -35,7 +42,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use status::Exit;
 
 #[derive(Parser, Debug)]
-#[command(name = "accel", version, about = "Compress with accelverbs devices; inspect and benchmark them")]
+#[command(name = "accel", version, about = "Compress, encrypt and digest with accelverbs devices; inspect and benchmark them")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,6 +62,12 @@ enum Command {
     Compress(codec_cmd::CompressArgs),
     /// Decompress one input (file or stdin) in any format to a file or stdout.
     Decompress(codec_cmd::DecompressArgs),
+    /// Encrypt one input with AES-GCM (ciphertext, then the 16-byte tag) or AES-XTS.
+    Encrypt(crypt_cmd::CryptArgs),
+    /// Decrypt one input with AES-GCM (the tag at its end must check) or AES-XTS.
+    Decrypt(crypt_cmd::CryptArgs),
+    /// SHA-256, HMAC-SHA-256 or CRC32C of files, printed as sha256sum prints.
+    Digest(digest_cmd::DigestArgs),
     /// Show devices, versions, limits and supported opcodes (like ibv_devinfo).
     Devinfo,
     /// Measure throughput and latency of one operation against the CPU doing it directly.
@@ -133,6 +146,9 @@ fn main() -> ExitCode {
         Command::Gunzip(args) => return gzip::gunzip(args).code(),
         Command::Compress(args) => return codec_cmd::compress(args).code(),
         Command::Decompress(args) => return codec_cmd::decompress(args).code(),
+        Command::Encrypt(args) => return crypt_cmd::encrypt(args).code(),
+        Command::Decrypt(args) => return crypt_cmd::decrypt(args).code(),
+        Command::Digest(args) => return digest_cmd::run(args).code(),
         Command::Devinfo => devinfo::run(),
         Command::Perf(args) => match args.validate() {
             Ok(()) => perf::run(&args),

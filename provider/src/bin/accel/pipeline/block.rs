@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use accelverbs::{Access, Compress, CqeStatus, Decompress, Format, WorkCompletion};
 
-use super::{check, registration_failure, DataError, Failure, Pipeline, Progress, Totals};
+use super::{check, read_limited, registration_failure, DataError, Failure, Pipeline, Progress, Totals};
 
 /// Most bytes of plain data in one LZ4 block request: the whole input and the whole output are
 /// registered with the device at once.
@@ -16,16 +16,6 @@ fn compress_bound(len: usize) -> usize {
     len + len / 255 + 16
 }
 
-/// All of `input`, or `BlockTooLarge` past `limit` bytes.
-fn read_limited(input: &mut dyn Read, limit: usize) -> Result<Vec<u8>, Failure> {
-    let mut data = Vec::new();
-    input.take(limit as u64 + 1).read_to_end(&mut data).map_err(Failure::Read)?;
-    if data.len() > limit {
-        return Err(Failure::Data(DataError::BlockTooLarge));
-    }
-    Ok(data)
-}
-
 impl Pipeline {
     pub(super) fn block_compress(
         &mut self,
@@ -34,7 +24,7 @@ impl Pipeline {
         output: &mut dyn Write,
         progress: &dyn Progress,
     ) -> Result<Totals, Failure> {
-        let data = read_limited(input, BLOCK_LIMIT)?;
+        let data = read_limited(input, BLOCK_LIMIT, DataError::BlockTooLarge)?;
         let len = data.len();
         let room = compress_bound(len);
         let too_small = Failure::Device(format!("internal error: an LZ4 block outgrew its bound of {room} bytes"));
@@ -52,7 +42,7 @@ impl Pipeline {
         if size > BLOCK_LIMIT as u64 {
             return Err(Failure::Data(DataError::BlockSizeTooLarge { size }));
         }
-        let data = read_limited(input, compress_bound(BLOCK_LIMIT))?;
+        let data = read_limited(input, compress_bound(BLOCK_LIMIT), DataError::BlockTooLarge)?;
         let too_small = Failure::Data(DataError::BlockLargerThanSize { size });
         self.one_shot(None, data, size as usize, too_small, progress, output)
     }

@@ -12,20 +12,45 @@
 //!   to post again). Two input and two output regions let the host read the next chunk and
 //!   write the previous output while the device works.
 //! - LZ4 blocks (`block.rs`): one request for the whole input, up to `BLOCK_LIMIT`.
+//! - AES-GCM (`gcm.rs`), SHA-256 and HMAC-SHA-256 (`digest.rs`): the device cannot stream
+//!   them yet, so one request covers the whole input, up to `ONE_REQUEST_LIMIT`.
+//! - AES-XTS (`xts.rs`) and CRC32C (`digest.rs`): any size, in pieces of bounded size
+//!   (`pieces.rs`), XTS by whole data units with the tweak counting on, CRC32C with each
+//!   piece's result as the next one's seed.
 //!
 //! The host waits on a completion channel, not by spinning, so the engine thread keeps a core.
 
 mod block;
 mod decode;
+mod digest;
 mod encode;
+mod gcm;
+mod pieces;
+mod xts;
 
 use std::io::{self, Read};
 
 use accelverbs::{
-    devices, CompletionChannel, Cq, CqeStatus, Error, Format, MemoryRegion, Pd, PostError, Qp, QpInit, WorkCompletion,
+    devices, Access, CompletionChannel, Cq, CqeStatus, CryptoKey, Error, Format, KeyAlgorithm, MemoryRegion, Pd, PostError, Qp,
+    QpInit, WorkCompletion,
 };
 
 pub use block::BLOCK_LIMIT;
+pub use gcm::GcmRequest;
+pub use xts::{XtsRequest, MAX_DATA_UNIT, MIN_DATA_UNIT};
+
+/// Most bytes one request over a whole input may take (AES-GCM, SHA-256, HMAC-SHA-256, whose
+/// device side has no streaming yet). An SGE's length is a `u32`; a GiB is well inside it, and
+/// more than one should hold in memory at once (the input is registered whole, so the
+/// locked-memory limit, `ulimit -l`, usually binds first).
+pub const ONE_REQUEST_LIMIT: usize = 1 << 30;
+
+/// Which way a cipher runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Encrypt,
+    Decrypt,
+}
 
 /// Bytes of input per compression request.
 pub const CHUNK: usize = 256 << 10;
@@ -73,6 +98,14 @@ pub enum DataError {
     BlockSizeTooLarge { size: u64 },
     /// LZ4 block: the block decodes to more than `--size`.
     BlockLargerThanSize { size: u64 },
+    /// AES-GCM: the tag does not check (data, tag, AAD, IV or key differ from the encryption's).
+    AuthenticationFailed,
+    /// AES-GCM decryption: the input (`size` bytes) is shorter than the tag that ends it.
+    ShorterThanTag { size: u64 },
+    /// A one-request operation's input is over `ONE_REQUEST_LIMIT`.
+    OverRequestLimit { operation: &'static str },
+    /// AES-XTS: the input (`size` bytes) is not a whole number of data units.
+    PartialDataUnit { size: u64, unit: u32 },
 }
 
 impl std::fmt::Display for DataError {
@@ -93,6 +126,21 @@ impl std::fmt::Display for DataError {
             DataError::BlockSizeTooLarge { size } => write!(f, "--size {size} is over the lz4-block limit of {limit} MiB"),
             DataError::BlockLargerThanSize { size } => {
                 write!(f, "the block decompresses to more than --size {size} bytes")
+            }
+            DataError::AuthenticationFailed => write!(
+                f,
+                "authentication failed: the ciphertext, tag, AAD, IV or key differs from the encryption's; no plaintext written"
+            ),
+            DataError::ShorterThanTag { size } => {
+                write!(f, "the input is {size} bytes, shorter than the {}-byte AES-GCM tag that ends it", accelverbs::TAG_LEN)
+            }
+            DataError::OverRequestLimit { operation } => write!(
+                f,
+                "the input is over the {} GiB limit of {operation} (one device request takes the whole input)",
+                ONE_REQUEST_LIMIT >> 30
+            ),
+            DataError::PartialDataUnit { size, unit } => {
+                write!(f, "the input is {size} bytes, not a whole number of {unit}-byte data units (--data-unit)")
             }
         }
     }
@@ -221,7 +269,7 @@ impl Pipeline {
 
     /// After a failure, waits for the requests still in flight, so the buffers can be used
     /// for the next file.
-    fn settle(&mut self, result: Result<Totals, Failure>) -> Result<Totals, Failure> {
+    fn settle<T>(&mut self, result: Result<T, Failure>) -> Result<T, Failure> {
         if result.is_err() {
             let mut wc = [WorkCompletion::default(); DEPTH];
             while self.outstanding > 0 {
@@ -265,6 +313,27 @@ impl Pipeline {
     fn alloc(&self, len: usize, access: accelverbs::Access) -> Result<MemoryRegion, Failure> {
         self.pd.alloc_mr(len, access).map_err(|e| registration_failure(len, e))
     }
+
+    /// Registers `data` (an empty one as one byte: a region has at least one; requests name
+    /// only the bytes they use).
+    fn register(&self, data: Vec<u8>, access: Access) -> Result<MemoryRegion, Failure> {
+        let len = data.len();
+        self.pd.reg_mr(if data.is_empty() { vec![0] } else { data }, access).map_err(|e| registration_failure(len, e))
+    }
+
+    /// Installs `material` (checked by the caller against `algorithm`) as a key on this
+    /// pipeline's PD.
+    pub fn crypto_key(&self, algorithm: KeyAlgorithm, material: &[u8]) -> Result<CryptoKey, Failure> {
+        self.pd.create_crypto_key(algorithm, material).map_err(|e| Failure::Device(format!("installing the key failed: {e}")))
+    }
+
+    /// Posts `wr` and waits for its completion: the crypto requests that go one at a time.
+    fn post_and_wait(&mut self, wr: impl accelverbs::WorkRequest) -> Result<WorkCompletion, Failure> {
+        self.post(wr)?;
+        let mut wc = [WorkCompletion::default(); 1];
+        self.wait(&mut wc)?;
+        Ok(wc[0])
+    }
 }
 
 /// A region the device refused: past the locked-memory limit, say so.
@@ -288,6 +357,24 @@ fn check(wc: &WorkCompletion) -> Result<(), Failure> {
         CqeStatus::OutputLimit => Err(Failure::Data(DataError::OutputLimit)),
         status => Err(Failure::Device(format!("a work request completed with {status:?} ({:?})", wc.vendor_err))),
     }
+}
+
+/// Anything but success, as a failure of the device: what the crypto requests allow.
+fn expect_success(wc: &WorkCompletion) -> Result<(), Failure> {
+    match wc.status {
+        CqeStatus::Success => Ok(()),
+        status => Err(Failure::Device(format!("a work request completed with {status:?} ({:?})", wc.vendor_err))),
+    }
+}
+
+/// All of `input`, or `too_large` past `limit` bytes (reading at most one byte more).
+fn read_limited(input: &mut dyn Read, limit: usize, too_large: DataError) -> Result<Vec<u8>, Failure> {
+    let mut data = Vec::new();
+    input.take(limit as u64 + 1).read_to_end(&mut data).map_err(Failure::Read)?;
+    if data.len() > limit {
+        return Err(Failure::Data(too_large));
+    }
+    Ok(data)
 }
 
 /// Reads until `buf` is full or the input ends; the count read.
