@@ -1,5 +1,5 @@
-//! RDMA_WRITE and RDMA_READ between regions of the device (it is its own responder): a COPY
-//! whose remote side is named by the region's rkey and checked for remote access.
+//! RDMA_WRITE and RDMA_READ between regions of the device (it is its own fabric): a COPY whose
+//! remote side is named by the region's rkey and checked for remote access.
 
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
@@ -8,9 +8,10 @@ use crate::in_flight::{Borrower, Regions};
 use crate::{MrSlice, MrSliceMut, PostError};
 
 /// Writes `local` into `remote`, a range of a region with [`crate::Access::REMOTE_WRITE`]
-/// (`IBV_WR_RDMA_WRITE`). `remote` must be at least as long. The device answers its own RDMA,
-/// so the remote side is a region of this process, named by its rkey, resolved in the QP's PD,
-/// and held until completion like a COPY's destination; a failed remote check completes with
+/// (`IBV_WR_RDMA_WRITE`). `remote` must be at least as long. The remote side is a region of
+/// this context, named by its rkey and resolved in the PD of the QP this one is connected to
+/// ([`crate::Qp::connect`]; its own if never connected), and held until completion like a
+/// COPY's destination; a failed remote check completes with
 /// [`crate::CqeStatus::RemoteAccessError`].
 #[derive(Debug)]
 pub struct RdmaWrite<'a>(Copy<'a>);
