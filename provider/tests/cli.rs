@@ -149,3 +149,60 @@ fn bad_arguments_are_named_in_the_error() {
         assert!(err.contains(named) && !err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn perf_runs_every_crypto_algorithm_and_verifies_it_against_the_library() {
+    let cases: [&[&str]; 7] = [
+        &["encrypt"],
+        &["decrypt", "--alg", "aes-128-gcm"],
+        &["encrypt", "--alg", "aes-128-xts"],
+        &["decrypt", "--alg", "aes-256-xts", "--data-unit", "4k"],
+        &["digest"],
+        &["digest", "--alg", "hmac-sha256"],
+        &["digest", "--alg", "crc32c"],
+    ];
+    for case in cases {
+        let common = ["--size", "4k,8k", "--qd", "1,4", "--threads", "1,2", "--seconds", "0.02", "--repeat", "1", "--verify"];
+        let (ok, out, err) = accel(&[&["perf"][..], case, &common].concat());
+        assert!(ok, "{case:?}: {err}");
+        assert_eq!(
+            out.lines().filter(|l| l.trim_start().starts_with("4KiB") || l.trim_start().starts_with("8KiB")).count(),
+            8,
+            "{out}"
+        );
+        assert!(out.contains("direct MB/s"), "{out}");
+    }
+    let (ok, out, err) = accel(&[
+        "perf",
+        "encrypt",
+        "--alg",
+        "aes-256-xts",
+        "--size",
+        "4k",
+        "--qd",
+        "2",
+        "--seconds",
+        "0.02",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.lines().all(|l| l.contains("\"op\":\"encrypt\"") && l.contains("\"alg\":\"aes-256-xts\"")), "{out}");
+}
+
+#[test]
+fn perf_crypto_arguments_name_their_limits() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["compress", "--alg", "sha256"], "applies to encrypt, decrypt and digest only"),
+        (&["digest", "--alg", "aes-128-gcm"], "digest takes a digest"),
+        (&["encrypt", "--alg", "sha256"], "encrypt takes a cipher"),
+        (&["encrypt", "--alg", "aes-128-xts", "--size", "1000"], "not a whole number of 512-byte XTS data units"),
+        (&["decrypt", "--alg", "aes-256-xts", "--data-unit", "8"], "outside 16 to 1m bytes"),
+    ];
+    for (args, message) in cases {
+        let (code, out, err) = accel_status(&[&["perf"][..], args].concat());
+        assert_eq!(code, Some(2), "{args:?}: a usage error is status 2: {out}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+}

@@ -24,6 +24,7 @@ pub use accelverbs_kernel_abi::Errno;
 /// perf tool's baseline).
 pub use engines::codec;
 pub use uverbs::UverbsFile;
+pub mod library;
 
 /// Device name, as `ibv_devices` would list it.
 pub const DEVICE_NAME: &str = "accelsim0";

@@ -81,6 +81,9 @@ pub enum PerfOp {
     Copy,
     Compress,
     Decompress,
+    Encrypt,
+    Decrypt,
+    Digest,
 }
 
 /// A compression format on the command line.

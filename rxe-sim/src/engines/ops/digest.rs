@@ -2,11 +2,10 @@
 //! continues from the request's seed and reports its value in the completion, so a checksum
 //! can be carried across requests.
 
+use crate::library;
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::{DigestAlgorithm, DigestParams, SHA256_LEN};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
-use aws_lc_rs::{digest, hmac};
-use crc_fast::{CrcAlgorithm, Digest as Crc};
 
 use super::{is_zero_sge, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::Use;
@@ -54,21 +53,15 @@ impl Operation for Digest {
             if !is_zero_sge(&wqe.dst) {
                 return Err(Failure::malformed(VendorError::ReservedNonzero));
             }
-            // The CRC register continues from the previous value, before its final inversion.
-            let mut crc = Crc::new_with_init_state(CrcAlgorithm::Crc32Iscsi, u64::from(!params.seed));
-            crc.update(data);
-            return Ok(Done::ok(0, crc.finalize() & 0xFFFF_FFFF));
+            return Ok(Done::ok(0, u64::from(library::crc32c(params.seed, data))));
         }
         let out = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
         if out.len != SHA256_LEN {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
         let value = match &key {
-            Some(key) => {
-                let hmac_key = key.hmac().ok_or(Failure::malformed(VendorError::WrongKeyAlgorithm))?;
-                hmac::sign(hmac_key, data).as_ref().to_vec()
-            }
-            None => digest::digest(&digest::SHA256, data).as_ref().to_vec(),
+            Some(key) => library::hmac_sha256(key.hmac().ok_or(Failure::malformed(VendorError::WrongKeyAlgorithm))?, data),
+            None => library::sha256(data),
         };
         // The output may not share a byte with the input (it would change what is hashed).
         let (i0, o0) = (input.as_ref().map_or(0, |r| r.ptr as usize), out.ptr as usize);

@@ -1,8 +1,10 @@
-//! `accel perf`: throughput and latency of NOP, COPY, COMPRESS or DECOMPRESS through the
-//! device, set against the same work done directly on the CPU (`memcpy`, or the compression
-//! library called directly) on the same registered buffers, alternating in the same run.
+//! `accel perf`: throughput and latency of NOP, COPY, COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT or
+//! DIGEST through the device, set against the same work done directly on the CPU (`memcpy`, or
+//! the compression or crypto library called directly) on the same registered buffers,
+//! alternating in the same run.
 
 mod codec;
+mod crypto;
 mod plot;
 
 use std::sync::Barrier;
@@ -17,6 +19,7 @@ use clap::{Args, ValueEnum};
 
 use crate::FormatArg;
 use codec::Workload;
+use crypto::{CryptoAlg, CryptoWork};
 
 use crate::PerfOp;
 
@@ -39,6 +42,13 @@ pub struct PerfArgs {
     /// Compression format (compress, decompress).
     #[arg(long, value_enum, default_value_t = FormatArg::Gzip)]
     format: FormatArg,
+    /// Crypto algorithm: aes-128-gcm, aes-256-gcm (the default), aes-128-xts or aes-256-xts
+    /// for encrypt and decrypt; sha256 (the default), hmac-sha256 or crc32c for digest.
+    #[arg(long, value_enum)]
+    alg: Option<CryptoAlg>,
+    /// AES-XTS data unit in bytes (16 to 1m): each size must be a whole number of them.
+    #[arg(long, value_parser = parse_size, default_value = "512")]
+    data_unit: usize,
     /// Compression level (compress; for decompress, the level the data was compressed at;
     /// default: the format's usual one).
     #[arg(long, allow_negative_numbers = true)]
@@ -139,6 +149,7 @@ fn spread(v: &[f64]) -> f64 {
 struct Row<'a> {
     op: &'a str,
     format: Option<Format>,
+    alg: Option<&'a str>,
     level: Option<i8>,
     size: usize,
     qd: u32,
@@ -156,10 +167,11 @@ struct Row<'a> {
 impl Row<'_> {
     fn json(&self) -> String {
         let format = self.format.map_or("null".to_owned(), |f| format!("\"{f:?}\""));
+        let alg = self.alg.map_or("null".to_owned(), |a| format!("\"{a}\""));
         let level = self.level.map_or("null".to_owned(), |l| l.to_string());
         let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
         format!(
-            "{{\"op\":\"{}\",\"format\":{format},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3}}}",
+            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3}}}",
             self.op,
             self.size,
             self.qd,
@@ -194,8 +206,11 @@ struct Rig {
     output_len: u32,
     format: Format,
     level: i8,
-    /// What the last completion reported it produced.
+    /// What the last completion reported it produced, and its request.
     last_byte_len: u32,
+    last_wr_id: u64,
+    /// The crypto operations' keys and library side.
+    crypto: Option<CryptoWork>,
 }
 
 /// Posts for `duration` keeping `depth` outstanding; returns ops/s and sampled latencies.
@@ -219,11 +234,13 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
                     stamps[(posted & mask) as usize] = Instant::now();
                 }
                 let (src, dst) = (rig.src.slice(0, rig.input_len), rig.dst.slice_mut(0, rig.output_len));
-                let r = match op {
-                    PerfOp::Nop => batch.push(Nop::new(posted)),
-                    PerfOp::Copy => batch.push(Copy::new(posted, src, dst)),
-                    PerfOp::Compress => batch.push(Compress::new(posted, rig.format, src, dst).level(rig.level)),
-                    PerfOp::Decompress => batch.push(Decompress::new(posted, rig.format, src, dst)),
+                let r = match (op, rig.crypto.as_mut()) {
+                    (PerfOp::Nop, _) => batch.push(Nop::new(posted)),
+                    (PerfOp::Copy, _) => batch.push(Copy::new(posted, src, dst)),
+                    (PerfOp::Compress, _) => batch.push(Compress::new(posted, rig.format, src, dst).level(rig.level)),
+                    (PerfOp::Decompress, _) => batch.push(Decompress::new(posted, rig.format, src, dst)),
+                    (PerfOp::Encrypt | PerfOp::Decrypt | PerfOp::Digest, Some(work)) => work.push(&mut batch, posted, src, dst),
+                    (_, None) => return Err(Error::Protocol { op: "perf", detail: "no crypto work set up" }),
                 };
                 match r {
                     Ok(()) => posted += 1,
@@ -247,6 +264,7 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
                 return Err(Error::Protocol { op: "perf --verify", detail: "outputs of the same request differ" });
             }
             rig.last_byte_len = w.byte_len;
+            rig.last_wr_id = w.wr_id;
         }
         done += got as u64;
         if !stop_posting && posted % 1024 < u64::from(depth) && start.elapsed() >= duration {
@@ -275,14 +293,20 @@ fn run_direct(rig: &mut Rig, workload: Option<&mut Workload>, duration: Duration
     let start = Instant::now();
     let mut n = 0u64;
     let mut workload = workload;
+    let failed = || Error::Protocol { op: "perf", detail: "the library failed" };
     // At least one round, so a zero duration runs the work once.
     loop {
-        for _ in 0..16 {
-            match workload.as_deref_mut() {
-                Some(w) => {
-                    w.run_direct(src, dst).map_err(|_| Error::Protocol { op: "perf", detail: "the library failed" })?;
+        for i in 0..16 {
+            match (workload.as_deref_mut(), rig.crypto.as_mut()) {
+                (Some(w), _) => {
+                    w.run_direct(src, dst).map_err(|_| failed())?;
                 }
-                None => dst[..input_len].copy_from_slice(src),
+                (None, Some(work)) => {
+                    if !work.run_direct(n + i, src, dst) {
+                        return Err(failed());
+                    }
+                }
+                (None, None) => dst[..input_len].copy_from_slice(src),
             }
             std::hint::black_box(&mut *dst);
         }
@@ -300,6 +324,9 @@ fn op_name(op: PerfOp) -> &'static str {
         PerfOp::Copy => "copy",
         PerfOp::Compress => "compress",
         PerfOp::Decompress => "decompress",
+        PerfOp::Encrypt => "encrypt",
+        PerfOp::Decrypt => "decrypt",
+        PerfOp::Digest => "digest",
     }
 }
 
@@ -379,6 +406,28 @@ impl PerfArgs {
                 return Err(format!("--plot {}: only .svg files are drawn", path.display()));
             }
         }
+        let crypto = matches!(self.op, PerfOp::Encrypt | PerfOp::Decrypt | PerfOp::Digest);
+        match (self.alg, crypto) {
+            (Some(alg), false) => return Err(format!("--alg {} applies to encrypt, decrypt and digest only", alg.name())),
+            (Some(alg), true) if alg.is_cipher() != (self.op != PerfOp::Digest) => {
+                let wanted = if self.op == PerfOp::Digest {
+                    "a digest (sha256, hmac-sha256, crc32c)"
+                } else {
+                    "a cipher (aes-*-gcm, aes-*-xts)"
+                };
+                return Err(format!("--alg {}: {} takes {wanted}", alg.name(), op_name(self.op)));
+            }
+            _ => {}
+        }
+        if self.crypto_alg().is_some_and(CryptoAlg::is_xts) {
+            let unit = self.data_unit;
+            if !(16..=1 << 20).contains(&unit) {
+                return Err(format!("--data-unit {unit} is outside 16 to 1m bytes"));
+            }
+            if let Some(size) = self.size.iter().find(|&&s| s == 0 || s % unit != 0) {
+                return Err(format!("size {size} is not a whole number of {unit}-byte XTS data units"));
+            }
+        }
         if self.engines.contains(&0) && self.policy == Policy::Threads {
             return Err("--engines 0 needs --policy inline or adaptive (no engine would run the work)".to_owned());
         }
@@ -387,6 +436,17 @@ impl PerfArgs {
 }
 
 const DEFAULT_SIZES: &str = "64,4k,64k,1m";
+
+impl PerfArgs {
+    /// The crypto algorithm in force: `--alg`, or the operation's default.
+    fn crypto_alg(&self) -> Option<CryptoAlg> {
+        match self.op {
+            PerfOp::Encrypt | PerfOp::Decrypt => Some(self.alg.unwrap_or(CryptoAlg::Aes256Gcm)),
+            PerfOp::Digest => Some(self.alg.unwrap_or(CryptoAlg::Sha256)),
+            _ => None,
+        }
+    }
+}
 
 fn parse_size_list(list: &str) -> Vec<usize> {
     list.split(',').filter_map(|s| parse_size(s).ok()).collect()
@@ -402,10 +462,12 @@ struct Point {
 }
 
 impl Rig {
+    #[allow(clippy::too_many_arguments)] // One point's whole setup.
     fn new(
         ctx: &Context,
         pd: &Pd,
         workload: Option<&Workload>,
+        crypto: Option<(CryptoAlg, bool, u32)>,
         size: usize,
         qd: u32,
         format: Format,
@@ -414,9 +476,17 @@ impl Rig {
         let depth = qd.max(64);
         let cq = ctx.create_cq(depth * 2, None)?;
         let qp = pd.create_qp(&cq, QpInit::new(depth))?;
-        let (input, output_room) = match workload {
+        let (mut input, mut output_room): (Vec<u8>, usize) = match workload {
             Some(w) => (w.input.clone(), w.output_room),
             None => ((0..size).map(|i| i as u8).collect(), size),
+        };
+        let crypto = match crypto {
+            Some((alg, encrypt, unit)) => {
+                let work = CryptoWork::new(pd, alg, encrypt, unit, &mut input)?;
+                output_room = work.output_len(size);
+                Some(work)
+            }
+            None => None,
         };
         let mut src = pd.alloc_mr(input.len().max(1), Access::empty())?;
         src.as_mut_slice()?[..input.len()].copy_from_slice(&input);
@@ -431,6 +501,8 @@ impl Rig {
             format,
             level,
             last_byte_len: 0,
+            last_wr_id: 0,
+            crypto,
         })
     }
 }
@@ -465,16 +537,17 @@ fn measure(args: &PerfArgs, rigs: &mut [(Rig, Option<Workload>)], qd: u32, durat
                                 Err(e) => failed = Some(e),
                             }
                         }
+                        // Before the direct run, which writes the same destination.
+                        if failed.is_none() && args.verify {
+                            if let Err(e) = verify_output(rig, args.op, workload.as_mut()) {
+                                failed = Some(e);
+                            }
+                        }
                         barrier.wait();
                         if failed.is_none() && args.op != PerfOp::Nop {
                             match run_direct(rig, workload.as_mut(), duration) {
                                 Ok(rate) => direct.push(rate),
                                 Err(e) => failed = Some(e),
-                            }
-                        }
-                        if failed.is_none() && args.verify {
-                            if let Err(e) = verify_output(rig, args.op, workload.as_mut()) {
-                                failed = Some(e);
                             }
                         }
                     }
@@ -507,6 +580,13 @@ fn verify_output(rig: &mut Rig, op: PerfOp, workload: Option<&mut Workload>) -> 
     let wrong = |detail| Err(Error::Protocol { op: "perf --verify", detail });
     let src = &rig.src.as_slice()?[..rig.input_len as usize];
     let dst = rig.dst.as_slice()?;
+    if let Some(work) = rig.crypto.as_mut() {
+        let Some(expected) = work.expected(rig.last_wr_id, src, rig.output_len as usize)? else { return Ok(()) };
+        return match dst[..expected.len()] == expected[..] {
+            true => Ok(()),
+            false => wrong("the device's output differs from the library's for the same request"),
+        };
+    }
     match (op, workload) {
         (PerfOp::Nop, _) => Ok(()),
         (PerfOp::Copy, _) if dst[..src.len()] != *src => wrong("a COPY's output differs from its input"),
@@ -520,6 +600,7 @@ fn verify_output(rig: &mut Rig, op: PerfOp, workload: Option<&mut Workload>) -> 
                 _ => wrong("the device's compressed output does not decode to the input"),
             }
         }
+        (PerfOp::Encrypt | PerfOp::Decrypt | PerfOp::Digest, _) => Ok(()),
         (PerfOp::Decompress, Some(w)) => {
             let produced = rig.last_byte_len as usize;
             if dst[..produced] == *w.plain() {
@@ -541,10 +622,14 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     let level = args.level.unwrap_or(format.default_level());
     let sizes = if args.op == PerfOp::Nop { vec![0] } else { args.size.clone() };
     let duration = Duration::from_secs_f64(args.seconds);
-    let what = match args.op {
-        PerfOp::Compress | PerfOp::Decompress => format!("{:?} {format:?} level {level}", args.op),
-        op => format!("{op:?}"),
+    let crypto_alg = args.crypto_alg();
+    let what = match (args.op, crypto_alg) {
+        (PerfOp::Compress | PerfOp::Decompress, _) => format!("{:?} {format:?} level {level}", args.op),
+        (op, Some(alg)) if alg.is_xts() => format!("{op:?} {} data unit {}", alg.name(), args.data_unit),
+        (op, Some(alg)) => format!("{op:?} {}", alg.name()),
+        (op, None) => format!("{op:?}"),
     };
+    let crypto = crypto_alg.map(|alg| (alg, args.op == PerfOp::Encrypt, args.data_unit as u32));
     let say = |line: String| {
         if !args.json {
             println!("{line}");
@@ -605,7 +690,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
             let mut rigs = Vec::with_capacity(max_threads);
             for t in 0..max_threads {
                 let w = make(t)?;
-                let rig = Rig::new(&ctx, &pd, w.as_ref(), size, max_qd, format, level)?;
+                let rig = Rig::new(&ctx, &pd, w.as_ref(), crypto, size, max_qd, format, level)?;
                 rigs.push((rig, w));
             }
             if args.op != PerfOp::Nop && size == sizes[0] && engines == args.engines[0] {
@@ -632,6 +717,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                     let row = Row {
                         op: op_name(args.op),
                         format: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(format),
+                        alg: crypto_alg.map(CryptoAlg::name),
                         level: matches!(args.op, PerfOp::Compress | PerfOp::Decompress).then_some(level),
                         size,
                         qd,
