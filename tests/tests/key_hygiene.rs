@@ -66,12 +66,21 @@ impl Drop for SecretPage {
     }
 }
 
+/// Regions larger than this are address space reserved, not data (a sanitizer's shadow
+/// memory, terabytes): the heap and the device's mappings are far smaller.
+const LARGEST_REGION: usize = 1 << 32;
+
+/// Bytes read at a time.
+const CHUNK: usize = 1 << 20;
+
 /// Where `needle` occurs in the process's writable anonymous memory (heap, mmaps, thread
 /// stacks), other than in `[skip.0, skip.1)`: the mapping's line for each hit.
 fn find_in_memory(needle: &[u8], skip: (usize, usize)) -> Vec<String> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let mut mem = File::open("/proc/self/mem").unwrap();
     let mut hits = Vec::new();
+    // Chunks overlap by the needle's length less one, so no occurrence falls between two.
+    let mut chunk = vec![0u8; CHUNK + needle.len()];
     for line in maps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (range, perms, path) = (fields[0], fields[1], fields.get(5).copied().unwrap_or(""));
@@ -81,22 +90,26 @@ fn find_in_memory(needle: &[u8], skip: (usize, usize)) -> Vec<String> {
         }
         let (start, end) = range.split_once('-').unwrap();
         let (start, end) = (usize::from_str_radix(start, 16).unwrap(), usize::from_str_radix(end, 16).unwrap());
-        let mut region = vec![0u8; end - start];
-        if mem.seek(SeekFrom::Start(start as u64)).is_err() || mem.read_exact(&mut region).is_err() {
+        if end - start > LARGEST_REGION {
             continue;
         }
-        let first = needle[0];
-        let mut at = 0;
-        while let Some(offset) = region[at..].iter().position(|&b| b == first) {
-            let i = at + offset;
-            let address = start + i;
-            if region[i..].starts_with(needle) && !(skip.0..skip.1).contains(&address) {
-                hits.push(format!("{address:#x} in {line}"));
+        let mut at = start;
+        while at < end {
+            let len = (end - at).min(CHUNK + needle.len() - 1);
+            let bytes = &mut chunk[..len];
+            if mem.seek(SeekFrom::Start(at as u64)).is_err() || mem.read_exact(bytes).is_err() {
+                break;
             }
-            at = i + 1;
+            for (i, window) in bytes.windows(needle.len()).enumerate() {
+                let address = at + i;
+                if window == needle && !(skip.0..skip.1).contains(&address) {
+                    hits.push(format!("{address:#x} in {line}"));
+                }
+            }
+            at += CHUNK;
         }
-        region.fill(0);
     }
+    chunk.fill(0);
     hits
 }
 
