@@ -2,6 +2,7 @@
 //! resources (context, PD), then traffic resources (CQ, QP, MRs).
 
 pub mod headers;
+pub mod openssl;
 pub mod raw;
 pub mod stock;
 

@@ -2,8 +2,7 @@
 //! both ways, authentication failures that leave no plaintext and keep the QP, and the request
 //! rules (key algorithm, PD, overlap, a queued request keeping its key).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use accelverbs::uapi::crypto::CryptoParams;
 use accelverbs::uapi::wqe::{flags, Opcode, Wqe};
@@ -11,33 +10,12 @@ use accelverbs::{
     Access, CqeStatus, CryptoKey, Decrypt, Encrypt, ExecPolicy, KeyAlgorithm, MemoryRegion, Nop, QpState, RawWqe, VendorError,
     TAG_LEN,
 };
+use accelverbs_tests::openssl::gcm as openssl_gcm;
 use accelverbs_tests::{pattern, poll_n, Traffic};
 use zerocopy::IntoBytes;
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-/// Encrypts (or decrypts: `open`) `data` with OpenSSL through Python's `cryptography`; `None`
-/// when it refuses (a tag that does not check).
-fn openssl_gcm(open: bool, key: &[u8], iv: &[u8], aad: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let op = if open { "decrypt" } else { "encrypt" };
-    let script = format!(
-        "import sys\nfrom cryptography.hazmat.primitives.ciphers.aead import AESGCM\n\
-         k, iv, aad = (bytes.fromhex(a) for a in sys.argv[1:4])\n\
-         sys.stdout.buffer.write(AESGCM(k).{op}(iv, sys.stdin.buffer.read(), aad or None))\n"
-    );
-    let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", &script, &hexs(key), &hexs(iv), &hexs(aad)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (apt install python3-cryptography)");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    out.status.success().then_some(out.stdout)
 }
 
 /// Buffers for one request: input, output, tag, AAD.

@@ -3,35 +3,12 @@
 //! are not whole blocks (ciphertext stealing), over several units whose tweaks count up from a
 //! 128-bit start; round trips, in place; and the request rules.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use accelverbs::{Access, CqeStatus, CryptoKey, Decrypt, Encrypt, ExecPolicy, KeyAlgorithm, QpState, VendorError};
 use accelverbs_tests::{pattern, poll_n, Traffic};
 
-/// `data` encrypted with Python's `cryptography` (OpenSSL), unit by unit, each unit's tweak
-/// the previous one's plus one, little-endian, from `tweak`.
+/// `data` encrypted by OpenSSL, tweaks counting up from `tweak`.
 fn reference(key: &[u8], tweak: u128, unit: usize, data: &[u8]) -> Vec<u8> {
-    let script = "import sys
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-key, tweak, unit = bytes.fromhex(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-data, out = sys.stdin.buffer.read(), b''
-for i in range(0, len(data), unit):
-    t = ((tweak + i // unit) % (1 << 128)).to_bytes(16, 'little')
-    e = Cipher(algorithms.AES(key), modes.XTS(t)).encryptor()
-    out += e.update(data[i:i + unit]) + e.finalize()
-sys.stdout.buffer.write(out)";
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, &hex, &tweak.to_string(), &unit.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 (apt install python3-cryptography)");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    out.stdout
+    accelverbs_tests::openssl::xts(true, key, tweak, unit, data)
 }
 
 /// Runs ENCRYPT (or DECRYPT) of `input` out of place: the status and the output.

@@ -4,17 +4,21 @@
 //! ENCRYPT and DECRYPT carry [`CryptoParams`] in `Wqe::params`:
 //!
 //! ```text
-//!  params  0        4           8                               24          28            48
-//!          +--------+-----------+-------------------------------+-----------+-------------+
-//!          |  key   | reserved  |  iv[16] (AES-GCM: 12 bytes,   | data_unit | reserved    |
-//!          |        |  (zero)   |  the rest zero)               |  (zero)   |  (zero)     |
-//!          +--------+-----------+-------------------------------+-----------+-------------+
+//!  params  0        4       6          8                               24          28        48
+//!          +--------+-------+----------+-------------------------------+-----------+---------+
+//!          |  key   | flags | reserved |  iv[16] (AES-GCM: 12 bytes,   | data_unit | reserved|
+//!          |        |       |  (zero)  |  the rest zero)               |           |  (zero) |
+//!          +--------+-------+----------+-------------------------------+-----------+---------+
 //! ```
 //!
-//! AES-GCM: `src` is the input, `dst` the output (at least as long; it may be `src` itself),
-//! `aux[0]` the additional authenticated data (a zero SGE for none), `aux[1]` the 16-byte tag,
-//! written by ENCRYPT and checked by DECRYPT. A tag that does not check completes with
-//! `CqeStatus::AuthenticationFailed`, the destination zeroed, and the QP goes on.
+//! `src` is the input and `dst` the output (at least as long; it may be `src` itself). With
+//! [`flags::SRC_LIST`] (`DST_LIST`) the SGE names an indirect list of up to
+//! `compress::MAX_LIST_ENTRIES` SGEs, exactly as for COMPRESS: the data is the entries' bytes
+//! in order, and an AES-XTS data unit may straddle two entries.
+//!
+//! AES-GCM: `aux[0]` is the additional authenticated data (a zero SGE for none), `aux[1]` the
+//! 16-byte tag, written by ENCRYPT and checked by DECRYPT. A tag that does not check completes
+//! with `CqeStatus::AuthenticationFailed`, every destination byte zeroed, and the QP goes on.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -104,7 +108,9 @@ pub const MIN_KEY_MATERIAL: usize = 16;
 pub struct CryptoParams {
     /// The device number of the key (`ids::crypto_key::ATTR_CREATE_RESP_NUMBER`).
     pub key: u32,
-    pub reserved0: u32,
+    /// [`flags`].
+    pub flags: u16,
+    pub reserved0: u16,
     /// The IV: AES-GCM uses the first `GCM_IV_LEN` bytes (the rest must be zero).
     pub iv: [u8; 16],
     /// AES-XTS: the data unit in bytes, at least `XTS_MIN_DATA_UNIT` (zero for AES-GCM). The IV
@@ -113,7 +119,17 @@ pub struct CryptoParams {
     pub data_unit: u32,
     pub reserved: [u8; 20],
 }
-assert_layout!(CryptoParams, 48; key @ 0, reserved0 @ 4, iv @ 8, data_unit @ 24, reserved @ 28);
+assert_layout!(CryptoParams, 48; key @ 0, flags @ 4, reserved0 @ 6, iv @ 8, data_unit @ 24, reserved @ 28);
+
+/// `CryptoParams::flags`: the same bits, with the same meaning, as COMPRESS's.
+pub mod flags {
+    /// `src` names a list of input SGEs.
+    pub const SRC_LIST: u16 = crate::compress::flags::SRC_LIST;
+    /// `dst` names a list of output SGEs.
+    pub const DST_LIST: u16 = crate::compress::flags::DST_LIST;
+    /// Bits a device of this revision accepts.
+    pub const KNOWN: u16 = SRC_LIST | DST_LIST;
+}
 
 /// The parameters of the chained operations COMPRESS_ENCRYPT and DECRYPT_DECOMPRESS: the
 /// one-shot compression's (as `compress::CompressParams` begins) and AES-GCM's.

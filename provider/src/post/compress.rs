@@ -3,48 +3,16 @@
 
 use std::sync::Arc;
 
-use accelverbs_uapi::compress::{flags as cflags, CompressParams, Format, MAX_LIST_ENTRIES};
-use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
+use accelverbs_uapi::compress::{flags as cflags, CompressParams, Format};
+use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
 use zerocopy::IntoBytes;
 
 use super::lists::ListSide;
+use super::side::{lend, Side};
 use super::{completion_options, sealed, ListWriter};
 use crate::comp_stream::StreamInner;
-use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
-use crate::mr::MrShared;
+use crate::in_flight::{Borrower, DeviceAccess, Regions};
 use crate::{CompressionStream, MemoryRegion, MrSlice, MrSliceMut, PostError};
-
-/// One side of a request: its SGEs and the regions behind them. One SGE, the common case,
-/// costs no allocation.
-#[derive(Debug)]
-enum Side<'a> {
-    One(Sge, &'a Arc<MrShared>),
-    Many(Vec<Sge>, Vec<&'a Arc<MrShared>>),
-}
-
-impl<'a> Side<'a> {
-    fn one(sge: Sge, mr: &'a Arc<MrShared>) -> Self {
-        Self::One(sge, mr)
-    }
-
-    fn sges(&self) -> &[Sge] {
-        match self {
-            Side::One(sge, _) => std::slice::from_ref(sge),
-            Side::Many(sges, _) => sges,
-        }
-    }
-
-    fn regions(&self) -> &[&'a Arc<MrShared>] {
-        match self {
-            Side::One(_, mr) => std::slice::from_ref(mr),
-            Side::Many(_, mrs) => mrs,
-        }
-    }
-
-    fn total(&self) -> u64 {
-        self.sges().iter().map(|s| u64::from(s.length)).sum()
-    }
-}
 
 /// What COMPRESS and DECOMPRESS share.
 #[derive(Debug)]
@@ -67,9 +35,7 @@ impl<'a> Request<'a> {
     }
 
     fn gathered(opcode: Opcode, wr_id: u64, format: Format, src: &[MrSlice<'a>], dst: Vec<MrSliceMut<'a>>) -> Self {
-        let input = Side::Many(src.iter().map(|s| s.sge).collect(), src.iter().map(|s| s.mr).collect());
-        let output = Side::Many(dst.iter().map(|s| s.sge).collect(), dst.iter().map(|s| s.mr).collect());
-        Self::new(opcode, wr_id, format, input, output)
+        Self::new(opcode, wr_id, format, Side::gather(src), Side::scatter(dst))
     }
 
     fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>) {
@@ -81,59 +47,31 @@ impl<'a> Request<'a> {
             params.level = 0;
             params.flags = self.stream_flags;
         }
-        wqe.src = match self.input.sges() {
-            [one] => *one,
-            many => {
-                params.flags |= cflags::SRC_LIST;
-                lists.place(ListSide::Input, many)
-            }
-        };
-        wqe.dst = match self.output.sges() {
-            [one] => *one,
-            many => {
-                params.flags |= cflags::DST_LIST;
-                lists.place(ListSide::Output, many)
-            }
-        };
+        if self.input.is_list() {
+            params.flags |= cflags::SRC_LIST;
+        }
+        if self.output.is_list() {
+            params.flags |= cflags::DST_LIST;
+        }
+        wqe.src = self.input.encode(ListSide::Input, lists);
+        wqe.dst = self.output.encode(ListSide::Output, lists);
         wqe.params.copy_from_slice(params.as_bytes());
     }
 
     fn gathers(&self) -> bool {
-        self.input.sges().len() != 1 || self.output.sges().len() != 1
+        self.input.is_list() || self.output.is_list()
     }
 
     fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
-        let max = MAX_LIST_ENTRIES as usize;
-        if ![self.input.sges().len(), self.output.sges().len()].iter().all(|n| (1..=max).contains(n)) {
-            return Err(PostError::SgeCount { max: MAX_LIST_ENTRIES });
-        }
+        self.input.check_count()?;
+        self.output.check_count()?;
         if self.stream.is_some_and(|s| !s.belongs_to(qp.ctx)) {
             return Err(PostError::WrongContext);
         }
         let stream = self.stream.cloned();
-        if let (Side::One(_, src), Side::One(_, dst)) = (&self.input, &self.output) {
-            // The fast path: no list to build.
-            let regions = if Arc::ptr_eq(src, dst) {
-                Regions::one(RegionUse::new(dst, qp, DeviceAccess::Write)?)
-            } else {
-                Regions::two(RegionUse::new(src, qp, DeviceAccess::Read)?, RegionUse::new(dst, qp, DeviceAccess::Write)?)
-            };
-            return Ok(regions.with_stream(stream));
-        }
-        // Each region once, written if any output is in it (in place).
-        let mut uses: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
-        let sides = [(&self.input, DeviceAccess::Read), (&self.output, DeviceAccess::Write)];
-        for (side, access) in sides {
-            for &mr in side.regions() {
-                match uses.iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
-                    Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
-                    Some(_) => {}
-                    None => uses.push((mr, access)),
-                }
-            }
-        }
-        let held = uses.into_iter().map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Regions::many(held).with_stream(stream))
+        let inputs = self.input.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
+        let outputs = self.output.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
+        Ok(lend(inputs.chain(outputs), qp)?.with_stream(stream))
     }
 }
 

@@ -1,17 +1,20 @@
 //! ENCRYPT and DECRYPT with a device-held key. AES-GCM: the IV travels in the WQE, the AAD and
 //! the tag in regions of their own. AES-XTS: the first data unit's tweak travels in the WQE,
-//! with the data unit's size. The request holds every region it names (the tag and the output
-//! for writing) and the key until the device is done with it.
+//! with the data unit's size. Either side may be gathered from up to `MAX_LIST_ENTRIES` slices.
+//! The request holds every region it names (the tag and the output for writing) and the key
+//! until the device is done with it.
 
 use std::sync::Arc;
 
 use accelverbs_uapi::compress::Format;
-use accelverbs_uapi::crypto::{ChainParams, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN};
+use accelverbs_uapi::crypto::{flags as crypto_flags, ChainParams, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN};
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 use zerocopy::IntoBytes;
 
+use super::lists::ListSide;
+use super::side::{lend, Side};
 use super::{completion_options, sealed, ListWriter};
-use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
+use crate::in_flight::{Borrower, DeviceAccess, Regions};
 use crate::mr::MrShared;
 use crate::{CryptoKey, MrSlice, MrSliceMut, PostError};
 
@@ -25,8 +28,8 @@ struct Request<'a> {
     iv: [u8; 16],
     /// AES-XTS's data unit (0 for AES-GCM).
     data_unit: u32,
-    src: (Sge, &'a Arc<MrShared>),
-    dst: (Sge, &'a Arc<MrShared>),
+    src: Side<'a>,
+    dst: Side<'a>,
     tag: Option<(Sge, &'a Arc<MrShared>)>,
     aad: Option<(Sge, &'a Arc<MrShared>)>,
     /// A chained request's compression: format and level.
@@ -34,8 +37,8 @@ struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// An AES-GCM request, with the tag given as an SGE of its region (written by ENCRYPT,
-    /// read by DECRYPT).
+    /// An AES-GCM request over one slice a side, with the tag given as an SGE of its region
+    /// (written by ENCRYPT, read by DECRYPT).
     fn new(
         opcode: Opcode,
         wr_id: u64,
@@ -45,33 +48,42 @@ impl<'a> Request<'a> {
         dst: MrSliceMut<'a>,
         tag: (Sge, &'a Arc<MrShared>),
     ) -> Self {
+        Self::gcm(opcode, wr_id, key, iv, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr), tag)
+    }
+
+    /// An AES-GCM request.
+    fn gcm(
+        opcode: Opcode,
+        wr_id: u64,
+        key: &'a CryptoKey,
+        iv: [u8; GCM_IV_LEN],
+        src: Side<'a>,
+        dst: Side<'a>,
+        tag: (Sge, &'a Arc<MrShared>),
+    ) -> Self {
         let mut full = [0u8; 16];
         full[..GCM_IV_LEN].copy_from_slice(&iv);
-        let (src, dst) = ((src.sge, src.mr), (dst.sge, dst.mr));
         Self { opcode, wr_id, key, iv: full, data_unit: 0, src, dst, tag: Some(tag), aad: None, codec: None }
     }
 
     /// An AES-XTS request.
-    fn xts(
-        opcode: Opcode,
-        wr_id: u64,
-        key: &'a CryptoKey,
-        tweak: u128,
-        data_unit: u32,
-        src: MrSlice<'a>,
-        dst: MrSliceMut<'a>,
-    ) -> Self {
-        let (src, dst) = ((src.sge, src.mr), (dst.sge, dst.mr));
+    fn xts(opcode: Opcode, wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: Side<'a>, dst: Side<'a>) -> Self {
         Self { opcode, wr_id, key, iv: tweak.to_le_bytes(), data_unit, src, dst, tag: None, aad: None, codec: None }
     }
 
-    fn encode(&self, wqe: &mut Wqe) {
+    fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>) {
         wqe.ctrl.wr_id = self.wr_id;
         wqe.ctrl.opcode = self.opcode as u8;
         match self.codec {
             None => {
-                let params =
+                let mut params =
                     CryptoParams { key: self.key.number(), iv: self.iv, data_unit: self.data_unit, ..CryptoParams::default() };
+                if self.src.is_list() {
+                    params.flags |= crypto_flags::SRC_LIST;
+                }
+                if self.dst.is_list() {
+                    params.flags |= crypto_flags::DST_LIST;
+                }
                 wqe.params.copy_from_slice(params.as_bytes());
             }
             Some((format, level)) => {
@@ -81,8 +93,9 @@ impl<'a> Request<'a> {
                 wqe.params.copy_from_slice(params.as_bytes());
             }
         }
-        wqe.src = self.src.0;
-        wqe.dst = self.dst.0;
+        // A chain is built from one slice a side only (its constructors), so takes no lists.
+        wqe.src = self.src.encode(ListSide::Input, lists);
+        wqe.dst = self.dst.encode(ListSide::Output, lists);
         wqe.aux[0] = self.aad.map_or(Sge::default(), |a| a.0);
         wqe.aux[1] = self.tag.map_or(Sge::default(), |t| t.0);
     }
@@ -91,28 +104,19 @@ impl<'a> Request<'a> {
         if !self.key.inner.belongs_to(qp.ctx) {
             return Err(PostError::WrongContext);
         }
+        self.src.check_count()?;
+        self.dst.check_count()?;
         let writes_tag = matches!(self.opcode, Opcode::Encrypt | Opcode::CompressEncrypt);
         let tag_access = if writes_tag { DeviceAccess::Write } else { DeviceAccess::Read };
-        let named = [
-            Some((self.src.1, DeviceAccess::Read)),
-            Some((self.dst.1, DeviceAccess::Write)),
-            self.tag.map(|t| (t.1, tag_access)),
-            self.aad.map(|a| (a.1, DeviceAccess::Read)),
-        ];
-        // Each region once, written if any use of it writes; at most four, so no allocation.
-        let mut uses: [Option<(&Arc<MrShared>, DeviceAccess)>; 4] = [None; 4];
-        for (mr, access) in named.into_iter().flatten() {
-            match uses.iter_mut().flatten().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
-                Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
-                Some(_) => {}
-                None => *uses.iter_mut().find(|u| u.is_none()).expect("four uses at most") = Some((mr, access)),
-            }
-        }
-        let mut held: [Option<RegionUse>; 4] = Default::default();
-        for (slot, (mr, access)) in held.iter_mut().zip(uses.into_iter().flatten()) {
-            *slot = Some(RegionUse::new(mr, qp, access)?);
-        }
-        Ok(Regions::few(held).with_key(Arc::clone(&self.key.inner)))
+        let inputs = self.src.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
+        let outputs = self.dst.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
+        let tag = self.tag.map(|t| (t.1, tag_access));
+        let aad = self.aad.map(|a| (a.1, DeviceAccess::Read));
+        Ok(lend(inputs.chain(outputs).chain(tag).chain(aad), qp)?.with_key(Arc::clone(&self.key.inner)))
+    }
+
+    fn gathers(&self) -> bool {
+        self.src.is_list() || self.dst.is_list()
     }
 }
 
@@ -152,10 +156,42 @@ impl<'a> Encrypt<'a> {
         Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
     }
 
+    /// Gathered from `src` and scattered into `dst`, in order (1 to `MAX_LIST_ENTRIES` slices
+    /// per side, else `PostError::SgeCount`; the two need not be cut alike). The device reads
+    /// the lists from memory the QP registers on first use.
+    pub fn gather(
+        wr_id: u64,
+        key: &'a CryptoKey,
+        iv: [u8; GCM_IV_LEN],
+        src: &[MrSlice<'a>],
+        dst: Vec<MrSliceMut<'a>>,
+        tag: MrSliceMut<'a>,
+    ) -> Self {
+        let (src, dst) = (Side::gather(src), Side::scatter(dst));
+        Self { request: Request::gcm(Opcode::Encrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr)), flags: flags::SIGNALED }
+    }
+
     /// AES-XTS under `key` (an AES-XTS key): `src` is a whole number of `data_unit`-byte units
     /// (at least 16 bytes each), the first under tweak `tweak` (a storage block number, say)
     /// and each next one under the next number. `dst` at least as long; it may be `src`.
     pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
+        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr))
+    }
+
+    /// AES-XTS gathered and scattered, as [`Encrypt::gather`]: a data unit may straddle two
+    /// slices.
+    pub fn xts_gather(
+        wr_id: u64,
+        key: &'a CryptoKey,
+        tweak: u128,
+        data_unit: u32,
+        src: &[MrSlice<'a>],
+        dst: Vec<MrSliceMut<'a>>,
+    ) -> Self {
+        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::gather(src), Side::scatter(dst))
+    }
+
+    fn xts_gather_sides(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: Side<'a>, dst: Side<'a>) -> Self {
         Self { request: Request::xts(Opcode::Encrypt, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
     }
 
@@ -192,8 +228,38 @@ impl<'a> Decrypt<'a> {
         Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
     }
 
+    /// Gathered and scattered, as [`Encrypt::gather`]; a tag that does not check zeroes every
+    /// slice of `dst`.
+    pub fn gather(
+        wr_id: u64,
+        key: &'a CryptoKey,
+        iv: [u8; GCM_IV_LEN],
+        src: &[MrSlice<'a>],
+        dst: Vec<MrSliceMut<'a>>,
+        tag: MrSlice<'a>,
+    ) -> Self {
+        let (src, dst) = (Side::gather(src), Side::scatter(dst));
+        Self { request: Request::gcm(Opcode::Decrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr)), flags: flags::SIGNALED }
+    }
+
     /// AES-XTS, as [`Encrypt::xts`].
     pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
+        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr))
+    }
+
+    /// AES-XTS gathered and scattered, as [`Encrypt::xts_gather`].
+    pub fn xts_gather(
+        wr_id: u64,
+        key: &'a CryptoKey,
+        tweak: u128,
+        data_unit: u32,
+        src: &[MrSlice<'a>],
+        dst: Vec<MrSliceMut<'a>>,
+    ) -> Self {
+        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::gather(src), Side::scatter(dst))
+    }
+
+    fn xts_gather_sides(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: Side<'a>, dst: Side<'a>) -> Self {
         Self { request: Request::xts(Opcode::Decrypt, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
     }
 
@@ -287,13 +353,17 @@ completion_options!(DecryptDecompress<'a>);
 macro_rules! encode_request {
     ($wr:ident) => {
         impl sealed::Encode for $wr<'_> {
-            fn encode(&self, wqe: &mut Wqe, _lists: &mut ListWriter<'_>) {
-                self.request.encode(wqe);
+            fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>) {
+                self.request.encode(wqe, lists);
                 wqe.ctrl.flags = self.flags;
             }
 
+            fn gathers(&self) -> bool {
+                self.request.gathers()
+            }
+
             fn payload_bytes(&self) -> u64 {
-                u64::from(self.request.src.0.length)
+                self.request.src.total()
             }
 
             fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {

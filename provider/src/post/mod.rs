@@ -10,6 +10,7 @@ mod nop;
 mod raw;
 mod rdma;
 mod send;
+mod side;
 
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;

@@ -7,6 +7,7 @@ pub mod compression;
 pub mod crypto;
 pub mod execute;
 pub mod ops;
+pub mod pieces;
 mod sgl;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

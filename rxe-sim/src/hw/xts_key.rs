@@ -158,8 +158,7 @@ impl XtsKey {
     /// `tweak` and each next one under the next tweak; false if the library fails.
     ///
     /// # Safety
-    /// `input` is readable and `output` writable for `len` bytes, one range or disjoint ones,
-    /// and nothing else accesses them meanwhile; `data_unit` is at least 16 and divides `len`.
+    /// As [`XtsWork::units`].
     pub unsafe fn crypt(
         &self,
         encrypt: bool,
@@ -169,13 +168,41 @@ impl XtsKey {
         output: *mut u8,
         len: usize,
     ) -> bool {
+        let Some(mut work) = self.work(encrypt) else { return false };
+        // SAFETY: the caller's contract.
+        unsafe { work.units(tweak, data_unit, input, output, len) }
+    }
+
+    /// A copy of one direction to work on, for a request that runs its units in several
+    /// calls (an SGE list whose pieces cut a unit); `None` if the library fails.
+    pub fn work(&self, encrypt: bool) -> Option<XtsWork> {
         let prepared = if encrypt { &self.encrypt } else { &self.decrypt };
-        let Some(mut work) = prepared.copy() else { return false };
+        prepared.copy().map(XtsWork)
+    }
+}
+
+/// One request's copy of a prepared direction.
+pub struct XtsWork(Direction);
+
+impl std::fmt::Debug for XtsWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XtsWork")
+    }
+}
+
+impl XtsWork {
+    /// Runs `len` bytes, `len / data_unit` whole units, the first under `tweak` and each next
+    /// one under the next tweak; false if the library fails.
+    ///
+    /// # Safety
+    /// `input` is readable and `output` writable for `len` bytes, one range or disjoint ones,
+    /// and nothing else accesses them meanwhile; `data_unit` is at least 16 and divides `len`.
+    pub unsafe fn units(&mut self, tweak: [u8; 16], data_unit: usize, input: *const u8, output: *mut u8, len: usize) -> bool {
         let mut tweak = tweak;
         for offset in (0..len).step_by(data_unit) {
             // SAFETY: the unit lies inside both ranges (`data_unit` divides `len`); the
             // caller's contract covers the rest.
-            if !unsafe { work.unit(&tweak, input.add(offset), output.add(offset), data_unit) } {
+            if !unsafe { self.0.unit(&tweak, input.add(offset), output.add(offset), data_unit) } {
                 return false;
             }
             tweak = next_tweak(&tweak);

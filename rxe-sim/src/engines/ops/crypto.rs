@@ -7,12 +7,19 @@
 //! - AES-XTS (AES-128 and AES-256, `hw/xts_key.rs`): the input is a whole number of data units
 //!   of `data_unit` bytes (at least 16), the first under the tweak in the IV field and each
 //!   next one under the tweak plus one (little-endian, IEEE 1619); no AAD, no tag.
+//!
+//! Either side may be an indirect SGE list (`crypto::flags`). One range a side, the common
+//! case, takes the one-shot calls; lists are walked piece by piece (`engines/pieces.rs`): GCM
+//! streams through them, and an XTS data unit cut by an entry boundary is gathered, run and
+//! scattered.
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
-use accelverbs_uapi::crypto::{CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MIN_DATA_UNIT};
+use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MIN_DATA_UNIT};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
 use super::{is_zero_sge, Done, ExecContext, Failure, Operation};
+use crate::engines::pieces::{self, overlap, Span};
+use crate::engines::sgl::SgList;
 use crate::hw::gcm_key::GcmKey;
 use crate::hw::mr_table::{Resolved, Use};
 use crate::hw::xts_key::XtsKey;
@@ -26,17 +33,73 @@ pub struct Crypto {
 pub static ENCRYPT: Crypto = Crypto { opcode: Opcode::Encrypt };
 pub static DECRYPT: Crypto = Crypto { opcode: Opcode::Decrypt };
 
-/// A range of device-reachable memory: start and length.
-type Span = (*mut u8, usize);
-
 fn span(r: &Resolved) -> Span {
     (r.ptr, r.len)
 }
 
-/// Whether two ranges share a byte.
-fn overlap((a, an): Span, (b, bn): Span) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    an > 0 && bn > 0 && a < b + bn && b < a + an
+/// The library failed where the checks before it say it cannot: stop the QP.
+const LIBRARY_FAILED: Failure = Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true };
+
+/// A request's two sides, resolved.
+struct Sides {
+    src: SgList,
+    dst: SgList,
+}
+
+impl Sides {
+    fn resolve(wqe: &Wqe, params: &CryptoParams, ctx: &ExecContext<'_>) -> Result<Self, Failure> {
+        let src = SgList::resolve(&wqe.src, params.flags & flags::SRC_LIST != 0, ctx, Use::Read)?;
+        let dst = SgList::resolve(&wqe.dst, params.flags & flags::DST_LIST != 0, ctx, Use::Write)?;
+        Ok(Self { src, dst })
+    }
+
+    /// Bytes in (and out).
+    fn len(&self) -> usize {
+        self.src.total() as usize
+    }
+
+    /// One range a side: the one-shot calls take them.
+    fn single(&self) -> Option<(&Resolved, &Resolved)> {
+        match (&self.src, &self.dst) {
+            (SgList::One(src), SgList::One(dst)) => Some((src, dst)),
+            _ => None,
+        }
+    }
+
+    /// The output ranges the request writes: as many bytes as the input.
+    fn outputs(&self) -> Vec<Span> {
+        pieces::truncated(self.dst.ranges(), self.len())
+    }
+
+    /// The input ranges to read, given the `outputs`: the input itself if it lies apart from
+    /// them or exactly on them (in place, cut alike, so a piece is read before it is written
+    /// and never after), else a private copy of it, kept in `copy`.
+    ///
+    /// # Safety
+    /// The input ranges are readable and nothing writes them meanwhile.
+    unsafe fn inputs(&self, outputs: &[Span], copy: &mut Vec<u8>) -> Vec<Span> {
+        let inputs: Vec<Span> = self.src.ranges().filter(|r| r.1 != 0).collect();
+        let apart = !inputs.iter().any(|&i| hits(outputs, i));
+        let in_place = inputs.iter().eq(outputs.iter().filter(|o| o.1 != 0));
+        if apart || in_place {
+            return inputs;
+        }
+        *copy = vec![0; self.len()];
+        // SAFETY: the caller's contract; `copy` is ours.
+        unsafe { pieces::gather(&inputs, 0, copy) };
+        vec![(copy.as_mut_ptr(), copy.len())]
+    }
+}
+
+/// Whether any range of `spans` shares a byte with `other`.
+fn hits(spans: &[Span], other: Span) -> bool {
+    spans.iter().any(|&s| overlap(s, other))
+}
+
+/// Whether two of `spans` share a byte: an output may not, the device would write one byte
+/// twice for two purposes.
+fn overlaps_itself(spans: &[Span]) -> bool {
+    spans.iter().enumerate().any(|(i, &a)| hits(&spans[i + 1..], a))
 }
 
 impl Operation for Crypto {
@@ -45,12 +108,12 @@ impl Operation for Crypto {
     }
 
     fn max_sge(&self) -> u32 {
-        1
+        accelverbs_uapi::compress::MAX_LIST_ENTRIES
     }
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: CryptoParams = zerocopy::transmute!(wqe.params);
-        if params.reserved0 != 0 || params.reserved != [0; 20] {
+        if params.flags & !flags::KNOWN != 0 || params.reserved0 != 0 || params.reserved != [0; 20] {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let key = ctx.crypto_keys.resolve(params.key, ctx.pdn).map_err(|v| match v {
@@ -81,6 +144,10 @@ unsafe fn input_for(src: &Resolved, out: Span, copy: &mut Vec<u8>) -> *const u8 
 }
 
 impl Crypto {
+    fn encrypts(&self) -> bool {
+        self.opcode == Opcode::Encrypt
+    }
+
     /// AES-XTS over whole data units.
     fn xts(&self, key: &XtsKey, params: &CryptoParams, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         if !is_zero_sge(&wqe.aux[0]) || !is_zero_sge(&wqe.aux[1]) {
@@ -90,28 +157,70 @@ impl Crypto {
         if unit < XTS_MIN_DATA_UNIT {
             return Err(Failure::malformed(VendorError::BadDataUnit));
         }
-        let mrs = ctx.mrs;
-        let src = mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
-        let dst = mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
-        if src.len == 0 || src.len % unit != 0 {
+        let sides = Sides::resolve(wqe, params, ctx)?;
+        let len = sides.len();
+        if len == 0 || len % unit != 0 {
             return Err(Failure::length(VendorError::BadDataUnit));
         }
-        if dst.len < src.len {
+        if sides.dst.total() < sides.src.total() {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
-        let out: Span = (dst.ptr, src.len);
-        let mut copy = Vec::new();
-        // SAFETY: `src` was resolved inside a live, pinned MR of the QP's PD (held until the
-        // request ends) and the provider keeps Rust references off bytes a posted request names.
-        let input = unsafe { input_for(&src, out, &mut copy) };
-        let encrypt = self.opcode == Opcode::Encrypt;
-        // SAFETY: as above, for the output too; `input` and the output are one range or
-        // disjoint (a shifted overlap reads the copy); `unit` divides the length.
-        if !unsafe { key.crypt(encrypt, params.iv, unit, input, out.0, src.len) } {
-            // The library refuses only what the checks above already rule out.
-            return Err(Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true });
+        if let Some((src, dst)) = sides.single() {
+            let out: Span = (dst.ptr, len);
+            let mut copy = Vec::new();
+            // SAFETY: `src` was resolved inside a live, pinned MR of the QP's PD (held until
+            // the request ends) and the provider keeps Rust references off bytes a posted
+            // request names.
+            let input = unsafe { input_for(src, out, &mut copy) };
+            // SAFETY: as above, for the output too; `input` and the output are one range or
+            // disjoint (a shifted overlap reads the copy); `unit` divides the length.
+            if !unsafe { key.crypt(self.encrypts(), params.iv, unit, input, out.0, len) } {
+                return Err(LIBRARY_FAILED);
+            }
+            return Ok(Done::ok(len as u32, 0));
         }
-        Ok(Done::ok(src.len as u32, 0))
+        let outputs = sides.outputs();
+        if overlaps_itself(&outputs) {
+            return Err(Failure::malformed(VendorError::Overlap));
+        }
+        let mut copy = Vec::new();
+        // SAFETY: every input range was resolved inside a live, pinned MR of the QP's PD (the
+        // lists hold them until the request ends), and the provider keeps Rust references
+        // off bytes a posted request names.
+        let inputs = unsafe { sides.inputs(&outputs, &mut copy) };
+        let mut work = key.work(self.encrypts()).ok_or(LIBRARY_FAILED)?;
+        let first = u128::from_le_bytes(params.iv);
+        let tweak = |pos: usize| first.wrapping_add((pos / unit) as u128).to_le_bytes();
+        let mut straddling = Vec::new();
+        let mut pos = 0;
+        while pos < len {
+            let (Some((input, in_len)), Some((output, out_len))) = (pieces::at(&inputs, pos), pieces::at(&outputs, pos)) else {
+                return Err(LIBRARY_FAILED);
+            };
+            let whole = in_len.min(out_len).min(len - pos) / unit * unit;
+            let ok = if whole > 0 {
+                // SAFETY: `whole` bytes from `input` and from `output` lie inside one range of
+                // each side (`at`), which are one range or disjoint (`inputs`); as above for
+                // the rest.
+                unsafe { work.units(tweak(pos), unit, input, output, whole) }
+            } else {
+                // A unit cut by an entry boundary: run it in a buffer of our own.
+                straddling.resize(unit, 0);
+                // SAFETY: `pos + unit <= len`, which both sides hold; the buffer is ours;
+                // as above for the ranges.
+                unsafe {
+                    pieces::gather(&inputs, pos, &mut straddling);
+                    let ok = work.units(tweak(pos), unit, straddling.as_ptr(), straddling.as_mut_ptr(), unit);
+                    pieces::scatter(&outputs, pos, &straddling);
+                    ok
+                }
+            };
+            if !ok {
+                return Err(LIBRARY_FAILED);
+            }
+            pos += whole.max(unit);
+        }
+        Ok(Done::ok(len as u32, 0))
     }
 
     /// AES-GCM: IV, AAD, tag.
@@ -120,9 +229,8 @@ impl Crypto {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let mrs = ctx.mrs;
-        let src = mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
-        let dst = mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
-        if dst.len < src.len {
+        let sides = Sides::resolve(wqe, params, ctx)?;
+        if sides.dst.total() < sides.src.total() {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
         let aad = match is_zero_sge(&wqe.aux[0]) {
@@ -132,48 +240,128 @@ impl Crypto {
         if wqe.aux[1].length as usize != GCM_TAG_LEN {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
-        let tag_use = if self.opcode == Opcode::Encrypt { Use::Write } else { Use::Read };
+        let tag_use = if self.encrypts() { Use::Write } else { Use::Read };
         let tag = mrs.resolve(&wqe.aux[1], ctx.pdn, tag_use).map_err(Failure::protection)?;
+        let len = sides.len();
         // The output may be the input itself, nothing else of the request.
-        let out_span: Span = (dst.ptr, src.len);
+        let outputs: Vec<Span>;
+        let single_output;
+        let out: &[Span] = match sides.single() {
+            Some((_, dst)) => {
+                single_output = [(dst.ptr, len)];
+                &single_output
+            }
+            None => {
+                outputs = sides.outputs();
+                &outputs
+            }
+        };
         let aad_span = aad.as_ref().map(span);
         let tag_span = span(&tag);
-        if aad_span.is_some_and(|a| overlap(a, out_span) || overlap(a, tag_span))
-            || overlap(tag_span, out_span)
-            || overlap(tag_span, span(&src))
+        if aad_span.is_some_and(|a| hits(out, a) || overlap(a, tag_span))
+            || hits(out, tag_span)
+            || sides.src.ranges().any(|s| overlap(s, tag_span))
+            || overlaps_itself(out)
         {
             return Err(Failure::malformed(VendorError::Overlap));
         }
         let nonce: [u8; GCM_IV_LEN] = params.iv[..GCM_IV_LEN].try_into().expect("12 bytes");
         // Every range below was resolved inside a live, pinned MR of the QP's PD (the
-        // `Resolved`s hold the MRs, so deregistration waits), is only read or only written by
-        // this request (overlaps other than output-over-input refused above), and the provider
-        // keeps Rust references away from bytes a posted request names.
+        // `Resolved`s and lists hold the MRs, so deregistration waits), is only read or only
+        // written by this request (overlaps other than output-over-input refused above), and
+        // the provider keeps Rust references away from bytes a posted request names.
         let aad_bytes: &[u8] = match &aad {
             // SAFETY: as said above.
             Some(a) => unsafe { std::slice::from_raw_parts(a.ptr, a.len) },
             None => &[],
         };
-        // aws-lc takes the output as the input itself or apart from it.
-        let mut copy = Vec::new();
-        // SAFETY: as said above.
-        let input = unsafe { input_for(&src, out_span, &mut copy) };
-        if self.opcode == Opcode::Encrypt {
-            // SAFETY: as said above: `input` and the output are one range or disjoint, the tag
-            // and the AAD overlap neither the output nor each other.
-            if !unsafe { aead.seal(&nonce, aad_bytes, input, out_span.0, src.len, tag.ptr) } {
-                // aws-lc refuses only what the checks above already rule out.
-                return Err(Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true });
-            }
-            return Ok(Done::ok(src.len as u32, 0));
-        }
-        // SAFETY: as for sealing, with the tag read.
-        if !unsafe { aead.open(&nonce, aad_bytes, input, out_span.0, src.len, tag.ptr) } {
-            // Never leave unauthenticated plaintext readable.
+        let authentic = match sides.single() {
             // SAFETY: as said above.
-            unsafe { std::ptr::write_bytes(out_span.0, 0, src.len) };
+            Some((src, _)) => unsafe { self.gcm_one_shot(aead, &nonce, aad_bytes, src, out[0], tag.ptr) }?,
+            // SAFETY: as said above.
+            None => unsafe { self.gcm_stream(aead, &nonce, aad_bytes, &sides, out, tag.ptr) }?,
+        };
+        if !authentic {
+            // Never leave unauthenticated plaintext readable.
+            for &(ptr, n) in out {
+                // SAFETY: as said above.
+                unsafe { std::ptr::write_bytes(ptr, 0, n) };
+            }
             return Ok(Done { status: CqeStatus::AuthenticationFailed, byte_len: 0, result: 0, flags: 0 });
         }
-        Ok(Done::ok(src.len as u32, 0))
+        Ok(Done::ok(len as u32, 0))
+    }
+
+    /// GCM over one range a side, in one call; whether the tag authenticated (ENCRYPT: true).
+    ///
+    /// # Safety
+    /// `src` and `out` are readable and writable, reached by nothing else meanwhile; `tag`
+    /// (16 bytes, written by ENCRYPT, read by DECRYPT) and `aad` overlap neither output.
+    unsafe fn gcm_one_shot(
+        &self,
+        aead: &GcmKey,
+        nonce: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        src: &Resolved,
+        out: Span,
+        tag: *mut u8,
+    ) -> Result<bool, Failure> {
+        // aws-lc takes the output as the input itself or apart from it.
+        let mut copy = Vec::new();
+        // SAFETY: the caller's contract.
+        let input = unsafe { input_for(src, out, &mut copy) };
+        if self.encrypts() {
+            // SAFETY: the caller's contract: `input` and the output are one range or
+            // disjoint, the tag and the AAD overlap neither the output nor each other.
+            if !unsafe { aead.seal(nonce, aad, input, out.0, out.1, tag) } {
+                return Err(LIBRARY_FAILED);
+            }
+            return Ok(true);
+        }
+        // SAFETY: as for sealing, with the tag read.
+        Ok(unsafe { aead.open(nonce, aad, input, out.0, out.1, tag) })
+    }
+
+    /// GCM through SGE lists, piece by piece; whether the tag authenticated (ENCRYPT: true).
+    ///
+    /// # Safety
+    /// As [`Crypto::gcm_one_shot`], for every range of `sides` and `out`.
+    unsafe fn gcm_stream(
+        &self,
+        aead: &GcmKey,
+        nonce: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        sides: &Sides,
+        out: &[Span],
+        tag: *mut u8,
+    ) -> Result<bool, Failure> {
+        let mut copy = Vec::new();
+        // SAFETY: the caller's contract.
+        let inputs = unsafe { sides.inputs(out, &mut copy) };
+        let mut stream = aead.stream(self.encrypts(), nonce, aad).ok_or(LIBRARY_FAILED)?;
+        let len = sides.len();
+        let mut pos = 0;
+        while pos < len {
+            let (Some((input, in_len)), Some((output, out_len))) = (pieces::at(&inputs, pos), pieces::at(out, pos)) else {
+                return Err(LIBRARY_FAILED);
+            };
+            let piece = in_len.min(out_len).min(len - pos);
+            // SAFETY: `piece` bytes from `input` and from `output` lie inside one range of
+            // each side (`at`), which are one range or disjoint (`inputs`); the caller's
+            // contract covers the rest.
+            if !unsafe { stream.update(input, output, piece) } {
+                return Err(LIBRARY_FAILED);
+            }
+            pos += piece;
+        }
+        if self.encrypts() {
+            // SAFETY: the caller's contract.
+            return match unsafe { stream.seal(tag) } {
+                true => Ok(true),
+                false => Err(LIBRARY_FAILED),
+            };
+        }
+        // SAFETY: the caller's contract.
+        Ok(unsafe { stream.open(tag) })
     }
 }

@@ -1,0 +1,105 @@
+//! What gathered requests (COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT) share: a side of a request
+//! as one SGE or a list of them, and lending each region a request names to the QP once.
+
+use std::sync::Arc;
+
+use accelverbs_uapi::compress::MAX_LIST_ENTRIES;
+use accelverbs_uapi::wqe::Sge;
+
+use super::lists::ListSide;
+use super::ListWriter;
+use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
+use crate::mr::MrShared;
+use crate::{MrSlice, MrSliceMut, PostError};
+
+/// One side of a request: its SGEs and the regions behind them. One SGE, the common case,
+/// costs no allocation.
+#[derive(Debug)]
+pub(crate) enum Side<'a> {
+    One(Sge, &'a Arc<MrShared>),
+    Many(Vec<Sge>, Vec<&'a Arc<MrShared>>),
+}
+
+impl<'a> Side<'a> {
+    pub fn one(sge: Sge, mr: &'a Arc<MrShared>) -> Self {
+        Self::One(sge, mr)
+    }
+
+    /// An input gathered from `slices`, in order.
+    pub fn gather(slices: &[MrSlice<'a>]) -> Self {
+        Self::Many(slices.iter().map(|s| s.sge).collect(), slices.iter().map(|s| s.mr).collect())
+    }
+
+    /// An output scattered into `slices`, in order.
+    pub fn scatter(slices: Vec<MrSliceMut<'a>>) -> Self {
+        Self::Many(slices.iter().map(|s| s.sge).collect(), slices.iter().map(|s| s.mr).collect())
+    }
+
+    pub fn sges(&self) -> &[Sge] {
+        match self {
+            Side::One(sge, _) => std::slice::from_ref(sge),
+            Side::Many(sges, _) => sges,
+        }
+    }
+
+    pub fn regions(&self) -> &[&'a Arc<MrShared>] {
+        match self {
+            Side::One(_, mr) => std::slice::from_ref(mr),
+            Side::Many(_, mrs) => mrs,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.sges().iter().map(|s| u64::from(s.length)).sum()
+    }
+
+    /// Whether this side needs a list (the WQE then names the list, not the data).
+    pub fn is_list(&self) -> bool {
+        self.sges().len() != 1
+    }
+
+    /// The WQE's SGE for this side: the data's own, or one naming the list placed for it.
+    pub fn encode(&self, side: ListSide, lists: &mut ListWriter<'_>) -> Sge {
+        match self.sges() {
+            [one] => *one,
+            many => lists.place(side, many),
+        }
+    }
+
+    /// `SgeCount` unless the side holds 1 to `MAX_LIST_ENTRIES` SGEs.
+    pub fn check_count(&self) -> Result<(), PostError> {
+        match (1..=MAX_LIST_ENTRIES as usize).contains(&self.sges().len()) {
+            true => Ok(()),
+            false => Err(PostError::SgeCount { max: MAX_LIST_ENTRIES }),
+        }
+    }
+}
+
+/// Lends every region `named` to the QP once, for writing if any use of it writes; up to four
+/// regions without allocating.
+pub(crate) fn lend<'m>(
+    named: impl IntoIterator<Item = (&'m Arc<MrShared>, DeviceAccess)>,
+    qp: Borrower<'_>,
+) -> Result<Regions, PostError> {
+    let mut few: [Option<(&Arc<MrShared>, DeviceAccess)>; 4] = [None; 4];
+    let mut more: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
+    for (mr, access) in named {
+        match few.iter_mut().flatten().chain(more.iter_mut()).find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
+            Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
+            Some(_) => {}
+            None => match few.iter_mut().find(|u| u.is_none()) {
+                Some(free) => *free = Some((mr, access)),
+                None => more.push((mr, access)),
+            },
+        }
+    }
+    if more.is_empty() {
+        let mut held: [Option<RegionUse>; 4] = Default::default();
+        for (slot, (mr, access)) in held.iter_mut().zip(few.into_iter().flatten()) {
+            *slot = Some(RegionUse::new(mr, qp, access)?);
+        }
+        return Ok(Regions::few(held));
+    }
+    let all = few.into_iter().flatten().chain(more);
+    Ok(Regions::many(all.map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?))
+}
