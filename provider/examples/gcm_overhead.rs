@@ -3,7 +3,9 @@
 //! taken in turn), alternated for several rounds in one run; medians and ratios. The
 //! device runs inline (the poster's thread) and through an engine thread, 32 requests deep.
 //!
-//!   cargo run --release -p accelverbs --example gcm_overhead [rounds] [seconds] [size]
+//!   cargo run --release -p accelverbs --example gcm_overhead [rounds] [seconds] [size] [inline|threads]
+//!
+//! The last argument runs one policy only (to profile it).
 
 use std::time::{Duration, Instant};
 
@@ -114,7 +116,9 @@ fn main() {
     let size: usize = args.next().map_or(4096, |a| a.parse().expect("size: bytes"));
     println!("AES-256-GCM of {size} B, {rounds} alternating rounds of {seconds} s, device {DEPTH} deep");
     println!("{:<8} {:>12} {:>12} {:>8} {:>10}", "policy", "library/s", "device/s", "ratio", "device MB/s");
-    for (policy, name) in [(ExecPolicy::Inline, "inline"), (ExecPolicy::Threads, "threads")] {
+    let only = args.next();
+    let policies = [(ExecPolicy::Inline, "inline"), (ExecPolicy::Threads, "threads")];
+    for (policy, name) in policies.into_iter().filter(|(_, name)| only.as_deref().is_none_or(|o| o == *name)) {
         let (mut lib, mut dev, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             let l = library_rate(size, seconds);

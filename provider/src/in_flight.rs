@@ -62,7 +62,7 @@ impl Drop for RegionUse {
 
 /// Regions of one WQE kept inline: every request but a gathered one (AES-GCM names four:
 /// input, output, tag, AAD), with no allocation.
-const INLINE_REGIONS: usize = 4;
+pub(crate) const INLINE_REGIONS: usize = 4;
 
 /// The regions of one WQE: up to `INLINE_REGIONS` kept inline, any number more in a list.
 #[derive(Debug, Default)]

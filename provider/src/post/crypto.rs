@@ -108,11 +108,23 @@ impl<'a> Request<'a> {
         self.dst.check_count()?;
         let writes_tag = matches!(self.opcode, Opcode::Encrypt | Opcode::CompressEncrypt);
         let tag_access = if writes_tag { DeviceAccess::Write } else { DeviceAccess::Read };
+        let aux = [self.tag.map(|t| (t.1, tag_access)), self.aad.map(|a| (a.1, DeviceAccess::Read))];
+        let key = Arc::clone(&self.key.inner);
+        if let (Side::One(_, src), Side::One(_, dst)) = (&self.src, &self.dst) {
+            // The common case, with nothing to allocate.
+            let mut named = [(*src, DeviceAccess::Read); 4];
+            named[1] = (dst, DeviceAccess::Write);
+            let mut n = 2;
+            for used in aux.into_iter().flatten() {
+                named[n] = used;
+                n += 1;
+            }
+            return Ok(lend(&named[..n], qp)?.with_key(key));
+        }
         let inputs = self.src.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
         let outputs = self.dst.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
-        let tag = self.tag.map(|t| (t.1, tag_access));
-        let aad = self.aad.map(|a| (a.1, DeviceAccess::Read));
-        Ok(lend(inputs.chain(outputs).chain(tag).chain(aad), qp)?.with_key(Arc::clone(&self.key.inner)))
+        let named: Vec<_> = inputs.chain(outputs).chain(aux.into_iter().flatten()).collect();
+        Ok(lend(&named, qp)?.with_key(key))
     }
 
     fn gathers(&self) -> bool {

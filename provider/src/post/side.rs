@@ -8,7 +8,7 @@ use accelverbs_uapi::wqe::Sge;
 
 use super::lists::ListSide;
 use super::ListWriter;
-use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
+use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions, INLINE_REGIONS};
 use crate::mr::MrShared;
 use crate::{MrSlice, MrSliceMut, PostError};
 
@@ -75,31 +75,42 @@ impl<'a> Side<'a> {
     }
 }
 
-/// Lends every region `named` to the QP once, for writing if any use of it writes; up to four
-/// regions without allocating.
-pub(crate) fn lend<'m>(
-    named: impl IntoIterator<Item = (&'m Arc<MrShared>, DeviceAccess)>,
-    qp: Borrower<'_>,
-) -> Result<Regions, PostError> {
-    let mut few: [Option<(&Arc<MrShared>, DeviceAccess)>; 4] = [None; 4];
-    let mut more: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::new();
-    for (mr, access) in named {
-        match few.iter_mut().flatten().chain(more.iter_mut()).find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
+/// Lends every region `named` to the QP once, for writing if any use of it writes. Up to four
+/// regions (every request but a gathered one) are lent without allocating: this runs for every
+/// request posted.
+pub(crate) fn lend(named: &[(&Arc<MrShared>, DeviceAccess)], qp: Borrower<'_>) -> Result<Regions, PostError> {
+    let Some(&first) = named.first() else { return Ok(Regions::default()) };
+    let mut uses = [first; INLINE_REGIONS];
+    let mut distinct = 0;
+    for &(mr, access) in named {
+        if distinct == INLINE_REGIONS {
+            return lend_many(named, qp);
+        }
+        match uses[..distinct].iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
             Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
             Some(_) => {}
-            None => match few.iter_mut().find(|u| u.is_none()) {
-                Some(free) => *free = Some((mr, access)),
-                None => more.push((mr, access)),
-            },
+            None => {
+                uses[distinct] = (mr, access);
+                distinct += 1;
+            }
         }
     }
-    if more.is_empty() {
-        let mut held: [Option<RegionUse>; 4] = Default::default();
-        for (slot, (mr, access)) in held.iter_mut().zip(few.into_iter().flatten()) {
-            *slot = Some(RegionUse::new(mr, qp, access)?);
-        }
-        return Ok(Regions::few(held));
+    let mut held: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
+    for (slot, &(mr, access)) in held.iter_mut().zip(&uses[..distinct]) {
+        *slot = Some(RegionUse::new(mr, qp, access)?);
     }
-    let all = few.into_iter().flatten().chain(more);
-    Ok(Regions::many(all.map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?))
+    Ok(Regions::few(held))
+}
+
+/// [`lend`] for more than `INLINE_REGIONS` distinct regions.
+fn lend_many(named: &[(&Arc<MrShared>, DeviceAccess)], qp: Borrower<'_>) -> Result<Regions, PostError> {
+    let mut uses: Vec<(&Arc<MrShared>, DeviceAccess)> = Vec::with_capacity(named.len());
+    for &(mr, access) in named {
+        match uses.iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
+            Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
+            Some(_) => {}
+            None => uses.push((mr, access)),
+        }
+    }
+    Ok(Regions::many(uses.into_iter().map(|(mr, access)| RegionUse::new(mr, qp, access)).collect::<Result<Vec<_>, _>>()?))
 }

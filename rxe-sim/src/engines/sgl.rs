@@ -17,14 +17,14 @@ const SGE_BYTES: usize = std::mem::size_of::<Sge>();
 /// waits for the request. One range, the common case, is kept inline (small to move, nothing
 /// to allocate).
 #[derive(Debug)]
-pub enum SgList {
-    One(Resolved),
-    Many { entries: Vec<Resolved>, total: u64 },
+pub enum SgList<'v> {
+    One(Resolved<'v>),
+    Many { entries: Vec<Resolved<'v>>, total: u64 },
 }
 
-impl SgList {
+impl<'v> SgList<'v> {
     /// Resolves `sge` for `usage`: the data itself, or with `indirect` the list it names.
-    pub fn resolve(sge: &Sge, indirect: bool, ctx: &ExecContext<'_>, usage: Use) -> Result<Self, Failure> {
+    pub fn resolve(sge: &Sge, indirect: bool, ctx: &ExecContext<'v>, usage: Use) -> Result<Self, Failure> {
         if !indirect {
             return Ok(Self::One(ctx.mrs.resolve(sge, ctx.pdn, usage).map_err(Failure::protection)?));
         }
@@ -44,7 +44,7 @@ impl SgList {
         Ok(list)
     }
 
-    fn push(&mut self, range: Resolved) -> Result<(), Failure> {
+    fn push(&mut self, range: Resolved<'v>) -> Result<(), Failure> {
         let Self::Many { entries, total } = self else { return Err(Failure::malformed(VendorError::BadList)) };
         // Reported in 32-bit completion fields: a list may not name more than 4 GiB - 1.
         *total += range.len as u64;
@@ -55,7 +55,7 @@ impl SgList {
         Ok(())
     }
 
-    fn entries(&self) -> &[Resolved] {
+    fn entries(&self) -> &[Resolved<'v>] {
         match self {
             Self::One(range) => std::slice::from_ref(range),
             Self::Many { entries, .. } => entries,
@@ -81,7 +81,7 @@ impl SgList {
     }
 
     /// Whether any range here shares a byte with one of `other`.
-    pub fn overlaps(&self, other: &SgList) -> bool {
+    pub fn overlaps(&self, other: &SgList<'_>) -> bool {
         self.ranges().any(|a| other.ranges().any(|b| ranges_overlap(a, b)))
     }
 

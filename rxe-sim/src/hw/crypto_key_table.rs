@@ -1,9 +1,7 @@
 //! The device's crypto keys: number → key. The material is copied in once, at creation, into
-//! memory that is zeroed when the last holder lets the key go (destroy, or the end of a request
-//! that was using it); nothing prints it. Unknown, stale and other-PD numbers are refused like
-//! bad memory keys.
-
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+//! memory that is zeroed when the key is destroyed (which waits for a request using it to end:
+//! requests read the table through a [`KeyView`], `read_mostly.rs`); nothing prints it.
+//! Unknown, stale and other-PD numbers are refused like bad memory keys.
 
 use accelverbs_kernel_abi::{CryptoKeySetup, Errno};
 use accelverbs_uapi::cqe::VendorError;
@@ -14,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::gcm_key::GcmKey;
 use super::key_slots::KeySlots;
+use super::read_mostly::{ReadMostly, View};
 use super::xts_key::XtsKey;
 
 /// One key.
@@ -61,12 +60,37 @@ impl SoftKey {
 #[derive(Debug)]
 pub struct CryptoKeyTable {
     /// Read on every request that names a key; written only by create and destroy.
-    inner: RwLock<KeySlots<Arc<SoftKey>>>,
+    inner: ReadMostly<KeySlots<SoftKey>>,
+}
+
+/// The table as a pass reads it.
+#[derive(Debug)]
+pub struct KeyView<'t>(View<'t, KeySlots<SoftKey>>);
+
+impl KeyView<'_> {
+    /// Between requests: lets a waiting create or destroy in.
+    pub fn yield_to_writers(&mut self) {
+        self.0.yield_to_writers();
+    }
+
+    /// The key `number` names, for a QP of PD `pdn`.
+    pub fn resolve(&self, number: u32, pdn: u32) -> Result<&SoftKey, VendorError> {
+        let key = self.0.get(number).map_err(|_| VendorError::KeyUnknown)?;
+        if key.pdn != pdn {
+            return Err(VendorError::PdMismatch);
+        }
+        Ok(key)
+    }
 }
 
 impl CryptoKeyTable {
     pub fn new(max: u32) -> Self {
-        Self { inner: RwLock::new(KeySlots::new(max)) }
+        Self { inner: ReadMostly::new(KeySlots::new(max)) }
+    }
+
+    /// The table for a pass.
+    pub fn view(&self) -> KeyView<'_> {
+        KeyView(self.inner.view())
     }
 
     pub fn create(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
@@ -93,14 +117,15 @@ impl CryptoKeyTable {
         };
         let hmac = (setup.algorithm == KeyAlgorithm::HmacSha256).then(|| hmac::Key::new(hmac::HMAC_SHA256, setup.material));
         let material = Zeroizing::new(setup.material.to_vec());
-        let key = Arc::new(SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, xts, hmac });
-        self.write().insert(|_| key)
+        let key = SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, xts, hmac };
+        self.inner.write().insert(|_| key)
     }
 
     /// Unwraps `wrapped` (RFC 5649) under key-encryption key `kek` of PD `pdn`: `EINVAL` for a
     /// key that is not one, `EBADMSG` for a wrapping that does not authenticate.
     fn unwrap(&self, kek: u32, pdn: u32, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Errno> {
-        let kek = self.resolve(kek, pdn).map_err(|_| Errno::EINVAL)?;
+        let view = self.view();
+        let kek = view.resolve(kek, pdn).map_err(|_| Errno::EINVAL)?;
         let cipher = match kek.algorithm {
             KeyAlgorithm::AesKeyWrap128 => &key_wrap::AES_128,
             KeyAlgorithm::AesKeyWrap256 => &key_wrap::AES_256,
@@ -114,37 +139,15 @@ impl CryptoKeyTable {
         Ok(out)
     }
 
-    /// The key `number` names, for a QP of PD `pdn`.
-    pub fn resolve(&self, number: u32, pdn: u32) -> Result<Arc<SoftKey>, VendorError> {
-        let key = Arc::clone(self.read().get(number).map_err(|_| VendorError::KeyUnknown)?);
-        if key.pdn != pdn {
-            return Err(VendorError::PdMismatch);
-        }
-        Ok(key)
-    }
-
     /// The PD of key `number`.
     pub fn pdn(&self, number: u32) -> Option<u32> {
-        self.read().get(number).ok().map(|k| k.pdn)
+        self.view().0.get(number).ok().map(|k| k.pdn)
     }
 
-    /// Whether a request is running with key `number` (it holds the key while it runs).
-    pub fn in_use(&self, number: u32) -> bool {
-        self.read().get(number).is_ok_and(|k| Arc::strong_count(k) > 1)
-    }
-
-    /// Removes the key; its material is zeroed now, or when a request still using it ends.
+    /// Removes the key and zeroes its material, once no request is using it.
     pub fn destroy(&self, number: u32) {
-        let removed = self.write().remove(number);
+        let removed = self.inner.write().remove(number);
         drop(removed);
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, KeySlots<Arc<SoftKey>>> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, KeySlots<Arc<SoftKey>>> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -163,12 +166,15 @@ mod tests {
         let table = CryptoKeyTable::new(4);
         let material: Vec<u8> = (0..32).collect();
         let n = table.create(setup(&material)).unwrap();
-        let key = table.resolve(n, 3).unwrap();
+        let view = table.view();
+        let key = view.resolve(n, 3).unwrap();
         assert_eq!((key.algorithm, key.material()), (KeyAlgorithm::AesKeyWrap256, &material[..]));
         assert!(key.gcm().is_none() && key.xts().is_none() && key.hmac().is_none());
-        assert_eq!(table.resolve(n, 4).err(), Some(VendorError::PdMismatch));
+        assert_eq!(view.resolve(n, 4).err(), Some(VendorError::PdMismatch));
+        // A view held across a destroy would hold it up: a pass holds one only between requests.
+        drop(view);
         table.destroy(n);
-        assert_eq!(table.resolve(n, 3).err(), Some(VendorError::KeyUnknown));
+        assert_eq!(table.view().resolve(n, 3).err(), Some(VendorError::KeyUnknown));
         let again = table.create(setup(&material)).unwrap();
         assert_ne!(again, n, "a number is never issued twice");
     }
@@ -177,7 +183,7 @@ mod tests {
     fn debug_never_prints_the_material() {
         let table = CryptoKeyTable::new(4);
         let n = table.create(setup(&[0xAB; 32])).unwrap();
-        let shown = format!("{:?} {:?}", table.resolve(n, 3).unwrap(), table);
+        let shown = format!("{:?} {:?}", table.view().resolve(n, 3).unwrap(), table);
         assert!(!shown.contains("171") && !shown.to_lowercase().contains("ab, ab"), "{shown}");
     }
 
@@ -195,7 +201,7 @@ mod tests {
                 wrapped_by: None,
             })
             .unwrap();
-        assert!(table.resolve(n, 1).unwrap().gcm().is_some());
+        assert!(table.view().resolve(n, 1).unwrap().gcm().is_some());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The device's memory translation table: key → (PD, range, rights). Every SGE of every WQE is
-//! resolved here, with checked arithmetic, before the engine touches a byte.
+//! resolved here, with checked arithmetic, before the engine touches a byte, through the
+//! [`MrView`] its pass holds: no lock or reference count per request, and deregistration waits
+//! for the views (`read_mostly.rs`), so no request still reaches an MR once it is gone.
 
-use std::sync::{Arc, RwLock};
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 use accelverbs_kernel_abi::{Errno, MrSetup, PinnedMemory};
 use accelverbs_uapi::cqe::VendorError;
@@ -9,11 +12,10 @@ use accelverbs_uapi::verbs::access;
 use accelverbs_uapi::wqe::Sge;
 
 use super::key_slots::{KeySlots, Miss};
+use super::read_mostly::{ReadMostly, View};
 
 /// One installed MR.
 #[derive(Debug)]
-// Aligned: engines clone it on every request; nothing of the application may share its lines.
-#[repr(align(128))]
 pub struct MrEntry {
     pdn: u32,
     addr: u64,
@@ -26,15 +28,20 @@ pub struct MrEntry {
 /// The MR table.
 #[derive(Debug)]
 pub struct MrTable {
-    inner: RwLock<KeySlots<Arc<MrEntry>>>,
+    inner: ReadMostly<KeySlots<MrEntry>>,
 }
 
-/// An SGE checked against its MR: `len` bytes at `ptr`, valid while `_mr` is held.
+/// The table as a pass reads it.
 #[derive(Debug)]
-pub struct Resolved {
+pub struct MrView<'t>(View<'t, KeySlots<MrEntry>>);
+
+/// An SGE checked against its MR: `len` bytes at `ptr`, valid while the view it came from
+/// lives (the MR cannot be deregistered before).
+#[derive(Debug)]
+pub struct Resolved<'v> {
     pub ptr: *mut u8,
     pub len: usize,
-    _mr: Arc<MrEntry>,
+    _view: PhantomData<&'v MrEntry>,
 }
 
 /// What an SGE will be used for: by the QP's own request (local), or as the target of an
@@ -49,48 +56,46 @@ pub enum Use {
 
 impl MrTable {
     pub fn new(max: u32) -> Self {
-        Self { inner: RwLock::new(KeySlots::new(max)) }
+        Self { inner: ReadMostly::new(KeySlots::new(max)) }
     }
 
     pub fn register(&self, setup: MrSetup) -> Result<u32, Errno> {
-        let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        t.insert(|_| {
-            Arc::new(MrEntry {
-                pdn: setup.pdn,
-                addr: setup.memory.addr(),
-                len: setup.memory.len(),
-                access: setup.access,
-                dma_base: setup.memory.dma_addr() as usize,
-                _memory: setup.memory,
-            })
+        self.inner.write().insert(|_| MrEntry {
+            pdn: setup.pdn,
+            addr: setup.memory.addr(),
+            len: setup.memory.len(),
+            access: setup.access,
+            dma_base: setup.memory.dma_addr() as usize,
+            _memory: setup.memory,
         })
     }
 
-    /// Removes the MR, then waits until no engine still holds it (in-flight WQEs finish).
+    /// Removes the MR once no pass reads the table (a request in flight finishes first), so
+    /// when this returns the device no longer reaches its memory.
     pub fn deregister(&self, key: u32) {
-        let entry = self.inner.write().unwrap_or_else(|e| e.into_inner()).remove(key);
-        if let Some(entry) = entry {
-            while Arc::strong_count(&entry) > 1 {
-                std::thread::yield_now();
-            }
-            // `strong_count` is a relaxed load: this fence orders the holders' accesses (each
-            // dropped its clone with a release decrement) before the caller frees the memory.
-            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-        }
+        let removed = self.inner.write().remove(key);
+        drop(removed);
     }
 
-    fn lookup(&self, key: u32) -> Result<Arc<MrEntry>, VendorError> {
-        let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        match t.get(key) {
-            Ok(mr) => Ok(Arc::clone(mr)),
-            Err(Miss::Unknown) => Err(VendorError::KeyUnknown),
-            Err(Miss::Stale) => Err(VendorError::KeyStale),
-        }
+    /// The table for a pass.
+    pub fn view(&self) -> MrView<'_> {
+        MrView(self.inner.view())
+    }
+}
+
+impl MrView<'_> {
+    /// Between requests: lets a waiting registration or deregistration in.
+    pub fn yield_to_writers(&mut self) {
+        self.0.yield_to_writers();
     }
 
     /// Checks `sge` for a QP in PD `pdn`: key, PD, bounds (overflow-safe), rights.
-    pub fn resolve(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved, VendorError> {
-        let mr = self.lookup(sge.lkey)?;
+    pub fn resolve(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'_>, VendorError> {
+        let mr = match self.0.get(sge.lkey) {
+            Ok(mr) => mr,
+            Err(Miss::Unknown) => return Err(VendorError::KeyUnknown),
+            Err(Miss::Stale) => return Err(VendorError::KeyStale),
+        };
         if mr.pdn != pdn {
             return Err(VendorError::PdMismatch);
         }
@@ -110,7 +115,7 @@ impl MrTable {
         }
         // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
         let ptr = (mr.dma_base + offset as usize) as *mut u8;
-        Ok(Resolved { ptr, len: sge.length as usize, _mr: mr })
+        Ok(Resolved { ptr, len: sge.length as usize, _view: PhantomData })
     }
 }
 
@@ -162,7 +167,8 @@ mod tests {
         ) {
             let (t, key) = table_with(mr_addr, mr_len, access::LOCAL_WRITE);
             let sge = Sge { addr: mr_addr.wrapping_add_signed(delta % (2 << 24)), length, lkey: key };
-            match t.resolve(&sge, 1, Use::Write) {
+            let view = t.view();
+            match view.resolve(&sge, 1, Use::Write) {
                 Ok(r) => {
                     let start = r.ptr as u64;
                     prop_assert!(start >= mr_addr);
@@ -178,7 +184,8 @@ mod tests {
         fn only_the_live_key_resolves(key in any::<u32>()) {
             let (t, live) = table_with(0x10000, 4096, 0);
             let sge = Sge { addr: 0x10000, length: 1, lkey: key };
-            let r = t.resolve(&sge, 1, Use::Read);
+            let view = t.view();
+            let r = view.resolve(&sge, 1, Use::Read);
             if key == live {
                 prop_assert!(r.is_ok());
             } else {
@@ -192,9 +199,9 @@ mod tests {
     fn rights_and_pd_are_checked() {
         let (t, key) = table_with(0x10000, 4096, 0);
         let sge = Sge { addr: 0x10000, length: 16, lkey: key };
-        assert_eq!(t.resolve(&sge, 1, Use::Write).unwrap_err(), VendorError::AccessDenied);
-        assert_eq!(t.resolve(&sge, 2, Use::Read).unwrap_err(), VendorError::PdMismatch);
-        assert!(t.resolve(&sge, 1, Use::Read).is_ok());
+        assert_eq!(t.view().resolve(&sge, 1, Use::Write).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(t.view().resolve(&sge, 2, Use::Read).unwrap_err(), VendorError::PdMismatch);
+        assert!(t.view().resolve(&sge, 1, Use::Read).is_ok());
     }
 
     /// An rkey resolves only with the remote right its use needs; local rights do not stand in.
@@ -202,14 +209,14 @@ mod tests {
     fn remote_uses_need_the_remote_rights() {
         let sge = |key| Sge { addr: 0x10000, length: 16, lkey: key };
         let (t, key) = table_with(0x10000, 4096, access::LOCAL_WRITE);
-        assert_eq!(t.resolve(&sge(key), 1, Use::RemoteRead).unwrap_err(), VendorError::AccessDenied);
-        assert_eq!(t.resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(t.view().resolve(&sge(key), 1, Use::RemoteRead).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(t.view().resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
         let (t, key) = table_with(0x10000, 4096, access::REMOTE_READ);
-        assert!(t.resolve(&sge(key), 1, Use::RemoteRead).is_ok());
-        assert_eq!(t.resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
+        assert!(t.view().resolve(&sge(key), 1, Use::RemoteRead).is_ok());
+        assert_eq!(t.view().resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
         let (t, key) = table_with(0x10000, 4096, access::LOCAL_WRITE | access::REMOTE_WRITE);
-        assert!(t.resolve(&sge(key), 1, Use::RemoteWrite).is_ok());
-        assert_eq!(t.resolve(&sge(key), 2, Use::RemoteWrite).unwrap_err(), VendorError::PdMismatch);
+        assert!(t.view().resolve(&sge(key), 1, Use::RemoteWrite).is_ok());
+        assert_eq!(t.view().resolve(&sge(key), 2, Use::RemoteWrite).unwrap_err(), VendorError::PdMismatch);
     }
 
     #[test]
@@ -222,7 +229,7 @@ mod tests {
         assert_eq!(first >> 8, second >> 8, "the same slot");
         assert_ne!(first, second);
         let sge = Sge { addr: 0x1000, length: 1, lkey: first };
-        assert_eq!(t.resolve(&sge, 1, Use::Read).unwrap_err(), VendorError::KeyStale);
+        assert_eq!(t.view().resolve(&sge, 1, Use::Read).unwrap_err(), VendorError::KeyStale);
     }
 
     /// Defect: the 8-bit variant wrapped, so after 256 re-registrations of a slot an old key
@@ -241,9 +248,9 @@ mod tests {
         }
         let live = t.register(setup()).unwrap();
         let sge = Sge { addr: 0x1000, length: 1, lkey: first };
-        let err = t.resolve(&sge, 1, Use::Read).unwrap_err();
+        let err = t.view().resolve(&sge, 1, Use::Read).unwrap_err();
         assert!(matches!(err, VendorError::KeyStale | VendorError::KeyUnknown), "{err:?}");
-        assert!(t.resolve(&Sge { lkey: live, ..sge }, 1, Use::Read).is_ok());
+        assert!(t.view().resolve(&Sge { lkey: live, ..sge }, 1, Use::Read).is_ok());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct Crypto {
 pub static ENCRYPT: Crypto = Crypto { opcode: Opcode::Encrypt };
 pub static DECRYPT: Crypto = Crypto { opcode: Opcode::Decrypt };
 
-fn span(r: &Resolved) -> Span {
+fn span(r: &Resolved<'_>) -> Span {
     (r.ptr, r.len)
 }
 
@@ -41,13 +41,13 @@ fn span(r: &Resolved) -> Span {
 const LIBRARY_FAILED: Failure = Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true };
 
 /// A request's two sides, resolved.
-struct Sides {
-    src: SgList,
-    dst: SgList,
+struct Sides<'v> {
+    src: SgList<'v>,
+    dst: SgList<'v>,
 }
 
-impl Sides {
-    fn resolve(wqe: &Wqe, params: &CryptoParams, ctx: &ExecContext<'_>) -> Result<Self, Failure> {
+impl<'v> Sides<'v> {
+    fn resolve(wqe: &Wqe, params: &CryptoParams, ctx: &ExecContext<'v>) -> Result<Self, Failure> {
         let src = SgList::resolve(&wqe.src, params.flags & flags::SRC_LIST != 0, ctx, Use::Read)?;
         let dst = SgList::resolve(&wqe.dst, params.flags & flags::DST_LIST != 0, ctx, Use::Write)?;
         Ok(Self { src, dst })
@@ -59,7 +59,7 @@ impl Sides {
     }
 
     /// One range a side: the one-shot calls take them.
-    fn single(&self) -> Option<(&Resolved, &Resolved)> {
+    fn single(&self) -> Option<(&Resolved<'v>, &Resolved<'v>)> {
         match (&self.src, &self.dst) {
             (SgList::One(src), SgList::One(dst)) => Some((src, dst)),
             _ => None,
@@ -133,7 +133,7 @@ impl Operation for Crypto {
 ///
 /// # Safety
 /// `src` is readable for its length and nothing writes it meanwhile.
-unsafe fn input_for(src: &Resolved, out: Span, copy: &mut Vec<u8>) -> *const u8 {
+unsafe fn input_for(src: &Resolved<'_>, out: Span, copy: &mut Vec<u8>) -> *const u8 {
     if src.ptr != out.0 && overlap(span(src), out) {
         // SAFETY: the caller's contract.
         *copy = unsafe { std::slice::from_raw_parts(src.ptr, src.len) }.to_vec();
@@ -302,7 +302,7 @@ impl Crypto {
         aead: &GcmKey,
         nonce: &[u8; GCM_IV_LEN],
         aad: &[u8],
-        src: &Resolved,
+        src: &Resolved<'_>,
         out: Span,
         tag: *mut u8,
     ) -> Result<bool, Failure> {
@@ -331,7 +331,7 @@ impl Crypto {
         aead: &GcmKey,
         nonce: &[u8; GCM_IV_LEN],
         aad: &[u8],
-        sides: &Sides,
+        sides: &Sides<'_>,
         out: &[Span],
         tag: *mut u8,
     ) -> Result<bool, Failure> {

@@ -16,8 +16,8 @@ pub use send::{Peer, Responder};
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
-use crate::hw::crypto_key_table::CryptoKeyTable;
-use crate::hw::mr_table::MrTable;
+use crate::hw::crypto_key_table::KeyView;
+use crate::hw::mr_table::MrView;
 use crate::hw::stream_table::StreamTable;
 
 /// A WQE that ran: its completion. An operation whose outcome depends on the data (output too
@@ -73,10 +73,10 @@ pub struct ExecContext<'a> {
     /// The posting QP.
     pub qpn: u32,
     pub pdn: u32,
-    pub mrs: &'a MrTable,
+    pub mrs: &'a MrView<'a>,
     pub streams: &'a StreamTable,
     /// The device's crypto keys.
-    pub crypto_keys: &'a CryptoKeyTable,
+    pub crypto_keys: &'a KeyView<'a>,
     /// Most bytes decompression may produce per byte of input (0: only the destination
     /// bounds it): the QP's guard against decompression bombs.
     pub max_ratio: u32,

@@ -7,7 +7,7 @@ use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{flags, Opcode, Wqe};
 
 use super::{no_params_or_aux, Done, ExecContext, Failure, Operation};
-use crate::hw::mr_table::{Resolved, Use};
+use crate::hw::mr_table::{MrView, Resolved, Use};
 
 /// Who answers a QP's SENDs and RDMA.
 #[derive(Clone, Copy)]
@@ -47,7 +47,15 @@ pub trait Responder {
     /// receiver is gone or not ready, `ReceiverNotReady` when nothing is posted,
     /// `RemoteInvalidRequest` / `RemoteOperationError` when the receive refused the message
     /// (the receiver then completes it with the local status itself).
-    fn deliver(&self, from: Option<&Resolved>, len: u32, sender_qpn: u32, solicited: bool) -> Result<(), Failure>;
+    /// `mrs` is the sender's pass's view of the device's MR table, where the receive resolves.
+    fn deliver(
+        &self,
+        mrs: &MrView<'_>,
+        from: Option<&Resolved<'_>>,
+        len: u32,
+        sender_qpn: u32,
+        solicited: bool,
+    ) -> Result<(), Failure>;
     /// The PD RDMA from QP `requester_qpn` resolves its rkeys in; `RetryExceeded` unless this
     /// QP is ready and connected back to the requester (as an RC responder drops packets of
     /// any other QP).
@@ -92,7 +100,7 @@ impl Operation for Send {
             _ => Some(ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?),
         };
         let Peer::Connected(peer) = ctx.peer else { return Err(Failure::not_connected()) };
-        peer.deliver(from.as_ref(), len, ctx.qpn, wqe.ctrl.flags & flags::SOLICITED != 0)?;
+        peer.deliver(ctx.mrs, from.as_ref(), len, ctx.qpn, wqe.ctrl.flags & flags::SOLICITED != 0)?;
         Ok(Done::ok(len, 0))
     }
 }
