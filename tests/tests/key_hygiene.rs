@@ -132,6 +132,15 @@ fn no_key_bytes_survive_destroy_and_close() {
         let mut tag = t.base.pd.alloc_mr(TAG_LEN, Access::LOCAL_WRITE).unwrap();
         t.qp.post(Encrypt::new(1, &keys[0], [7; 12], data.slice(0, 4096), out.slice_mut(0, 4096), tag.slice_mut(0, 16))).unwrap();
         poll_n(&mut t.cq, 1);
+        // Gathered too: GCM then streams through a copy of the key's cipher context, and an
+        // XTS unit that straddles two slices runs on its own.
+        let halves = [data.slice(0, 1000), data.slice(1000, 3096)];
+        let (head, rest) = out.slice_mut(0, 4096).split_at(2000);
+        t.qp.post(Encrypt::gather(5, &keys[0], [7; 12], &halves, vec![head, rest], tag.slice_mut(0, 16))).unwrap();
+        poll_n(&mut t.cq, 1);
+        let (head, rest) = out.slice_mut(0, 4096).split_at(2000);
+        t.qp.post(Encrypt::xts_gather(6, &keys[1], 9, 512, &halves, vec![head, rest])).unwrap();
+        poll_n(&mut t.cq, 1);
         t.qp.post(Encrypt::xts(2, &keys[1], 9, 512, data.slice(0, 4096), out.slice_mut(0, 4096))).unwrap();
         poll_n(&mut t.cq, 1);
         t.qp.post(Decrypt::xts(3, &keys[1], 9, 512, data.slice(0, 4096), out.slice_mut(0, 4096))).unwrap();
