@@ -5,6 +5,7 @@
 //! The slots are a [`SlotRing`]: the QP's poster fills them, and the poster (when its ring
 //! looks full) or the CQ's poller (after it reads completions) retires them.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -33,11 +34,27 @@ pub struct RegionUse {
 }
 
 /// The QP a request is posted on, as regions see it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Borrower<'a> {
     /// Process-wide QP serial (`qp.rs`).
     pub(crate) qp: u32,
     pub(crate) ctx: &'a Arc<ContextInner>,
+    /// What the WQE staged just before this one holds, while both are unpublished: a hold it
+    /// has on a region this one names moves here instead of a new one being taken (this WQE
+    /// retires after it), so a batch over the same regions lends each once.
+    pub(crate) previous: Option<&'a Cell<Regions>>,
+}
+
+impl std::fmt::Debug for Borrower<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Borrower").field("qp", &self.qp).field("previous", &self.previous.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Borrower<'a> {
+    pub(crate) fn new(qp: u32, ctx: &'a Arc<ContextInner>) -> Self {
+        Self { qp, ctx, previous: None }
+    }
 }
 
 impl RegionUse {
@@ -51,6 +68,12 @@ impl RegionUse {
         }
         mr.device_use_begins(borrower.qp, access)?;
         Ok(Self { mr: Arc::clone(mr), access })
+    }
+}
+
+impl RegionUse {
+    fn covers(&self, mr: &Arc<MrShared>, access: DeviceAccess) -> bool {
+        Arc::ptr_eq(&self.mr, mr) && (self.access == access || self.access == DeviceAccess::Write)
     }
 }
 
@@ -80,10 +103,6 @@ impl Regions {
         Self { inline: [Some(a), None, None, None], ..Self::default() }
     }
 
-    pub(crate) fn two(a: RegionUse, b: RegionUse) -> Self {
-        Self { inline: [Some(a), Some(b), None, None], ..Self::default() }
-    }
-
     /// Up to `INLINE_REGIONS` uses (each region once), without allocating.
     pub(crate) fn few(uses: [Option<RegionUse>; INLINE_REGIONS]) -> Self {
         Self { inline: uses, ..Self::default() }
@@ -111,6 +130,21 @@ impl Regions {
     pub(crate) fn with_key(mut self, key: Arc<KeyInner>) -> Self {
         self.key = Some(key);
         self
+    }
+
+    /// Whether a use of `mr` kept inline here covers `access` (a write covers a read).
+    pub(crate) fn holds(&self, mr: &Arc<MrShared>, access: DeviceAccess) -> bool {
+        self.inline.iter().flatten().any(|u| u.covers(mr, access))
+    }
+
+    /// Takes the inline use of `mr` that covers `access`, if there is one.
+    pub(crate) fn take_use(&mut self, mr: &Arc<MrShared>, access: DeviceAccess) -> Option<RegionUse> {
+        self.inline.iter_mut().find(|u| u.as_ref().is_some_and(|u| u.covers(mr, access)))?.take()
+    }
+
+    /// Takes the hold on `key`, if this is it.
+    pub(crate) fn take_key(&mut self, key: &Arc<KeyInner>) -> Option<Arc<KeyInner>> {
+        self.key.take_if(|held| Arc::ptr_eq(held, key))
     }
 }
 
@@ -160,6 +194,16 @@ impl InFlight {
     pub unsafe fn fill(&self, index: u32, regions: Regions) {
         // SAFETY: the caller's contract is `SlotRing::fill`'s.
         unsafe { self.slots.fill(index, regions) }
+    }
+
+    /// Runs `change` on the regions of the WQE written at `index` but not published.
+    ///
+    /// # Safety
+    /// As [`SlotRing::with_staged`]: only the QP's poster, for an index at or past the
+    /// published count.
+    pub unsafe fn with_staged<R>(&self, index: u32, change: impl FnOnce(&mut Regions) -> R) -> R {
+        // SAFETY: the caller's contract is `SlotRing::with_staged`'s.
+        unsafe { self.slots.with_staged(index, change) }
     }
 
     /// Lets go of the regions of the WQE written at `index` but not published.

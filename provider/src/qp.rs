@@ -1,6 +1,7 @@
 //! Queue pairs: a send queue of accelerator work requests, and for verbs programs a receive
 //! queue that the connected QP's SENDs fill.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -417,7 +418,7 @@ impl Qp {
                 return Err(PostError::QueueFull);
             }
         }
-        let regions = recv.regions(Borrower { qp: rq.serial, ctx: &self.inner.ctx })?;
+        let regions = recv.regions(Borrower::new(rq.serial, &self.inner.ctx))?;
         let mask = (1u32 << rq.log_size) - 1;
         let offset = (WQE_SIZE << self.log_size) + (index & mask) as usize * RECV_WQE_SIZE;
         // SAFETY: the slot is inside the receive queue, which follows the send queue in the
@@ -509,12 +510,23 @@ impl Qp {
                 return Err(PostError::QueueFull);
             }
         }
-        // First the regions, so a busy one leaves nothing written.
-        let regions = wr.regions(Borrower { qp: self.serial, ctx: &self.inner.ctx })?;
-        let area = match wr.gathers() {
-            true => Some(self.list_area()?),
-            false => None,
+        if wr.gathers() {
+            self.list_area()?;
+        }
+        // The regions last of what can fail, so a busy one leaves nothing written and nothing
+        // moved from the WQE staged before (`Borrower::previous`).
+        let borrower = Borrower::new(self.serial, &self.inner.ctx);
+        let regions = match ahead {
+            0 => wr.regions(borrower)?,
+            // SAFETY: we are the QP's one poster (`&mut self`) and the slot before is staged:
+            // at or past the published count.
+            _ => unsafe {
+                self.inner.in_flight.with_staged(index.wrapping_sub(1), |previous| {
+                    wr.regions(Borrower { previous: Some(Cell::from_mut(previous)), ..borrower })
+                })
+            }?,
         };
+        let area = self.lists.as_ref().filter(|_| wr.gathers());
         let mut wqe = Wqe::default();
         wr.encode(&mut wqe, &mut ListWriter { area, index });
         let mask = self.capacity() - 1;

@@ -129,6 +129,16 @@ impl<T: SlotValue> SlotRing<T> {
         drop(value);
     }
 
+    /// Runs `change` on the value in the slot of free-running `index`, filled but not yet
+    /// published (the poster moves what the WQE before a new one holds).
+    ///
+    /// # Safety
+    /// As [`SlotRing::fill`]: only the poster, for an index at or past the last one published.
+    pub unsafe fn with_staged<R>(&self, index: u32, change: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the slot is the poster's (caller's contract), as in `fill`.
+        self.slot(index).with_mut(|slot| change(unsafe { &mut *slot }))
+    }
+
     /// Hands the slots below free-running `upto` to the retirers.
     pub fn publish(&self, upto: u32) {
         self.published.store(upto, Ordering::Release);

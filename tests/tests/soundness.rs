@@ -134,6 +134,53 @@ fn a_region_is_refused_to_safe_code_while_a_request_may_use_it() {
     }
 }
 
+/// Found while cutting the per-request cost: a request staged after another in the same batch
+/// takes over the other's hold on a region they both name, instead of taking its own. The hold
+/// must then last until the later one retires, a batch given up must let go of every hold, and
+/// a later write over an earlier read must still be held as a write.
+#[test]
+fn a_batch_over_one_region_holds_it_until_its_last_request_retires() {
+    // Inline, with no engine, the second request runs only when the application polls again,
+    // so what is held in between is certain (an engine could run and retire it at any time).
+    {
+        let policy = ExecPolicy::Inline;
+        let b = Base::new(0, policy);
+        // A one-entry CQ: the first COPY's completion fills it, so the second waits, in flight.
+        let mut cq = b.ctx.create_cq(1, None).unwrap();
+        let mut qp = b.pd.create_qp(&cq, QpInit::new(4)).unwrap();
+        let src = b.pd.reg_mr(pattern(9, 4096), Access::empty()).unwrap();
+        let mut dst = b.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+        let mut scratch = b.pd.alloc_mr(2048, Access::LOCAL_WRITE).unwrap();
+
+        // Given up: nothing stays held.
+        qp.stage(Copy::new(1, src.slice(0, 2048), dst.slice_mut(0, 2048))).unwrap();
+        qp.stage(Copy::new(2, src.slice(2048, 2048), dst.slice_mut(2048, 2048))).unwrap();
+        qp.abort_staged();
+        assert!(!src.in_flight() && !dst.in_flight(), "{policy:?}: an aborted batch kept a hold");
+
+        // Both write `dst`: the second takes the first's hold over.
+        let mut batch = qp.batch();
+        batch.push(Copy::new(3, src.slice(0, 2048), dst.slice_mut(0, 2048))).unwrap();
+        batch.push(Copy::new(4, src.slice(2048, 2048), dst.slice_mut(2048, 2048))).unwrap();
+        batch.ring();
+        assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 3);
+        assert!(matches!(dst.as_slice(), Err(Error::InFlight { .. })), "{policy:?}: the hold left with the first");
+        assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 4);
+        assert_eq!(dst.as_slice().unwrap(), src.as_slice().unwrap());
+
+        // The first only reads `dst`, the second writes it: the second's hold is a write.
+        let mut batch = qp.batch();
+        batch.push(Copy::new(5, dst.slice(0, 2048), scratch.slice_mut(0, 2048))).unwrap();
+        batch.push(Copy::new(6, src.slice(2048, 2048), dst.slice_mut(0, 2048))).unwrap();
+        batch.ring();
+        assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 5);
+        assert!(matches!(dst.as_slice(), Err(Error::InFlight { .. })), "{policy:?}: a read hold stood in for a write");
+        assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 6);
+        assert!(!dst.in_flight() && !src.in_flight() && !scratch.in_flight());
+        assert!(scratch.as_slice().unwrap() == &src.as_slice().unwrap()[..2048]);
+    }
+}
+
 /// Defect 6: pinning ignored the protection asked for: a LOCAL_WRITE region over read-only
 /// memory, or a CQ ring or doorbell record in read-only memory, were accepted (the kernel says
 /// EFAULT), and the device's first store there killed the process.

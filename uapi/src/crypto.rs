@@ -172,6 +172,9 @@ pub const GCM_TAG_LEN: usize = 16;
 /// AES-XTS's smallest data unit: one AES block (longer ones need not be whole blocks: the
 /// last partial block is handled by ciphertext stealing).
 pub const XTS_MIN_DATA_UNIT: usize = 16;
+/// AES-XTS's largest data unit: 2^20 blocks, IEEE 1619's limit, which aws-lc and OpenSSL
+/// enforce.
+pub const XTS_MAX_DATA_UNIT: usize = 16 << 20;
 
 wire_enum! {
     /// What DIGEST computes (`DigestParams::algorithm`).

@@ -71,12 +71,12 @@ impl<'a> Request<'a> {
         let stream = self.stream.cloned();
         if let (Side::One(_, src), Side::One(_, dst)) = (&self.input, &self.output) {
             // The common case, with nothing to allocate.
-            return Ok(lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], qp)?.with_stream(stream));
+            return Ok(lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], None, qp)?.with_stream(stream));
         }
         let inputs = self.input.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
         let outputs = self.output.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
         let named: Vec<_> = inputs.chain(outputs).collect();
-        Ok(lend(&named, qp)?.with_stream(stream))
+        Ok(lend(&named, None, qp)?.with_stream(stream))
     }
 }
 

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 
+use super::side::lend;
 use super::{completion_options, sealed, ListWriter};
-use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
+use crate::in_flight::{Borrower, DeviceAccess, Regions};
 use crate::mr::MrShared;
 use crate::{MemoryRegion, MrSlice, MrSliceMut, PostError};
 
@@ -78,13 +79,10 @@ impl sealed::Encode for Copy<'_> {
     }
 
     fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
-        Ok(match self.regions {
+        match self.regions {
             // One region is counted once, as written (a copy within it).
-            Some((src, dst)) if Arc::ptr_eq(src, dst) => Regions::one(RegionUse::new(dst, qp, DeviceAccess::Write)?),
-            Some((src, dst)) => {
-                Regions::two(RegionUse::new(src, qp, DeviceAccess::Read)?, RegionUse::new(dst, qp, DeviceAccess::Write)?)
-            }
-            None => Regions::default(),
-        })
+            Some((src, dst)) => lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], None, qp),
+            None => Ok(Regions::default()),
+        }
     }
 }

@@ -109,7 +109,7 @@ impl<'a> Request<'a> {
         let writes_tag = matches!(self.opcode, Opcode::Encrypt | Opcode::CompressEncrypt);
         let tag_access = if writes_tag { DeviceAccess::Write } else { DeviceAccess::Read };
         let aux = [self.tag.map(|t| (t.1, tag_access)), self.aad.map(|a| (a.1, DeviceAccess::Read))];
-        let key = Arc::clone(&self.key.inner);
+        let key = &self.key.inner;
         if let (Side::One(_, src), Side::One(_, dst)) = (&self.src, &self.dst) {
             // The common case, with nothing to allocate.
             let mut named = [(*src, DeviceAccess::Read); 4];
@@ -119,12 +119,12 @@ impl<'a> Request<'a> {
                 named[n] = used;
                 n += 1;
             }
-            return Ok(lend(&named[..n], qp)?.with_key(key));
+            return lend(&named[..n], Some(key), qp);
         }
         let inputs = self.src.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
         let outputs = self.dst.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
         let named: Vec<_> = inputs.chain(outputs).chain(aux.into_iter().flatten()).collect();
-        Ok(lend(&named, qp)?.with_key(key))
+        lend(&named, Some(key), qp)
     }
 
     fn gathers(&self) -> bool {
@@ -184,7 +184,7 @@ impl<'a> Encrypt<'a> {
     }
 
     /// AES-XTS under `key` (an AES-XTS key): `src` is a whole number of `data_unit`-byte units
-    /// (at least 16 bytes each), the first under tweak `tweak` (a storage block number, say)
+    /// (16 bytes to 16 MiB each), the first under tweak `tweak` (a storage block number, say)
     /// and each next one under the next number. `dst` at least as long; it may be `src`.
     pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
         Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr))
@@ -241,7 +241,7 @@ impl<'a> Decrypt<'a> {
     }
 
     /// Gathered and scattered, as [`Encrypt::gather`]; a tag that does not check zeroes every
-    /// slice of `dst`.
+    /// byte of `dst` the request wrote (as many as `src` holds).
     pub fn gather(
         wr_id: u64,
         key: &'a CryptoKey,

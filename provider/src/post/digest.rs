@@ -7,8 +7,9 @@ use accelverbs_uapi::crypto::{DigestAlgorithm, DigestParams, SHA256_LEN};
 use accelverbs_uapi::wqe::{flags, Opcode, Sge, Wqe};
 use zerocopy::IntoBytes;
 
+use super::side::lend;
 use super::{completion_options, sealed, ListWriter};
-use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions};
+use crate::in_flight::{Borrower, DeviceAccess, Regions};
 use crate::mr::MrShared;
 use crate::{CryptoKey, MrSlice, MrSliceMut, PostError};
 
@@ -78,18 +79,12 @@ impl sealed::Encode for Digest<'_> {
         if self.key.is_some_and(|k| !k.inner.belongs_to(qp.ctx)) {
             return Err(PostError::WrongContext);
         }
-        let input = self.input.1;
-        let regions = match self.output {
-            None => Regions::one(RegionUse::new(input, qp, DeviceAccess::Read)?),
-            Some((_, out)) if Arc::ptr_eq(out, input) => Regions::one(RegionUse::new(out, qp, DeviceAccess::Write)?),
-            Some((_, out)) => {
-                Regions::two(RegionUse::new(input, qp, DeviceAccess::Read)?, RegionUse::new(out, qp, DeviceAccess::Write)?)
-            }
+        let input = (self.input.1, DeviceAccess::Read);
+        let named = match self.output {
+            None => &[input][..],
+            Some((_, out)) => &[input, (out, DeviceAccess::Write)],
         };
-        Ok(match self.key {
-            Some(key) => regions.with_key(Arc::clone(&key.inner)),
-            None => regions,
-        })
+        lend(named, self.key.map(|k| &k.inner), qp)
     }
 }
 

@@ -1,6 +1,7 @@
 //! What gathered requests (COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT) share: a side of a request
 //! as one SGE or a list of them, and lending each region a request names to the QP once.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use accelverbs_uapi::compress::MAX_LIST_ENTRIES;
@@ -8,6 +9,7 @@ use accelverbs_uapi::wqe::Sge;
 
 use super::lists::ListSide;
 use super::ListWriter;
+use crate::crypto_key::KeyInner;
 use crate::in_flight::{Borrower, DeviceAccess, RegionUse, Regions, INLINE_REGIONS};
 use crate::mr::MrShared;
 use crate::{MrSlice, MrSliceMut, PostError};
@@ -75,16 +77,25 @@ impl<'a> Side<'a> {
     }
 }
 
-/// Lends every region `named` to the QP once, for writing if any use of it writes. Up to four
-/// regions (every request but a gathered one) are lent without allocating: this runs for every
-/// request posted.
-pub(crate) fn lend(named: &[(&Arc<MrShared>, DeviceAccess)], qp: Borrower<'_>) -> Result<Regions, PostError> {
+/// Lends every region `named` to the QP once, for writing if any use of it writes, and holds
+/// `key`. Up to four regions (every request but a gathered one) are lent without allocating;
+/// what the WQE staged before this one holds of them moves here instead of being taken again
+/// ([`Borrower::previous`]). This runs for every request posted.
+pub(crate) fn lend(
+    named: &[(&Arc<MrShared>, DeviceAccess)],
+    key: Option<&Arc<KeyInner>>,
+    qp: Borrower<'_>,
+) -> Result<Regions, PostError> {
     let Some(&first) = named.first() else { return Ok(Regions::default()) };
     let mut uses = [first; INLINE_REGIONS];
     let mut distinct = 0;
     for &(mr, access) in named {
         if distinct == INLINE_REGIONS {
-            return lend_many(named, qp);
+            let regions = lend_many(named, qp)?;
+            return Ok(match key {
+                Some(key) => regions.with_key(Arc::clone(key)),
+                None => regions,
+            });
         }
         match uses[..distinct].iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
             Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
@@ -95,11 +106,40 @@ pub(crate) fn lend(named: &[(&Arc<MrShared>, DeviceAccess)], qp: Borrower<'_>) -
             }
         }
     }
+    let uses = &uses[..distinct];
+    let mut previous = qp.previous.map(Cell::take).unwrap_or_default();
+    // New holds first, for what the previous WQE does not hold: a region busy elsewhere fails
+    // here, before anything moved.
     let mut held: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
-    for (slot, &(mr, access)) in held.iter_mut().zip(&uses[..distinct]) {
-        *slot = Some(RegionUse::new(mr, qp, access)?);
+    let mut taken = Ok(());
+    for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
+        if !previous.holds(mr, access) {
+            match RegionUse::new(mr, qp, access) {
+                Ok(used) => *slot = Some(used),
+                Err(e) => {
+                    taken = Err(e);
+                    break;
+                }
+            }
+        }
     }
-    Ok(Regions::few(held))
+    if taken.is_ok() {
+        for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
+            if slot.is_none() {
+                *slot = previous.take_use(mr, access);
+            }
+        }
+    }
+    let key = key.map(|key| previous.take_key(key).unwrap_or_else(|| Arc::clone(key)));
+    if let Some(cell) = qp.previous {
+        cell.set(previous);
+    }
+    taken?;
+    let regions = Regions::few(held);
+    Ok(match key {
+        Some(key) => regions.with_key(key),
+        None => regions,
+    })
 }
 
 /// [`lend`] for more than `INLINE_REGIONS` distinct regions.

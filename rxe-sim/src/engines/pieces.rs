@@ -11,6 +11,16 @@ pub fn overlap((a, a_len): Span, (b, b_len): Span) -> bool {
     a_len != 0 && b_len != 0 && a < b + b_len && b < a + a_len
 }
 
+/// Whether any range of `spans` shares a byte with `other`.
+pub fn hits(spans: &[Span], other: Span) -> bool {
+    spans.iter().any(|&s| overlap(s, other))
+}
+
+/// Whether two of `spans` share a byte.
+pub fn overlaps_itself(spans: impl Iterator<Item = Span> + Clone) -> bool {
+    spans.clone().enumerate().any(|(i, a)| spans.clone().skip(i + 1).any(|b| overlap(a, b)))
+}
+
 /// The first `len` bytes of `spans`, as ranges (the output of a request uses only as much as
 /// its input).
 pub fn truncated(spans: impl Iterator<Item = Span>, len: usize) -> Vec<Span> {

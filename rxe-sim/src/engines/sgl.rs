@@ -8,6 +8,7 @@ use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::Sge;
 
 use super::ops::{ExecContext, Failure};
+use super::pieces::{self, Span};
 use crate::hw::mr_table::{Resolved, Use};
 
 const MAX_ENTRIES: usize = MAX_LIST_ENTRIES as usize;
@@ -75,24 +76,19 @@ impl<'v> SgList<'v> {
         self.entries().len()
     }
 
-    /// The ranges, as (address, length).
-    pub fn ranges(&self) -> impl Iterator<Item = (*mut u8, usize)> + '_ {
+    /// The ranges, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = Span> + Clone + '_ {
         self.entries().iter().map(|r| (r.ptr, r.len))
     }
 
     /// Whether any range here shares a byte with one of `other`.
     pub fn overlaps(&self, other: &SgList<'_>) -> bool {
-        self.ranges().any(|a| other.ranges().any(|b| ranges_overlap(a, b)))
+        self.ranges().any(|a| other.ranges().any(|b| pieces::overlap(a, b)))
     }
 
     /// Whether two of the ranges here share a byte (two outputs must not: the device would
     /// write one byte for two purposes).
     pub fn overlaps_itself(&self) -> bool {
-        self.ranges().enumerate().any(|(i, a)| self.ranges().skip(i + 1).any(|b| ranges_overlap(a, b)))
+        pieces::overlaps_itself(self.ranges())
     }
-}
-
-fn ranges_overlap((a, a_len): (*mut u8, usize), (b, b_len): (*mut u8, usize)) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    a_len != 0 && b_len != 0 && a < b + b_len && b < a + a_len
 }

@@ -10,6 +10,9 @@ use std::ptr::NonNull;
 use accelverbs_uapi::crypto::{GCM_IV_LEN, GCM_TAG_LEN};
 use aws_lc_sys as sys;
 
+/// aws-lc's cipher calls count in `int`: longer data and AAD are fed in parts of this size.
+const PART: usize = 1 << 30;
+
 /// A prepared AES-128-GCM or AES-256-GCM key.
 pub struct GcmKey {
     ctx: NonNull<sys::EVP_AEAD_CTX>,
@@ -55,24 +58,33 @@ impl GcmKey {
     /// `seal` or `open` ends it. `None` if aws-lc fails.
     pub fn stream(&self, encrypt: bool, nonce: &[u8; GCM_IV_LEN], aad: &[u8]) -> Option<GcmStream> {
         let work = self.cipher.copy()?;
-        let aad_len = i32::try_from(aad.len()).ok()?;
-        let mut written = 0;
         // SAFETY: `work` is this request's own context; a NULL cipher and key keep the
-        // prepared ones; the nonce is 12 bytes (GCM's default IV length); `aad` is readable
-        // for its length, and a NULL output makes the update authenticate it only.
+        // prepared ones; the nonce is 12 bytes (GCM's default IV length).
         let ok = unsafe {
             sys::EVP_CipherInit_ex(
-                work.0.as_ptr(),
+                work.ptr(),
                 std::ptr::null(),
                 std::ptr::null_mut(),
                 std::ptr::null(),
                 nonce.as_ptr(),
                 i32::from(encrypt),
-            ) == 1
-                && (aad.is_empty()
-                    || sys::EVP_CipherUpdate(work.0.as_ptr(), std::ptr::null_mut(), &mut written, aad.as_ptr(), aad_len) == 1)
+            )
         };
-        ok.then_some(GcmStream(work))
+        if ok != 1 {
+            return None;
+        }
+        for part in aad.chunks(PART) {
+            let mut written = 0;
+            // SAFETY: `part` is readable for its length (at most `PART`, which fits an int); a
+            // NULL output makes the update authenticate it only.
+            let ok = unsafe {
+                sys::EVP_CipherUpdate(work.ptr(), std::ptr::null_mut(), &mut written, part.as_ptr(), part.len() as i32)
+            };
+            if ok != 1 {
+                return None;
+            }
+        }
+        Some(GcmStream(work))
     }
 
     /// Encrypts `len` bytes at `input` into `output` and writes the tag at `tag`.
@@ -144,7 +156,6 @@ impl GcmKey {
         ok == 1
     }
 }
-
 /// An AES-GCM cipher context (`EVP_aes_{128,256}_gcm`), freed, and cleansed, by aws-lc.
 struct Cipher(NonNull<sys::EVP_CIPHER_CTX>);
 
@@ -166,6 +177,10 @@ impl Cipher {
             sys::EVP_CipherInit_ex(ctx.0.as_ptr(), cipher, std::ptr::null_mut(), material.as_ptr(), std::ptr::null(), 1)
         };
         (ok == 1).then_some(ctx)
+    }
+
+    fn ptr(&self) -> *mut sys::EVP_CIPHER_CTX {
+        self.0.as_ptr()
     }
 
     fn copy(&self) -> Option<Self> {
@@ -200,17 +215,13 @@ impl GcmStream {
     /// `input` is readable and `output` writable for `len` bytes, the two ranges being the same
     /// or disjoint, and nothing else accesses them meanwhile.
     pub unsafe fn update(&mut self, input: *const u8, output: *mut u8, len: usize) -> bool {
-        // aws-lc counts in `int`: feed a long piece in parts.
-        const PART: usize = 1 << 30;
         let mut done = 0;
         while done < len {
             let part = (len - done).min(PART);
             let mut written = 0;
             // SAFETY: the part lies inside both ranges (caller's contract); GCM writes
             // exactly as many bytes as it reads.
-            let ok = unsafe {
-                sys::EVP_CipherUpdate(self.0 .0.as_ptr(), output.add(done), &mut written, input.add(done), part as i32)
-            };
+            let ok = unsafe { sys::EVP_CipherUpdate(self.0.ptr(), output.add(done), &mut written, input.add(done), part as i32) };
             if ok != 1 || written as usize != part {
                 return false;
             }
@@ -229,8 +240,8 @@ impl GcmStream {
         // SAFETY: GCM's final step writes no data (the buffer is there for the API's sake);
         // the tag is 16 bytes, writable (caller's contract).
         unsafe {
-            sys::EVP_CipherFinal_ex(self.0 .0.as_ptr(), none.as_mut_ptr(), &mut written) == 1
-                && sys::EVP_CIPHER_CTX_ctrl(self.0 .0.as_ptr(), sys::EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN as i32, tag.cast()) == 1
+            sys::EVP_CipherFinal_ex(self.0.ptr(), none.as_mut_ptr(), &mut written) == 1
+                && sys::EVP_CIPHER_CTX_ctrl(self.0.ptr(), sys::EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN as i32, tag.cast()) == 1
         }
     }
 
@@ -246,13 +257,9 @@ impl GcmStream {
         let mut none = [0u8; 16];
         // SAFETY: the tag is 16 bytes of our own; the final step writes no data.
         unsafe {
-            sys::EVP_CIPHER_CTX_ctrl(
-                self.0 .0.as_ptr(),
-                sys::EVP_CTRL_GCM_SET_TAG,
-                GCM_TAG_LEN as i32,
-                expected.as_mut_ptr().cast(),
-            ) == 1
-                && sys::EVP_CipherFinal_ex(self.0 .0.as_ptr(), none.as_mut_ptr(), &mut written) == 1
+            sys::EVP_CIPHER_CTX_ctrl(self.0.ptr(), sys::EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN as i32, expected.as_mut_ptr().cast())
+                == 1
+                && sys::EVP_CipherFinal_ex(self.0.ptr(), none.as_mut_ptr(), &mut written) == 1
         }
     }
 }

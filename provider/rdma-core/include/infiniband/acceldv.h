@@ -167,7 +167,7 @@ int acceldv_destroy_crypto_key(struct acceldv_crypto_key *key);
 /* ENCRYPT and DECRYPT, by the key's algorithm. AES-GCM: iv holds the 12-byte IV (the rest
  * zero), data_unit 0; aad the additional authenticated data (NULL: none); tag 16 bytes, written
  * by encryption, checked by decryption. AES-XTS: iv holds the first data unit's tweak (128-bit
- * little-endian), data_unit the unit's size (>= 16 bytes), src a whole number of units, each
+ * little-endian), data_unit the unit's size (16 bytes to 16 MiB), src a whole number of units, each
  * next under the next tweak; aad and tag NULL. */
 struct acceldv_crypto_attr {
 	struct acceldv_crypto_key *key;

@@ -14,11 +14,11 @@
 //! scattered.
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
-use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MIN_DATA_UNIT};
+use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MAX_DATA_UNIT, XTS_MIN_DATA_UNIT};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
 use super::{is_zero_sge, Done, ExecContext, Failure, Operation};
-use crate::engines::pieces::{self, overlap, Span};
+use crate::engines::pieces::{self, hits, overlap, Span};
 use crate::engines::sgl::SgList;
 use crate::hw::gcm_key::GcmKey;
 use crate::hw::mr_table::{Resolved, Use};
@@ -37,7 +37,7 @@ fn span(r: &Resolved<'_>) -> Span {
     (r.ptr, r.len)
 }
 
-/// The library failed where the checks before it say it cannot: stop the QP.
+/// The library refused what the checks before it allow (it should not): stop the QP.
 const LIBRARY_FAILED: Failure = Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true };
 
 /// A request's two sides, resolved.
@@ -89,17 +89,6 @@ impl<'v> Sides<'v> {
         unsafe { pieces::gather(&inputs, 0, copy) };
         vec![(copy.as_mut_ptr(), copy.len())]
     }
-}
-
-/// Whether any range of `spans` shares a byte with `other`.
-fn hits(spans: &[Span], other: Span) -> bool {
-    spans.iter().any(|&s| overlap(s, other))
-}
-
-/// Whether two of `spans` share a byte: an output may not, the device would write one byte
-/// twice for two purposes.
-fn overlaps_itself(spans: &[Span]) -> bool {
-    spans.iter().enumerate().any(|(i, &a)| hits(&spans[i + 1..], a))
 }
 
 impl Operation for Crypto {
@@ -154,7 +143,7 @@ impl Crypto {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let unit = params.data_unit as usize;
-        if unit < XTS_MIN_DATA_UNIT {
+        if !(XTS_MIN_DATA_UNIT..=XTS_MAX_DATA_UNIT).contains(&unit) {
             return Err(Failure::malformed(VendorError::BadDataUnit));
         }
         let sides = Sides::resolve(wqe, params, ctx)?;
@@ -179,10 +168,11 @@ impl Crypto {
             }
             return Ok(Done::ok(len as u32, 0));
         }
-        let outputs = sides.outputs();
-        if overlaps_itself(&outputs) {
+        // Outputs may not share a byte, anywhere in the list (as for COMPRESS).
+        if sides.dst.overlaps_itself() {
             return Err(Failure::malformed(VendorError::Overlap));
         }
+        let outputs = sides.outputs();
         let mut copy = Vec::new();
         // SAFETY: every input range was resolved inside a live, pinned MR of the QP's PD (the
         // lists hold them until the request ends), and the provider keeps Rust references
@@ -261,7 +251,7 @@ impl Crypto {
         if aad_span.is_some_and(|a| hits(out, a) || overlap(a, tag_span))
             || hits(out, tag_span)
             || sides.src.ranges().any(|s| overlap(s, tag_span))
-            || overlaps_itself(out)
+            || sides.dst.overlaps_itself()
         {
             return Err(Failure::malformed(VendorError::Overlap));
         }
@@ -275,21 +265,24 @@ impl Crypto {
             Some(a) => unsafe { std::slice::from_raw_parts(a.ptr, a.len) },
             None => &[],
         };
-        let authentic = match sides.single() {
+        let outcome = match sides.single() {
             // SAFETY: as said above.
-            Some((src, _)) => unsafe { self.gcm_one_shot(aead, &nonce, aad_bytes, src, out[0], tag.ptr) }?,
+            Some((src, _)) => unsafe { self.gcm_one_shot(aead, &nonce, aad_bytes, src, out[0], tag.ptr) },
             // SAFETY: as said above.
-            None => unsafe { self.gcm_stream(aead, &nonce, aad_bytes, &sides, out, tag.ptr) }?,
+            None => unsafe { self.gcm_stream(aead, &nonce, aad_bytes, &sides, out, tag.ptr) },
         };
-        if !authentic {
-            // Never leave unauthenticated plaintext readable.
+        // Never leave unauthenticated plaintext readable: not after a tag that does not check,
+        // nor after a decryption the library gave up half way.
+        if !self.encrypts() && outcome != Ok(true) {
             for &(ptr, n) in out {
                 // SAFETY: as said above.
                 unsafe { std::ptr::write_bytes(ptr, 0, n) };
             }
-            return Ok(Done { status: CqeStatus::AuthenticationFailed, byte_len: 0, result: 0, flags: 0 });
         }
-        Ok(Done::ok(len as u32, 0))
+        match outcome? {
+            true => Ok(Done::ok(len as u32, 0)),
+            false => Ok(Done { status: CqeStatus::AuthenticationFailed, byte_len: 0, result: 0, flags: 0 }),
+        }
     }
 
     /// GCM over one range a side, in one call; whether the tag authenticated (ENCRYPT: true).
