@@ -5,7 +5,7 @@
 //! The slots are a [`SlotRing`]: the QP's poster fills them, and the poster (when its ring
 //! looks full) or the CQ's poller (after it reads completions) retires them.
 
-use std::cell::Cell;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -41,8 +41,9 @@ pub struct Borrower<'a> {
     pub(crate) ctx: &'a Arc<ContextInner>,
     /// What the WQE staged just before this one holds, while both are unpublished: a hold it
     /// has on a region this one names moves here instead of a new one being taken (this WQE
-    /// retires after it), so a batch over the same regions lends each once.
-    pub(crate) previous: Option<&'a Cell<Regions>>,
+    /// retires after it), so a batch over the same regions lends each once. Only `lend`
+    /// reaches it, through [`Borrower::previous`].
+    previous: Option<NonNull<Regions>>,
 }
 
 impl std::fmt::Debug for Borrower<'_> {
@@ -54,6 +55,27 @@ impl std::fmt::Debug for Borrower<'_> {
 impl<'a> Borrower<'a> {
     pub(crate) fn new(qp: u32, ctx: &'a Arc<ContextInner>) -> Self {
         Self { qp, ctx, previous: None }
+    }
+
+    /// A borrower for a WQE staged after the one whose regions are `previous`.
+    ///
+    /// # Safety
+    /// `previous` is the regions of that staged, unpublished WQE, which nothing else reaches
+    /// while this borrower is in use (the poster holds the QP), and the borrower is used for
+    /// one `regions` call (which calls [`Borrower::previous`] at most once).
+    pub(crate) unsafe fn after(self, previous: &mut Regions) -> Self {
+        Self { previous: Some(NonNull::from(previous)), ..self }
+    }
+
+    /// The regions of the WQE staged before, if any.
+    ///
+    /// # Safety
+    /// Called at most once for the borrower made by `after` (or its copies), and the reference
+    /// not kept past the `regions` call.
+    pub(crate) unsafe fn previous(self) -> Option<&'a mut Regions> {
+        // SAFETY: `after`'s contract makes the regions live and reached by nothing else, and
+        // ours makes this the one reference made from them.
+        self.previous.map(|p| unsafe { &mut *p.as_ptr() })
     }
 }
 
@@ -130,6 +152,22 @@ impl Regions {
     pub(crate) fn with_key(mut self, key: Arc<KeyInner>) -> Self {
         self.key = Some(key);
         self
+    }
+
+    /// Whether these are exactly `uses` (in order, each covering its access) and `key`, with
+    /// nothing else: a request like the one before, which can take all of them over at once.
+    pub(crate) fn are_exactly(&self, uses: &[(&Arc<MrShared>, DeviceAccess)], key: Option<&Arc<KeyInner>>) -> bool {
+        let key_matches = match (&self.key, key) {
+            (None, None) => true,
+            (Some(held), Some(key)) => Arc::ptr_eq(held, key),
+            _ => false,
+        };
+        key_matches
+            && self.more.is_none()
+            && self.stream.is_none()
+            && uses.len() <= INLINE_REGIONS
+            && self.inline[uses.len()..].iter().all(Option::is_none)
+            && self.inline.iter().zip(uses).all(|(held, &(mr, access))| held.as_ref().is_some_and(|u| u.covers(mr, access)))
     }
 
     /// Whether a use of `mr` kept inline here covers `access` (a write covers a read).

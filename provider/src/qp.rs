@@ -1,7 +1,6 @@
 //! Queue pairs: a send queue of accelerator work requests, and for verbs programs a receive
 //! queue that the connected QP's SENDs fill.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -519,21 +518,21 @@ impl Qp {
         let regions = match ahead {
             0 => wr.regions(borrower)?,
             // SAFETY: we are the QP's one poster (`&mut self`) and the slot before is staged:
-            // at or past the published count.
+            // at or past the published count; its regions are reached only through the
+            // borrower, for this one call.
             _ => unsafe {
-                self.inner.in_flight.with_staged(index.wrapping_sub(1), |previous| {
-                    wr.regions(Borrower { previous: Some(Cell::from_mut(previous)), ..borrower })
-                })
+                self.inner.in_flight.with_staged(index.wrapping_sub(1), |previous| wr.regions(borrower.after(previous)))
             }?,
         };
         let area = self.lists.as_ref().filter(|_| wr.gathers());
-        let mut wqe = Wqe::default();
-        wr.encode(&mut wqe, &mut ListWriter { area, index });
         let mask = self.capacity() - 1;
-        // SAFETY: the slot is inside the ring (index masked to its size) and free: the device
-        // consumed it (it retired) and reads it again only after we publish a producer index
-        // covering it.
-        unsafe { std::ptr::write(self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>(), wqe) };
+        // SAFETY: the slot is inside the ring (index masked to its size, the ring page aligned,
+        // so the slot is aligned for a WQE) and free: the device consumed it (it retired) and
+        // reads it again only after we publish a producer index covering it, and nothing else
+        // references the ring's bytes. Encoded in place, from zero, with no copy.
+        let wqe = unsafe { &mut *self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>() };
+        *wqe = Wqe::default();
+        wr.encode(wqe, &mut ListWriter { area, index });
         // SAFETY: we are the QP's one poster (`&mut self`), `index` is at or past the published
         // count and its slot is free (checked above).
         unsafe { self.inner.in_flight.fill(index, regions) };

@@ -114,8 +114,12 @@ impl<T: SlotValue> SlotRing<T> {
             return;
         }
         // SAFETY: the slot is the poster's (caller's contract): no retirer reads it until
-        // `publish` covers it, and it was emptied before `retired` passed it.
-        self.slot(index).with_mut(|slot| unsafe { *slot = value });
+        // `publish` covers it, and it was emptied before `retired` passed it, so it holds an
+        // empty value, with nothing to drop: written over, not assigned.
+        self.slot(index).with_mut(|slot| unsafe {
+            debug_assert!((*slot).is_vacant());
+            std::ptr::write(slot, value)
+        });
     }
 
     /// Empties the slot of free-running `index`, filled but never published (an abandoned

@@ -1,7 +1,6 @@
 //! What gathered requests (COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT) share: a side of a request
 //! as one SGE or a list of them, and lending each region a request names to the QP once.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use accelverbs_uapi::compress::MAX_LIST_ENTRIES;
@@ -107,34 +106,27 @@ pub(crate) fn lend(
         }
     }
     let uses = &uses[..distinct];
-    let mut previous = qp.previous.map(Cell::take).unwrap_or_default();
+    let mut no_previous = Regions::default();
+    // SAFETY: `lend` is the one caller, once per request (`Borrower::after`).
+    let previous = unsafe { qp.previous() }.unwrap_or(&mut no_previous);
+    // A request like the one before it (the common batch): all its holds move at once.
+    if previous.are_exactly(uses, key) {
+        return Ok(std::mem::take(previous));
+    }
     // New holds first, for what the previous WQE does not hold: a region busy elsewhere fails
     // here, before anything moved.
     let mut held: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
-    let mut taken = Ok(());
     for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
         if !previous.holds(mr, access) {
-            match RegionUse::new(mr, qp, access) {
-                Ok(used) => *slot = Some(used),
-                Err(e) => {
-                    taken = Err(e);
-                    break;
-                }
-            }
+            *slot = Some(RegionUse::new(mr, qp, access)?);
         }
     }
-    if taken.is_ok() {
-        for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
-            if slot.is_none() {
-                *slot = previous.take_use(mr, access);
-            }
+    for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
+        if slot.is_none() {
+            *slot = previous.take_use(mr, access);
         }
     }
     let key = key.map(|key| previous.take_key(key).unwrap_or_else(|| Arc::clone(key)));
-    if let Some(cell) = qp.previous {
-        cell.set(previous);
-    }
-    taken?;
     let regions = Regions::few(held);
     Ok(match key {
         Some(key) => regions.with_key(key),
