@@ -14,9 +14,9 @@ use crate::hw::mr_table::{Resolved, Use};
 const MAX_ENTRIES: usize = MAX_LIST_ENTRIES as usize;
 const SGE_BYTES: usize = std::mem::size_of::<Sge>();
 
-/// The ranges one side of a request names, in order. Each holds its MR, so deregistration
-/// waits for the request. One range, the common case, is kept inline (small to move, nothing
-/// to allocate).
+/// The ranges one side of a request names, in order, borrowed from the pass's view of the MR
+/// table (deregistration waits for it). One range, the common case, is kept inline (small to
+/// move, nothing to allocate).
 #[derive(Debug)]
 pub enum SgList<'v> {
     One(Resolved<'v>),

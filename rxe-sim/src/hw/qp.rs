@@ -677,8 +677,8 @@ impl SoftQp {
             .resolve(&sge, self.pdn, Use::Write)
             .map_err(|vendor| (Failure::protection(vendor), remote(CqeStatus::RemoteOperationError, vendor)))?;
         // SAFETY: both ranges were resolved inside live, pinned MRs (the sender's in its PD,
-        // this one in ours, bounds checked overflow-safe), each `len` bytes, and the entries
-        // are held until the copy ends, so deregistration waits. They may overlap (a QP
+        // this one in ours, bounds checked overflow-safe), each `len` bytes, and the pass's
+        // view keeps both MRs registered until the copy ends. They may overlap (a QP
         // sending to itself from the region it receives into), hence `copy`.
         unsafe { std::ptr::copy(from.ptr, to.ptr, len as usize) };
         Ok(())

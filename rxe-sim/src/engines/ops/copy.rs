@@ -33,8 +33,8 @@ pub(super) fn copy_resolved(from: &Resolved, to: &Resolved, too_small: Failure) 
         return Err(too_small);
     }
     // SAFETY: both ranges were resolved inside live, pinned MRs of the QP's PD (bounds checked
-    // with overflow-safe arithmetic) and the MR entries are held (by the caller's `Resolved`s)
-    // until the copy ends, so deregistration waits for us. They may overlap (same MR), hence
+    // with overflow-safe arithmetic) and the pass's view of the MR table (which the `Resolved`s
+    // borrow) keeps the MRs registered until the copy ends: deregistration waits for it. They may overlap (same MR), hence
     // `copy`, not `copy_nonoverlapping`.
     unsafe { std::ptr::copy(from.ptr, to.ptr, from.len) };
     Ok(Done::ok(from.len as u32, 0))

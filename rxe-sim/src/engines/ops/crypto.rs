@@ -40,6 +40,23 @@ fn span(r: &Resolved<'_>) -> Span {
 /// The library refused what the checks before it allow (it should not): stop the QP.
 const LIBRARY_FAILED: Failure = Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true };
 
+/// The ranges a request writes: one, the common case, with nothing to allocate, or a list's.
+enum Outputs {
+    One([Span; 1]),
+    Many(Vec<Span>),
+}
+
+impl std::ops::Deref for Outputs {
+    type Target = [Span];
+
+    fn deref(&self) -> &[Span] {
+        match self {
+            Outputs::One(one) => one,
+            Outputs::Many(many) => many,
+        }
+    }
+}
+
 /// A request's two sides, resolved.
 struct Sides<'v> {
     src: SgList<'v>,
@@ -67,8 +84,11 @@ impl<'v> Sides<'v> {
     }
 
     /// The output ranges the request writes: as many bytes as the input.
-    fn outputs(&self) -> Vec<Span> {
-        pieces::truncated(self.dst.ranges(), self.len())
+    fn outputs(&self) -> Outputs {
+        match &self.dst {
+            SgList::One(dst) => Outputs::One([(dst.ptr, self.len())]),
+            many => Outputs::Many(pieces::truncated(many.ranges(), self.len())),
+        }
     }
 
     /// The input ranges to read, given the `outputs`: the input itself if it lies apart from
@@ -157,8 +177,8 @@ impl Crypto {
         if let Some((src, dst)) = sides.single() {
             let out: Span = (dst.ptr, len);
             let mut copy = Vec::new();
-            // SAFETY: `src` was resolved inside a live, pinned MR of the QP's PD (held until
-            // the request ends) and the provider keeps Rust references off bytes a posted
+            // SAFETY: `src` was resolved inside a live, pinned MR of the QP's PD (the pass's
+            // view keeps it registered) and the provider keeps Rust references off bytes a posted
             // request names.
             let input = unsafe { input_for(src, out, &mut copy) };
             // SAFETY: as above, for the output too; `input` and the output are one range or
@@ -175,7 +195,7 @@ impl Crypto {
         let outputs = sides.outputs();
         let mut copy = Vec::new();
         // SAFETY: every input range was resolved inside a live, pinned MR of the QP's PD (the
-        // lists hold them until the request ends), and the provider keeps Rust references
+        // pass's view keeps them registered), and the provider keeps Rust references
         // off bytes a posted request names.
         let inputs = unsafe { sides.inputs(&outputs, &mut copy) };
         let mut work = key.work(self.encrypts()).ok_or(LIBRARY_FAILED)?;
@@ -234,18 +254,7 @@ impl Crypto {
         let tag = mrs.resolve(&wqe.aux[1], ctx.pdn, tag_use).map_err(Failure::protection)?;
         let len = sides.len();
         // The output may be the input itself, nothing else of the request.
-        let outputs: Vec<Span>;
-        let single_output;
-        let out: &[Span] = match sides.single() {
-            Some((_, dst)) => {
-                single_output = [(dst.ptr, len)];
-                &single_output
-            }
-            None => {
-                outputs = sides.outputs();
-                &outputs
-            }
-        };
+        let out = &*sides.outputs();
         let aad_span = aad.as_ref().map(span);
         let tag_span = span(&tag);
         if aad_span.is_some_and(|a| hits(out, a) || overlap(a, tag_span))
@@ -256,10 +265,10 @@ impl Crypto {
             return Err(Failure::malformed(VendorError::Overlap));
         }
         let nonce: [u8; GCM_IV_LEN] = params.iv[..GCM_IV_LEN].try_into().expect("12 bytes");
-        // Every range below was resolved inside a live, pinned MR of the QP's PD (the
-        // `Resolved`s and lists hold the MRs, so deregistration waits), is only read or only
-        // written by this request (overlaps other than output-over-input refused above), and
-        // the provider keeps Rust references away from bytes a posted request names.
+        // Every range below was resolved inside a live, pinned MR of the QP's PD (the pass's
+        // view of the MR table keeps it registered), is only read or only written by this
+        // request (overlaps other than output-over-input refused above), and the provider
+        // keeps Rust references away from bytes a posted request names.
         let aad_bytes: &[u8] = match &aad {
             // SAFETY: as said above.
             Some(a) => unsafe { std::slice::from_raw_parts(a.ptr, a.len) },

@@ -46,7 +46,7 @@ impl Operation for Digest {
             false => Some(ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?),
         };
         // SAFETY: the range was resolved inside a live, pinned MR of the QP's PD (the
-        // `Resolved` holds it, so deregistration waits); the request only reads it, and the
+        // pass's view keeps it registered: deregistration waits for the view); the request only reads it, and the
         // provider keeps mutable Rust references away from bytes a posted request reads.
         let data: &[u8] = input.as_ref().map_or(&[], |r| unsafe { std::slice::from_raw_parts(r.ptr, r.len) });
         if algorithm == DigestAlgorithm::Crc32c {

@@ -3,7 +3,7 @@
 # (Debian's dpdk-dev 22.11) with the ISA-L and zlib devices, without hugepages, one worker core,
 # against `accel perf` (one engine thread), raw deflate, on the same sample (the demo's log
 # text), 4 KiB and 64 KiB operations. MB/s of plain bytes; "ratio" is the compression ratio.
-#   bash tests/peers.sh [LEVEL...]      (default: 1 2)
+#   bash bench/compress_peers.sh [LEVEL...]      (default: 1 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 levels=("${@:-1}")
