@@ -13,6 +13,8 @@ mod send;
 
 pub use send::{Peer, Responder};
 
+use std::sync::LazyLock;
+
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
 
@@ -115,9 +117,17 @@ pub static OPERATIONS: &[&dyn Operation] = &[
     &chain::DECRYPT_DECOMPRESS,
 ];
 
-/// The operation for a raw opcode byte.
+/// The operation for a raw opcode byte: one index into a table built once from [`OPERATIONS`]
+/// (a search through it cost up to a dozen dynamic calls per WQE).
 pub fn find(opcode: u8) -> Option<&'static dyn Operation> {
-    OPERATIONS.iter().copied().find(|op| op.opcode() as u8 == opcode)
+    static BY_OPCODE: LazyLock<[Option<&'static dyn Operation>; 256]> = LazyLock::new(|| {
+        let mut table: [Option<&'static dyn Operation>; 256] = [None; 256];
+        for &op in OPERATIONS {
+            table[op.opcode() as usize] = Some(op);
+        }
+        table
+    });
+    BY_OPCODE[opcode as usize]
 }
 
 /// The opcodes the device runs: bit `n` for opcode `n` (`DeviceCaps::opcodes` holds bits 0–63,
