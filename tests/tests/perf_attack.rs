@@ -118,3 +118,57 @@ fn mr_and_key_writers_with_two_passes_do_not_deadlock() {
     }
     watch(workers, Duration::from_secs(10 * stress_rounds(1)), Duration::from_secs(5));
 }
+
+/// Finding 2. A view is held for the whole of a WQE, and std's RwLock queues new readers behind
+/// a waiting writer. So one long request (seconds of zstd -19 here, or a GiB copy) makes every
+/// MR registration and key creation on the device wait for it (before b818d8e they took the
+/// table for a moment), and while that writer waits, no pass of any other QP, of any context,
+/// can start or go past its next WQE: one tenant's request stalls everyone's NOPs.
+#[test]
+fn a_long_request_on_one_qp_stalls_neither_registration_nor_other_qps() {
+    use accelverbs::{Compress, Format, Nop};
+    let dev = device(2);
+    let open = || dev.open_with(ContextOptions { policy: ExecPolicy::Threads, ..ContextOptions::default() }).unwrap();
+    let (ctx1, ctx2, ctx3) = (open(), open(), open());
+    let (pd1, pd2, pd3) = (ctx1.alloc_pd().unwrap(), ctx2.alloc_pd().unwrap(), ctx3.alloc_pd().unwrap());
+    let mut cq1 = ctx1.create_cq(8, None).unwrap();
+    let mut qp1 = pd1.create_qp(&cq1, QpInit::new(4)).unwrap();
+    let mut cq2 = ctx2.create_cq(8, None).unwrap();
+    let mut qp2 = pd2.create_qp(&cq2, QpInit::new(4)).unwrap();
+    // Compressible but not trivially: zstd at level 19 takes seconds over it.
+    const LEN: usize = 8 << 20;
+    let data: Vec<u8> = pattern(5, LEN).iter().enumerate().map(|(i, b)| if i % 7 < 4 { b'a' + (i / 64 % 23) as u8 } else { b % 16 }).collect();
+    let src = pd1.reg_mr(data, Access::empty()).unwrap();
+    let mut dst = pd1.alloc_mr(LEN + (1 << 20), Access::LOCAL_WRITE).unwrap();
+    let nop_latency = |qp: &mut accelverbs::Qp, cq: &mut accelverbs::Cq| {
+        let t = Instant::now();
+        qp.post(Nop::new(9)).unwrap();
+        accelverbs_tests::poll_n(cq, 1);
+        t.elapsed()
+    };
+    nop_latency(&mut qp2, &mut cq2);
+
+    let start = Instant::now();
+    qp1.post(Compress::new(1, Format::Zstd, src.slice(0, LEN as u32), dst.slice_mut(0, (LEN + (1 << 20)) as u32)).level(19))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (reg, nop) = std::thread::scope(|s| {
+        let reg = s.spawn(|| {
+            let t = Instant::now();
+            drop(pd3.alloc_mr(4096, Access::LOCAL_WRITE).unwrap());
+            t.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let nop = nop_latency(&mut qp2, &mut cq2);
+        (reg.join().unwrap(), nop)
+    });
+    let wc = accelverbs_tests::poll_n(&mut cq1, 1);
+    let long = start.elapsed();
+    eprintln!("long {long:?} reg {reg:?} nop {nop:?}");
+    assert!(wc[0].is_success(), "{:?}", wc[0]);
+    assert!(long > Duration::from_millis(1000), "the long request took only {long:?}: nothing to show");
+    assert!(
+        reg < Duration::from_millis(250) && nop < Duration::from_millis(250),
+        "while one QP ran a {long:?} request, a 4 KiB registration took {reg:?} and a NOP on another QP and engine {nop:?}"
+    );
+}
