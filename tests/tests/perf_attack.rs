@@ -172,3 +172,116 @@ fn a_long_request_on_one_qp_stalls_neither_registration_nor_other_qps() {
         "while one QP ran a {long:?} request, a 4 KiB registration took {reg:?} and a NOP on another QP and engine {nop:?}"
     );
 }
+
+/// Hold takeover (76ba702, 805a300) under the ways a batch can go wrong. Inline with no engine:
+/// nothing runs until the application polls, so what is held in between is certain. These pass:
+/// kept as regression tests for the takeover.
+#[test]
+fn holds_taken_over_survive_failed_posts_forgotten_batches_and_resets() {
+    use accelverbs::{Encrypt, Error, PostError, QpState};
+    let b = accelverbs_tests::Base::new(0, ExecPolicy::Inline);
+    let mut cq = b.ctx.create_cq(1, None).unwrap();
+    let mut qp = b.pd.create_qp(&cq, QpInit::new(8)).unwrap();
+    let mut cq2 = b.ctx.create_cq(8, None).unwrap();
+    let mut qp2 = b.pd.create_qp(&cq2, QpInit::new(8)).unwrap();
+    let src = b.pd.reg_mr(pattern(11, 4096), Access::empty()).unwrap();
+    let mut dst = b.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    let mut scratch = b.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    let mut busy = b.pd.alloc_mr(4096, Access::LOCAL_WRITE).unwrap();
+    let in_flight = |r: Result<&[u8], Error>| matches!(r, Err(Error::InFlight { .. }));
+
+    // A post that fails half way (its last region is another QP's) moves nothing: the first
+    // request keeps its holds.
+    let src2 = b.pd.reg_mr(pattern(12, 4096), Access::empty()).unwrap();
+    qp2.stage(Copy::new(90, src2.slice(0, 64), busy.slice_mut(0, 64))).unwrap();
+    qp.stage(Copy::new(1, src.slice(0, 2048), dst.slice_mut(0, 2048))).unwrap();
+    let refused = qp.stage(accelverbs::Copy::new(2, dst.slice(0, 64), busy.slice_mut(64, 64)));
+    assert_eq!(refused, Err(PostError::RegionBusy));
+    assert!(in_flight(dst.as_slice()), "the refused request took the first one's hold with it");
+    qp.ring_staged();
+    assert_eq!(accelverbs_tests::poll_n(&mut cq, 1)[0].wr_id, 1);
+    assert!(!dst.in_flight(), "the first request's holds outlived it");
+    qp2.abort_staged();
+    assert!(!dst.in_flight() && !src.in_flight() && !busy.in_flight(), "a hold leaked");
+
+    // Write then read of one region: the later request's hold covers the earlier write.
+    let mut batch = qp.batch();
+    batch.push(Copy::new(3, src.slice(0, 4096), dst.slice_mut(0, 4096))).unwrap();
+    batch.push(Copy::new(4, dst.slice(0, 4096), scratch.slice_mut(0, 4096))).unwrap();
+    batch.ring();
+    assert_eq!(accelverbs_tests::poll_n(&mut cq, 1)[0].wr_id, 3);
+    assert!(dst.as_mut_slice().is_err(), "the region the second request reads is writable");
+    assert_eq!(accelverbs_tests::poll_n(&mut cq, 1)[0].wr_id, 4);
+    assert_eq!(scratch.as_slice().unwrap(), src.as_slice().unwrap());
+
+    // A forgotten batch, then RESET: every hold goes, the region is another QP's to use.
+    let mut batch = qp.batch();
+    batch.push(Copy::new(5, src.slice(0, 64), dst.slice_mut(0, 64))).unwrap();
+    batch.push(Copy::new(6, src.slice(64, 64), dst.slice_mut(64, 64))).unwrap();
+    std::mem::forget(batch);
+    assert_eq!(qp2.post(Copy::new(91, src.slice(0, 64), dst.slice_mut(0, 64))), Err(PostError::RegionBusy));
+    qp.modify(QpState::Reset).unwrap();
+    assert!(!dst.in_flight() && !src.in_flight(), "RESET kept a hold of a forgotten batch");
+    qp2.post(Copy::new(92, src.slice(0, 64), dst.slice_mut(0, 64))).unwrap();
+    assert!(accelverbs_tests::poll_n(&mut cq2, 1)[0].is_success());
+
+    // The key: dropped by the application while a batch naming it is staged; the holds taken
+    // over keep it until the last request ran, and it goes when that one retires.
+    for s in [QpState::Init, QpState::Rtr, QpState::Rts] {
+        qp.modify(s).unwrap();
+    }
+    let key = b.pd.create_crypto_key(KeyAlgorithm::Aes256Gcm, &[3; 32]).unwrap();
+    let keys = || b.ctx.device_resources().unwrap().crypto_keys;
+    let before = keys();
+    let mut tag = b.pd.alloc_mr(64, Access::LOCAL_WRITE).unwrap();
+    let mut batch = qp.batch();
+    batch.push(Encrypt::new(7, &key, [1; 12], src.slice(0, 1024), dst.slice_mut(0, 1024), tag.slice_mut(0, 16))).unwrap();
+    batch.push(Encrypt::new(8, &key, [2; 12], src.slice(1024, 1024), dst.slice_mut(1024, 1024), tag.slice_mut(16, 16)))
+        .unwrap();
+    drop(key);
+    batch.ring();
+    let wcs: Vec<_> = (0..2).map(|_| accelverbs_tests::poll_n(&mut cq, 1)[0]).collect();
+    assert!(wcs.iter().all(|w| w.is_success()), "{wcs:?}");
+    qp.free_slots();
+    assert_eq!(keys(), before - 1, "the key outlived its last request");
+    assert!(!tag.in_flight() && !dst.in_flight() && !src.in_flight());
+}
+
+/// Deregistration now waits for the views rather than for the MR's reference count: a region
+/// deregistered while raw WQEs naming it are queued and running on an engine is never touched
+/// after the call returns (its pages are made inaccessible right then: a late access would kill
+/// the test). Passes: a regression test.
+#[test]
+fn raw_wqes_never_touch_a_region_after_its_deregistration_returns() {
+    use accelverbs::uapi::wqe::{flags, Opcode, Sge, Wqe};
+    use accelverbs::RawWqe;
+    use accelverbs_tests::raw::Pages;
+    const LEN: usize = 32 << 20;
+    const WQES: u64 = 16;
+    let mut t = accelverbs_tests::Traffic::new(1, ExecPolicy::Threads, 16);
+    let (src_pages, dst_pages) = (Pages::new(LEN), Pages::new(LEN));
+    // SAFETY: the pages outlive both regions; only the device and `protect` reach them.
+    let src = unsafe { t.base.pd.reg_mr_raw(src_pages.as_mut_ptr(), LEN, Access::empty()) }.unwrap();
+    let dst = unsafe { t.base.pd.reg_mr_raw(dst_pages.as_mut_ptr(), LEN, Access::LOCAL_WRITE) }.unwrap();
+    let mut batch = t.qp.batch();
+    for i in 0..WQES {
+        let mut wqe = Wqe::default();
+        wqe.ctrl.wr_id = i;
+        wqe.ctrl.opcode = Opcode::Copy as u8;
+        wqe.ctrl.flags = flags::SIGNALED;
+        wqe.src = Sge { addr: src.addr(), length: LEN as u32, lkey: src.lkey() };
+        wqe.dst = Sge { addr: dst.addr(), length: LEN as u32, lkey: dst.lkey() };
+        // SAFETY: both ranges are registered raw memory no Rust reference reaches.
+        batch.push(unsafe { RawWqe::new(wqe) }).unwrap();
+    }
+    batch.ring();
+    // Completions come at the end of a pass: deregister while the pass runs, a few copies in.
+    std::thread::sleep(Duration::from_millis(30));
+    let mrs = t.base.ctx.device_resources().unwrap().mrs;
+    drop(dst);
+    assert_eq!(t.base.ctx.device_resources().unwrap().mrs, mrs - 1, "not deregistered");
+    dst_pages.protect(libc::PROT_NONE);
+    let all = accelverbs_tests::poll_n(&mut t.cq, WQES as usize);
+    assert!(all[0].is_success(), "{:?}", all[0]);
+    assert!(all.iter().any(|w| !w.is_success()), "every copy ran, into a region deregistered under it");
+}
