@@ -257,8 +257,8 @@ fn raw_wqes_never_touch_a_region_after_its_deregistration_returns() {
     use accelverbs::RawWqe;
     use accelverbs_tests::raw::Pages;
     const LEN: usize = 32 << 20;
-    const WQES: u64 = 16;
-    let mut t = accelverbs_tests::Traffic::new(1, ExecPolicy::Threads, 16);
+    const WQES: u64 = 64;
+    let mut t = accelverbs_tests::Traffic::new(1, ExecPolicy::Threads, 64);
     let (src_pages, dst_pages) = (Pages::new(LEN), Pages::new(LEN));
     // SAFETY: the pages outlive both regions; only the device and `protect` reach them.
     let src = unsafe { t.base.pd.reg_mr_raw(src_pages.as_mut_ptr(), LEN, Access::empty()) }.unwrap();
@@ -278,10 +278,14 @@ fn raw_wqes_never_touch_a_region_after_its_deregistration_returns() {
     // Completions come at the end of a pass: deregister while the pass runs, a few copies in.
     std::thread::sleep(Duration::from_millis(30));
     let mrs = t.base.ctx.device_resources().unwrap().mrs;
+    let t0 = Instant::now();
     drop(dst);
+    let dereg = t0.elapsed();
     assert_eq!(t.base.ctx.device_resources().unwrap().mrs, mrs - 1, "not deregistered");
     dst_pages.protect(libc::PROT_NONE);
     let all = accelverbs_tests::poll_n(&mut t.cq, WQES as usize);
     assert!(all[0].is_success(), "{:?}", all[0]);
-    assert!(all.iter().any(|w| !w.is_success()), "every copy ran, into a region deregistered under it");
+    let ran = all.iter().filter(|w| w.is_success()).count();
+    eprintln!("deregistration took {dereg:?}; {ran} of {WQES} copies ran");
+    assert!(ran < WQES as usize, "every copy ran, into a region deregistered under it");
 }
