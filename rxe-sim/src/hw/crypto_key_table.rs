@@ -1,7 +1,10 @@
 //! The device's crypto keys: number → key. The material is copied in once, at creation, into
-//! memory that is zeroed when the key is destroyed (which waits for a request using it to end:
-//! requests read the table through a [`KeyView`], `read_mostly.rs`); nothing prints it.
+//! memory that is zeroed when the last holder lets the key go (destroy, or the end of the pass
+//! that used it: a pass looks a key up once, through its [`KeyView`]); nothing prints it.
 //! Unknown, stale and other-PD numbers are refused like bad memory keys.
+
+use std::cell::RefCell;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use accelverbs_kernel_abi::{CryptoKeySetup, Errno};
 use accelverbs_uapi::cqe::VendorError;
@@ -12,11 +15,12 @@ use zeroize::Zeroizing;
 
 use super::gcm_key::GcmKey;
 use super::key_slots::KeySlots;
-use super::read_mostly::{ReadMostly, View};
 use super::xts_key::XtsKey;
 
 /// One key.
 pub struct SoftKey {
+    /// Its device number.
+    pub number: u32,
     pub pdn: u32,
     pub algorithm: KeyAlgorithm,
     material: Zeroizing<Vec<u8>>,
@@ -56,41 +60,60 @@ impl SoftKey {
     }
 }
 
+/// The table as a pass reads it: the keys the pass has named so far, held until it ends.
+#[derive(Debug)]
+pub struct KeyView<'t> {
+    table: &'t CryptoKeyTable,
+    held: RefCell<Vec<Arc<SoftKey>>>,
+}
+
+impl KeyView<'_> {
+    /// Lets go of what the view holds, and returns its buffer.
+    pub fn into_buffer(self) -> Vec<Arc<SoftKey>> {
+        let mut buffer = self.held.into_inner();
+        buffer.clear();
+        buffer
+    }
+
+    /// The key `number` names, for a QP of PD `pdn`, held until the pass ends.
+    pub fn resolve(&self, number: u32, pdn: u32) -> Result<&SoftKey, VendorError> {
+        let found = self.held.borrow().iter().find(|k| k.number == number).map(Arc::as_ptr);
+        let key = match found {
+            Some(key) => key,
+            None => {
+                let key = self.table.resolve(number, pdn)?;
+                let ptr = Arc::as_ptr(&key);
+                self.held.borrow_mut().push(key);
+                ptr
+            }
+        };
+        // SAFETY: `held` keeps the key's `Arc` (it is only ever pushed to, never emptied) until
+        // the view is dropped, which the returned borrow of the view cannot outlive; the key
+        // is never written after creation.
+        let key = unsafe { &*key };
+        match key.pdn == pdn {
+            true => Ok(key),
+            false => Err(VendorError::PdMismatch),
+        }
+    }
+}
+
 /// The table.
 #[derive(Debug)]
 pub struct CryptoKeyTable {
     /// Read on every request that names a key; written only by create and destroy.
-    inner: ReadMostly<KeySlots<SoftKey>>,
-}
-
-/// The table as a pass reads it.
-#[derive(Debug)]
-pub struct KeyView<'t>(View<'t, KeySlots<SoftKey>>);
-
-impl KeyView<'_> {
-    /// Between requests: lets a waiting create or destroy in.
-    pub fn yield_to_writers(&mut self) {
-        self.0.yield_to_writers();
-    }
-
-    /// The key `number` names, for a QP of PD `pdn`.
-    pub fn resolve(&self, number: u32, pdn: u32) -> Result<&SoftKey, VendorError> {
-        let key = self.0.get(number).map_err(|_| VendorError::KeyUnknown)?;
-        if key.pdn != pdn {
-            return Err(VendorError::PdMismatch);
-        }
-        Ok(key)
-    }
+    inner: RwLock<KeySlots<Arc<SoftKey>>>,
 }
 
 impl CryptoKeyTable {
     pub fn new(max: u32) -> Self {
-        Self { inner: ReadMostly::new(KeySlots::new(max)) }
+        Self { inner: RwLock::new(KeySlots::new(max)) }
     }
 
-    /// The table for a pass.
-    pub fn view(&self) -> KeyView<'_> {
-        KeyView(self.inner.view())
+    /// The table for a pass; `buffer` (empty) holds what it looks up, as for `MrTable::view`.
+    pub fn view(&self, buffer: Vec<Arc<SoftKey>>) -> KeyView<'_> {
+        debug_assert!(buffer.is_empty());
+        KeyView { table: self, held: RefCell::new(buffer) }
     }
 
     pub fn create(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
@@ -117,15 +140,14 @@ impl CryptoKeyTable {
         };
         let hmac = (setup.algorithm == KeyAlgorithm::HmacSha256).then(|| hmac::Key::new(hmac::HMAC_SHA256, setup.material));
         let material = Zeroizing::new(setup.material.to_vec());
-        let key = SoftKey { pdn: setup.pdn, algorithm: setup.algorithm, material, gcm, xts, hmac };
-        self.inner.write().insert(|_| key)
+        let pdn = setup.pdn;
+        self.write().insert(|number| Arc::new(SoftKey { number, pdn, algorithm: setup.algorithm, material, gcm, xts, hmac }))
     }
 
     /// Unwraps `wrapped` (RFC 5649) under key-encryption key `kek` of PD `pdn`: `EINVAL` for a
     /// key that is not one, `EBADMSG` for a wrapping that does not authenticate.
     fn unwrap(&self, kek: u32, pdn: u32, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Errno> {
-        let view = self.view();
-        let kek = view.resolve(kek, pdn).map_err(|_| Errno::EINVAL)?;
+        let kek = self.resolve(kek, pdn).map_err(|_| Errno::EINVAL)?;
         let cipher = match kek.algorithm {
             KeyAlgorithm::AesKeyWrap128 => &key_wrap::AES_128,
             KeyAlgorithm::AesKeyWrap256 => &key_wrap::AES_256,
@@ -139,15 +161,37 @@ impl CryptoKeyTable {
         Ok(out)
     }
 
-    /// The PD of key `number`.
-    pub fn pdn(&self, number: u32) -> Option<u32> {
-        self.view().0.get(number).ok().map(|k| k.pdn)
+    /// The key `number` names, for a QP of PD `pdn`.
+    pub fn resolve(&self, number: u32, pdn: u32) -> Result<Arc<SoftKey>, VendorError> {
+        let key = Arc::clone(self.read().get(number).map_err(|_| VendorError::KeyUnknown)?);
+        if key.pdn != pdn {
+            return Err(VendorError::PdMismatch);
+        }
+        Ok(key)
     }
 
-    /// Removes the key and zeroes its material, once no request is using it.
+    /// The PD of key `number`.
+    pub fn pdn(&self, number: u32) -> Option<u32> {
+        self.read().get(number).ok().map(|k| k.pdn)
+    }
+
+    /// Whether a request is running with key `number` (it holds the key while it runs).
+    pub fn in_use(&self, number: u32) -> bool {
+        self.read().get(number).is_ok_and(|k| Arc::strong_count(k) > 1)
+    }
+
+    /// Removes the key; its material is zeroed now, or when a request still using it ends.
     pub fn destroy(&self, number: u32) {
-        let removed = self.inner.write().remove(number);
+        let removed = self.write().remove(number);
         drop(removed);
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, KeySlots<Arc<SoftKey>>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, KeySlots<Arc<SoftKey>>> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -166,15 +210,12 @@ mod tests {
         let table = CryptoKeyTable::new(4);
         let material: Vec<u8> = (0..32).collect();
         let n = table.create(setup(&material)).unwrap();
-        let view = table.view();
-        let key = view.resolve(n, 3).unwrap();
+        let key = table.resolve(n, 3).unwrap();
         assert_eq!((key.algorithm, key.material()), (KeyAlgorithm::AesKeyWrap256, &material[..]));
         assert!(key.gcm().is_none() && key.xts().is_none() && key.hmac().is_none());
-        assert_eq!(view.resolve(n, 4).err(), Some(VendorError::PdMismatch));
-        // A view held across a destroy would hold it up: a pass holds one only between requests.
-        drop(view);
+        assert_eq!(table.resolve(n, 4).err(), Some(VendorError::PdMismatch));
         table.destroy(n);
-        assert_eq!(table.view().resolve(n, 3).err(), Some(VendorError::KeyUnknown));
+        assert_eq!(table.resolve(n, 3).err(), Some(VendorError::KeyUnknown));
         let again = table.create(setup(&material)).unwrap();
         assert_ne!(again, n, "a number is never issued twice");
     }
@@ -183,7 +224,7 @@ mod tests {
     fn debug_never_prints_the_material() {
         let table = CryptoKeyTable::new(4);
         let n = table.create(setup(&[0xAB; 32])).unwrap();
-        let shown = format!("{:?} {:?}", table.view().resolve(n, 3).unwrap(), table);
+        let shown = format!("{:?} {:?}", table.resolve(n, 3).unwrap(), table);
         assert!(!shown.contains("171") && !shown.to_lowercase().contains("ab, ab"), "{shown}");
     }
 
@@ -201,7 +242,7 @@ mod tests {
                 wrapped_by: None,
             })
             .unwrap();
-        assert!(table.view().resolve(n, 1).unwrap().gcm().is_some());
+        assert!(table.resolve(n, 1).unwrap().gcm().is_some());
     }
 
     #[test]

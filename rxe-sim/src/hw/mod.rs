@@ -12,7 +12,6 @@ mod key_slots;
 pub mod mr_table;
 pub mod notify;
 pub mod qp;
-pub mod read_mostly;
 pub mod receive_queue;
 pub mod shared;
 pub mod stream_table;
@@ -208,7 +207,10 @@ impl Hardware for SoftHardware {
 
     fn crypto_key_busy(&self, number: u32) -> bool {
         let Some(pdn) = self.crypto_keys.pdn(number) else { return false };
-        // A request running with it needs no check: destroy waits for it (`read_mostly.rs`).
+        // A pass that used it holds it until the pass ends.
+        if self.crypto_keys.in_use(number) {
+            return true;
+        }
         // Queued work naming it can only sit on QPs of its PD (others would be refused).
         let qps: Vec<_> = self.qps.read().unwrap_or_else(|e| e.into_inner()).values().filter_map(Weak::upgrade).collect();
         qps.iter().any(|qp| qp.pdn() == pdn && qp.pending_names_crypto_key(number))

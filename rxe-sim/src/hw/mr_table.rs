@@ -1,10 +1,13 @@
 //! The device's memory translation table: key → (PD, range, rights). Every SGE of every WQE is
 //! resolved here, with checked arithmetic, before the engine touches a byte, through the
-//! [`MrView`] its pass holds: no lock or reference count per request, and deregistration waits
-//! for the views (`read_mostly.rs`), so no request still reaches an MR once it is gone.
+//! [`MrView`] of its pass: each MR a pass names is looked up once (a read lock, a reference)
+//! and kept until the pass ends, so a batch over the same buffers resolves its SGEs with no lock
+//! or reference count, and deregistration waits only for the passes that hold the MR.
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use accelverbs_kernel_abi::{Errno, MrSetup, PinnedMemory};
 use accelverbs_uapi::cqe::VendorError;
@@ -12,10 +15,11 @@ use accelverbs_uapi::verbs::access;
 use accelverbs_uapi::wqe::Sge;
 
 use super::key_slots::{KeySlots, Miss};
-use super::read_mostly::{ReadMostly, View};
 
 /// One installed MR.
 #[derive(Debug)]
+// Aligned: engines clone it on every request; nothing of the application may share its lines.
+#[repr(align(128))]
 pub struct MrEntry {
     pdn: u32,
     addr: u64,
@@ -28,15 +32,24 @@ pub struct MrEntry {
 /// The MR table.
 #[derive(Debug)]
 pub struct MrTable {
-    inner: ReadMostly<KeySlots<MrEntry>>,
+    inner: RwLock<KeySlots<Arc<MrEntry>>>,
+    /// Deregistrations begun: a view that sees it move lets go of what it holds at the next
+    /// WQE boundary, so a deregistration waits for one WQE, not a whole pass.
+    removals: AtomicU64,
 }
 
-/// The table as a pass reads it.
+/// The table as a pass reads it: the MRs the pass has named so far, by key, held until the
+/// pass ends.
 #[derive(Debug)]
-pub struct MrView<'t>(View<'t, KeySlots<MrEntry>>);
+pub struct MrView<'t> {
+    table: &'t MrTable,
+    held: RefCell<Vec<(u32, Arc<MrEntry>)>>,
+    /// `removals` when `held` was last checked.
+    removals: u64,
+}
 
 /// An SGE checked against its MR: `len` bytes at `ptr`, valid while the view it came from
-/// lives (the MR cannot be deregistered before).
+/// lives (the view holds the MR, so deregistration waits).
 #[derive(Debug)]
 pub struct Resolved<'v> {
     pub ptr: *mut u8,
@@ -56,67 +69,108 @@ pub enum Use {
 
 impl MrTable {
     pub fn new(max: u32) -> Self {
-        Self { inner: ReadMostly::new(KeySlots::new(max)) }
+        Self { inner: RwLock::new(KeySlots::new(max)), removals: AtomicU64::new(0) }
     }
 
     pub fn register(&self, setup: MrSetup) -> Result<u32, Errno> {
-        self.inner.write().insert(|_| MrEntry {
-            pdn: setup.pdn,
-            addr: setup.memory.addr(),
-            len: setup.memory.len(),
-            access: setup.access,
-            dma_base: setup.memory.dma_addr() as usize,
-            _memory: setup.memory,
+        let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        t.insert(|_| {
+            Arc::new(MrEntry {
+                pdn: setup.pdn,
+                addr: setup.memory.addr(),
+                len: setup.memory.len(),
+                access: setup.access,
+                dma_base: setup.memory.dma_addr() as usize,
+                _memory: setup.memory,
+            })
         })
     }
 
-    /// Removes the MR once no pass reads the table (a request in flight finishes first), so
-    /// when this returns the device no longer reaches its memory.
+    /// Removes the MR, then waits until no engine still holds it (in-flight WQEs finish).
     pub fn deregister(&self, key: u32) {
-        let removed = self.inner.write().remove(key);
-        drop(removed);
+        let entry = self.inner.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+        if let Some(entry) = entry {
+            self.removals.fetch_add(1, Ordering::Relaxed);
+            while Arc::strong_count(&entry) > 1 {
+                std::thread::yield_now();
+            }
+            // `strong_count` is a relaxed load: this fence orders the holders' accesses (each
+            // dropped its clone with a release decrement) before the caller frees the memory.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        }
     }
 
-    /// The table for a pass.
-    pub fn view(&self) -> MrView<'_> {
-        MrView(self.inner.view())
+    fn lookup(&self, key: u32) -> Result<Arc<MrEntry>, VendorError> {
+        let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        match t.get(key) {
+            Ok(mr) => Ok(Arc::clone(mr)),
+            Err(Miss::Unknown) => Err(VendorError::KeyUnknown),
+            Err(Miss::Stale) => Err(VendorError::KeyStale),
+        }
+    }
+
+    /// The table for a pass; `buffer` (empty) holds what it looks up, and comes back from
+    /// [`MrView::into_buffer`] for the next pass, so a pass allocates nothing.
+    pub fn view(&self, buffer: Vec<(u32, Arc<MrEntry>)>) -> MrView<'_> {
+        debug_assert!(buffer.is_empty());
+        MrView { table: self, held: RefCell::new(buffer), removals: self.removals.load(Ordering::Relaxed) }
     }
 }
 
 impl MrView<'_> {
-    /// Between requests: lets a waiting registration or deregistration in.
-    pub fn yield_to_writers(&mut self) {
-        self.0.yield_to_writers();
+    /// Between WQEs: if a deregistration began, lets go of every MR held, so it waits for
+    /// this WQE only (later ones look their MRs up again). One relaxed load otherwise.
+    pub fn yield_to_removals(&mut self) {
+        let removals = self.table.removals.load(Ordering::Relaxed);
+        if removals != self.removals {
+            self.held.get_mut().clear();
+            self.removals = removals;
+        }
+    }
+
+    /// Lets go of what the view holds, and returns its buffer.
+    pub fn into_buffer(self) -> Vec<(u32, Arc<MrEntry>)> {
+        let mut buffer = self.held.into_inner();
+        buffer.clear();
+        buffer
     }
 
     /// Checks `sge` for a QP in PD `pdn`: key, PD, bounds (overflow-safe), rights.
     pub fn resolve(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'_>, VendorError> {
-        let mr = match self.0.get(sge.lkey) {
-            Ok(mr) => mr,
-            Err(Miss::Unknown) => return Err(VendorError::KeyUnknown),
-            Err(Miss::Stale) => return Err(VendorError::KeyStale),
-        };
-        if mr.pdn != pdn {
-            return Err(VendorError::PdMismatch);
+        let held = self.held.borrow();
+        if let Some((_, mr)) = held.iter().find(|(key, _)| *key == sge.lkey) {
+            return check(mr, sge, pdn, usage);
         }
-        let offset = sge.addr.checked_sub(mr.addr).ok_or(VendorError::OutOfBounds)?;
-        let end = offset.checked_add(u64::from(sge.length)).ok_or(VendorError::OutOfBounds)?;
-        if end > mr.len {
-            return Err(VendorError::OutOfBounds);
-        }
-        let needed = match usage {
-            Use::Read => 0,
-            Use::Write => access::LOCAL_WRITE,
-            Use::RemoteRead => access::REMOTE_READ,
-            Use::RemoteWrite => access::REMOTE_WRITE,
-        };
-        if mr.access & needed != needed {
-            return Err(VendorError::AccessDenied);
-        }
-        // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
-        let ptr = (mr.dma_base + offset as usize) as *mut u8;
-        Ok(Resolved { ptr, len: sge.length as usize, _view: PhantomData })
+        drop(held);
+        let mr = self.table.lookup(sge.lkey)?;
+        let resolved = check(&mr, sge, pdn, usage);
+        self.held.borrow_mut().push((sge.lkey, mr));
+        resolved
     }
+}
+
+/// Checks `sge` against `mr` (which the view holds) for a QP in PD `pdn`.
+fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'v>, VendorError> {
+    if mr.pdn != pdn {
+        return Err(VendorError::PdMismatch);
+    }
+    let offset = sge.addr.checked_sub(mr.addr).ok_or(VendorError::OutOfBounds)?;
+    let end = offset.checked_add(u64::from(sge.length)).ok_or(VendorError::OutOfBounds)?;
+    if end > mr.len {
+        return Err(VendorError::OutOfBounds);
+    }
+    let needed = match usage {
+        Use::Read => 0,
+        Use::Write => access::LOCAL_WRITE,
+        Use::RemoteRead => access::REMOTE_READ,
+        Use::RemoteWrite => access::REMOTE_WRITE,
+    };
+    if mr.access & needed != needed {
+        return Err(VendorError::AccessDenied);
+    }
+    // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
+    let ptr = (mr.dma_base + offset as usize) as *mut u8;
+    Ok(Resolved { ptr, len: sge.length as usize, _view: PhantomData })
 }
 
 #[cfg(test)]
@@ -144,6 +198,11 @@ mod tests {
         }
     }
 
+    /// Resolves `sge` in a view of its own: where the range starts and its length.
+    fn resolve(t: &MrTable, sge: &Sge, pdn: u32, usage: Use) -> Result<(u64, usize), VendorError> {
+        t.view(Vec::new()).resolve(sge, pdn, usage).map(|r| (r.ptr as u64, r.len))
+    }
+
     fn table_with(addr: u64, len: u64, access: u32) -> (MrTable, u32) {
         let t = MrTable::new(16);
         let key = t.register(MrSetup { pdn: 1, memory: Arc::new(FakePin { addr, len }), access }).unwrap();
@@ -167,13 +226,11 @@ mod tests {
         ) {
             let (t, key) = table_with(mr_addr, mr_len, access::LOCAL_WRITE);
             let sge = Sge { addr: mr_addr.wrapping_add_signed(delta % (2 << 24)), length, lkey: key };
-            let view = t.view();
-            match view.resolve(&sge, 1, Use::Write) {
-                Ok(r) => {
-                    let start = r.ptr as u64;
+            match resolve(&t, &sge, 1, Use::Write) {
+                Ok((start, len)) => {
                     prop_assert!(start >= mr_addr);
-                    prop_assert!(start + r.len as u64 <= mr_addr + mr_len);
-                    prop_assert_eq!(r.len, length as usize);
+                    prop_assert!(start + len as u64 <= mr_addr + mr_len);
+                    prop_assert_eq!(len, length as usize);
                 }
                 Err(e) => prop_assert_eq!(e, VendorError::OutOfBounds),
             }
@@ -184,8 +241,7 @@ mod tests {
         fn only_the_live_key_resolves(key in any::<u32>()) {
             let (t, live) = table_with(0x10000, 4096, 0);
             let sge = Sge { addr: 0x10000, length: 1, lkey: key };
-            let view = t.view();
-            let r = view.resolve(&sge, 1, Use::Read);
+            let r = resolve(&t, &sge, 1, Use::Read);
             if key == live {
                 prop_assert!(r.is_ok());
             } else {
@@ -199,9 +255,9 @@ mod tests {
     fn rights_and_pd_are_checked() {
         let (t, key) = table_with(0x10000, 4096, 0);
         let sge = Sge { addr: 0x10000, length: 16, lkey: key };
-        assert_eq!(t.view().resolve(&sge, 1, Use::Write).unwrap_err(), VendorError::AccessDenied);
-        assert_eq!(t.view().resolve(&sge, 2, Use::Read).unwrap_err(), VendorError::PdMismatch);
-        assert!(t.view().resolve(&sge, 1, Use::Read).is_ok());
+        assert_eq!(resolve(&t, &sge, 1, Use::Write).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(resolve(&t, &sge, 2, Use::Read).unwrap_err(), VendorError::PdMismatch);
+        assert!(resolve(&t, &sge, 1, Use::Read).is_ok());
     }
 
     /// An rkey resolves only with the remote right its use needs; local rights do not stand in.
@@ -209,14 +265,14 @@ mod tests {
     fn remote_uses_need_the_remote_rights() {
         let sge = |key| Sge { addr: 0x10000, length: 16, lkey: key };
         let (t, key) = table_with(0x10000, 4096, access::LOCAL_WRITE);
-        assert_eq!(t.view().resolve(&sge(key), 1, Use::RemoteRead).unwrap_err(), VendorError::AccessDenied);
-        assert_eq!(t.view().resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(resolve(&t, &sge(key), 1, Use::RemoteRead).unwrap_err(), VendorError::AccessDenied);
+        assert_eq!(resolve(&t, &sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
         let (t, key) = table_with(0x10000, 4096, access::REMOTE_READ);
-        assert!(t.view().resolve(&sge(key), 1, Use::RemoteRead).is_ok());
-        assert_eq!(t.view().resolve(&sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
+        assert!(resolve(&t, &sge(key), 1, Use::RemoteRead).is_ok());
+        assert_eq!(resolve(&t, &sge(key), 1, Use::RemoteWrite).unwrap_err(), VendorError::AccessDenied);
         let (t, key) = table_with(0x10000, 4096, access::LOCAL_WRITE | access::REMOTE_WRITE);
-        assert!(t.view().resolve(&sge(key), 1, Use::RemoteWrite).is_ok());
-        assert_eq!(t.view().resolve(&sge(key), 2, Use::RemoteWrite).unwrap_err(), VendorError::PdMismatch);
+        assert!(resolve(&t, &sge(key), 1, Use::RemoteWrite).is_ok());
+        assert_eq!(resolve(&t, &sge(key), 2, Use::RemoteWrite).unwrap_err(), VendorError::PdMismatch);
     }
 
     #[test]
@@ -229,7 +285,7 @@ mod tests {
         assert_eq!(first >> 8, second >> 8, "the same slot");
         assert_ne!(first, second);
         let sge = Sge { addr: 0x1000, length: 1, lkey: first };
-        assert_eq!(t.view().resolve(&sge, 1, Use::Read).unwrap_err(), VendorError::KeyStale);
+        assert_eq!(resolve(&t, &sge, 1, Use::Read).unwrap_err(), VendorError::KeyStale);
     }
 
     /// Defect: the 8-bit variant wrapped, so after 256 re-registrations of a slot an old key
@@ -248,9 +304,9 @@ mod tests {
         }
         let live = t.register(setup()).unwrap();
         let sge = Sge { addr: 0x1000, length: 1, lkey: first };
-        let err = t.view().resolve(&sge, 1, Use::Read).unwrap_err();
+        let err = resolve(&t, &sge, 1, Use::Read).unwrap_err();
         assert!(matches!(err, VendorError::KeyStale | VendorError::KeyUnknown), "{err:?}");
-        assert!(t.view().resolve(&Sge { lkey: live, ..sge }, 1, Use::Read).is_ok());
+        assert!(resolve(&t, &Sge { lkey: live, ..sge }, 1, Use::Read).is_ok());
     }
 
     #[test]

@@ -21,9 +21,9 @@ use crate::engines::execute::{execute, ExecContext, Failure};
 use crate::engines::ops::{Peer, Responder};
 use crate::hw::async_events::SoftAsyncEvents;
 use crate::hw::cq::SoftCq;
-use crate::hw::crypto_key_table::{CryptoKeyTable, KeyView};
+use crate::hw::crypto_key_table::{CryptoKeyTable, KeyView, SoftKey};
 use crate::hw::gate::AccessGate;
-use crate::hw::mr_table::{MrTable, MrView, Resolved, Use};
+use crate::hw::mr_table::{MrEntry, MrTable, MrView, Resolved, Use};
 use crate::hw::receive_queue::{Posted, ReceiveQueue};
 use crate::hw::shared::SharedU32;
 use crate::hw::stream_table::StreamTable;
@@ -64,6 +64,9 @@ struct Private {
     backlog: Vec<Cqe>,
     /// The pass's completions, kept between passes so a pass allocates and zeroes nothing.
     pass_cqes: Vec<Cqe>,
+    /// The buffers of the pass's table views, kept between passes likewise (empty).
+    held_mrs: Vec<(u32, Arc<MrEntry>)>,
+    held_keys: Vec<Arc<SoftKey>>,
     /// The receiver of SENDs and RDMA (`connect`); `None` if not connected, or after RESET.
     peer: Option<Weak<SoftQp>>,
 }
@@ -344,16 +347,21 @@ impl SoftQp {
         let mut cqes = std::mem::take(&mut private.pass_cqes);
         cqes.reserve(PASS_BUDGET);
         let peer = private.peer.clone();
-        // The device's tables, read once for the pass: a request resolves its keys without a
-        // lock, and a registration or destroy waiting for them gets in between two requests.
-        let mut tables = Tables { mrs: self.mrs.view(), crypto_keys: self.crypto_keys.view() };
+        // The device's tables, through views that look each MR and key up once for the pass
+        // and hold it until the pass ends (a deregistration waits for that).
+        let mut tables = Tables {
+            mrs: self.mrs.view(std::mem::take(&mut private.held_mrs)),
+            crypto_keys: self.crypto_keys.view(std::mem::take(&mut private.held_keys)),
+        };
         for _ in 0..take {
-            tables.yield_to_writers();
+            tables.mrs.yield_to_removals();
             let index = private.consumer;
             private.consumer = index.wrapping_add(1);
             cqes.extend(self.run_one(index, &peer, &tables));
         }
-        drop(tables);
+        // Before the completions: an application that sees one may deregister at once.
+        private.held_mrs = tables.mrs.into_buffer();
+        private.held_keys = tables.crypto_keys.into_buffer();
         self.complete(&mut private, &cqes);
         cqes.clear();
         private.pass_cqes = cqes;
@@ -685,17 +693,10 @@ impl SoftQp {
     }
 }
 
-/// The views of the device's tables a pass holds.
-struct Tables<'t> {
-    mrs: MrView<'t>,
-    crypto_keys: KeyView<'t>,
-}
-
-impl Tables<'_> {
-    fn yield_to_writers(&mut self) {
-        self.mrs.yield_to_writers();
-        self.crypto_keys.yield_to_writers();
-    }
+/// The views of the device's tables a pass reads through.
+struct Tables<'p> {
+    mrs: MrView<'p>,
+    crypto_keys: KeyView<'p>,
 }
 
 /// Copies the WQE at `slot` out of the ring, a machine word at a time with volatile loads:
