@@ -160,8 +160,9 @@ impl<B> Cq<B> {
             if owner != owner_bit_for(index, log_size) {
                 break;
             }
-            // SAFETY: a published CQE is not rewritten until we advance the consumer index.
-            let cqe: Cqe = unsafe { std::ptr::read_volatile(slot.cast::<Cqe>()) };
+            // SAFETY: a published CQE is not rewritten until we advance the consumer index, and
+            // the slot is 8-byte aligned (the ring is page aligned, CQE_SIZE a multiple of 8).
+            let cqe = unsafe { read_cqe(slot) };
             *out = WorkCompletion::from_cqe(&cqe);
             self.consumer = index.wrapping_add(1);
             n += 1;
@@ -205,4 +206,19 @@ impl<B> Cq<B> {
             .input_u32(cq::ATTR_REQ_NOTIFY_SOLICITED_ONLY, u32::from(solicited_only));
         self.inner.ctx.run("req_notify_cq", &mut cmd)
     }
+}
+
+/// Copies the CQE at `slot` out of the ring a machine word at a time (a volatile load of the
+/// struct compiles to a load per field).
+///
+/// # Safety
+/// `slot` is 8-byte aligned and readable for `CQE_SIZE` bytes, which nothing writes meanwhile.
+unsafe fn read_cqe(slot: *const u8) -> Cqe {
+    let words = slot.cast::<u64>();
+    let mut copy = [0u64; CQE_SIZE / 8];
+    for (i, word) in copy.iter_mut().enumerate() {
+        // SAFETY: word `i` lies inside the slot (caller's contract).
+        *word = unsafe { std::ptr::read_volatile(words.add(i)) };
+    }
+    zerocopy::transmute!(copy)
 }

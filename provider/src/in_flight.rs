@@ -229,6 +229,7 @@ impl InFlight {
     /// # Safety
     /// As [`SlotRing::fill`]: only the QP's poster, for a free slot at or past the published
     /// count.
+    #[inline] // into the generic post path, where a request naming no region costs nothing
     pub unsafe fn fill(&self, index: u32, regions: Regions) {
         // SAFETY: the caller's contract is `SlotRing::fill`'s.
         unsafe { self.slots.fill(index, regions) }

@@ -106,27 +106,28 @@ pub(crate) fn lend(
         }
     }
     let uses = &uses[..distinct];
-    let mut no_previous = Regions::default();
     // SAFETY: `lend` is the one caller, once per request (`Borrower::after`).
-    let previous = unsafe { qp.previous() }.unwrap_or(&mut no_previous);
+    let mut previous = unsafe { qp.previous() };
     // A request like the one before it (the common batch): all its holds move at once.
-    if previous.are_exactly(uses, key) {
+    if let Some(previous) = previous.as_deref_mut().filter(|previous| previous.are_exactly(uses, key)) {
         return Ok(std::mem::take(previous));
     }
     // New holds first, for what the previous WQE does not hold: a region busy elsewhere fails
     // here, before anything moved.
     let mut held: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
     for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
-        if !previous.holds(mr, access) {
+        if !previous.as_deref().is_some_and(|previous| previous.holds(mr, access)) {
             *slot = Some(RegionUse::new(mr, qp, access)?);
         }
     }
-    for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
-        if slot.is_none() {
-            *slot = previous.take_use(mr, access);
+    if let Some(previous) = previous.as_deref_mut() {
+        for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
+            if slot.is_none() {
+                *slot = previous.take_use(mr, access);
+            }
         }
     }
-    let key = key.map(|key| previous.take_key(key).unwrap_or_else(|| Arc::clone(key)));
+    let key = key.map(|key| previous.and_then(|previous| previous.take_key(key)).unwrap_or_else(|| Arc::clone(key)));
     let regions = Regions::few(held);
     Ok(match key {
         Some(key) => regions.with_key(key),

@@ -357,7 +357,17 @@ impl SoftQp {
             tables.mrs.yield_to_removals();
             let index = private.consumer;
             private.consumer = index.wrapping_add(1);
-            cqes.extend(self.run_one(index, &peer, &tables));
+            // What every WQE of the pass runs with (a SEND or RDMA adds its responder).
+            let pass = ExecContext {
+                qpn: self.qpn,
+                peer: Peer::Itself,
+                pdn: self.pdn,
+                mrs: &tables.mrs,
+                streams: &self.streams,
+                crypto_keys: &tables.crypto_keys,
+                max_ratio: self.max_ratio,
+            };
+            cqes.extend(self.run_one(index, &peer, &pass));
         }
         // Before the completions: an application that sees one may deregister at once.
         private.held_mrs = tables.mrs.into_buffer();
@@ -438,7 +448,7 @@ impl SoftQp {
     /// Copies WQE `index` out of the ring and runs it (or flushes it, in ERR); its CQE, unless
     /// it succeeded unsignaled. A failure the operation calls fatal moves the QP to ERR; a
     /// data-dependent one (its status tells) leaves it in RTS.
-    fn run_one(&self, index: u32, peer: &Option<Weak<SoftQp>>, tables: &Tables<'_>) -> Option<Cqe> {
+    fn run_one(&self, index: u32, peer: &Option<Weak<SoftQp>>, pass: &ExecContext<'_>) -> Option<Cqe> {
         let mask = (1u32 << self.log_size) - 1;
         // SAFETY: the slot is inside the pinned ring (index masked to its size), which stays
         // mapped while we hold `private` (destroy takes it). The WQE is copied out with a
@@ -457,26 +467,26 @@ impl SoftQp {
             cqe.status = CqeStatus::WorkRequestFlushed as u8;
             return Some(cqe);
         }
-        // Only SEND and RDMA need their responder: the upgrade is skipped for the others.
+        // Only SEND and RDMA need their responder: the upgrade is skipped for the others,
+        // which run with the pass's context as it is.
         let answered = [Opcode::Send, Opcode::RdmaWrite, Opcode::RdmaRead].iter().any(|&op| op as u8 == wqe.ctrl.opcode);
         let responder = match peer {
             Some(peer) if answered => Some(peer.upgrade()),
             _ => None,
         };
-        let ctx = ExecContext {
-            qpn: self.qpn,
-            peer: match &responder {
-                None => Peer::Itself,
-                Some(Some(qp)) => Peer::Connected(&**qp as &dyn Responder),
-                Some(None) => Peer::Gone,
-            },
-            pdn: self.pdn,
-            mrs: &tables.mrs,
-            streams: &self.streams,
-            crypto_keys: &tables.crypto_keys,
-            max_ratio: self.max_ratio,
+        let with_peer;
+        let ctx = match &responder {
+            None => pass,
+            Some(found) => {
+                let peer = match found {
+                    Some(qp) => Peer::Connected(&**qp as &dyn Responder),
+                    None => Peer::Gone,
+                };
+                with_peer = ExecContext { peer, ..*pass };
+                &with_peer
+            }
         };
-        match execute(&wqe, &ctx) {
+        match execute(&wqe, ctx) {
             Ok(done) => {
                 // Any status but success is reported, signaled or not, like an error.
                 let signaled = self.signal_all || wqe.ctrl.flags & wqe_flags::SIGNALED != 0;

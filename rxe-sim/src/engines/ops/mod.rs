@@ -13,10 +13,11 @@ mod send;
 
 pub use send::{Peer, Responder};
 
+use std::mem::offset_of;
 use std::sync::LazyLock;
 
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
-use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
+use accelverbs_uapi::wqe::{Opcode, Sge, Wqe, WQE_SIZE};
 
 use crate::hw::crypto_key_table::KeyView;
 use crate::hw::mr_table::MrView;
@@ -145,9 +146,24 @@ fn is_zero_sge(sge: &Sge) -> bool {
     *sge == Sge::default()
 }
 
+/// Whether the WQE's bytes `from..to` (both multiples of 8) are all zero, checked a word at a
+/// time (byte by byte, the checks below were a tenth of a NOP's cost).
+fn zero_between(wqe: &Wqe, from: usize, to: usize) -> bool {
+    let words: &[u64; WQE_SIZE / 8] = zerocopy::transmute_ref!(wqe);
+    words[from / 8..to / 8].iter().fold(0, |any, &word| any | word) == 0
+}
+
 /// For operations that take no parameters and no auxiliary SGEs.
 fn no_params_or_aux(wqe: &Wqe) -> Result<(), Failure> {
-    if wqe.params.iter().any(|&b| b != 0) || !wqe.aux.iter().all(is_zero_sge) {
+    if !zero_between(wqe, offset_of!(Wqe, params), offset_of!(Wqe, src)) || !zero_between(wqe, offset_of!(Wqe, aux), WQE_SIZE) {
+        return Err(Failure::malformed(VendorError::ReservedNonzero));
+    }
+    Ok(())
+}
+
+/// For operations that take nothing but the control segment.
+fn nothing_but_ctrl(wqe: &Wqe) -> Result<(), Failure> {
+    if !zero_between(wqe, offset_of!(Wqe, params), WQE_SIZE) {
         return Err(Failure::malformed(VendorError::ReservedNonzero));
     }
     Ok(())

@@ -1,9 +1,8 @@
 //! NOP: completes without touching memory.
 
-use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
-use super::{is_zero_sge, no_params_or_aux, Done, ExecContext, Failure, Operation};
+use super::{nothing_but_ctrl, Done, ExecContext, Failure, Operation};
 
 #[derive(Debug)]
 pub struct Nop;
@@ -18,10 +17,7 @@ impl Operation for Nop {
     }
 
     fn run(&self, wqe: &Wqe, _ctx: &ExecContext<'_>) -> Result<Done, Failure> {
-        no_params_or_aux(wqe)?;
-        if !is_zero_sge(&wqe.src) || !is_zero_sge(&wqe.dst) {
-            return Err(Failure::malformed(VendorError::ReservedNonzero));
-        }
+        nothing_but_ctrl(wqe)?;
         Ok(Done::ok(0, 0))
     }
 }
