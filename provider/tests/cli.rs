@@ -115,6 +115,7 @@ fn perf_json_has_one_object_per_row() {
             "\"direct_mb_per_s\":",
             "\"ratio\":",
             "\"spread\":",
+            "\"core_to_core_ns\":",
         ] {
             assert!(row.contains(field), "{field} missing from {row}");
         }

@@ -4,6 +4,7 @@
 //! alternating in the same run.
 
 mod codec;
+mod core_to_core;
 mod crypto;
 mod plot;
 
@@ -162,6 +163,8 @@ struct Row<'a> {
     p99_ns: u64,
     direct_mb_per_s: f64,
     spread: f64,
+    /// The run's core-to-core round trip (`core_to_core.rs`), what engine figures hinge on.
+    core_to_core_ns: f64,
 }
 
 impl Row<'_> {
@@ -171,7 +174,7 @@ impl Row<'_> {
         let level = self.level.map_or("null".to_owned(), |l| l.to_string());
         let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
         format!(
-            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3}}}",
+            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{:.0}}}",
             self.op,
             self.size,
             self.qd,
@@ -185,6 +188,7 @@ impl Row<'_> {
             self.direct_mb_per_s,
             ratio,
             self.spread,
+            self.core_to_core_ns,
         )
     }
 }
@@ -651,6 +655,10 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         args.seconds
     ));
     say(format!("# cpu: {}; direct runs use the same registered buffers, alternated with the device runs", cpu_model()));
+    say(format!(
+        "# core-to-core round trip: {:.0} ns (a cache line between two threads, measured before each point; engine figures hinge on it)",
+        core_to_core::round_trip_ns(Duration::from_millis(20))
+    ));
     let direct_name = if args.op == PerfOp::Copy { "memcpy" } else { "direct" };
     if args.op == PerfOp::Nop {
         say(format!(
@@ -714,6 +722,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
             }
             for &qd in &args.qd {
                 for &threads in &args.threads {
+                    let core_to_core_ns = core_to_core::round_trip_ns(Duration::from_millis(20));
                     let point = measure(args, &mut rigs[..threads as usize], qd, duration)?;
                     let mut lat = point.latencies;
                     lat.sort_unstable();
@@ -742,6 +751,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                             median(point.direct) * per_op / rig.input_len.max(1) as f64 / 1e6
                         },
                         spread: spread(&point.ops),
+                        core_to_core_ns,
                     };
                     print_row(args, &row);
                     let nop = args.op == PerfOp::Nop;
