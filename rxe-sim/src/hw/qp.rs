@@ -34,6 +34,11 @@ pub type QpDirectory = RwLock<HashMap<u32, Weak<SoftQp>>>;
 /// Most WQEs one pass takes from one QP, so QPs sharing an engine take turns.
 pub const PASS_BUDGET: usize = 64;
 
+/// An engine publishes a pass's completions this many WQEs at a time, so the application
+/// polls and posts again while the rest of the pass runs (all at the end, the two sides took
+/// turns: NOP at QD 32 ran 11.5 M/s through an engine, 16.5 M/s with this).
+const ENGINE_PUBLISH_EVERY: usize = 16;
+
 /// What one pass over a QP achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -353,7 +358,7 @@ impl SoftQp {
             mrs: self.mrs.view(std::mem::take(&mut private.held_mrs)),
             crypto_keys: self.crypto_keys.view(std::mem::take(&mut private.held_keys)),
         };
-        for _ in 0..take {
+        for done in 1..=take {
             tables.mrs.yield_to_removals();
             let index = private.consumer;
             private.consumer = index.wrapping_add(1);
@@ -368,6 +373,10 @@ impl SoftQp {
                 max_ratio: self.max_ratio,
             };
             cqes.extend(self.run_one(index, &peer, &pass));
+            if runner == Runner::Engine && done % ENGINE_PUBLISH_EVERY == 0 && done < take {
+                self.complete(&mut private, &cqes);
+                cqes.clear();
+            }
         }
         // Before the completions: an application that sees one may deregister at once.
         private.held_mrs = tables.mrs.into_buffer();
