@@ -124,6 +124,56 @@ fn four_posters_on_a_two_entry_cq() {
     }
 }
 
+/// QPs on two engines filling one CQ: a pass that finds the CQ full keeps its completions
+/// back, and whatever it completes after them (an engine publishes as it goes) waits behind
+/// them, so each QP's completions still arrive in the order it posted.
+#[test]
+fn each_qps_completions_stay_in_order_on_a_full_shared_cq() {
+    const QPS: u64 = 4;
+    let b = Base::new(2, ExecPolicy::Threads);
+    let mut cq = b.ctx.create_cq(32, None).unwrap();
+    let per_qp = stress_rounds(20_000);
+    std::thread::scope(|s| {
+        let mut posters = Vec::new();
+        for qp_index in 0..QPS {
+            let mut qp = b.pd.create_qp(&cq, QpInit::new(64)).unwrap();
+            posters.push(s.spawn(move || {
+                let mut i = 0;
+                while i < per_qp {
+                    // Batches of up to 64, so engine passes run long enough to publish midway.
+                    let mut batch = qp.batch();
+                    while i < per_qp {
+                        match batch.push(Nop::new(qp_index << 32 | i)) {
+                            Ok(()) => i += 1,
+                            Err(accelverbs::PostError::QueueFull) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    batch.ring();
+                    std::thread::yield_now();
+                }
+                qp
+            }));
+        }
+        let mut next = [0u64; QPS as usize];
+        let mut wc = [WorkCompletion::default(); 8];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while next.iter().any(|&n| n < per_qp) {
+            let n = cq.poll(&mut wc);
+            for w in &wc[..n] {
+                assert!(w.is_success(), "{w:?}");
+                let (qp_index, i) = ((w.wr_id >> 32) as usize, w.wr_id & 0xFFFF_FFFF);
+                assert_eq!(i, next[qp_index], "QP {qp_index}: completion {i} where {} was next", next[qp_index]);
+                next[qp_index] += 1;
+            }
+            assert!(std::time::Instant::now() < deadline, "stuck at {next:?} of {per_qp} each");
+        }
+        for poster in posters {
+            drop(poster.join().unwrap());
+        }
+    });
+}
+
 /// Two threads destroying the same handle at once: one succeeds, the other is told ENOENT.
 #[test]
 fn two_threads_destroy_one_handle() {

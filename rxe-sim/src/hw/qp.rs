@@ -526,7 +526,12 @@ impl SoftQp {
         // so a poller that sees a CQE sees the index past it.
         self.consumer_out.store(private.consumer, Ordering::Release);
         self.published_consumer.store(private.consumer, Ordering::Release);
-        if !cqes.is_empty() && !self.cq.try_post(cqes) {
+        if cqes.is_empty() {
+            return;
+        }
+        // Behind completions the CQ had no room for, these wait their turn: an engine publishes
+        // several times a pass, and a QP's completions are never reordered.
+        if !private.backlog.is_empty() || !self.cq.try_post(cqes) {
             private.backlog.extend_from_slice(cqes);
             self.has_backlog.store(true, Ordering::Release);
         }
