@@ -68,6 +68,12 @@ pub struct KeyView<'t> {
 }
 
 impl KeyView<'_> {
+    /// Lets go of every key held (later WQEs look theirs up again): before an engine publishes
+    /// part of a pass, so a key whose requests completed is not busy (`in_use`) to destroy.
+    pub fn let_go(&mut self) {
+        self.held.get_mut().clear();
+    }
+
     /// Lets go of what the view holds, and returns its buffer.
     pub fn into_buffer(self) -> Vec<Arc<SoftKey>> {
         let mut buffer = self.held.into_inner();
@@ -87,9 +93,9 @@ impl KeyView<'_> {
                 ptr
             }
         };
-        // SAFETY: `held` keeps the key's `Arc` (it is only ever pushed to, never emptied) until
-        // the view is dropped, which the returned borrow of the view cannot outlive; the key
-        // is never written after creation.
+        // SAFETY: `held` keeps the key's `Arc` until the view is dropped or `let_go` empties
+        // it: `resolve` only pushes to it, and the returned borrow of the view outlives
+        // neither (`let_go` takes the view mutably); the key is never written after creation.
         let key = unsafe { &*key };
         match key.pdn == pdn {
             true => Ok(key),

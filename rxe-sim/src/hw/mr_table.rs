@@ -128,6 +128,12 @@ impl MrView<'_> {
         }
     }
 
+    /// Lets go of every MR held (later WQEs look theirs up again): before an engine publishes
+    /// part of a pass, whose completions may be followed at once by a deregistration.
+    pub fn let_go(&mut self) {
+        self.held.get_mut().clear();
+    }
+
     /// Lets go of what the view holds, and returns its buffer.
     pub fn into_buffer(self) -> Vec<(u32, Arc<MrEntry>)> {
         let mut buffer = self.held.into_inner();

@@ -374,6 +374,11 @@ impl SoftQp {
             };
             cqes.extend(self.run_one(index, &peer, &pass));
             if runner == Runner::Engine && done % ENGINE_PUBLISH_EVERY == 0 && done < take {
+                // As at the pass's end: an application that sees a completion may destroy a
+                // key or deregister an MR at once, and a held key reads as busy. The rest of
+                // the pass looks up again what it names.
+                tables.mrs.let_go();
+                tables.crypto_keys.let_go();
                 self.complete(&mut private, &cqes);
                 cqes.clear();
             }
@@ -519,19 +524,16 @@ impl SoftQp {
     }
 
     /// Publishes the pass: the consumer index first, then the CQEs (held back if the CQ filled
-    /// up meanwhile).
+    /// up meanwhile, and behind any held back before: a send queue completes in order).
     fn complete(&self, private: &mut Private, cqes: &[Cqe]) {
         // Every WQE below here ran to the end: the application may reuse the slots and the
         // memory they named (the ABI's promise for `sq_consumer`). Published before the CQEs,
         // so a poller that sees a CQE sees the index past it.
         self.consumer_out.store(private.consumer, Ordering::Release);
         self.published_consumer.store(private.consumer, Ordering::Release);
-        if cqes.is_empty() {
-            return;
-        }
-        // Behind completions the CQ had no room for, these wait their turn: an engine publishes
-        // several times a pass, and a QP's completions are never reordered.
-        if !private.backlog.is_empty() || !self.cq.try_post(cqes) {
+        // An engine publishes a pass in parts: a part the CQ had no room for waits in the
+        // backlog, and a later part must not overtake it (a QP's completions keep their order).
+        if !cqes.is_empty() && !(self.flush_backlog(private) && self.cq.try_post(cqes)) {
             private.backlog.extend_from_slice(cqes);
             self.has_backlog.store(true, Ordering::Release);
         }
