@@ -207,3 +207,20 @@ fn perf_crypto_arguments_name_their_limits() {
         assert!(err.contains(message), "{args:?}: {err}");
     }
 }
+
+/// On one CPU (`taskset -c 0`) the two threads of the core-to-core measurement share a core:
+/// the tool must still report a number, and its `--json` rows must stay JSON (`NaN` is not).
+#[test]
+fn perf_on_one_cpu_reports_a_core_to_core_round_trip_as_json() {
+    let args = ["-c", "0", env!("CARGO_BIN_EXE_accel"), "perf", "nop", "--qd", "1", "--seconds", "0.02", "--repeat", "1", "--json"];
+    let Ok(out) = Command::new("taskset").args(args).output() else {
+        eprintln!("skipped: no taskset to run the tool on one CPU");
+        return;
+    };
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let row = stdout.lines().next().unwrap_or_default();
+    let value = row.split("\"core_to_core_ns\":").nth(1).map(|rest| rest.trim_end_matches('}')).unwrap_or_default();
+    let ns: f64 = value.parse().unwrap_or(f64::NAN);
+    assert!(ns.is_finite() && ns > 0.0 && value.chars().all(|c| c.is_ascii_digit() || c == '.'), "not a JSON number: {row}");
+}

@@ -25,7 +25,7 @@ pub fn round_trip_ns(duration: Duration) -> f64 {
                 return;
             }
             if seen % 2 == 1 {
-                line.0.store(seen + 1, Ordering::Release);
+                reply(&line.0, seen);
             }
             std::hint::spin_loop();
         });
@@ -65,4 +65,29 @@ pub fn round_trip_ns(duration: Duration) -> f64 {
     }
     batches.sort_by(f64::total_cmp);
     batches[batches.len() / 2]
+}
+
+/// The partner's answer to `seen`, an odd value it loaded from `line`.
+fn reply(line: &AtomicU32, seen: u32) {
+    line.store(seen + 1, Ordering::Release);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partner loaded an odd value, then stalled (no core free, or descheduled) for more
+    /// than the measuring side waits; that side gave up and told it to stop (`u32::MAX`), and
+    /// waits for it to end. When the partner runs again, its answer must not overwrite the
+    /// stop: else it spins forever and `accel perf` hangs (seen under gdb: partner held at its
+    /// store for 2 s, then the process spun until killed).
+    #[test]
+    fn a_late_answer_does_not_overwrite_the_stop() {
+        let line = AtomicU32::new(0);
+        line.store(7, Ordering::Release);
+        let seen = line.load(Ordering::Acquire);
+        line.store(u32::MAX, Ordering::Release);
+        reply(&line, seen);
+        assert_eq!(line.load(Ordering::Acquire), u32::MAX, "the stop was overwritten: the partner never ends");
+    }
 }
