@@ -28,7 +28,7 @@ def main():
                 row = json.loads(line)
                 key = (row["op"], row["size"], row["qd"], row["engines"], row["threads"])
                 ops[key + (tag,)].append(row["ops_per_s"])
-                if "core_to_core_ns" in row:
+                if row.get("core_to_core_ns") is not None:
                     trips[tag].append(row["core_to_core_ns"])
     for key in sorted({k[:-1] for k in ops}):
         o, n = statistics.median(ops[key + ("old",)]), statistics.median(ops[key + ("new",)])

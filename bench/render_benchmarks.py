@@ -38,6 +38,11 @@ def spread(s):
     return f"**{text}** (busy)" if s > WIDE_SPREAD else text
 
 
+def core_to_core(ns):
+    # null: the tool could not measure it (the other thread never answered).
+    return "—" if ns is None else f"{ns:.0f} ns"
+
+
 def table(rows):
     """The rows as a markdown table: NOP has no payload, so no bytes and no baseline."""
     payload = any(r["size"] for r in rows)
@@ -54,7 +59,7 @@ def table(rows):
                       f"{r['direct_mb_per_s']:.0f}", f"**{r['ratio']:.2f}**"]
         else:
             cells += [latency(r["p50_us"]), latency(r["p99_us"])]
-        cells += [spread(r["spread"]), f"{r['core_to_core_ns']:.0f} ns"]
+        cells += [spread(r["spread"]), core_to_core(r.get("core_to_core_ns"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

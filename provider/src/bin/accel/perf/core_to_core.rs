@@ -11,23 +11,45 @@ use std::time::{Duration, Instant};
 #[repr(align(128))]
 struct Line(AtomicU32);
 
-/// Median round trip in nanoseconds over batches spanning about `duration`.
-pub fn round_trip_ns(duration: Duration) -> f64 {
+/// Tells the partner to end: odd, so it is never an answer, and far above any trip's value.
+const STOP: u32 = u32::MAX;
+
+/// Spins before either side yields its core: a round trip between two cores takes a few
+/// hundred at most, and when the two threads share one core (`taskset -c 0`), or the other
+/// is descheduled, yielding lets it run instead of spinning out the time slice.
+const SPINS_BEFORE_YIELD: u32 = 1024;
+
+/// Waits a little for the other side: a spin, and now and then a yield (`SPINS_BEFORE_YIELD`).
+fn pause(spins: &mut u32) {
+    *spins += 1;
+    if *spins % SPINS_BEFORE_YIELD == 0 {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
+    }
+}
+
+/// Median round trip in nanoseconds over batches spanning about `duration`; `None` if the
+/// other thread did not answer within a second (then there is no figure to print).
+pub fn round_trip_ns(duration: Duration) -> Option<f64> {
     const TRIPS_PER_BATCH: u32 = 1000;
     let line = Line(AtomicU32::new(0));
     let mut batches = Vec::new();
     std::thread::scope(|s| {
         // The other side answers every odd value with the next even one, until told to stop
-        // (u32::MAX, which is odd).
-        s.spawn(|| loop {
-            let seen = line.0.load(Ordering::Acquire);
-            if seen == u32::MAX {
-                return;
+        // (`STOP`).
+        s.spawn(|| {
+            let mut spins = 0;
+            loop {
+                let seen = line.0.load(Ordering::Acquire);
+                if seen == STOP {
+                    return;
+                }
+                if seen % 2 == 1 {
+                    reply(&line.0, seen);
+                }
+                pause(&mut spins);
             }
-            if seen % 2 == 1 {
-                reply(&line.0, seen);
-            }
-            std::hint::spin_loop();
         });
         let start = Instant::now();
         let mut value = 0u32;
@@ -37,14 +59,15 @@ pub fn round_trip_ns(duration: Duration) -> f64 {
             let batch = Instant::now();
             for _ in 0..TRIPS_PER_BATCH {
                 line.0.store(value + 1, Ordering::Release);
-                // A stalled partner (no second core free) must not hang the tool: give up on
-                // the batch after a second.
+                // A stalled partner must not hang the tool: give up on the batch after a
+                // second.
+                let mut spins = 0;
                 while line.0.load(Ordering::Acquire) != value + 2 {
                     if batch.elapsed() > Duration::from_secs(1) {
-                        line.0.store(u32::MAX, Ordering::Release);
+                        line.0.store(STOP, Ordering::Release);
                         return;
                     }
-                    std::hint::spin_loop();
+                    pause(&mut spins);
                 }
                 value += 2;
             }
@@ -58,18 +81,18 @@ pub fn round_trip_ns(duration: Duration) -> f64 {
                 value = 0;
             }
         }
-        line.0.store(u32::MAX, Ordering::Release);
+        line.0.store(STOP, Ordering::Release);
     });
-    if batches.is_empty() {
-        return f64::NAN;
-    }
     batches.sort_by(f64::total_cmp);
-    batches[batches.len() / 2]
+    batches.get(batches.len() / 2).copied()
 }
 
-/// The partner's answer to `seen`, an odd value it loaded from `line`.
+/// The partner's answer to `seen`, an odd value it loaded from `line`: only if `line` still
+/// holds it. The partner may stall between its load and this (descheduled, or no core of its
+/// own) long enough for the other side to give up and store `STOP`, which a plain store would
+/// overwrite: the partner would then spin forever and the scope never end.
 fn reply(line: &AtomicU32, seen: u32) {
-    line.store(seen + 1, Ordering::Release);
+    let _ = line.compare_exchange(seen, seen + 1, Ordering::Release, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -77,7 +100,7 @@ mod tests {
     use super::*;
 
     /// The partner loaded an odd value, then stalled (no core free, or descheduled) for more
-    /// than the measuring side waits; that side gave up and told it to stop (`u32::MAX`), and
+    /// than the measuring side waits; that side gave up and told it to stop (`STOP`), and
     /// waits for it to end. When the partner runs again, its answer must not overwrite the
     /// stop: else it spins forever and `accel perf` hangs (seen under gdb: partner held at its
     /// store for 2 s, then the process spun until killed).
@@ -86,8 +109,8 @@ mod tests {
         let line = AtomicU32::new(0);
         line.store(7, Ordering::Release);
         let seen = line.load(Ordering::Acquire);
-        line.store(u32::MAX, Ordering::Release);
+        line.store(STOP, Ordering::Release);
         reply(&line, seen);
-        assert_eq!(line.load(Ordering::Acquire), u32::MAX, "the stop was overwritten: the partner never ends");
+        assert_eq!(line.load(Ordering::Acquire), STOP, "the stop was overwritten: the partner never ends");
     }
 }

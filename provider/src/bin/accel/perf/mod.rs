@@ -163,8 +163,9 @@ struct Row<'a> {
     p99_ns: u64,
     direct_mb_per_s: f64,
     spread: f64,
-    /// The run's core-to-core round trip (`core_to_core.rs`), what engine figures hinge on.
-    core_to_core_ns: f64,
+    /// The run's core-to-core round trip (`core_to_core.rs`), what engine figures hinge on;
+    /// `None` if it could not be measured (JSON `null`).
+    core_to_core_ns: Option<f64>,
 }
 
 impl Row<'_> {
@@ -174,7 +175,7 @@ impl Row<'_> {
         let level = self.level.map_or("null".to_owned(), |l| l.to_string());
         let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
         format!(
-            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{:.0}}}",
+            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{}}}",
             self.op,
             self.size,
             self.qd,
@@ -188,7 +189,7 @@ impl Row<'_> {
             self.direct_mb_per_s,
             ratio,
             self.spread,
-            self.core_to_core_ns,
+            self.core_to_core_ns.map_or("null".to_owned(), |ns| format!("{ns:.0}")),
         )
     }
 }
@@ -655,10 +656,13 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         args.seconds
     ));
     say(format!("# cpu: {}; direct runs use the same registered buffers, alternated with the device runs", cpu_model()));
-    say(format!(
-        "# core-to-core round trip: {:.0} ns (a cache line between two threads, measured before each point; engine figures hinge on it)",
-        core_to_core::round_trip_ns(Duration::from_millis(20))
-    ));
+    if !args.json {
+        let trip = core_to_core::round_trip_ns(Duration::from_millis(20));
+        say(format!(
+            "# core-to-core round trip: {} (a cache line between two threads, measured before each point; engine figures hinge on it)",
+            trip.map_or("not measured (the other thread did not answer)".to_owned(), |ns| format!("{ns:.0} ns"))
+        ));
+    }
     let direct_name = if args.op == PerfOp::Copy { "memcpy" } else { "direct" };
     if args.op == PerfOp::Nop {
         say(format!(
