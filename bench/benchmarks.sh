@@ -34,6 +34,10 @@ benchmarks=(
     "crc32c|CRC32C, against crc-fast|digest --alg crc32c --size 4k,64k --qd 32"
 )
 
+machine=$(printf '%s; %s vCPUs; Linux %s; %s; commit %s; %s' \
+    "$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)" "$(nproc)" "$(uname -r)" \
+    "$(rustc --version | cut -d' ' -f1-2)" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo ' (modified)')" \
+    "$(date -u +%Y-%m-%d)")
 list=()
 for entry in "${benchmarks[@]}"; do
     IFS='|' read -r name title args <<<"$entry"
@@ -43,11 +47,10 @@ for entry in "${benchmarks[@]}"; do
     # shellcheck disable=SC2086 # the arguments are words
     target/release/accel perf $args --json --plot "$out/$name.svg" >"$out/$name.json.new"
     mv "$out/$name.json.new" "$out/$name.json"
+    # Each table keeps the machine and commit it was measured on: a partial run (a name
+    # prefix) leaves the others as they were, measured elsewhere or earlier.
+    printf '%s\n' "$machine" >"$out/$name.machine"
 done
 
-machine=$(printf '%s; %s vCPUs; Linux %s; %s; commit %s; %s' \
-    "$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)" "$(nproc)" "$(uname -r)" \
-    "$(rustc --version | cut -d' ' -f1-2)" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo ' (modified)')" \
-    "$(date -u +%Y-%m-%d)")
 printf '%s\n' "${list[@]}" | python3 bench/render_benchmarks.py "$out" "$machine" docs/BENCHMARKS.md
 echo "docs/BENCHMARKS.md: regenerated" >&2

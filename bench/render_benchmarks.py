@@ -88,6 +88,10 @@ def section(directory, machine, benchmarks):
     for name, title, args in benchmarks:
         rows = [json.loads(line) for line in (directory / f"{name}.json").read_text().splitlines() if line]
         out += [f"### {title}", "", "```", f"./target/release/accel perf {args}", "```", "", table(rows), ""]
+        # Measured by an earlier or partial run of bench/benchmarks.sh: where, and on what.
+        measured_on = directory / f"{name}.machine"
+        if measured_on.exists() and measured_on.read_text().strip() != machine:
+            out += [f"Measured on: {measured_on.read_text().strip()}.", ""]
         if (directory / f"{name}.svg").exists():
             out += [f"![{title}](benchmarks/{name}.svg)", ""]
     out.append(END)
