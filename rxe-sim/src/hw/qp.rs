@@ -533,7 +533,8 @@ impl SoftQp {
         self.published_consumer.store(private.consumer, Ordering::Release);
         // An engine publishes a pass in parts: a part the CQ had no room for waits in the
         // backlog, and a later part must not overtake it (a QP's completions keep their order).
-        if !cqes.is_empty() && !(self.flush_backlog(private) && self.cq.try_post(cqes)) {
+        let posted = cqes.is_empty() || (self.flush_backlog(private) && self.cq.try_post(cqes));
+        if !posted {
             private.backlog.extend_from_slice(cqes);
             self.has_backlog.store(true, Ordering::Release);
         }

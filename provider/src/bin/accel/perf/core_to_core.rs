@@ -22,7 +22,7 @@ const SPINS_BEFORE_YIELD: u32 = 1024;
 /// Waits a little for the other side: a spin, and now and then a yield (`SPINS_BEFORE_YIELD`).
 fn pause(spins: &mut u32) {
     *spins += 1;
-    if *spins % SPINS_BEFORE_YIELD == 0 {
+    if spins.is_multiple_of(SPINS_BEFORE_YIELD) {
         std::thread::yield_now();
     } else {
         std::hint::spin_loop();
