@@ -212,7 +212,8 @@ fn perf_crypto_arguments_name_their_limits() {
 /// the tool must still report a number, and its `--json` rows must stay JSON (`NaN` is not).
 #[test]
 fn perf_on_one_cpu_reports_a_core_to_core_round_trip_as_json() {
-    let args = ["-c", "0", env!("CARGO_BIN_EXE_accel"), "perf", "nop", "--qd", "1", "--seconds", "0.02", "--repeat", "1", "--json"];
+    let args =
+        ["-c", "0", env!("CARGO_BIN_EXE_accel"), "perf", "nop", "--qd", "1", "--seconds", "0.02", "--repeat", "1", "--json"];
     let Ok(out) = Command::new("taskset").args(args).output() else {
         eprintln!("skipped: no taskset to run the tool on one CPU");
         return;

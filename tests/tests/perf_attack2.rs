@@ -3,8 +3,8 @@
 //! looked up and while completions held back for a full CQ wait in the QP's backlog.
 
 use accelverbs::{
-    Access, ContextOptions, Copy, CqeStatus, Device, Encrypt, ExecPolicy, KeyAlgorithm, Nop, QpInit, QpState, QpType,
-    Recv, Send, SimConfig, Sge,
+    Access, ContextOptions, Copy, CqeStatus, Device, Encrypt, ExecPolicy, KeyAlgorithm, Nop, QpInit, QpState, QpType, Recv, Send,
+    Sge, SimConfig,
 };
 use accelverbs_tests::{pattern, poll_n, Traffic};
 
@@ -26,7 +26,9 @@ fn encrypt_then_copy_for_long(t: &mut Traffic, key: &accelverbs::CryptoKey) -> V
     {
         let mut batch = t.qp.batch();
         for i in 0..PUBLISH_EVERY {
-            batch.push(Encrypt::new(i, key, [7; 12], input.slice(0, 4096), output.slice_mut(0, 4096), tag.slice_mut(0, 16))).unwrap();
+            batch
+                .push(Encrypt::new(i, key, [7; 12], input.slice(0, 4096), output.slice_mut(0, 4096), tag.slice_mut(0, 16)))
+                .unwrap();
         }
         for i in PUBLISH_EVERY..64 {
             batch.push(Copy::new(i, src.slice(0, TAIL_COPY), dst.slice_mut(0, TAIL_COPY))).unwrap();
