@@ -149,6 +149,7 @@ fn is_zero_sge(sge: &Sge) -> bool {
 /// Whether the WQE's bytes `from..to` (both multiples of 8) are all zero, checked a word at a
 /// time (byte by byte, the checks below were a tenth of a NOP's cost).
 fn zero_between(wqe: &Wqe, from: usize, to: usize) -> bool {
+    debug_assert!(from.is_multiple_of(8) && to.is_multiple_of(8) && from <= to && to <= WQE_SIZE);
     let words: &[u64; WQE_SIZE / 8] = zerocopy::transmute_ref!(wqe);
     words[from / 8..to / 8].iter().fold(0, |any, &word| any | word) == 0
 }
