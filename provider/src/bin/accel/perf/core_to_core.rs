@@ -14,10 +14,12 @@ struct Line(AtomicU32);
 /// Tells the partner to end: odd, so it is never an answer, and far above any trip's value.
 const STOP: u32 = u32::MAX;
 
-/// Spins before either side yields its core: a round trip between two cores takes a few
-/// hundred at most, and when the two threads share one core (`taskset -c 0`), or the other
-/// is descheduled, yielding lets it run instead of spinning out the time slice.
-const SPINS_BEFORE_YIELD: u32 = 1024;
+/// Spins in one wait before a side yields its core: tens of microseconds (a `pause` is 10-40
+/// ns), far beyond a round trip between two cores, so a measurement does not yield (a yield
+/// lets a spinning engine thread in, and the figure was then tens of microseconds); when the
+/// two threads share one core (`taskset -c 0`), or the other is descheduled, yielding lets it
+/// run instead of spinning out the time slice, and a batch still ends within its second.
+const SPINS_BEFORE_YIELD: u32 = 4096;
 
 /// Waits a little for the other side: a spin, and now and then a yield (`SPINS_BEFORE_YIELD`).
 fn pause(spins: &mut u32) {
@@ -47,6 +49,7 @@ pub fn round_trip_ns(duration: Duration) -> Option<f64> {
                 }
                 if seen % 2 == 1 {
                     reply(&line.0, seen);
+                    spins = 0;
                 }
                 pause(&mut spins);
             }
