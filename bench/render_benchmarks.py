@@ -80,8 +80,8 @@ def section(directory, machine, benchmarks):
         "Rows through an engine thread hinge on how fast a cache line crosses between the two",
         "vCPUs, which on this shared host varies several-fold with where the hypervisor runs them;",
         "the last column is that round trip, measured by the tool before each point",
-        "(`core_to_core.rs`: two threads taking turns writing one word). On the same build,",
-        "NOP at QD 32 through one engine ran 11–12 M/s when that round trip was 70–90 ns and",
+        "(`core_to_core.rs`: two threads taking turns writing one word). One build (6bc491a) ran",
+        "NOP at QD 32 through one engine at 11–12 M/s when that round trip was 70–90 ns and",
         "3.6–3.8 M/s when it was 320 ns; runs on the posting thread do not depend on it.",
         "",
     ]
