@@ -53,8 +53,9 @@ stage() {
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The libibverbs plugin is a cdylib, which `cargo test` does not build; its tests load it.
-cargo build --locked -p accelverbs-rdma-core
+# The libibverbs plugin is a cdylib, which `cargo test` does not build; its tests load it. The
+# daemon tests run accel-simd and accel, binaries of other packages than theirs.
+cargo build --locked -p accelverbs-rdma-core -p accelverbs-rxe-sim -p accelverbs
 stage tests cargo test --workspace --locked
 if [ -z "${QUICK:-}" ]; then
     # Compile-fail doc tests name the error they expect; only nightly rustdoc checks the code.

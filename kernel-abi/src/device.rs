@@ -1,6 +1,5 @@
 //! The driver instance for one device: limits, capabilities, per-kind object counters.
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -75,7 +74,9 @@ pub(crate) struct Counters {
 /// One accelverbs device as the driver sees it.
 pub struct Driver<H: Hardware> {
     pub(crate) hw: H,
-    pub(crate) core: Box<dyn RdmaCore>,
+    /// User memory of the process hosting the driver: contexts opened without a memory of
+    /// their own pin through it, and its `pinned_bytes` is the device-wide figure.
+    pub(crate) core: Arc<dyn RdmaCore>,
     pub(crate) limits: Limits,
     pub(crate) counters: Counters,
     next_pdn: AtomicU32,
@@ -89,7 +90,7 @@ impl<H: Hardware> core::fmt::Debug for Driver<H> {
 }
 
 impl<H: Hardware> Driver<H> {
-    pub fn new(hw: H, core: Box<dyn RdmaCore>, limits: Limits) -> Arc<Self> {
+    pub fn new(hw: H, core: Arc<dyn RdmaCore>, limits: Limits) -> Arc<Self> {
         let counter = |max| Arc::new(ResourceCounter::new(max));
         Arc::new(Self {
             counters: Counters {
@@ -201,8 +202,20 @@ impl<H: Hardware> Driver<H> {
         }
     }
 
-    /// GET_CONTEXT: opens a user context with the requested execution policy.
+    /// GET_CONTEXT: opens a user context with the requested execution policy, whose memory is
+    /// the driver's own process's.
     pub fn alloc_ucontext(self: &Arc<Self>, cmd: GetContextCmd) -> Result<(Arc<Ucontext<H>>, GetContextResp), Errno> {
+        self.alloc_ucontext_for(cmd, Arc::clone(&self.core))
+    }
+
+    /// GET_CONTEXT for a caller whose user memory `memory` reaches (the process that opened
+    /// the file, as the kernel pins through the opener's `mm`). It must add what it pins to
+    /// the device-wide figure of the driver's own core.
+    pub fn alloc_ucontext_for(
+        self: &Arc<Self>,
+        cmd: GetContextCmd,
+        memory: Arc<dyn RdmaCore>,
+    ) -> Result<(Arc<Ucontext<H>>, GetContextResp), Errno> {
         let requested = ExecPolicy::try_from(cmd.exec_policy).map_err(|_| Errno::EINVAL)?;
         // A device that cannot run work on the caller's thread serves every context with threads.
         let policy = match requested {
@@ -222,7 +235,7 @@ impl<H: Hardware> Driver<H> {
         };
         let async_events = self.hw.create_async_events()?;
         let id = self.next_ctx_id.fetch_add(1, Ordering::Relaxed);
-        Ok((Ucontext::new(Arc::clone(self), policy, id, async_events, guard), resp))
+        Ok((Ucontext::new(Arc::clone(self), memory, policy, id, async_events, guard), resp))
     }
 
     pub(crate) fn next_pdn(&self) -> u32 {

@@ -21,11 +21,15 @@ pub struct AsyncEvent {
 impl<B> Context<B> {
     /// The descriptor that is readable while asynchronous events wait, for poll or epoll.
     pub fn async_event_fd(&self) -> Result<std::os::fd::RawFd, Error> {
+        if let Some(&fd) = self.inner.async_fd.get() {
+            return Ok(fd);
+        }
         let mut fd: i32 = -1;
         let mut cmd = Command::new(object::DEVICE, device::METHOD_ASYNC_EVENT_FD);
         cmd.output(device::ATTR_ASYNC_EVENT_FD, &mut fd);
         self.inner.run("async_event_fd", &mut cmd)?;
-        Ok(fd)
+        // Two threads asking at once each got one; the loser's stays with the channel.
+        Ok(*self.inner.async_fd.get_or_init(|| fd))
     }
 
     /// Waits for the next asynchronous event (`ibv_get_async_event`), or `None` after

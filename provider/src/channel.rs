@@ -3,7 +3,9 @@
 //! reaches a device through nothing else.
 
 use std::fmt::Debug;
+use std::os::fd::RawFd;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// One open of a device (a uverbs file).
 ///
@@ -35,4 +37,33 @@ pub unsafe trait Channel: Send + Sync + Debug {
     fn drive_cq(&self, _cqn: u32) -> Result<(), i32> {
         Err(libc::EOPNOTSUPP)
     }
+
+    /// Where memory the device reaches directly (rings, doorbell records, owned regions)
+    /// must come from: `None` for a device that reaches this process's memory itself (in
+    /// process, or a kernel), or the mapper of a device in another process.
+    fn shared_memory(&self) -> Option<Arc<dyn SharedMemory>> {
+        None
+    }
+
+    /// The device gave this process descriptor `fd` (a completion channel's) and the object
+    /// it belongs to is destroyed: close it if the channel installed a copy of its own.
+    fn release_fd(&self, _fd: RawFd) {}
+
+    /// What carries the calls, for `accel devinfo`: "embedded", "daemon at PATH".
+    fn describe(&self) -> String;
+}
+
+/// Memory shared with a device that lives in another process: mapped here and there.
+///
+/// # Safety
+/// `map` must return memory valid for `len` bytes of reads and writes, zeroed, until `unmap`.
+pub unsafe trait SharedMemory: Send + Sync + Debug {
+    /// Maps `len` bytes (a multiple of the page size) that the device maps too.
+    fn map(&self, len: usize) -> Result<NonNull<u8>, i32>;
+
+    /// Tells the device the mapping goes, then unmaps it here.
+    ///
+    /// # Safety
+    /// `ptr` and `len` are a mapping `map` returned, which nothing uses any more.
+    unsafe fn unmap(&self, ptr: NonNull<u8>, len: usize);
 }

@@ -24,7 +24,9 @@ impl Drop for ChannelInner {
     fn drop(&mut self) {
         let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_DESTROY);
         cmd.handle(cc::ATTR_HANDLE, self.handle);
-        let _ = self.ctx.call(&mut cmd);
+        if self.ctx.call(&mut cmd).is_ok() {
+            self.ctx.channel.release_fd(self.fd);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use accelverbs_uapi::caps::DeviceCaps;
-use accelverbs_uapi::cmd::{ExecPolicy, GetContextCmd, GetContextResp, ResourceCounts};
+use accelverbs_uapi::cmd::{ExecPolicy, FileStats, GetContextCmd, GetContextResp, ResourceCounts};
 use accelverbs_uapi::cqe::CQE_SIZE;
 use accelverbs_uapi::ids::{device, object, uhw};
 use accelverbs_uapi::verbs::QueryPortRespEx;
@@ -36,6 +36,9 @@ pub(crate) struct ContextInner {
     pub uar_len: usize,
     pub policy: ExecPolicy,
     pub inline_threshold: u32,
+    /// The descriptor of the context's asynchronous events, once asked for: the device
+    /// installs it once (a daemon gives each call a new copy).
+    pub async_fd: std::sync::OnceLock<std::os::fd::RawFd>,
 }
 
 impl std::fmt::Debug for ContextInner {
@@ -108,7 +111,14 @@ impl<B> Context<B> {
             .map_err(|_| Error::Protocol { op: "get_context", detail: "unknown execution policy" })?;
         let uar_len = resp.uar_mmap_length as usize;
         let uar = channel.mmap(resp.uar_mmap_offset, uar_len).map_err(|errno| Error::Map { what: "UAR page", errno })?;
-        let inner = Arc::new(ContextInner { channel, uar, uar_len, policy, inline_threshold: resp.inline_threshold });
+        let inner = Arc::new(ContextInner {
+            channel,
+            uar,
+            uar_len,
+            policy,
+            inline_threshold: resp.inline_threshold,
+            async_fd: Default::default(),
+        });
         Ok(Self { inner, brand: PhantomData })
     }
 
@@ -135,9 +145,46 @@ impl<B> Context<B> {
         Ok(resp)
     }
 
+    /// What carries this context's calls: "embedded", or "daemon at PATH".
+    pub fn channel_description(&self) -> String {
+        self.inner.channel.describe()
+    }
+
+    /// Every open file of the device (each process using a daemon, each context in this
+    /// process), the caller's first, with its live objects and memory: `accel devinfo --stats`.
+    pub fn device_files(&self) -> Result<Vec<FileStats>, Error> {
+        query_files(&*self.inner.channel)
+    }
+
     /// Live objects on the whole device (every context), like `rdma resource show`.
     pub fn device_resources(&self) -> Result<ResourceCounts, Error> {
         query_resources(&*self.inner.channel)
+    }
+}
+
+/// QUERY_FILES over any channel (it needs no context).
+pub fn query_files(channel: &dyn Channel) -> Result<Vec<FileStats>, Error> {
+    let run = |files: &mut [FileStats]| {
+        let mut count = 0u32;
+        let mut cmd = Command::new(object::DEVICE, device::METHOD_QUERY_FILES);
+        cmd.output(device::ATTR_QUERY_FILES_COUNT, &mut count);
+        if !files.is_empty() {
+            cmd.output(device::ATTR_QUERY_FILES_LIST, files);
+        }
+        trusted_call(channel, &mut cmd).map_err(|errno| Error::Verbs { op: "query_files", errno })?;
+        Ok::<_, Error>(count as usize)
+    };
+    // An attribute holds at most 64 KiB: the first 1023 files.
+    const MOST: usize = u16::MAX as usize / std::mem::size_of::<FileStats>();
+    // Files may open between two calls: ask again until the list fits.
+    let mut files = vec![FileStats::default(); 16];
+    loop {
+        let count = run(&mut files)?;
+        if count <= files.len() || files.len() == MOST {
+            files.truncate(count);
+            return Ok(files);
+        }
+        files = vec![FileStats::default(); (count + 16).min(MOST)];
     }
 }
 

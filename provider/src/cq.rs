@@ -87,8 +87,9 @@ impl<B> Context<B> {
         }
         let log_size =
             cqe.max(1).checked_next_power_of_two().ok_or(Error::Verbs { op: "create_cq", errno: libc::EINVAL })?.trailing_zeros();
-        let ring = PageBuffer::new(CQE_SIZE << log_size, "CQ ring")?;
-        let doorbell = PageBuffer::new(std::mem::size_of::<CqDoorbellRecord>(), "CQ doorbell record")?;
+        let shared = self.inner.channel.shared_memory();
+        let ring = PageBuffer::for_device(CQE_SIZE << log_size, "CQ ring", shared.clone())?;
+        let doorbell = PageBuffer::for_device(std::mem::size_of::<CqDoorbellRecord>(), "CQ doorbell record", shared)?;
         let request = CreateCqCmd { ring_addr: ring.addr(), db_addr: doorbell.addr(), log_size, reserved: 0 };
         let user_handle = NEXT_CQ_ID.fetch_add(1, Ordering::Relaxed);
         let (mut resp, mut granted) = (CreateCqResp::default(), 0u32);

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use crate::brand::Brand;
 use crate::{Channel, Context, ContextOptions, Error};
 
+/// The soft device's name, whichever process runs it.
+const DEVICE_NAME: &str = "accelsim0";
+
 #[derive(Clone)]
 enum Backend {
     #[cfg(feature = "embedded")]
@@ -33,10 +36,15 @@ impl fmt::Debug for Device {
     }
 }
 
-/// The devices this process can use (`ibv_get_device_list`). With the `embedded` feature this
-/// is the in-process soft device `accelsim0`, configured from `ACCELSIM_ENGINES` and
-/// `ACCELSIM_SPIN_US`.
+/// The devices this process can use (`ibv_get_device_list`): with `ACCELVERBS_SOCKET` set,
+/// the soft device `accelsim0` served by the `accel-simd` daemon at that path; otherwise, with
+/// the `embedded` feature, an in-process soft device `accelsim0`, configured from
+/// `ACCELSIM_ENGINES` and `ACCELSIM_SPIN_US`.
 pub fn devices() -> Vec<Device> {
+    if let Some(path) = std::env::var_os(accelverbs_uapi::daemon::SOCKET_ENV).filter(|p| !p.is_empty()) {
+        let source = Arc::new(crate::DaemonSource::new(path));
+        return vec![Device::from_source(DEVICE_NAME, source)];
+    }
     #[cfg(feature = "embedded")]
     {
         let dev = accelverbs_rxe_sim::SoftDevice::global();

@@ -39,4 +39,8 @@ unsafe impl Channel for EmbeddedChannel {
     fn drive_cq(&self, cqn: u32) -> Result<(), i32> {
         self.file.drive_cq(cqn).map(drop).map_err(|e| e.0)
     }
+
+    fn describe(&self) -> String {
+        "embedded".to_owned()
+    }
 }

@@ -14,6 +14,8 @@ pub enum Error {
     Verbs { op: &'static str, errno: i32 },
     /// Memory for a ring or buffer could not be mapped.
     Map { what: &'static str, errno: i32 },
+    /// The daemon at `path` could not be reached, or does not speak this protocol (`EPROTO`).
+    Daemon { path: std::path::PathBuf, errno: i32 },
     /// A device answer made no sense (a provider/driver version mismatch).
     Protocol { op: &'static str, detail: &'static str },
     /// `op` was given an `object` of another context. Objects are known to the driver by
@@ -28,13 +30,16 @@ impl Error {
     /// The errno behind the failure, if any.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Verbs { errno, .. } | Error::Map { errno, .. } => Some(*errno),
+            Error::Verbs { errno, .. } | Error::Map { errno, .. } | Error::Daemon { errno, .. } => Some(*errno),
             Error::WrongContext { .. } => Some(libc::EINVAL),
             Error::InFlight { .. } => Some(libc::EBUSY),
             Error::Protocol { .. } => None,
         }
     }
 }
+
+/// The verbs that pin memory, whose `ENOMEM` is most often the locked-memory limit.
+const PINNING_OPS: [&str; 3] = ["reg_mr", "create_cq", "create_qp"];
 
 fn strerror(errno: i32) -> String {
     std::io::Error::from_raw_os_error(errno).to_string()
@@ -43,8 +48,23 @@ fn strerror(errno: i32) -> String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Verbs { op, errno } => write!(f, "{op} failed: {}", strerror(*errno)),
+            Error::Verbs { op, errno } => {
+                write!(f, "{op} failed: {}", strerror(*errno))?;
+                if *errno == libc::ENOMEM && PINNING_OPS.contains(op) {
+                    write!(f, " (pinned memory counts against the locked-memory limit: see `ulimit -l`)")?;
+                }
+                Ok(())
+            }
             Error::Map { what, errno } => write!(f, "cannot map {what}: {}", strerror(*errno)),
+            Error::Daemon { path, errno } => {
+                write!(
+                    f,
+                    "cannot use the accel-simd daemon at {} ({}): {}",
+                    path.display(),
+                    accelverbs_uapi::daemon::SOCKET_ENV,
+                    strerror(*errno)
+                )
+            }
             Error::Protocol { op, detail } => write!(f, "{op}: unexpected answer from the device: {detail}"),
             Error::WrongContext { op, object } => write!(f, "{op}: the {object} belongs to another device context"),
             Error::InFlight { what } => {

@@ -198,8 +198,18 @@ impl<B> Pd<B> {
         alloc_registered(&self.inner, len, access)
     }
 
-    /// Registers `buf` (`ibv_reg_mr`); the region owns it from now on.
+    /// Registers `buf` (`ibv_reg_mr`); the region owns it from now on. A device in another
+    /// process reaches only memory shared with it, so there the bytes move into such memory
+    /// (the region's methods are the only way to them either way).
     pub fn reg_mr(&self, mut buf: Vec<u8>, access: Access) -> Result<MemoryRegion, Error> {
+        if let Some(shared) = self.inner.ctx.channel.shared_memory() {
+            let pages = PageBuffer::for_device(buf.len(), "MR buffer", Some(shared))?;
+            // SAFETY: `pages` is a fresh mapping of at least `buf.len()` bytes that nothing
+            // else references yet.
+            unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), pages.as_ptr(), buf.len()) };
+            let ptr = pages.as_ptr();
+            return self.register(ptr, buf.len(), access, Backing::Pages(pages));
+        }
         let (ptr, len) = (buf.as_mut_ptr(), buf.len());
         // Moving the Vec into the region keeps its heap block where it is.
         self.register(ptr, len, access, Backing::Vec(buf))
@@ -228,7 +238,7 @@ impl<B> Pd<B> {
 /// Allocates `len` zeroed, page-aligned bytes and registers them in `pd` (for memory the
 /// provider itself hands the device, such as a QP's SGE lists).
 pub(crate) fn alloc_registered(pd: &Arc<PdInner>, len: usize, access: Access) -> Result<MemoryRegion, Error> {
-    let buf = PageBuffer::new(len, "MR buffer")?;
+    let buf = PageBuffer::for_device(len, "MR buffer", pd.ctx.channel.shared_memory())?;
     let ptr = buf.as_ptr();
     register(pd, ptr, len, access, Backing::Pages(buf))
 }

@@ -227,8 +227,9 @@ impl<B> Pd<B> {
         let recv_serial = log_rq_size.map(|_| next_serial()).transpose()?;
         // The receive queue's entries follow the send queue's in the same buffer.
         let rq_bytes = log_rq_size.map_or(0, |log| RECV_WQE_SIZE << log);
-        let ring = PageBuffer::new((WQE_SIZE << log_size) + rq_bytes, "send and receive queues")?;
-        let doorbell = Arc::new(PageBuffer::new(std::mem::size_of::<QpDoorbellRecord>(), "QP doorbell record")?);
+        let shared = ctx.channel.shared_memory();
+        let ring = PageBuffer::for_device((WQE_SIZE << log_size) + rq_bytes, "send and receive queues", shared.clone())?;
+        let doorbell = Arc::new(PageBuffer::for_device(std::mem::size_of::<QpDoorbellRecord>(), "QP doorbell record", shared)?);
         let request = CreateQpCmd {
             sq_addr: ring.addr(),
             db_addr: doorbell.addr(),

@@ -8,13 +8,14 @@
 //! Applications never call this crate: they use the provider, whose embedded channel hands it
 //! the bytes of each ioctl.
 
+pub mod daemon;
 mod engines;
 mod hw;
-mod memory;
+pub mod memory;
 mod sync;
 mod uverbs;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use accelverbs_kernel_abi::{Driver, Limits};
@@ -23,6 +24,7 @@ pub use accelverbs_kernel_abi::Errno;
 /// The codecs the engines run, for callers that want the same libraries without the device (the
 /// perf tool's baseline).
 pub use engines::codec;
+use uverbs::FileCounters;
 pub use uverbs::UverbsFile;
 pub mod library;
 
@@ -70,13 +72,18 @@ impl SimConfig {
 pub struct SoftDevice {
     name: String,
     driver: Arc<Driver<hw::SoftHardware>>,
+    /// Pinning in this process: the device-wide count, and the budget of files opened here.
+    pages: Arc<memory::UserPages>,
+    /// Every open file, for QUERY_FILES.
+    files: Mutex<Vec<Weak<FileCounters>>>,
 }
 
 impl SoftDevice {
     pub fn new(config: SimConfig) -> Arc<Self> {
         let hardware = hw::SoftHardware::new(config.engines, &config.limits, config.spin, config.inline_allowed);
-        let core = Box::new(memory::UserPages::new(config.memlock_limit));
-        Arc::new(Self { name: DEVICE_NAME.to_owned(), driver: Driver::new(hardware, core, config.limits) })
+        let pages = Arc::new(memory::UserPages::new(config.memlock_limit));
+        let driver = Driver::new(hardware, Arc::clone(&pages) as Arc<dyn accelverbs_kernel_abi::RdmaCore>, config.limits);
+        Arc::new(Self { name: DEVICE_NAME.to_owned(), driver, pages, files: Mutex::new(Vec::new()) })
     }
 
     /// The process-wide default device, created on first use from [`SimConfig::from_env`].
@@ -89,8 +96,30 @@ impl SoftDevice {
         &self.name
     }
 
-    /// Opens the device: a new uverbs file.
+    /// Opens the device from this process: a new uverbs file.
     pub fn open(self: &Arc<Self>) -> UverbsFile {
-        UverbsFile::new(Arc::clone(self))
+        UverbsFile::new(Arc::clone(self), Arc::new(memory::OwnProcess::new(&self.pages)))
+    }
+
+    /// Opens the device for the process `user` reaches (a daemon's client).
+    pub fn open_for(self: &Arc<Self>, user: Arc<dyn memory::UserSpace>) -> UverbsFile {
+        UverbsFile::new(Arc::clone(self), user)
+    }
+
+    /// The device-wide count of pinned bytes, which every file's pins add to.
+    pub(crate) fn pinned_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.pages.device_counter()
+    }
+
+    fn file_opened(&self, counters: &Arc<FileCounters>) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.retain(|f| f.strong_count() > 0);
+        files.push(Arc::downgrade(counters));
+    }
+
+    /// The files open now.
+    pub(crate) fn open_files(&self) -> Vec<Arc<FileCounters>> {
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.iter().filter_map(Weak::upgrade).collect()
     }
 }

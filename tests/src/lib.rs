@@ -1,6 +1,7 @@
 //! Shared fixtures for the end-to-end tests, built like rdma-core's pyverbs fixtures: base
 //! resources (context, PD), then traffic resources (CQ, QP, MRs).
 
+pub mod daemon;
 pub mod headers;
 pub mod openssl;
 pub mod raw;

@@ -124,3 +124,19 @@ pub struct ResourceCounts {
     pub pinned_bytes: u64,
 }
 assert_layout!(ResourceCounts, 40; contexts @ 0, comp_channels @ 20, comp_streams @ 24, crypto_keys @ 28, pinned_bytes @ 32);
+
+/// One open file of the device in QUERY_FILES: who opened it, what it holds.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct FileStats {
+    /// The process behind the file (`SO_PEERCRED` of a daemon client).
+    pub pid: u32,
+    pub uid: u32,
+    /// Its live objects (`contexts` is 0 or 1) and the bytes it has pinned.
+    pub objects: ResourceCounts,
+    /// The most it may pin (`RLIMIT_MEMLOCK`; `u64::MAX` for no limit).
+    pub memlock_limit: u64,
+    /// Bytes of memory it shares with the device by mapping (daemon clients).
+    pub shared_bytes: u64,
+}
+assert_layout!(FileStats, 64; pid @ 0, uid @ 4, objects @ 8, memlock_limit @ 48, shared_bytes @ 56);

@@ -70,6 +70,13 @@ pub mod device {
     /// asynchronous events wait, to poll or epoll on.
     pub const METHOD_ASYNC_EVENT_FD: u16 = NS + 3;
     pub const ATTR_ASYNC_EVENT_FD: u16 = NS;
+    /// Driver method: every open file of the device (each client of a daemon) with its live
+    /// objects and memory (`cmd::FileStats`), for `accel devinfo --stats`. Needs no context.
+    pub const METHOD_QUERY_FILES: u16 = NS + 4;
+    /// u32 out: how many files are open.
+    pub const ATTR_QUERY_FILES_COUNT: u16 = NS;
+    /// Out: as many `cmd::FileStats` as fit, the caller's own first.
+    pub const ATTR_QUERY_FILES_LIST: u16 = NS + 1;
 }
 
 /// Methods and attributes on `UVERBS_OBJECT_PD`.

@@ -9,6 +9,9 @@
 //! See `docs/ABI.md` for the prose version with diagrams.
 #![no_std]
 
+#[cfg(feature = "transport")]
+extern crate std;
+
 #[macro_use]
 mod layout;
 
@@ -18,6 +21,7 @@ pub mod cmd;
 pub mod compress;
 pub mod cqe;
 pub mod crypto;
+pub mod daemon;
 pub mod doorbell;
 pub mod ids;
 pub mod ioctl;

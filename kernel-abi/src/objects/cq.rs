@@ -61,8 +61,8 @@ impl<H: Hardware> Ucontext<H> {
             return Err(Errno::EINVAL);
         }
         let count = driver.counters.cqs.acquire()?;
-        let ring = driver.core.pin_user_memory(cmd.ring_addr, entries * CQE_SIZE as u64, true)?;
-        let doorbell = driver.core.pin_user_memory(cmd.db_addr, core::mem::size_of::<CqDoorbellRecord>() as u64, true)?;
+        let ring = self.memory.pin_user_memory(cmd.ring_addr, entries * CQE_SIZE as u64, true)?;
+        let doorbell = self.memory.pin_user_memory(cmd.db_addr, core::mem::size_of::<CqDoorbellRecord>() as u64, true)?;
         let hw = driver.hw.create_cq(CqSetup {
             ring,
             doorbell,

@@ -43,7 +43,7 @@ impl<H: Hardware> Pd<H> {
         }
         let count = driver.counters.mrs.acquire()?;
         let writable = access_flags & access::LOCAL_WRITE != 0;
-        let memory = driver.core.pin_user_memory(addr, length, writable)?;
+        let memory = self.ctx.memory.pin_user_memory(addr, length, writable)?;
         let key = driver.hw.mr_register(MrSetup { pdn: self.pdn, memory: Arc::clone(&memory), access: access_flags })?;
         self.usecnt.inc();
         Ok(Arc::new(Mr { pd: Arc::clone(self), key, memory, _count: count }))

@@ -79,8 +79,8 @@ impl<H: Hardware> Pd<H> {
         };
         let count = driver.counters.qps.acquire()?;
         let ring_len = entries * WQE_SIZE as u64 + recv_entries * RECV_WQE_SIZE as u64;
-        let ring = driver.core.pin_user_memory(cmd.sq_addr, ring_len, false)?;
-        let doorbell = driver.core.pin_user_memory(cmd.db_addr, core::mem::size_of::<QpDoorbellRecord>() as u64, true)?;
+        let ring = self.ctx.memory.pin_user_memory(cmd.sq_addr, ring_len, false)?;
+        let doorbell = self.ctx.memory.pin_user_memory(cmd.db_addr, core::mem::size_of::<QpDoorbellRecord>() as u64, true)?;
         let hw = driver.hw.create_qp(QpSetup {
             pdn: self.pdn,
             ctx_id: self.ctx.id,

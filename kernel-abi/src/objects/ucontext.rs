@@ -4,11 +4,13 @@ use alloc::sync::Arc;
 
 use accelverbs_uapi::cmd::ExecPolicy;
 
-use crate::{Driver, Hardware, ResourceGuard};
+use crate::{Driver, Hardware, RdmaCore, ResourceGuard};
 
 /// A user context (`ib_ucontext`).
 pub struct Ucontext<H: Hardware> {
     pub(crate) driver: Arc<Driver<H>>,
+    /// The memory of the process that opened it: its rings and regions are pinned there.
+    pub(crate) memory: Arc<dyn RdmaCore>,
     pub(crate) policy: ExecPolicy,
     pub(crate) id: u32,
     /// Its asynchronous events (the kernel's default async event file).
@@ -25,16 +27,22 @@ impl<H: Hardware> core::fmt::Debug for Ucontext<H> {
 impl<H: Hardware> Ucontext<H> {
     pub(crate) fn new(
         driver: Arc<Driver<H>>,
+        memory: Arc<dyn RdmaCore>,
         policy: ExecPolicy,
         id: u32,
         async_events: H::AsyncEvents,
         count: ResourceGuard,
     ) -> Arc<Self> {
-        Arc::new(Self { driver, policy, id, async_events: Arc::new(async_events), _count: count })
+        Arc::new(Self { driver, memory, policy, id, async_events: Arc::new(async_events), _count: count })
     }
 
     pub fn driver(&self) -> &Arc<Driver<H>> {
         &self.driver
+    }
+
+    /// The user memory its objects pin.
+    pub fn memory(&self) -> &Arc<dyn RdmaCore> {
+        &self.memory
     }
 
     /// Device-wide identifier of this context.

@@ -1,6 +1,5 @@
 //! A driver on mock hardware with small limits, and requests that pass every check.
 
-use std::boxed::Box;
 use std::sync::Arc;
 
 use accelverbs_uapi::cmd::{CreateCqCmd, CreateQpCmd, ExecPolicy, GetContextCmd};
@@ -37,7 +36,7 @@ pub const SQ_DB: u64 = 0x40_040;
 /// A driver on `hw` with [`LIMITS`], and the core it pins through.
 pub fn driver_on(hw: MockHardware) -> (Arc<Driver<H>>, MockCore) {
     let core = MockCore::default();
-    (Driver::new(hw, Box::new(core.clone()), LIMITS), core)
+    (Driver::new(hw, Arc::new(core.clone()), LIMITS), core)
 }
 
 /// A driver on hardware with one engine that also allows inline execution.

@@ -18,6 +18,7 @@ pub mod stream_table;
 pub mod xts_key;
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -37,10 +38,12 @@ use qp::{QpDirectory, SoftQp, SoftQpSetup};
 use shared::SharedU32;
 use stream_table::StreamTable;
 
-/// The page of engine wake words the provider maps (the device's "UAR").
+/// The page of engine wake words the provider maps (the device's "UAR"). It is a sealed memfd,
+/// so a process outside this one (a daemon's client) can map the same page.
 #[derive(Debug)]
 pub struct UarPage {
     base: *mut u8,
+    memfd: OwnedFd,
 }
 
 /// Bytes in the UAR mapping.
@@ -48,26 +51,27 @@ pub const UAR_SIZE: usize = 4096;
 /// Most engines one UAR page has wake words for.
 pub const MAX_ENGINES: usize = UAR_SIZE / std::mem::size_of::<EngineWakeWord>();
 
-// SAFETY: the page is a private mapping owned by this value; all access to it is atomic.
+// SAFETY: the page is a mapping owned by this value; all access to it is atomic.
 unsafe impl Send for UarPage {}
 // SAFETY: as above.
 unsafe impl Sync for UarPage {}
 
 impl UarPage {
     fn new() -> Self {
-        // SAFETY: anonymous shared mapping of one page; no existing memory is affected.
+        let memfd = crate::daemon::sealed_memfd(c"accelsim-uar", UAR_SIZE)
+            .unwrap_or_else(|e| panic!("creating the UAR page failed: {e}"));
+        // SAFETY: maps the whole of a memfd we own, which its seals keep this size; no existing
+        // memory is affected.
         let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                UAR_SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), UAR_SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, memfd.as_raw_fd(), 0)
         };
         assert!(base != libc::MAP_FAILED, "mmap of the UAR page failed: {}", std::io::Error::last_os_error());
-        Self { base: base.cast() }
+        Self { base: base.cast(), memfd }
+    }
+
+    /// The memfd behind the page, for a process outside this one to map.
+    pub fn memfd(&self) -> BorrowedFd<'_> {
+        self.memfd.as_fd()
     }
 
     pub fn base(&self) -> *mut u8 {

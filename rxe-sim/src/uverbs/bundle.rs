@@ -7,7 +7,7 @@ use accelverbs_uapi::ioctl::{IoctlAttr, IoctlHdr, INLINE_DATA_MAX, UVERBS_ATTR_F
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 use zeroize::Zeroizing;
 
-use crate::memory::{copy_from_user, copy_to_user};
+use crate::memory::UserSpace;
 
 /// How a method uses an object-handle attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,8 @@ struct Present {
 
 /// The attributes of one call, validated against the method's specs.
 #[derive(Debug)]
-pub struct Bundle {
+pub struct Bundle<'u> {
+    user: &'u dyn UserSpace,
     hdr_addr: u64,
     present: Vec<(u16, Present)>,
     outputs: Vec<(usize, Vec<u8>, u64)>,
@@ -84,19 +85,20 @@ fn attr_addr(hdr_addr: u64, index: usize) -> u64 {
 }
 
 /// Copies in the bytes of a pointer attribute (inline when it fits in `data`).
-fn fetch(attr: &IoctlAttr) -> Result<Vec<u8>, Errno> {
+fn fetch(user: &dyn UserSpace, attr: &IoctlAttr) -> Result<Vec<u8>, Errno> {
     let len = attr.len as usize;
     if len <= INLINE_DATA_MAX {
         return Ok(attr.data.to_ne_bytes()[..len].to_vec());
     }
     let mut buf = vec![0u8; len];
-    copy_from_user(&mut buf, attr.data)?;
+    user.copy_from_user(&mut buf, attr.data)?;
     Ok(buf)
 }
 
-impl Bundle {
-    /// Validates `attrs` against `specs` as `uverbs_set_attr` and `uverbs_fill_attr` do.
-    pub fn parse(hdr_addr: u64, attrs: &[IoctlAttr], specs: &'static [AttrSpec]) -> Result<Self, Errno> {
+impl<'u> Bundle<'u> {
+    /// Validates `attrs` against `specs` as `uverbs_set_attr` and `uverbs_fill_attr` do; the
+    /// caller's memory is `user`'s.
+    pub fn parse(user: &'u dyn UserSpace, hdr_addr: u64, attrs: &[IoctlAttr], specs: &'static [AttrSpec]) -> Result<Self, Errno> {
         let mut present: Vec<(u16, Present)> = Vec::with_capacity(attrs.len());
         for (index, attr) in attrs.iter().enumerate() {
             let Some(spec) = specs.iter().find(|s| s.id == attr.attr_id) else {
@@ -124,7 +126,7 @@ impl Bundle {
                     }
                     if attr.len > max {
                         // Newer user space may send a longer struct; fine only if the extra is zero.
-                        let bytes = fetch(attr)?;
+                        let bytes = fetch(user, attr)?;
                         if bytes[max as usize..].iter().any(|&b| b != 0) {
                             return Err(Errno::EOPNOTSUPP);
                         }
@@ -141,7 +143,7 @@ impl Bundle {
         if specs.iter().any(|s| s.mandatory && !present.iter().any(|(id, _)| *id == s.id)) {
             return Err(Errno::EINVAL);
         }
-        Ok(Self { hdr_addr, present, outputs: Vec::new() })
+        Ok(Self { user, hdr_addr, present, outputs: Vec::new() })
     }
 
     fn get(&self, id: u16) -> Option<&Present> {
@@ -155,7 +157,7 @@ impl Bundle {
     /// An input value, zero-extended if the caller sent an older, shorter struct.
     pub fn read<T: FromBytes + IntoBytes>(&self, id: u16) -> Result<Option<T>, Errno> {
         let Some(p) = self.get(id) else { return Ok(None) };
-        let bytes = fetch(&p.attr)?;
+        let bytes = fetch(self.user, &p.attr)?;
         let mut value = T::new_zeroed();
         let dst = value.as_mut_bytes();
         let n = dst.len().min(bytes.len());
@@ -173,7 +175,7 @@ impl Bundle {
             let inline = Zeroizing::new(p.attr.data.to_ne_bytes());
             buf.copy_from_slice(&inline[..len]);
         } else {
-            copy_from_user(&mut buf, p.attr.data)?;
+            self.user.copy_from_user(&mut buf, p.attr.data)?;
         }
         Ok(buf)
     }
@@ -189,6 +191,19 @@ impl Bundle {
         self.get(id).map(|p| u32::try_from(p.attr.data).unwrap_or(u32::MAX))
     }
 
+    /// The size of the caller's buffer for output `id`, if it sent one.
+    pub fn output_len(&self, id: u16) -> Option<usize> {
+        self.get(id).map(|p| p.attr.len as usize)
+    }
+
+    /// Queues output bytes; written to the caller (truncated to its buffer) if the call succeeds.
+    pub fn write_bytes(&mut self, id: u16, bytes: &[u8]) {
+        if let Some(p) = self.get(id).copied() {
+            let len = (p.attr.len as usize).min(bytes.len());
+            self.outputs.push((p.index, bytes[..len].to_vec(), p.attr.data));
+        }
+    }
+
     /// Queues an output; written to the caller (truncated to its buffer) if the call succeeds.
     pub fn write<T: IntoBytes + Immutable>(&mut self, id: u16, value: &T) {
         if let Some(p) = self.get(id).copied() {
@@ -200,12 +215,12 @@ impl Bundle {
     /// Copies every queued output to the caller and marks it valid.
     pub fn flush_outputs(&mut self) -> Result<(), Errno> {
         for (index, bytes, addr) in self.outputs.drain(..) {
-            copy_to_user(addr, &bytes)?;
+            self.user.copy_to_user(addr, &bytes)?;
             let flags_addr = attr_addr(self.hdr_addr, index) + core::mem::offset_of!(IoctlAttr, flags) as u64;
             let mut flags = [0u8; 2];
-            copy_from_user(&mut flags, flags_addr)?;
+            self.user.copy_from_user(&mut flags, flags_addr)?;
             let flags = u16::from_ne_bytes(flags) | UVERBS_ATTR_F_VALID_OUTPUT;
-            copy_to_user(flags_addr, &flags.to_ne_bytes())?;
+            self.user.copy_to_user(flags_addr, &flags.to_ne_bytes())?;
         }
         Ok(())
     }
@@ -214,6 +229,6 @@ impl Bundle {
     pub fn write_new_handle(&self, id: u16, handle: u32) -> Result<(), Errno> {
         let p = self.get(id).ok_or(Errno::EINVAL)?;
         let data_addr = attr_addr(self.hdr_addr, p.index) + core::mem::offset_of!(IoctlAttr, data) as u64;
-        copy_to_user(data_addr, &u64::from(handle).to_ne_bytes())
+        self.user.copy_to_user(data_addr, &u64::from(handle).to_ne_bytes())
     }
 }

@@ -9,7 +9,10 @@ use accelverbs_kernel_abi::{Driver, Errno};
 use super::bundle::{Access, AttrKind, AttrSpec, Bundle};
 use super::objects::ObjectType;
 use super::table::{ObjectTable, UObject};
+use super::FileCounters;
 use crate::hw::SoftHardware;
+use crate::memory::UserSpace;
+use crate::SoftDevice;
 
 type Handler = fn(&mut Call<'_>, &mut Bundle) -> Result<(), Errno>;
 
@@ -25,7 +28,11 @@ pub struct Method {
 /// What a handler works on.
 #[derive(Debug)]
 pub struct Call<'a> {
+    pub device: &'a Arc<SoftDevice>,
     pub driver: &'a Arc<Driver<SoftHardware>>,
+    /// The process behind the file.
+    pub user: &'a Arc<dyn UserSpace>,
+    pub counters: &'a Arc<FileCounters>,
     pub ucontext: &'a Option<Arc<Ucontext<SoftHardware>>>,
     /// Set by GET_CONTEXT: installed only once the outputs reached the caller, so a call that
     /// fails with `EFAULT` on the way out leaves no context behind (and can be retried).

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod call;
+mod file_stats;
 mod objects;
 mod table;
 
@@ -18,10 +19,11 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::hw::qp::{Progress, Runner};
 use crate::hw::SoftHardware;
-use crate::memory::copy_from_user;
+use crate::memory::UserSpace;
 use crate::SoftDevice;
 use bundle::Bundle;
 use call::{check_handles, Call};
+pub(crate) use file_stats::FileCounters;
 use table::ObjectTable;
 
 #[derive(Debug, Default)]
@@ -35,14 +37,20 @@ struct FileState {
 #[derive(Debug)]
 pub struct UverbsFile {
     device: Arc<SoftDevice>,
+    /// The process that opened it: its memory and descriptor table.
+    user: Arc<dyn UserSpace>,
+    /// What it holds, for QUERY_FILES.
+    counters: Arc<FileCounters>,
     state: Mutex<FileState>,
     /// The ucontext's id once GET_CONTEXT ran (0 before), for the lock-free inline paths.
     ctx_id: AtomicU32,
 }
 
 impl UverbsFile {
-    pub(crate) fn new(device: Arc<SoftDevice>) -> Self {
-        Self { device, state: Mutex::new(FileState::default()), ctx_id: AtomicU32::new(0) }
+    pub(crate) fn new(device: Arc<SoftDevice>, user: Arc<dyn UserSpace>) -> Self {
+        let counters = Arc::new(FileCounters::new(Arc::clone(&user)));
+        device.file_opened(&counters);
+        Self { device, user, counters, state: Mutex::new(FileState::default()), ctx_id: AtomicU32::new(0) }
     }
 
     /// `ioctl(fd, request, hdr_addr)`. `hdr_addr` is the caller's address of an
@@ -62,7 +70,7 @@ impl UverbsFile {
             return Err(Errno::ENOTTY);
         }
         let mut raw = [0u8; core::mem::size_of::<IoctlHdr>()];
-        copy_from_user(&mut raw, hdr_addr)?;
+        self.user.copy_from_user(&mut raw, hdr_addr)?;
         let hdr = IoctlHdr::read_from_bytes(&raw).map_err(|_| Errno::EFAULT)?;
         if hdr.length as usize > MAX_IOCTL_LENGTH || hdr.length as usize != IoctlHdr::expected_length(hdr.num_attrs) {
             return Err(Errno::EINVAL);
@@ -75,14 +83,17 @@ impl UverbsFile {
             return Err(Errno::EINVAL);
         }
         let mut attrs = vec![IoctlAttr::default(); hdr.num_attrs as usize];
-        copy_from_user(attrs.as_mut_bytes(), hdr_addr.wrapping_add(core::mem::size_of::<IoctlHdr>() as u64))?;
-        let mut bundle = Bundle::parse(hdr_addr, &attrs, method.attrs)?;
+        self.user.copy_from_user(attrs.as_mut_bytes(), hdr_addr.wrapping_add(core::mem::size_of::<IoctlHdr>() as u64))?;
+        let mut bundle = Bundle::parse(&*self.user, hdr_addr, &attrs, method.attrs)?;
 
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
         check_handles(method, &bundle, &state.objects)?;
         let mut call = Call {
+            device: &self.device,
             driver: &self.device.driver,
+            user: &self.user,
+            counters: &self.counters,
             ucontext: &state.ucontext,
             new_ucontext: None,
             objects: &mut state.objects,
@@ -91,19 +102,22 @@ impl UverbsFile {
         };
         (method.handler)(&mut call, &mut bundle)?;
         let (created, destroyed, new_ucontext) = (call.created.take(), call.destroyed.take(), call.new_ucontext.take());
-        if let Some(handle) = destroyed {
-            state.objects.remove(handle);
+        if let Some(gone) = destroyed.and_then(|handle| state.objects.remove(handle)) {
+            self.counters.destroyed(gone.type_id());
         }
         bundle.flush_outputs()?;
         if new_ucontext.is_some() {
             state.ucontext = new_ucontext;
+            self.counters.context_opened();
         }
         if let Some((attr, obj)) = created {
+            let type_id = obj.type_id();
             let handle = state.objects.insert(obj)?;
             if let Err(e) = bundle.write_new_handle(attr, handle) {
                 state.objects.remove(handle);
                 return Err(e);
             }
+            self.counters.created(type_id);
         }
         if let Some(ctx) = &state.ucontext {
             self.ctx_id.store(ctx.id(), Ordering::Release);
@@ -113,11 +127,23 @@ impl UverbsFile {
 
     /// `mmap(fd, offset, len)`: the engine wake-word page is the only mappable object.
     pub fn mmap(&self, offset: u64, len: usize) -> Result<*mut u8, Errno> {
+        self.check_mmap(offset, len)?;
+        Ok(self.device.driver.hardware().uar.base())
+    }
+
+    /// What a process outside this one maps for `mmap(fd, offset, len)`: the memfd of the UAR
+    /// page, sealed against resizing.
+    pub fn mmap_fd(&self, offset: u64, len: usize) -> Result<std::os::fd::BorrowedFd<'_>, Errno> {
+        self.check_mmap(offset, len)?;
+        Ok(self.device.driver.hardware().uar.memfd())
+    }
+
+    fn check_mmap(&self, offset: u64, len: usize) -> Result<(), Errno> {
         let (uar_offset, uar_len) = accelverbs_kernel_abi::Hardware::uar_mapping(self.device.driver.hardware());
         if offset != uar_offset || len == 0 || len as u64 > uar_len {
             return Err(Errno::EINVAL);
         }
-        Ok(self.device.driver.hardware().uar.base())
+        Ok(())
     }
 
     /// Inline execution: runs pending work of QP `qpn` on the calling thread. Only QPs of this

@@ -37,6 +37,11 @@ impl UObject {
         Self { type_id: T::ID, destroy_order: T::DESTROY_ORDER, object }
     }
 
+    /// Its object type (`ids::object`).
+    pub fn type_id(&self) -> u16 {
+        self.type_id
+    }
+
     /// The object, if it has type `T`: `EINVAL` otherwise.
     fn downcast<T: ObjectType>(&self) -> Result<Arc<T::Object>, Errno> {
         if self.type_id != T::ID {

@@ -2,13 +2,54 @@
 
 use accelverbs::uapi::caps::cap_flags;
 use accelverbs::uapi::wqe::Opcode;
-use accelverbs::{devices, Error, Format};
+use accelverbs::{devices, Context, Error, Format};
 
 fn version(v: u64) -> String {
     format!("{}.{}.{}", v >> 32, (v >> 16) & 0xffff, v & 0xffff)
 }
 
-pub fn run() -> Result<(), Error> {
+fn mib(bytes: u64) -> String {
+    if bytes == u64::MAX {
+        "unlimited".to_owned()
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// `--stats`: live objects and locked memory, in total and per open file (each daemon client).
+fn print_stats(ctx: &Context) -> Result<(), Error> {
+    let total = ctx.device_resources()?;
+    let files = ctx.device_files()?;
+    println!("	clients:		{}", files.len());
+    println!(
+        "	objects:		contexts {} pds {} mrs {} cqs {} qps {} comp_channels {} comp_streams {} crypto_keys {}",
+        total.contexts, total.pds, total.mrs, total.cqs, total.qps, total.comp_channels, total.comp_streams, total.crypto_keys
+    );
+    println!("	locked_memory:		{}", mib(total.pinned_bytes));
+    println!("		pid	uid	pds	mrs	cqs	qps	channels	streams	keys	locked		limit		shared");
+    for (i, f) in files.iter().enumerate() {
+        let o = &f.objects;
+        println!(
+            "		{}	{}	{}	{}	{}	{}	{}		{}	{}	{}	{}	{}{}",
+            f.pid,
+            f.uid,
+            o.pds,
+            o.mrs,
+            o.cqs,
+            o.qps,
+            o.comp_channels,
+            o.comp_streams,
+            o.crypto_keys,
+            mib(o.pinned_bytes),
+            mib(f.memlock_limit),
+            mib(f.shared_bytes),
+            if i == 0 { "	(this one)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+pub fn run(stats: bool) -> Result<(), Error> {
     for dev in devices() {
         let ctx = dev.open()?;
         let caps = ctx.query_device()?;
@@ -20,7 +61,8 @@ pub fn run() -> Result<(), Error> {
             .map(|(_, name)| *name)
             .collect();
         println!("hca_id:\t{}", dev.name());
-        println!("\ttransport:\t\taccelerator (soft device, in-process)");
+        println!("\ttransport:\t\taccelerator (soft device)");
+        println!("\tchannel:\t\t{}", ctx.channel_description());
         println!("\tdriver:\t\t\t{}", accelverbs_rxe_sim::DRIVER_NAME);
         println!("\tfw_ver:\t\t\t{}", version(caps.fw_ver));
         println!("\tdriver_abi_ver:\t\t{}", version(caps.driver_ver));
@@ -51,6 +93,9 @@ pub fn run() -> Result<(), Error> {
             port.legacy_resp.state
         );
         println!("\t\t\tlink_layer:\tunspecified (no wire)");
+        if stats {
+            print_stats(&ctx)?;
+        }
     }
     Ok(())
 }

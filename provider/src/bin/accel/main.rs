@@ -68,8 +68,13 @@ enum Command {
     Decrypt(crypt_cmd::CryptArgs),
     /// SHA-256, HMAC-SHA-256 or CRC32C of files, printed as sha256sum prints.
     Digest(digest_cmd::DigestArgs),
-    /// Show devices, versions, limits and supported opcodes (like ibv_devinfo).
-    Devinfo,
+    /// Show devices, versions, limits and supported opcodes (like ibv_devinfo), and which
+    /// channel reaches the device (embedded, or the accel-simd daemon of ACCELVERBS_SOCKET).
+    Devinfo {
+        /// Also show live objects and locked memory, in total and per client.
+        #[arg(long)]
+        stats: bool,
+    },
     /// Measure throughput and latency of one operation against the CPU doing it directly.
     Perf(perf::PerfArgs),
 }
@@ -152,7 +157,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => return crypt_cmd::encrypt(args).code(),
         Command::Decrypt(args) => return crypt_cmd::decrypt(args).code(),
         Command::Digest(args) => return digest_cmd::run(args).code(),
-        Command::Devinfo => devinfo::run(),
+        Command::Devinfo { stats } => devinfo::run(stats),
         Command::Perf(args) => match args.validate() {
             Ok(()) => perf::run(&args),
             Err(message) => {

@@ -47,7 +47,9 @@ impl ObjectType for CompChannelType {
 
 fn alloc(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     let channel = call.ctx()?.create_comp_channel()?;
-    b.write(comp_channel::ATTR_ALLOC_FD, &channel.fd());
+    // SAFETY: the descriptor belongs to `channel`, alive for the call.
+    let fd = call.user.install_fd(unsafe { std::os::fd::BorrowedFd::borrow_raw(channel.fd()) })?;
+    b.write(comp_channel::ATTR_ALLOC_FD, &fd);
     call.create::<CompChannelType>(comp_channel::ATTR_HANDLE, channel);
     Ok(())
 }

@@ -1,12 +1,17 @@
 //! The device object: methods on the device itself, creating no handle
 //! (`DECLARE_UVERBS_GLOBAL_METHODS(UVERBS_OBJECT_DEVICE, ...)`).
 
+use std::mem::size_of;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+
 use accelverbs_kernel_abi::{Errno, HwAsyncEvents};
 use accelverbs_uapi::async_event::AsyncEventDesc;
 use accelverbs_uapi::caps::DeviceCaps;
-use accelverbs_uapi::cmd::{GetContextCmd, GetContextResp, ResourceCounts};
+use accelverbs_uapi::cmd::{FileStats, GetContextCmd, GetContextResp, ResourceCounts};
 use accelverbs_uapi::ids::{device, uhw};
 use accelverbs_uapi::verbs::QueryPortRespEx;
+use zerocopy::IntoBytes;
 
 use crate::uverbs::bundle::{AttrSpec as A, Bundle};
 use crate::uverbs::call::{Call, Method};
@@ -50,6 +55,14 @@ pub const METHODS: &[Method] = &[
         attrs: &[A::output::<i32>(device::ATTR_ASYNC_EVENT_FD, true)],
         handler: async_event_fd,
     },
+    Method {
+        id: device::METHOD_QUERY_FILES,
+        attrs: &[
+            A::output::<u32>(device::ATTR_QUERY_FILES_COUNT, true),
+            A::output::<FileStats>(device::ATTR_QUERY_FILES_LIST, false),
+        ],
+        handler: query_files,
+    },
 ];
 
 fn get_context(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
@@ -57,7 +70,7 @@ fn get_context(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     let cmd: GetContextCmd = b.read(uhw::IN)?.unwrap_or_default();
-    let (ctx, resp) = call.driver.alloc_ucontext(cmd)?;
+    let (ctx, resp) = call.driver.alloc_ucontext_for(cmd, call.user.memory())?;
     b.write(device::ATTR_GET_CONTEXT_NUM_COMP_VECTORS, &1u32);
     b.write(device::ATTR_GET_CONTEXT_CORE_SUPPORT, &0u64);
     b.write(uhw::OUT, &resp);
@@ -89,7 +102,23 @@ fn get_async_event(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
 }
 
 fn async_event_fd(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
-    let fd = call.ctx()?.async_events().fd();
+    let ctx = call.ctx()?;
+    // SAFETY: the descriptor belongs to the context's event queue, which `ctx` keeps open
+    // for the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(ctx.async_events().fd()) };
+    let fd = call.user.install_fd(fd)?;
     b.write(device::ATTR_ASYNC_EVENT_FD, &fd);
+    Ok(())
+}
+
+/// Every open file of the device, the caller's first, then the others as they opened.
+fn query_files(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    let mine = Arc::clone(call.counters);
+    let mut files = call.device.open_files();
+    files.sort_by_key(|f| !Arc::ptr_eq(f, &mine));
+    b.write(device::ATTR_QUERY_FILES_COUNT, &(files.len() as u32));
+    let room = b.output_len(device::ATTR_QUERY_FILES_LIST).unwrap_or(0) / size_of::<FileStats>();
+    let stats: Vec<FileStats> = files.iter().take(room).map(|f| f.snapshot()).collect();
+    b.write_bytes(device::ATTR_QUERY_FILES_LIST, stats.as_bytes());
     Ok(())
 }

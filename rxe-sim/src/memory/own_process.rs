@@ -1,17 +1,21 @@
-//! The RDMA core's user-memory services, emulated in-process: `copy_from_user`/`copy_to_user`
-//! that fail with `EFAULT` instead of faulting, and page pinning with locked-memory accounting.
+//! The RDMA core's user-memory services for a file opened in this process (embedded mode):
+//! `copy_from_user`/`copy_to_user` that fail with `EFAULT` instead of faulting, and page
+//! pinning with locked-memory accounting.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use accelverbs_kernel_abi::{Errno, PinnedMemory, RdmaCore};
+
+use super::{Credentials, UserSpace};
 
 const PAGE_SIZE: u64 = 4096;
 
 /// Reads `dst.len()` bytes of the caller's memory at `addr`. Goes through
 /// `process_vm_readv` on our own pid, so a bad address is `EFAULT`, never a crash: the
 /// same contract as the kernel's `copy_from_user`.
-pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
+fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
     if dst.is_empty() {
         return Ok(());
     }
@@ -28,7 +32,7 @@ pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
 }
 
 /// Writes `src` to the caller's memory at `addr`; `EFAULT` for a bad or read-only address.
-pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
+fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
     if src.is_empty() {
         return Ok(());
     }
@@ -44,12 +48,53 @@ pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
     }
 }
 
+/// This process, behind a file opened in it.
+#[derive(Debug)]
+pub struct OwnProcess {
+    pages: Arc<UserPages>,
+}
+
+impl OwnProcess {
+    /// A file's view of `device`'s pinning: its own count, the device's budget.
+    pub fn new(device: &UserPages) -> Self {
+        Self { pages: Arc::new(device.for_file()) }
+    }
+}
+
+impl UserSpace for OwnProcess {
+    fn copy_from_user(&self, dst: &mut [u8], addr: u64) -> Result<(), Errno> {
+        copy_from_user(dst, addr)
+    }
+
+    fn copy_to_user(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        copy_to_user(addr, src)
+    }
+
+    fn memory(&self) -> Arc<dyn RdmaCore> {
+        Arc::clone(&self.pages) as Arc<dyn RdmaCore>
+    }
+
+    fn install_fd(&self, fd: BorrowedFd<'_>) -> Result<i32, Errno> {
+        Ok(fd.as_raw_fd())
+    }
+
+    fn credentials(&self) -> Credentials {
+        Credentials::own()
+    }
+
+    fn locked_memory(&self) -> (u64, u64) {
+        (self.pages.pinned_bytes(), self.pages.budget.counter().1)
+    }
+}
+
 /// Pins user pages with `mlock`, charging them to a locked-memory budget as `ib_umem_get`
 /// charges `RLIMIT_MEMLOCK` (unless the process holds `CAP_IPC_LOCK`).
 #[derive(Debug)]
 pub struct UserPages {
-    /// Bytes this device holds pinned (reported by QUERY_RESOURCES).
+    /// Bytes pinned through this value: the device's, or one file's.
     pinned: Arc<AtomicU64>,
+    /// Bytes the whole device holds pinned (QUERY_RESOURCES), when this value counts a file.
+    device_pinned: Option<Arc<AtomicU64>>,
     budget: Budget,
 }
 
@@ -95,11 +140,50 @@ impl UserPages {
             Some(limit) => Budget::Device { limit, charged: Arc::new(AtomicU64::new(0)) },
             None => Budget::Process { limit: default_memlock_limit() },
         };
-        Self { pinned: Arc::new(AtomicU64::new(0)), budget }
+        Self { pinned: Arc::new(AtomicU64::new(0)), device_pinned: None, budget }
+    }
+
+    /// The count every pin adds to: this device's total.
+    pub(crate) fn device_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(self.device_pinned.as_ref().unwrap_or(&self.pinned))
+    }
+
+    /// One file's pinning: counted on its own and in this device's total, charged to the same
+    /// budget.
+    fn for_file(&self) -> Self {
+        Self { pinned: Arc::new(AtomicU64::new(0)), device_pinned: Some(Arc::clone(&self.pinned)), budget: self.budget.clone() }
+    }
+
+    /// The counters a pin of `bytes` goes into.
+    fn counters(&self) -> PinCounters {
+        PinCounters { file: Arc::clone(&self.pinned), device: self.device_pinned.clone() }
     }
 }
 
-fn default_memlock_limit() -> u64 {
+/// Where a pin is counted: the device's total, and a file's when it counts a file.
+#[derive(Debug)]
+pub(crate) struct PinCounters {
+    file: Arc<AtomicU64>,
+    device: Option<Arc<AtomicU64>>,
+}
+
+impl PinCounters {
+    pub(crate) fn add(&self, bytes: u64) {
+        self.file.fetch_add(bytes, Ordering::AcqRel);
+        if let Some(device) = &self.device {
+            device.fetch_add(bytes, Ordering::AcqRel);
+        }
+    }
+
+    pub(crate) fn sub(&self, bytes: u64) {
+        self.file.fetch_sub(bytes, Ordering::AcqRel);
+        if let Some(device) = &self.device {
+            device.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+pub(crate) fn default_memlock_limit() -> u64 {
     if has_cap_ipc_lock() {
         return u64::MAX;
     }
@@ -157,8 +241,9 @@ impl RdmaCore for UserPages {
         }
         let charged = last - first;
         self.budget.charge(charged)?;
-        self.pinned.fetch_add(charged, Ordering::AcqRel);
-        let region = PinnedRegion { addr, len, first, charged, pinned: Arc::clone(&self.pinned), budget: self.budget.clone() };
+        let counters = self.counters();
+        counters.add(charged);
+        let region = PinnedRegion { addr, len, first, charged, counters, budget: self.budget.clone() };
         fault_in(first, charged, writable)?;
         // SAFETY: mlock only changes residency of our own mapping, which `fault_in` just found
         // mapped with the needed access.
@@ -186,7 +271,7 @@ struct PinnedRegion {
     len: u64,
     first: u64,
     charged: u64,
-    pinned: Arc<AtomicU64>,
+    counters: PinCounters,
     budget: Budget,
 }
 
@@ -213,7 +298,7 @@ impl Drop for PinnedRegion {
         // and the owning MR or ring keeps that alive.
         // SAFETY: munlock only changes residency of a range we locked.
         unsafe { libc::munlock(self.first as usize as *const libc::c_void, self.charged as usize) };
-        self.pinned.fetch_sub(self.charged, Ordering::AcqRel);
+        self.counters.sub(self.charged);
         self.budget.uncharge(self.charged);
     }
 }

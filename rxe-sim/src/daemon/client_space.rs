@@ -1,0 +1,235 @@
+//! A daemon client's side of its uverbs file: its memory, reached with `process_vm_readv` and
+//! `process_vm_writev` as the kernel reaches a caller's with `copy_from_user`; the memfds it
+//! shares, which the device reaches directly; and its descriptor table, which takes the
+//! descriptors the device gives it over the socket.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use accelverbs_kernel_abi::{Errno, PinnedMemory, RdmaCore};
+use accelverbs_uapi::daemon::transport;
+use accelverbs_uapi::daemon::{DaemonMsg, MsgKind};
+
+use super::shared_mapping::SharedMapping;
+use crate::memory::{Credentials, UserSpace};
+
+const PAGE_SIZE: u64 = 4096;
+
+/// The client behind one connection.
+#[derive(Debug)]
+pub struct ClientSpace {
+    credentials: Credentials,
+    /// The connection, for handing descriptors over during an ioctl.
+    socket: Arc<OwnedFd>,
+    pages: Arc<ClientPages>,
+}
+
+/// The client's shared memory and what it has pinned.
+#[derive(Debug)]
+struct ClientPages {
+    /// Mappings of the client's memfds, by the client address they start at.
+    windows: Mutex<BTreeMap<u64, Arc<SharedMapping>>>,
+    shared_bytes: AtomicU64,
+    /// Bytes this connection has pinned.
+    pinned: Arc<AtomicU64>,
+    /// Bytes the client's process has pinned over all its connections (the kernel charges
+    /// the process's `mm`, however many files it opens), and the most it may.
+    process_pinned: Arc<AtomicU64>,
+    limit: u64,
+    /// The device-wide total.
+    device_pinned: Arc<AtomicU64>,
+}
+
+impl ClientSpace {
+    pub fn new(
+        credentials: Credentials,
+        socket: Arc<OwnedFd>,
+        process_pinned: Arc<AtomicU64>,
+        limit: u64,
+        device_pinned: Arc<AtomicU64>,
+    ) -> Self {
+        let pages = Arc::new(ClientPages {
+            windows: Mutex::new(BTreeMap::new()),
+            shared_bytes: AtomicU64::new(0),
+            pinned: Arc::new(AtomicU64::new(0)),
+            process_pinned,
+            limit,
+            device_pinned,
+        });
+        Self { credentials, socket, pages }
+    }
+
+    /// Maps the client's memfd `fd`, which it has mapped at `addr` for `len` bytes, so that
+    /// the device reaches those addresses directly. `EINVAL` for anything but a sealed memfd
+    /// of at least `len` bytes at a page-aligned address, and for a range overlapping one
+    /// already shared.
+    pub fn share(&self, fd: OwnedFd, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        if len == 0 || !addr.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || usize::try_from(len).is_err() {
+            return Err(Errno::EINVAL);
+        }
+        transport::check_sealed(fd.as_fd(), len).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+        let mut windows = self.pages.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let before = windows.range(..end).next_back();
+        if before.is_some_and(|(&start, w)| start + w.len() as u64 > addr) {
+            return Err(Errno::EINVAL);
+        }
+        let mapping = SharedMapping::map(fd.as_fd(), len as usize)?;
+        windows.insert(addr, Arc::new(mapping));
+        self.pages.shared_bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Forgets the window shared at `addr`. Objects still pinning it keep the mapping until
+    /// they go; the device never reaches it through a new pin.
+    pub fn unshare(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        let mut windows = self.pages.windows.lock().unwrap_or_else(|e| e.into_inner());
+        match windows.get(&addr) {
+            Some(w) if w.len() as u64 == len => {
+                windows.remove(&addr);
+                self.pages.shared_bytes.fetch_sub(len, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+fn process_vm(pid: u32, local: libc::iovec, remote: libc::iovec, write: bool) -> Result<(), Errno> {
+    if local.iov_len == 0 {
+        return Ok(());
+    }
+    let pid = pid as libc::pid_t;
+    // SAFETY: `local` describes memory of this process the caller lends for the call (read
+    // for a write, written for a read); `remote` is only interpreted by the kernel in the
+    // client's address space, where it checks every page and reports EFAULT.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
+        } else {
+            libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
+        }
+    };
+    if n == local.iov_len as isize {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+impl UserSpace for ClientSpace {
+    fn copy_from_user(&self, dst: &mut [u8], addr: u64) -> Result<(), Errno> {
+        let local = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: dst.len() };
+        let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: dst.len() };
+        process_vm(self.credentials.pid, local, remote, false)
+    }
+
+    fn copy_to_user(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        let local = libc::iovec { iov_base: src.as_ptr() as *mut libc::c_void, iov_len: src.len() };
+        let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: src.len() };
+        process_vm(self.credentials.pid, local, remote, true)
+    }
+
+    fn memory(&self) -> Arc<dyn RdmaCore> {
+        Arc::clone(&self.pages) as Arc<dyn RdmaCore>
+    }
+
+    fn install_fd(&self, fd: BorrowedFd<'_>) -> Result<i32, Errno> {
+        // Only the connection's thread calls this, inside an ioctl the client waits on, so
+        // the next message from the client is the answer.
+        let socket = self.socket.as_fd();
+        transport::send(socket, &DaemonMsg::new(MsgKind::InstallFd, 0, 0), Some(fd)).map_err(|_| Errno::EIO)?;
+        let (answer, stray) = transport::recv(socket).map_err(|_| Errno::EIO)?;
+        drop(stray);
+        if answer.kind != MsgKind::FdInstalled as u32 {
+            return Err(Errno::EPROTO);
+        }
+        if answer.errno != 0 {
+            return Err(Errno(answer.errno));
+        }
+        i32::try_from(answer.a).map_err(|_| Errno::EPROTO)
+    }
+
+    fn credentials(&self) -> Credentials {
+        self.credentials
+    }
+
+    fn locked_memory(&self) -> (u64, u64) {
+        (self.pages.pinned.load(Ordering::Relaxed), self.pages.limit)
+    }
+
+    fn shared_bytes(&self) -> u64 {
+        self.pages.shared_bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl RdmaCore for ClientPages {
+    /// Pins a range of the client's shared memory: it must lie inside one window. Pages are
+    /// charged to the client's limit (the memfd's pages are the client's; the daemon maps
+    /// them, and does not lock them: a page swapped out is faulted back in by the access).
+    fn pin_user_memory(&self, addr: u64, len: u64, _writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        let window = {
+            let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+            let (&start, w) = windows.range(..=addr).next_back().ok_or(Errno::EFAULT)?;
+            if end > start + w.len() as u64 {
+                return Err(Errno::EFAULT);
+            }
+            (start, Arc::clone(w))
+        };
+        let charged = end.next_multiple_of(PAGE_SIZE) - (addr & !(PAGE_SIZE - 1));
+        self.process_pinned
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_add(charged).filter(|&n| n <= self.limit))
+            .map_err(|_| Errno::ENOMEM)?;
+        self.pinned.fetch_add(charged, Ordering::AcqRel);
+        self.device_pinned.fetch_add(charged, Ordering::AcqRel);
+        Ok(Arc::new(WindowPin {
+            mapping: window.1,
+            offset: (addr - window.0) as usize,
+            addr,
+            len,
+            charged,
+            counters: [Arc::clone(&self.pinned), Arc::clone(&self.process_pinned), Arc::clone(&self.device_pinned)],
+        }))
+    }
+
+    fn pinned_bytes(&self) -> u64 {
+        self.pinned.load(Ordering::Acquire)
+    }
+}
+
+/// A pinned range of a shared window.
+#[derive(Debug)]
+struct WindowPin {
+    mapping: Arc<SharedMapping>,
+    offset: usize,
+    addr: u64,
+    len: u64,
+    charged: u64,
+    /// The connection's, the process's and the device's counts of pinned bytes.
+    counters: [Arc<AtomicU64>; 3],
+}
+
+// SAFETY: the range lies inside `mapping` (checked when pinned), a mapping of a memfd sealed
+// against shrinking that this value keeps alive; the daemon reaches it at its own address.
+unsafe impl PinnedMemory for WindowPin {
+    fn addr(&self) -> u64 {
+        self.addr
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn dma_addr(&self) -> *mut u8 {
+        self.mapping.base().wrapping_add(self.offset)
+    }
+}
+
+impl Drop for WindowPin {
+    fn drop(&mut self) {
+        for counter in &self.counters {
+            counter.fetch_sub(self.charged, Ordering::AcqRel);
+        }
+    }
+}

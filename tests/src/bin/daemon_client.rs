@@ -1,0 +1,82 @@
+//! A second client process for the daemon tests (`tests/tests/daemon.rs`): it opens the device
+//! named by `ACCELVERBS_SOCKET`, creates objects, prints what names them, then does what its
+//! argument says:
+//!
+//! - `hold`: keeps them and answers commands on stdin, one line each: `untouched` answers
+//!   whether the destination region is still all zero, `copy` runs one verified COPY and
+//!   answers `ok` (or the failure). End of stdin ends it.
+//! - `busy`: posts a queue of 1 MiB COPYs it never polls, answers `posted`, and waits to be
+//!   killed.
+
+use std::io::{BufRead, Write};
+
+use accelverbs::{devices, Access, Copy, KeyAlgorithm, QpInit, WorkCompletion};
+
+const LEN: usize = 1 << 20;
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let ctx = devices()[0].open().expect("open the daemon's device");
+    let pd = ctx.alloc_pd().expect("alloc_pd");
+    let mut cq = ctx.create_cq(256, None).expect("create_cq");
+    let mut qp = pd.create_qp(&cq, QpInit::new(128)).expect("create_qp");
+    let mut src = pd.alloc_mr(LEN, Access::empty()).expect("alloc_mr");
+    let mut dst = pd.alloc_mr(LEN, Access::LOCAL_WRITE).expect("alloc_mr");
+    src.as_mut_slice().unwrap().iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
+    let key = pd.create_crypto_key(KeyAlgorithm::Aes256Gcm, &[7u8; 32]).expect("create_crypto_key");
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "src_addr={} src_lkey={} dst_addr={} dst_lkey={} mr_handle={} key={} pd_handle={}",
+        src.addr(),
+        src.lkey(),
+        dst.addr(),
+        dst.lkey(),
+        dst.handle(),
+        key.number(),
+        pd.handle()
+    )
+    .unwrap();
+    out.flush().unwrap();
+
+    match mode.as_str() {
+        "hold" => {
+            let mut wc = [WorkCompletion::default(); 1];
+            for (n, line) in std::io::stdin().lock().lines().enumerate() {
+                let answer = match line.unwrap().as_str() {
+                    "untouched" => dst.as_slice().unwrap().iter().all(|&b| b == 0).to_string(),
+                    "copy" => {
+                        qp.post(Copy::new(n as u64, src.slice(0, LEN as u32), dst.slice_mut(0, LEN as u32))).unwrap();
+                        while cq.poll(&mut wc) == 0 {}
+                        let same = dst.as_slice().unwrap() == src.as_slice().unwrap();
+                        let answer =
+                            if wc[0].is_success() && same { "ok".to_owned() } else { format!("failed {:?} same={same}", wc[0]) };
+                        dst.as_mut_slice().unwrap().fill(0);
+                        answer
+                    }
+                    other => format!("unknown command {other:?}"),
+                };
+                writeln!(out, "{answer}").unwrap();
+                out.flush().unwrap();
+            }
+        }
+        "busy" => {
+            let mut batch = qp.batch();
+            for i in 0..128 {
+                // SAFETY: nothing reads or writes the regions again: the process is killed
+                // with these requests in flight.
+                let copy = unsafe { Copy::from_sges(i, src.sge(0, LEN as u32), dst.sge(0, LEN as u32)) };
+                if batch.push(copy).is_err() {
+                    break;
+                }
+            }
+            batch.ring();
+            writeln!(out, "posted").unwrap();
+            out.flush().unwrap();
+            loop {
+                std::thread::park();
+            }
+        }
+        other => panic!("unknown mode {other:?}: hold or busy"),
+    }
+}

@@ -1,0 +1,78 @@
+//! An `accel-simd` daemon for a test: started on a private socket, stopped (killed) on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use accelverbs::{DaemonChannel, DaemonSource, Device};
+
+/// A binary of this workspace built beside the test executable (`target/<profile>/NAME`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: build it first (bash tests/run.sh does)", path.display());
+    path
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `accel-simd --foreground` with `args` and waits until it accepts connections.
+    pub fn start(args: &[&str]) -> Daemon {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir =
+            std::env::temp_dir().join(format!("accelverbs-simd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&dir).expect("a directory for the socket");
+        let socket = dir.join("sock");
+        let log = std::fs::File::create(dir.join("log")).expect("a log file");
+        let child = Command::new(workspace_binary("accel-simd"))
+            .args(["--foreground", "--mode", "600", "--socket"])
+            .arg(&socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start accel-simd");
+        let mut daemon = Daemon { child, dir, socket };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while DaemonChannel::connect(&daemon.socket).is_err() {
+            if let Some(status) = daemon.child.try_wait().expect("the daemon's status") {
+                panic!("accel-simd exited ({status}) before listening: {}", daemon.log());
+            }
+            assert!(Instant::now() < deadline, "accel-simd did not listen within 20 s: {}", daemon.log());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        daemon
+    }
+
+    /// The device it serves.
+    pub fn device(&self) -> Device {
+        Device::from_source("accelsim0", Arc::new(DaemonSource::new(&self.socket)))
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
