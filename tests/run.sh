@@ -3,7 +3,8 @@
 # test compiles against: the kernel's rdma uapi and libibverbs' verbs.h; the stock compression
 # tools the codec tests compare with: gzip, zstd, lz4, Python's lz4; rdma-core's tools and
 # python suite, which run against the libibverbs plugin; what rust-ibverbs builds with), then
-# format, lint, the tests, and the checks of the unsafe core: loom models, Miri,
+# format, lint, the tests (the end-to-end ones on both channels: embedded and the accel-simd
+# daemon), and the checks of the unsafe core: loom models, Miri,
 # ThreadSanitizer (nightly).
 #   bash tests/run.sh          everything (what CI runs)
 #   QUICK=1 bash tests/run.sh  format, lint and tests only
@@ -57,6 +58,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # daemon tests run accel-simd and accel, binaries of other packages than theirs.
 cargo build --locked -p accelverbs-rdma-core -p accelverbs-rxe-sim -p accelverbs
 stage tests cargo test --workspace --locked
+# The end-to-end suite once more, on the daemon channel (one suite, two channels).
+stage tests-daemon bash tests/daemon_suite.sh
 if [ -z "${QUICK:-}" ]; then
     # Compile-fail doc tests name the error they expect; only nightly rustdoc checks the code.
     stage doc-error-codes cargo +nightly test --locked -p accelverbs --doc

@@ -12,9 +12,29 @@ use accelverbs::{
 };
 use std::time::{Duration, Instant};
 
-/// A private soft device, so tests do not share engines or counters.
+/// A private soft device, so tests do not share engines or counters; or, when the suite runs
+/// on the daemon channel (`ACCELVERBS_SOCKET` set, `tests/daemon_suite.sh`), the daemon's
+/// device, whose engines the daemon chose.
 pub fn device(engines: usize) -> Device {
+    if on_daemon() {
+        return accelverbs::devices().remove(0);
+    }
     Device::embedded(SimConfig { engines, ..SimConfig::default() })
+}
+
+/// For a test that needs the embedded device: true (and a line saying why) on the daemon
+/// channel, where the test then returns without running. Every use names what the daemon lacks.
+pub fn embedded_only(why: &str) -> bool {
+    let skip = on_daemon();
+    if skip {
+        eprintln!("skipped on the daemon channel: {why}");
+    }
+    skip
+}
+
+/// Whether the suite runs on the daemon channel.
+pub fn on_daemon() -> bool {
+    std::env::var_os(accelverbs::uapi::daemon::SOCKET_ENV).is_some_and(|p| !p.is_empty())
 }
 
 /// Context + PD.

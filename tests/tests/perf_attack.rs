@@ -90,6 +90,11 @@ fn poster(dev: &Device, policy: ExecPolicy) -> Box<dyn FnMut() + Send> {
 /// Everything on the device then hangs: every later pass, registration and destroy.
 #[test]
 fn mr_and_key_writers_with_two_passes_do_not_deadlock() {
+    if accelverbs_tests::embedded_only(
+        "its stall detector assumes in-process registration speed (not yet examined on the daemon)",
+    ) {
+        return;
+    }
     let dev = device(2);
     let mut workers: Vec<Worker> = vec![
         // Two QPs on two engines, and one poster running its passes inline.
@@ -129,6 +134,9 @@ fn mr_and_key_writers_with_two_passes_do_not_deadlock() {
 /// can start or go past its next WQE: one tenant's request stalls everyone's NOPs.
 #[test]
 fn a_long_request_on_one_qp_stalls_neither_registration_nor_other_qps() {
+    if accelverbs_tests::embedded_only("needs engines of its own") {
+        return;
+    }
     use accelverbs::{Compress, Format, Nop};
     let dev = device(2);
     let open = || dev.open_with(ContextOptions { policy: ExecPolicy::Threads, ..ContextOptions::default() }).unwrap();
@@ -262,6 +270,11 @@ fn holds_taken_over_survive_failed_posts_forgotten_batches_and_resets() {
 /// the test). Passes: a regression test.
 #[test]
 fn raw_wqes_never_touch_a_region_after_its_deregistration_returns() {
+    if accelverbs_tests::embedded_only(
+        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
+    ) {
+        return;
+    }
     use accelverbs::uapi::wqe::{flags, Opcode, Sge, Wqe};
     use accelverbs::RawWqe;
     use accelverbs_tests::raw::Pages;
