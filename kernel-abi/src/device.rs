@@ -127,6 +127,12 @@ impl<H: Hardware> Driver<H> {
         if self.hw.supports_inline() {
             flags |= cap_flags::INLINE_EXECUTION;
         }
+        // Every SGE of every opcode goes through the same translation, which reaches an
+        // on-demand region as readily as a pinned one.
+        let odp_opcodes = if self.core.on_demand_paging() { self.hw.opcodes() } else { 0 };
+        if odp_opcodes != 0 {
+            flags |= cap_flags::ON_DEMAND_PAGING;
+        }
         DeviceCaps {
             fw_ver: pack_version(FW_VERSION.0, FW_VERSION.1, FW_VERSION.2),
             driver_ver: pack_version(DRIVER_ABI_VERSION.0, DRIVER_ABI_VERSION.1, DRIVER_ABI_VERSION.2),
@@ -146,13 +152,15 @@ impl<H: Hardware> Driver<H> {
             page_size_cap: PAGE_SIZE,
             opcodes: self.hw.opcodes() as u64,
             opcodes_hi: (self.hw.opcodes() >> 64) as u64,
+            odp_opcodes: odp_opcodes as u64,
+            odp_opcodes_hi: (odp_opcodes >> 64) as u64,
             cap_flags: flags,
             compress_formats: self.hw.compress_formats(),
             max_comp_streams: l.max_comp_streams,
             node_guid: NODE_GUID,
             max_crypto_keys: l.max_crypto_keys,
             reserved0: 0,
-            reserved: [0; 4],
+            reserved: [0; 2],
         }
     }
 

@@ -12,11 +12,34 @@ use accelverbs_uapi::verbs::QpState;
 
 use crate::Errno;
 
-/// User memory pinned for device access for as long as this value lives (an `ib_umem`).
+/// Reaches user memory by copying it, each access resolving the process's mapping as it is at
+/// that moment (on-demand paging, and memory of another process): an address that is not
+/// mapped with the access asked for is an error, never a crash.
+pub trait UserCopy: Send + Sync + core::fmt::Debug {
+    /// Reads `dst.len()` bytes at `addr`.
+    fn read(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno>;
+    /// Writes `src` at `addr`.
+    fn write(&self, addr: u64, src: &[u8]) -> Result<(), Errno>;
+    /// Faults `[addr, addr + len)` in ahead of use, for writing if `writable` (`advise_mr`).
+    fn prefetch(&self, addr: u64, len: u64, writable: bool) -> Result<(), Errno>;
+}
+
+/// How the device reaches a range of user memory.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// At this address, for as long as the range's value lives: pinned memory.
+    Direct(*mut u8),
+    /// Through copies at access time: on-demand paging, or a process the device cannot map.
+    Copy(Arc<dyn UserCopy>),
+}
+
+/// User memory the device may access for as long as this value lives (an `ib_umem`): pinned,
+/// or reached on demand.
 ///
 /// # Safety
-/// The device dereferences [`PinnedMemory::dma_addr`]: an implementation must return an
-/// address through which the device may access `len()` bytes for as long as the value lives.
+/// Unless [`PinnedMemory::reach`] says `Copy`, the device dereferences
+/// [`PinnedMemory::dma_addr`]: an implementation must return an address through which the
+/// device may access `len()` bytes for as long as the value lives.
 pub unsafe trait PinnedMemory: Send + Sync + core::fmt::Debug {
     /// User virtual address of the first byte.
     fn addr(&self) -> u64;
@@ -26,8 +49,12 @@ pub unsafe trait PinnedMemory: Send + Sync + core::fmt::Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Address the device uses to reach the first byte.
+    /// Address the device uses to reach the first byte (pinned memory).
     fn dma_addr(&self) -> *mut u8;
+    /// How the device reaches the range: pinned memory directly.
+    fn reach(&self) -> Reach {
+        Reach::Direct(self.dma_addr())
+    }
 }
 
 /// What the RDMA core provides to a driver.
@@ -35,6 +62,20 @@ pub trait RdmaCore: Send + Sync {
     /// Pins `len` bytes at `addr` (`ib_umem_get`), charging them to the caller's locked-memory
     /// limit. Fails with `ENOMEM` over the limit and `EFAULT` for unmapped memory.
     fn pin_user_memory(&self, addr: u64, len: u64, writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno>;
+    /// The memory of a region: pinned like [`RdmaCore::pin_user_memory`], or with `on_demand`
+    /// reached through copies at access time and pinning nothing (`ib_umem_odp_get`; the range
+    /// `[0, u64::MAX)` for an implicit region). The device may also reach pinned memory by
+    /// copies when it cannot map it. Without on-demand paging, `EOPNOTSUPP`.
+    fn map_region(&self, addr: u64, len: u64, writable: bool, on_demand: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        if on_demand {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        self.pin_user_memory(addr, len, writable)
+    }
+    /// Whether [`RdmaCore::map_region`] takes `on_demand`.
+    fn on_demand_paging(&self) -> bool {
+        false
+    }
     /// Bytes currently pinned through this core.
     fn pinned_bytes(&self) -> u64;
 }
@@ -158,6 +199,12 @@ pub trait Hardware: Send + Sync + Sized + 'static {
     fn mr_register(&self, setup: MrSetup) -> Result<u32, Errno>;
     /// Removes an MR and returns only once no engine can still be using it.
     fn mr_deregister(&self, key: u32);
+    /// Faults in the pages `sge` names (for writing if `write`), which must lie in an
+    /// on-demand region of PD `pdn`: `ENOENT` if no such region has its key, `EFAULT` if the
+    /// range is outside it or not mapped. Devices without on-demand paging: `EOPNOTSUPP`.
+    fn mr_prefetch(&self, _pdn: u32, _sge: &accelverbs_uapi::wqe::Sge, _write: bool) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
 
     fn create_comp_channel(&self) -> Result<Self::CompChannel, Errno>;
     /// A user context's queue of asynchronous events.

@@ -28,7 +28,7 @@ pub use device::{Driver, Limits};
 pub use errno::Errno;
 pub use hardware::{
     CompStreamSetup, CqSetup, CryptoKeySetup, Hardware, HwAsyncEvents, HwCompChannel, HwCq, HwQp, MrSetup, PinnedMemory, QpSetup,
-    RdmaCore, RecvQueueSetup,
+    RdmaCore, Reach, RecvQueueSetup, UserCopy,
 };
 pub use qp_state::transition_allowed;
 pub use resources::{ResourceCounter, ResourceGuard};

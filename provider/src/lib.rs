@@ -142,6 +142,7 @@ mod in_flight;
 pub mod ioctl;
 mod mem;
 mod mr;
+mod on_demand;
 mod pd;
 mod post;
 mod qp;
@@ -171,6 +172,7 @@ pub use daemon_channel::{DaemonChannel, DaemonSource};
 pub use device::{devices, ChannelSource, Device};
 pub use error::{Error, PostError};
 pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
+pub use on_demand::{Advice, OnDemandRegion};
 pub use pd::Pd;
 pub use post::{
     Compress, CompressEncrypt, Copy, Decompress, Decrypt, DecryptDecompress, Digest, Encrypt, Nop, PostBatch, RawWqe, RdmaRead,

@@ -9,13 +9,17 @@ use accelverbs::uapi::cmd::{
 use accelverbs::uapi::compress::{Format, StreamDirection};
 use accelverbs::uapi::ids::{comp_stream, cq, crypto_key, device, mr, object, pd, qp, uhw};
 use accelverbs::uapi::verbs::{DestroyCqResp, DestroyQpResp, QpCap, IB_UVERBS_QPT_DRIVER};
-use accelverbs::Channel;
+use std::sync::Arc;
 
-/// Page-aligned zeroed memory for rings and doorbell records.
+use accelverbs::{Channel, SharedMemory};
+
+/// Page-aligned zeroed memory for rings and doorbell records: this process's own, or shared
+/// with a device in another process (a daemon, which reaches rings only there).
 #[derive(Debug)]
 pub struct Pages {
     ptr: *mut u8,
     len: usize,
+    shared: Option<Arc<dyn SharedMemory>>,
 }
 
 // SAFETY: the mapping is owned by this value and reached only through addresses handed to the
@@ -39,7 +43,16 @@ impl Pages {
             )
         };
         assert_ne!(p, libc::MAP_FAILED);
-        Self { ptr: p.cast(), len }
+        Self { ptr: p.cast(), len, shared: None }
+    }
+
+    /// `len` bytes the device behind `chan` can reach as a ring: shared with it if it lives in
+    /// another process.
+    pub fn for_device(chan: &dyn Channel, len: usize) -> Self {
+        let Some(shared) = chan.shared_memory() else { return Self::new(len) };
+        let len = len.next_multiple_of(4096);
+        let ptr = shared.map(len).expect("memory shared with the device");
+        Self { ptr: ptr.as_ptr(), len, shared: Some(shared) }
     }
 
     pub fn addr(&self) -> u64 {
@@ -67,6 +80,12 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            // SAFETY: the mapping `map` made in `for_device`; the device no longer uses it
+            // (the file that registered it closed first, see `RawFile`).
+            unsafe { shared.unmap(std::ptr::NonNull::new(self.ptr).expect("mapped"), self.len) };
+            return;
+        }
         // SAFETY: unmaps the mapping made in `new`.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
@@ -128,7 +147,7 @@ impl RawFile {
 
     /// Registers `len` fresh bytes; returns (handle, lkey).
     pub fn reg_mr(&mut self, pd_handle: u32, len: usize, access: u32) -> Result<(u32, u32), i32> {
-        let pages = Pages::new(len);
+        let pages = Pages::for_device(&*self.chan, len);
         let (mut lkey, mut rkey) = (0u32, 0u32);
         let mut c = Command::new(object::MR, mr::METHOD_REG);
         let h = c.new_object(mr::ATTR_REG_HANDLE);
@@ -145,7 +164,8 @@ impl RawFile {
     }
 
     pub fn create_cq(&mut self, entries: u32) -> Result<u32, i32> {
-        self.create_cq_in(entries, Pages::new(32 * entries as usize), Pages::new(64))
+        let (ring, db) = (Pages::for_device(&*self.chan, 32 * entries as usize), Pages::for_device(&*self.chan, 64));
+        self.create_cq_in(entries, ring, db)
     }
 
     /// CREATE_CQ with the ring and doorbell record in the given memory.
@@ -167,13 +187,14 @@ impl RawFile {
     }
 
     pub fn create_qp(&mut self, pd_handle: u32, cq_handle: u32, depth: u32) -> Result<u32, i32> {
-        self.create_qp_in(pd_handle, cq_handle, depth, Pages::new(128 * depth as usize), Pages::new(128))
+        let (ring, db) = (Pages::for_device(&*self.chan, 128 * depth as usize), Pages::for_device(&*self.chan, 128));
+        self.create_qp_in(pd_handle, cq_handle, depth, ring, db)
     }
 
     /// CREATE_QP of verbs type `qp_type` (`IB_UVERBS_QPT_*`), as a C program would make its
     /// RC QP.
     pub fn create_qp_of_type(&mut self, pd_handle: u32, cq_handle: u32, depth: u32, qp_type: u32) -> Result<u32, i32> {
-        let (ring, db) = (Pages::new(128 * depth as usize), Pages::new(128));
+        let (ring, db) = (Pages::for_device(&*self.chan, 128 * depth as usize), Pages::for_device(&*self.chan, 128));
         self.create_qp_with(pd_handle, cq_handle, depth, qp_type, ring, db)
     }
 

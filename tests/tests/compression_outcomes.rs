@@ -125,11 +125,6 @@ fn truncated_and_empty_inputs_are_reported() {
 
 #[test]
 fn too_small_a_destination_is_recoverable_by_retrying_bigger() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     let mut t = Traffic::new(1, ExecPolicy::Threads, 16);
     let data = compressible(4, 64 << 10);
     for format in Format::ALL {
@@ -171,11 +166,6 @@ fn too_small_a_destination_is_recoverable_by_retrying_bigger() {
 /// never writes past the destination.
 #[test]
 fn decompression_bombs_stop_at_the_ratio_limit_or_the_destination() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     let zeros = vec![0u8; 16 << 20];
     for format in Format::ALL {
         let packed = stock::compress(format, &zeros);

@@ -40,11 +40,6 @@ fn drain_through_marker(t: &mut Traffic) -> Vec<WorkCompletion> {
 
 #[test]
 fn garbage_wqes_fail_cleanly_and_never_write_outside_an_mr() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     for (engines, policy) in [(1, ExecPolicy::Threads), (0, ExecPolicy::Inline)] {
         let mut t = Traffic::new(engines, policy, 128);
         // [guard | registered | guard], all zero; only the middle page may ever change.

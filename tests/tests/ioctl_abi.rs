@@ -90,11 +90,6 @@ fn wrong_driver_id_is_einval() {
 
 #[test]
 fn missing_mandatory_attribute_is_einval() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     let mut f = file();
     let pd_handle = f.alloc_pd().unwrap();
     // REG_MR without its LENGTH.
@@ -173,11 +168,6 @@ fn bad_attribute_lengths_are_rejected() {
 
 #[test]
 fn longer_structs_must_be_zero_padded() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     let mut f = file();
     let pd_handle = f.alloc_pd().unwrap();
     let cq = f.create_cq(16).unwrap();
@@ -200,7 +190,7 @@ fn longer_structs_must_be_zero_padded() {
             .input(qp::ATTR_CREATE_CAP, &cap)
             .input_u32(qp::ATTR_CREATE_TYPE, accelverbs::uapi::verbs::IB_UVERBS_QPT_DRIVER)
             .output(qp::ATTR_CREATE_RESP_QP_NUM, &mut qpn);
-        let (ring, db) = (Pages::new(8 * 128), Pages::new(64));
+        let (ring, db) = (Pages::for_device(&*f.chan, 8 * 128), Pages::for_device(&*f.chan, 64));
         let rings = CreateQpCmd { sq_addr: ring.addr(), db_addr: db.addr(), log_sq_size: 3, ..CreateQpCmd::default() };
         c.input(uhw::IN, &rings);
         assert_eq!(f.call(&mut c), want, "extra = {extra}");
@@ -212,6 +202,11 @@ fn longer_structs_must_be_zero_padded() {
 /// failed with EFAULT left a context counted and a retry got EINVAL.
 #[test]
 fn a_get_context_that_cannot_copy_out_leaves_no_context() {
+    if accelverbs_tests::embedded_only(
+        "counts the contexts of the whole device, which the daemon shares with the tests running beside it",
+    ) {
+        return;
+    }
     let dev = device(1);
     let f = RawFile::new(dev.open_channel().unwrap());
     let read_only = Pages::new(4096);
@@ -257,11 +252,6 @@ fn duplicate_attributes_are_einval() {
 
 #[test]
 fn bad_user_pointers_are_efault() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     let f = file();
     // A header at an unmapped address.
     // SAFETY: the address is unmapped; the device must answer EFAULT without touching memory.

@@ -177,11 +177,6 @@ fn each_qps_completions_stay_in_order_on_a_full_shared_cq() {
 /// Two threads destroying the same handle at once: one succeeds, the other is told ENOENT.
 #[test]
 fn two_threads_destroy_one_handle() {
-    if accelverbs_tests::embedded_only(
-        "registers memory it mapped itself, which only the daemon's process_vm DMA mode (not built yet) can reach",
-    ) {
-        return;
-    }
     let dev = device(1);
     let mut f = RawFile::new(dev.open_channel().unwrap());
     f.get_context().unwrap();

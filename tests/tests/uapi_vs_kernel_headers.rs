@@ -6,7 +6,10 @@ use std::mem::{offset_of, size_of};
 use accelverbs::uapi::cqe::CqeStatus;
 use accelverbs::uapi::ids::{self, cq, device, mr, object, pd, qp, uhw};
 use accelverbs::uapi::ioctl::{self, IoctlAttr, IoctlHdr};
-use accelverbs::uapi::verbs::{self, access, DestroyCqResp, DestroyQpResp, QpCap, QpState, QueryPortResp, QueryPortRespEx};
+use accelverbs::uapi::verbs::{
+    self, access, advise, DestroyCqResp, DestroyQpResp, QpCap, QpState, QueryPortResp, QueryPortRespEx,
+};
+use accelverbs::uapi::wqe::Sge;
 use accelverbs_tests::headers::probed;
 
 fn ours() -> Vec<(&'static str, u64)> {
@@ -53,6 +56,18 @@ fn ours() -> Vec<(&'static str, u64)> {
         ("UVERBS_ATTR_DESTROY_PD_HANDLE", u(pd::ATTR_DESTROY_HANDLE)),
         ("UVERBS_METHOD_MR_DESTROY", u(mr::METHOD_DESTROY)),
         ("UVERBS_ATTR_DESTROY_MR_HANDLE", u(mr::ATTR_DESTROY_HANDLE)),
+        ("UVERBS_METHOD_ADVISE_MR", u(mr::METHOD_ADVISE)),
+        ("UVERBS_ATTR_ADVISE_MR_PD_HANDLE", u(mr::ATTR_ADVISE_PD_HANDLE)),
+        ("UVERBS_ATTR_ADVISE_MR_ADVICE", u(mr::ATTR_ADVISE_ADVICE)),
+        ("UVERBS_ATTR_ADVISE_MR_FLAGS", u(mr::ATTR_ADVISE_FLAGS)),
+        ("UVERBS_ATTR_ADVISE_MR_SGE_LIST", u(mr::ATTR_ADVISE_SGE_LIST)),
+        ("IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH", u64::from(advise::PREFETCH)),
+        ("IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE", u64::from(advise::PREFETCH_WRITE)),
+        ("IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT", u64::from(advise::PREFETCH_NO_FAULT)),
+        ("IB_UVERBS_ADVISE_MR_FLAG_FLUSH", u64::from(advise::FLAG_FLUSH)),
+        ("sizeof ib_uverbs_sge", size_of::<Sge>() as u64),
+        ("offsetof ib_uverbs_sge.length", offset_of!(Sge, length) as u64),
+        ("offsetof ib_uverbs_sge.lkey", offset_of!(Sge, lkey) as u64),
         ("UVERBS_METHOD_CQ_CREATE", u(cq::METHOD_CREATE)),
         ("UVERBS_METHOD_CQ_DESTROY", u(cq::METHOD_DESTROY)),
         ("UVERBS_ATTR_CREATE_CQ_HANDLE", u(cq::ATTR_CREATE_HANDLE)),

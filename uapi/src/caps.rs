@@ -8,6 +8,9 @@ pub mod cap_flags {
     pub const COMP_CHANNEL: u64 = 1 << 0;
     /// The poster/poller thread may run work inline (embedded devices only).
     pub const INLINE_EXECUTION: u64 = 1 << 1;
+    /// Regions may be registered on demand (`access::ON_DEMAND`), explicit or implicit; the
+    /// opcodes that may name them are `DeviceCaps::odp_opcodes` (`ibv_odp_caps`).
+    pub const ON_DEMAND_PAGING: u64 = 1 << 2;
 }
 
 /// What the device can do and how much of it. Zero-filled `reserved` words are room for the
@@ -54,12 +57,16 @@ pub struct DeviceCaps {
     pub reserved0: u32,
     /// Bit `1 << (opcode - 64)` for every opcode from 64 (the chained operations).
     pub opcodes_hi: u64,
-    pub reserved: [u64; 4],
+    /// The opcodes whose SGEs may name on-demand regions, as `opcodes` and `opcodes_hi` list
+    /// what the device runs (`ibv_odp_caps` per transport, for an accelerator's opcodes).
+    pub odp_opcodes: u64,
+    pub odp_opcodes_hi: u64,
+    pub reserved: [u64; 2],
 }
 assert_layout!(DeviceCaps, 160; fw_ver @ 0, driver_ver @ 8, vendor_id @ 16, num_engines @ 28,
     max_pd @ 32, max_qp_wr @ 48, max_sge @ 60, max_mr_size @ 64, page_size_cap @ 72,
     opcodes @ 80, cap_flags @ 88, compress_formats @ 96, max_comp_streams @ 100, node_guid @ 104, max_crypto_keys @ 112,
-    reserved0 @ 116, opcodes_hi @ 120, reserved @ 128);
+    reserved0 @ 116, opcodes_hi @ 120, odp_opcodes @ 128, odp_opcodes_hi @ 136, reserved @ 144);
 
 impl DeviceCaps {
     /// Whether the device executes `opcode`.

@@ -115,6 +115,10 @@ wire_enum! {
         NoReceivePosted = 19,
         /// AES-XTS: a data unit under 16 bytes, or an input that is not a whole number of them.
         BadDataUnit = 20,
+        /// Memory of an on-demand region (or one the device reaches by copies) is not mapped
+        /// with the access needed, or its process is gone: the page fault could not be
+        /// resolved.
+        PageFault = 21,
     }
 }
 

@@ -98,6 +98,16 @@ pub mod mr {
     pub const METHOD_DESTROY: u16 = 1;
     /// `UVERBS_ATTR_DESTROY_MR_HANDLE`.
     pub const ATTR_DESTROY_HANDLE: u16 = 0;
+    /// `UVERBS_METHOD_ADVISE_MR`: prefetch pages of on-demand regions (`ibv_advise_mr`).
+    pub const METHOD_ADVISE: u16 = 2;
+    /// `UVERBS_ATTR_ADVISE_MR_PD_HANDLE`.
+    pub const ATTR_ADVISE_PD_HANDLE: u16 = 0;
+    /// `UVERBS_ATTR_ADVISE_MR_ADVICE` (u32, `verbs::advise`).
+    pub const ATTR_ADVISE_ADVICE: u16 = 1;
+    /// `UVERBS_ATTR_ADVISE_MR_FLAGS` (u32, `verbs::advise::FLAG_FLUSH`).
+    pub const ATTR_ADVISE_FLAGS: u16 = 2;
+    /// `UVERBS_ATTR_ADVISE_MR_SGE_LIST` (`ib_uverbs_sge` array: `wqe::Sge` has its layout).
+    pub const ATTR_ADVISE_SGE_LIST: u16 = 3;
     /// Driver method: register user memory (upstream's reg_mr is a write() command in 6.1).
     pub const METHOD_REG: u16 = NS;
     pub const ATTR_REG_HANDLE: u16 = NS;

@@ -12,9 +12,22 @@ pub mod access {
     /// Accepted as the kernel accepts it on a device without atomics (`atomic_cap` NONE):
     /// programs ask for it by habit (rust-ibverbs always does), and no opcode ever uses it.
     pub const REMOTE_ATOMIC: u32 = 1 << 3;
+    /// `IBV_ACCESS_ON_DEMAND`: nothing pinned; the device reaches the pages at access time.
     pub const ON_DEMAND: u32 = 1 << 6;
     /// The flags this device understands today; anything else is `EOPNOTSUPP`.
     pub const SUPPORTED: u32 = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ | REMOTE_ATOMIC;
+}
+
+/// `enum ib_uverbs_advise_mr_advice` and `enum ib_uverbs_advise_mr_flag`.
+pub mod advise {
+    /// Fault the pages in for reading.
+    pub const PREFETCH: u32 = 0;
+    /// Fault the pages in for writing.
+    pub const PREFETCH_WRITE: u32 = 1;
+    /// Map only pages already present: never fault.
+    pub const PREFETCH_NO_FAULT: u32 = 2;
+    /// Return once the prefetch is done (and report its failure), instead of at once.
+    pub const FLAG_FLUSH: u32 = 1 << 0;
 }
 
 /// `IB_UVERBS_QPT_RC`: a reliable-connected QP, what a verbs program creates. The device

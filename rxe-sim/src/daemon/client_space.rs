@@ -8,12 +8,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use accelverbs_kernel_abi::{Errno, PinnedMemory, RdmaCore};
+use accelverbs_kernel_abi::{Errno, PinnedMemory, RdmaCore, UserCopy};
 use accelverbs_uapi::daemon::transport;
 use accelverbs_uapi::daemon::{DaemonMsg, MsgKind};
 
 use super::shared_mapping::SharedMapping;
-use crate::memory::{Credentials, UserSpace};
+use crate::memory::{process_vm, Charge, CopiedRegion, Credentials, ProcessCopy, UserSpace};
 
 const PAGE_SIZE: u64 = 4096;
 
@@ -40,6 +40,8 @@ struct ClientPages {
     limit: u64,
     /// The device-wide total.
     device_pinned: Arc<AtomicU64>,
+    /// The client's memory, for regions outside what it shares.
+    copier: Arc<ProcessCopy>,
 }
 
 impl ClientSpace {
@@ -57,6 +59,7 @@ impl ClientSpace {
             process_pinned,
             limit,
             device_pinned,
+            copier: Arc::new(ProcessCopy::new(credentials.pid)),
         });
         Self { credentials, socket, pages }
     }
@@ -94,28 +97,6 @@ impl ClientSpace {
             }
             _ => Err(Errno::EINVAL),
         }
-    }
-}
-
-fn process_vm(pid: u32, local: libc::iovec, remote: libc::iovec, write: bool) -> Result<(), Errno> {
-    if local.iov_len == 0 {
-        return Ok(());
-    }
-    let pid = pid as libc::pid_t;
-    // SAFETY: `local` describes memory of this process the caller lends for the call (read
-    // for a write, written for a read); `remote` is only interpreted by the kernel in the
-    // client's address space, where it checks every page and reports EFAULT.
-    let n = unsafe {
-        if write {
-            libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
-        } else {
-            libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
-        }
-    };
-    if n == local.iov_len as isize {
-        Ok(())
-    } else {
-        Err(Errno::EFAULT)
     }
 }
 
@@ -165,38 +146,68 @@ impl UserSpace for ClientSpace {
     }
 }
 
-impl RdmaCore for ClientPages {
-    /// Pins a range of the client's shared memory: it must lie inside one window. Pages are
-    /// charged to the client's limit (the memfd's pages are the client's; the daemon maps
-    /// them, and does not lock them: a page swapped out is faulted back in by the access).
-    fn pin_user_memory(&self, addr: u64, len: u64, _writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+impl ClientPages {
+    /// The shared window `[addr, addr + len)` lies in, and where it starts.
+    fn window(&self, addr: u64, len: u64) -> Result<Option<(u64, Arc<SharedMapping>)>, Errno> {
         let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        let window = {
-            let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-            let (&start, w) = windows.range(..=addr).next_back().ok_or(Errno::EFAULT)?;
-            if end > start + w.len() as u64 {
-                return Err(Errno::EFAULT);
-            }
-            (start, Arc::clone(w))
-        };
-        let charged = end.next_multiple_of(PAGE_SIZE) - (addr & !(PAGE_SIZE - 1));
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(windows
+            .range(..=addr)
+            .next_back()
+            .filter(|(&start, w)| end <= start + w.len() as u64)
+            .map(|(&s, w)| (s, Arc::clone(w))))
+    }
+
+    /// Charges the pages under `[addr, addr + len)` to the client's budget: `ENOMEM` past it.
+    fn charge(&self, addr: u64, len: u64) -> Result<Charge, Errno> {
+        let end = addr.checked_add(len).and_then(|e| e.checked_next_multiple_of(PAGE_SIZE)).ok_or(Errno::EINVAL)?;
+        let bytes = end - (addr & !(PAGE_SIZE - 1));
         self.process_pinned
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_add(charged).filter(|&n| n <= self.limit))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_add(bytes).filter(|&n| n <= self.limit))
             .map_err(|_| Errno::ENOMEM)?;
-        self.pinned.fetch_add(charged, Ordering::AcqRel);
-        self.device_pinned.fetch_add(charged, Ordering::AcqRel);
-        Ok(Arc::new(WindowPin {
-            mapping: window.1,
-            offset: (addr - window.0) as usize,
-            addr,
-            len,
-            charged,
-            counters: [Arc::clone(&self.pinned), Arc::clone(&self.process_pinned), Arc::clone(&self.device_pinned)],
-        }))
+        self.pinned.fetch_add(bytes, Ordering::AcqRel);
+        self.device_pinned.fetch_add(bytes, Ordering::AcqRel);
+        Ok(Charge::taken(
+            bytes,
+            vec![Arc::clone(&self.pinned), Arc::clone(&self.process_pinned), Arc::clone(&self.device_pinned)],
+        ))
+    }
+}
+
+impl RdmaCore for ClientPages {
+    /// Pins a range of the client's shared memory (a ring, a doorbell record): it must lie
+    /// inside one window, which the device maps. Pages are charged to the client's limit (the
+    /// memfd's pages are the client's; the daemon maps them, and does not lock them: a page
+    /// swapped out is faulted back in by the access).
+    fn pin_user_memory(&self, addr: u64, len: u64, _writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        let (start, mapping) = self.window(addr, len)?.ok_or(Errno::EFAULT)?;
+        let charge = self.charge(addr, len)?;
+        Ok(Arc::new(WindowPin { mapping, offset: (addr - start) as usize, addr, len, _charge: charge }))
     }
 
     fn pinned_bytes(&self) -> u64 {
         self.pinned.load(Ordering::Acquire)
+    }
+
+    /// A region inside shared memory is reached there, directly (zero copy). Any other is
+    /// reached through the client's address space by copies at access time: on demand with
+    /// nothing charged, or pinned and charged like any pin (the daemon cannot lock another
+    /// process's pages; it enforces the budget).
+    fn map_region(&self, addr: u64, len: u64, writable: bool, on_demand: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        if on_demand {
+            return Ok(Arc::new(CopiedRegion::new(addr, len, Arc::clone(&self.copier) as _, None)));
+        }
+        if self.window(addr, len)?.is_some() {
+            return self.pin_user_memory(addr, len, writable);
+        }
+        // As `ib_umem_get` faults the pages in, a range the client has not mapped is EFAULT.
+        self.copier.prefetch(addr, len, writable)?;
+        let charge = self.charge(addr, len)?;
+        Ok(Arc::new(CopiedRegion::new(addr, len, Arc::clone(&self.copier) as _, Some(charge))))
+    }
+
+    fn on_demand_paging(&self) -> bool {
+        true
     }
 }
 
@@ -207,9 +218,8 @@ struct WindowPin {
     offset: usize,
     addr: u64,
     len: u64,
-    charged: u64,
-    /// The connection's, the process's and the device's counts of pinned bytes.
-    counters: [Arc<AtomicU64>; 3],
+    /// On the connection's, the process's and the device's counts of pinned bytes.
+    _charge: Charge,
 }
 
 // SAFETY: the range lies inside `mapping` (checked when pinned), a mapping of a memfd sealed
@@ -223,13 +233,5 @@ unsafe impl PinnedMemory for WindowPin {
     }
     fn dma_addr(&self) -> *mut u8 {
         self.mapping.base().wrapping_add(self.offset)
-    }
-}
-
-impl Drop for WindowPin {
-    fn drop(&mut self) {
-        for counter in &self.counters {
-            counter.fetch_sub(self.charged, Ordering::AcqRel);
-        }
     }
 }

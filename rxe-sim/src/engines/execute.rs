@@ -14,5 +14,12 @@ pub fn execute(wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
     if ctrl.flags & !wqe_flags::KNOWN != 0 || ctrl.op_mod != 0 || ctrl.reserved0 != 0 || ctrl.reserved1 != 0 {
         return Err(Failure::malformed(VendorError::ReservedNonzero));
     }
-    op.run(wqe, ctx)
+    let result = op.run(wqe, ctx);
+    // A destination reached by copies is written back as the operation's values drop, which
+    // can fault if its page went away meanwhile: the request then fails as its access would
+    // have.
+    if ctx.mrs.take_write_back_failure() {
+        return Err(Failure::protection(VendorError::PageFault));
+    }
+    result
 }

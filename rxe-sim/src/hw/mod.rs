@@ -179,6 +179,10 @@ impl Hardware for SoftHardware {
         self.mrs.deregister(key)
     }
 
+    fn mr_prefetch(&self, pdn: u32, sge: &accelverbs_uapi::wqe::Sge, write: bool) -> Result<(), Errno> {
+        self.mrs.prefetch(pdn, sge, write)
+    }
+
     fn create_comp_channel(&self) -> Result<SoftCompChannel, Errno> {
         SoftCompChannel::new()
     }

@@ -4,12 +4,12 @@
 //! and kept until the pass ends, so a batch over the same buffers resolves its SGEs with no lock
 //! or reference count, and deregistration waits only for the passes that hold the MR.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use accelverbs_kernel_abi::{Errno, MrSetup, PinnedMemory};
+use accelverbs_kernel_abi::{Errno, MrSetup, PinnedMemory, Reach, UserCopy};
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::verbs::access;
 use accelverbs_uapi::wqe::Sge;
@@ -25,8 +25,18 @@ pub struct MrEntry {
     addr: u64,
     len: u64,
     access: u32,
-    dma_base: usize,
+    reach: EntryReach,
     _memory: Arc<dyn PinnedMemory>,
+}
+
+/// How the engines reach an MR's bytes.
+#[derive(Debug)]
+enum EntryReach {
+    /// Pinned: at `dma_base + offset`.
+    Direct(usize),
+    /// On demand, or in a process the device cannot map: each SGE is copied into a buffer of
+    /// the engine's before the operation and, if written, back after it.
+    Copy(Arc<dyn UserCopy>),
 }
 
 /// The MR table.
@@ -46,16 +56,45 @@ pub struct MrView<'t> {
     held: RefCell<Vec<(u32, Arc<MrEntry>)>>,
     /// `removals` when `held` was last checked.
     removals: u64,
+    /// A write-back to memory reached by copies failed (the page went away during the
+    /// request): the request that wrote it fails.
+    write_back_failed: Cell<bool>,
 }
 
 /// An SGE checked against its MR: `len` bytes at `ptr`, valid while the view it came from
-/// lives (the view holds the MR, so deregistration waits).
+/// lives (the view holds the MR, so deregistration waits). For memory reached by copies, `ptr`
+/// is the engine's copy of the bytes, written back (if the use writes) when this value drops.
 #[derive(Debug)]
 pub struct Resolved<'v> {
     pub ptr: *mut u8,
     pub len: usize,
+    bounce: Option<Bounce<'v>>,
     _view: PhantomData<&'v MrEntry>,
 }
+
+/// The engine's copy of an SGE's bytes in memory reached by copies.
+#[derive(Debug)]
+struct Bounce<'v> {
+    bytes: Vec<u8>,
+    copier: Arc<dyn UserCopy>,
+    addr: u64,
+    /// Written back on drop (a destination); a source is only read.
+    write_back: bool,
+    failed: &'v Cell<bool>,
+}
+
+impl Drop for Resolved<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bounce {
+            if b.write_back && b.copier.write(b.addr, &b.bytes).is_err() {
+                b.failed.set(true);
+            }
+        }
+    }
+}
+
+/// Most bytes one SGE may name in memory reached by copies: the engine holds a copy of them.
+pub const MAX_COPIED_SGE: usize = 256 << 20;
 
 /// What an SGE will be used for: by the QP's own request (local), or as the target of an
 /// RDMA request (remote: the key is an rkey, checked for remote access).
@@ -80,7 +119,10 @@ impl MrTable {
                 addr: setup.memory.addr(),
                 len: setup.memory.len(),
                 access: setup.access,
-                dma_base: setup.memory.dma_addr() as usize,
+                reach: match setup.memory.reach() {
+                    Reach::Direct(base) => EntryReach::Direct(base as usize),
+                    Reach::Copy(copier) => EntryReach::Copy(copier),
+                },
                 _memory: setup.memory,
             })
         })
@@ -100,6 +142,20 @@ impl MrTable {
         }
     }
 
+    /// ADVISE_MR: faults in `sge`'s pages in an on-demand region of PD `pdn`.
+    pub fn prefetch(&self, pdn: u32, sge: &Sge, write: bool) -> Result<(), Errno> {
+        let mr = self.lookup(sge.lkey).map_err(|_| Errno::ENOENT)?;
+        let EntryReach::Copy(copier) = &mr.reach else { return Err(Errno::ENOENT) };
+        if mr.pdn != pdn || mr.access & access::ON_DEMAND == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let offset = sge.addr.checked_sub(mr.addr).ok_or(Errno::EFAULT)?;
+        if offset.checked_add(u64::from(sge.length)).is_none_or(|end| end > mr.len) {
+            return Err(Errno::EFAULT);
+        }
+        copier.prefetch(sge.addr, u64::from(sge.length), write)
+    }
+
     fn lookup(&self, key: u32) -> Result<Arc<MrEntry>, VendorError> {
         let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
         match t.get(key) {
@@ -113,7 +169,12 @@ impl MrTable {
     /// [`MrView::into_buffer`] for the next pass, so a pass allocates nothing.
     pub fn view(&self, buffer: Vec<(u32, Arc<MrEntry>)>) -> MrView<'_> {
         debug_assert!(buffer.is_empty());
-        MrView { table: self, held: RefCell::new(buffer), removals: self.removals.load(Ordering::Relaxed) }
+        MrView {
+            table: self,
+            held: RefCell::new(buffer),
+            removals: self.removals.load(Ordering::Relaxed),
+            write_back_failed: Cell::new(false),
+        }
     }
 }
 
@@ -145,18 +206,24 @@ impl MrView<'_> {
     pub fn resolve(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'_>, VendorError> {
         let held = self.held.borrow();
         if let Some((_, mr)) = held.iter().find(|(key, _)| *key == sge.lkey) {
-            return check(mr, sge, pdn, usage);
+            return check(mr, sge, pdn, usage, &self.write_back_failed);
         }
         drop(held);
         let mr = self.table.lookup(sge.lkey)?;
-        let resolved = check(&mr, sge, pdn, usage);
+        let resolved = check(&mr, sge, pdn, usage, &self.write_back_failed);
         self.held.borrow_mut().push((sge.lkey, mr));
         resolved
+    }
+
+    /// Whether a write-back to memory reached by copies failed since the last call: the
+    /// request that ran meanwhile fails with a page fault.
+    pub fn take_write_back_failure(&self) -> bool {
+        self.write_back_failed.replace(false)
     }
 }
 
 /// Checks `sge` against `mr` (which the view holds) for a QP in PD `pdn`.
-fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'v>, VendorError> {
+fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<bool>) -> Result<Resolved<'v>, VendorError> {
     if mr.pdn != pdn {
         return Err(VendorError::PdMismatch);
     }
@@ -174,9 +241,32 @@ fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'
     if mr.access & needed != needed {
         return Err(VendorError::AccessDenied);
     }
-    // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
-    let ptr = (mr.dma_base + offset as usize) as *mut u8;
-    Ok(Resolved { ptr, len: sge.length as usize, _view: PhantomData })
+    let len = sge.length as usize;
+    match &mr.reach {
+        EntryReach::Direct(dma_base) => {
+            // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
+            let ptr = (dma_base + offset as usize) as *mut u8;
+            Ok(Resolved { ptr, len, bounce: None, _view: PhantomData })
+        }
+        EntryReach::Copy(copier) => {
+            let mut bytes = Vec::new();
+            if len > MAX_COPIED_SGE || bytes.try_reserve_exact(len).is_err() {
+                return Err(VendorError::PageFault);
+            }
+            bytes.resize(len, 0);
+            // A destination is read too: bytes the operation does not produce go back as
+            // they were. Writing them back at once finds a page that cannot be written now,
+            // as a device's page fault would, instead of after the operation ran.
+            let write_back = matches!(usage, Use::Write | Use::RemoteWrite);
+            copier.read(sge.addr, &mut bytes).map_err(|_| VendorError::PageFault)?;
+            if write_back {
+                copier.write(sge.addr, &bytes).map_err(|_| VendorError::PageFault)?;
+            }
+            let ptr = bytes.as_mut_ptr();
+            let bounce = Bounce { bytes, copier: Arc::clone(copier), addr: sge.addr, write_back, failed };
+            Ok(Resolved { ptr, len, bounce: Some(bounce), _view: PhantomData })
+        }
+    }
 }
 
 #[cfg(test)]

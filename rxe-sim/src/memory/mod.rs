@@ -4,6 +4,7 @@
 //! ([`OwnProcess`]); behind the daemon it is the client at the other end of the socket
 //! (`crate::daemon::ClientSpace`).
 
+mod by_copy;
 mod own_process;
 
 use std::os::fd::BorrowedFd;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 
 use accelverbs_kernel_abi::{Errno, RdmaCore};
 
+pub(crate) use by_copy::{process_vm, Charge};
+pub use by_copy::{CopiedRegion, ProcessCopy};
 pub use own_process::{OwnProcess, UserPages};
 
 /// The user side of one uverbs file.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use accelverbs_kernel_abi::{Errno, PinnedMemory, RdmaCore};
 
-use super::{Credentials, UserSpace};
+use super::{CopiedRegion, Credentials, ProcessCopy, UserSpace};
 
 const PAGE_SIZE: u64 = 4096;
 
@@ -261,6 +261,19 @@ impl RdmaCore for UserPages {
 
     fn pinned_bytes(&self) -> u64 {
         self.pinned.load(Ordering::Acquire)
+    }
+
+    /// On demand: nothing pinned or charged; the device copies through this process's current
+    /// mapping at each access, so an unmapped page is a failed request, not a crash.
+    fn map_region(&self, addr: u64, len: u64, writable: bool, on_demand: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        if !on_demand {
+            return self.pin_user_memory(addr, len, writable);
+        }
+        Ok(Arc::new(CopiedRegion::new(addr, len, Arc::new(ProcessCopy::new(std::process::id())), None)))
+    }
+
+    fn on_demand_paging(&self) -> bool {
+        true
     }
 }
 

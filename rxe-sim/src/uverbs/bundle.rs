@@ -165,6 +165,12 @@ impl<'u> Bundle<'u> {
         Ok(Some(value))
     }
 
+    /// A mandatory input's bytes.
+    pub fn require_bytes(&self, id: u16) -> Result<Vec<u8>, Errno> {
+        let p = self.get(id).ok_or(Errno::EINVAL)?;
+        fetch(self.user, &p.attr)
+    }
+
     /// A mandatory input's bytes, copied into memory that is zeroed when dropped: for key
     /// material, which must leave no copy behind.
     pub fn require_secret(&self, id: u16) -> Result<Zeroizing<Vec<u8>>, Errno> {

@@ -3,6 +3,8 @@
 use accelverbs_kernel_abi::objects::Mr;
 use accelverbs_kernel_abi::Errno;
 use accelverbs_uapi::ids::{mr, object};
+use accelverbs_uapi::wqe::Sge;
+use zerocopy::FromBytes;
 
 use super::pd::PdType;
 use super::ObjectType;
@@ -37,6 +39,16 @@ impl ObjectType for MrType {
             attrs: &[A::handle(mr::ATTR_DESTROY_HANDLE, object::MR, Access::Destroy, true)],
             handler: destroy,
         },
+        Method {
+            id: mr::METHOD_ADVISE,
+            attrs: &[
+                A::handle(mr::ATTR_ADVISE_PD_HANDLE, object::PD, Access::Read, true),
+                A::input::<u32>(mr::ATTR_ADVISE_ADVICE, true),
+                A::input::<u32>(mr::ATTR_ADVISE_FLAGS, true),
+                A::input_bytes(mr::ATTR_ADVISE_SGE_LIST, SGE_BYTES as u16, u16::MAX, true),
+            ],
+            handler: advise,
+        },
     ];
 }
 
@@ -51,6 +63,24 @@ fn reg(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
     b.write(mr::ATTR_REG_RESP_RKEY, &mr.rkey());
     call.create::<MrType>(mr::ATTR_REG_HANDLE, mr);
     Ok(())
+}
+
+const SGE_BYTES: usize = core::mem::size_of::<Sge>();
+
+/// ADVISE_MR: the SGE list is whole `ib_uverbs_sge`s (`EINVAL` otherwise).
+fn advise(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
+    let pd = call.object::<PdType>(b, mr::ATTR_ADVISE_PD_HANDLE)?;
+    let advice: u32 = b.require(mr::ATTR_ADVISE_ADVICE)?;
+    let flags: u32 = b.require(mr::ATTR_ADVISE_FLAGS)?;
+    let bytes = b.require_bytes(mr::ATTR_ADVISE_SGE_LIST)?;
+    if bytes.len() % SGE_BYTES != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let sges = bytes
+        .chunks_exact(SGE_BYTES)
+        .map(|c| Sge::read_from_bytes(c).map_err(|_| Errno::EINVAL))
+        .collect::<Result<Vec<_>, _>>()?;
+    pd.advise_mr(advice, flags, &sges)
 }
 
 fn destroy(call: &mut Call<'_>, b: &mut Bundle) -> Result<(), Errno> {
