@@ -93,6 +93,11 @@ fn register(pd: &Arc<PdInner>, addr: u64, len: u64, rights: Access) -> Result<On
 }
 
 impl OnDemandRegion {
+    /// The handle the driver gave this region.
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+
     pub fn lkey(&self) -> u32 {
         self.lkey
     }

@@ -44,6 +44,9 @@ struct CoreState {
     pins: Mutex<Vec<Pin>>,
     pinned_bytes: AtomicU64,
     failure: Mutex<Option<Failure>>,
+    /// Regions mapped on demand so far (nothing pinned for them).
+    on_demand: Mutex<Vec<Pin>>,
+    pages_on_demand: core::sync::atomic::AtomicBool,
 }
 
 /// The RDMA core. A handle: the test keeps one clone, the driver owns another.
@@ -59,6 +62,16 @@ impl MockCore {
     /// Later pins starting at `addr` fail with `errno`; others succeed.
     pub fn fail_pin_at(&self, addr: u64, errno: Errno) {
         *lock(&self.0.failure) = Some(Failure { addr: Some(addr), errno });
+    }
+
+    /// From now on, regions may be mapped on demand.
+    pub fn page_on_demand(&self) {
+        self.0.pages_on_demand.store(true, Ordering::Relaxed);
+    }
+
+    /// Every region mapped on demand so far.
+    pub fn on_demand(&self) -> Vec<Pin> {
+        lock(&self.0.on_demand).clone()
     }
 
     /// Every successful pin so far, in order, including those since released.
@@ -82,6 +95,20 @@ impl RdmaCore for MockCore {
 
     fn pinned_bytes(&self) -> u64 {
         self.0.pinned_bytes.load(Ordering::Relaxed)
+    }
+
+    fn map_region(&self, addr: u64, len: u64, writable: bool, on_demand: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
+        if !on_demand {
+            return self.pin_user_memory(addr, len, writable);
+        }
+        let pin = Pin { addr, len, writable };
+        lock(&self.0.on_demand).push(pin);
+        // Nothing pinned: a region that gives back nothing when dropped.
+        Ok(Arc::new(MockPin { pin: Pin { len: 0, ..pin }, core: Arc::clone(&self.0) }))
+    }
+
+    fn on_demand_paging(&self) -> bool {
+        self.0.pages_on_demand.load(Ordering::Relaxed)
     }
 }
 

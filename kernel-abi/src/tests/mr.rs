@@ -99,3 +99,35 @@ fn mr_is_installed_with_its_pd_access_and_range() {
     assert_eq!(b.hw().mr(mr.lkey()), Some(installed));
     assert_eq!(b.driver.resources().mrs, 1);
 }
+
+#[test]
+fn on_demand_pins_nothing_and_the_whole_address_space_is_an_implicit_region() {
+    let b = Base::new();
+    b.core.page_on_demand();
+    let explicit = b.pd.reg_mr(0x1000, LIMITS.max_mr_size, ON_DEMAND | LOCAL_WRITE).unwrap();
+    let implicit = b.pd.reg_mr(0, u64::MAX, ON_DEMAND).unwrap();
+    assert!(b.core.pins().is_empty(), "on demand, nothing is pinned");
+    assert_eq!(
+        b.core.on_demand(),
+        [Pin { addr: 0x1000, len: LIMITS.max_mr_size, writable: true }, Pin { addr: 0, len: u64::MAX, writable: false }]
+    );
+    assert_eq!(b.driver.resources().mrs, 2);
+    // Only on demand, and only as the whole space, may a region pass max_mr_size.
+    assert_eq!(b.pd.reg_mr(0, u64::MAX, 0).err(), Some(Errno::EINVAL));
+    assert_eq!(b.pd.reg_mr(4096, u64::MAX - 4096, ON_DEMAND).err(), Some(Errno::EINVAL));
+    drop((explicit, implicit));
+}
+
+#[test]
+fn a_context_of_another_process_pins_through_that_processs_memory() {
+    use super::mock::MockCore;
+    use accelverbs_uapi::cmd::{ExecPolicy, GetContextCmd};
+    let b = Base::new();
+    let theirs = MockCore::default();
+    let cmd = GetContextCmd { exec_policy: ExecPolicy::Threads as u32, inline_threshold: 0 };
+    let (ctx, _) = b.driver.alloc_ucontext_for(cmd, std::sync::Arc::new(theirs.clone())).unwrap();
+    let pd = ctx.alloc_pd().unwrap();
+    let _mr = pd.reg_mr(0x1000, 4096, 0).unwrap();
+    assert_eq!(theirs.pins(), [Pin { addr: 0x1000, len: 4096, writable: false }]);
+    assert!(b.core.pins().is_empty(), "nothing pinned in the driver's own process");
+}

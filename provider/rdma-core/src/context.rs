@@ -30,6 +30,7 @@ pub static VERBS_OPS: sys::verbs_context_ops = sys::verbs_context_ops {
     post_send: Some(crate::post::post_send),
     post_recv: Some(crate::post::post_recv),
     query_device_ex: Some(query_device_ex),
+    advise_mr: Some(crate::mr::advise_mr),
     query_port: Some(query_port),
     async_event: Some(async_event),
     free_context: Some(free_context),
@@ -189,7 +190,17 @@ fn device_attr(caps: &DeviceCaps) -> sys::ibv_device_attr_ex {
         phys_port_cnt: 1,
         ..Default::default()
     };
-    sys::ibv_device_attr_ex { orig_attr, phys_port_cnt_ex: 1, ..Default::default() }
+    let odp_caps = if caps.cap_flags & accelverbs::uapi::caps::cap_flags::ON_DEMAND_PAGING != 0 {
+        // Every opcode may name an on-demand region; an RC QP's verbs opcodes are these.
+        let rc = sys::IBV_ODP_SUPPORT_SEND | sys::IBV_ODP_SUPPORT_RECV | sys::IBV_ODP_SUPPORT_WRITE | sys::IBV_ODP_SUPPORT_READ;
+        sys::ibv_odp_caps {
+            general_caps: u64::from(sys::IBV_ODP_SUPPORT | sys::IBV_ODP_SUPPORT_IMPLICIT),
+            per_transport_caps: sys::ibv_odp_caps__bindgen_ty_1 { rc_odp_caps: rc, ..Default::default() },
+        }
+    } else {
+        sys::ibv_odp_caps::default()
+    };
+    sys::ibv_device_attr_ex { orig_attr, phys_port_cnt_ex: 1, odp_caps, ..Default::default() }
 }
 
 /// `ibv_query_port`. libibverbs hands a structure of its own size (it copies out what the

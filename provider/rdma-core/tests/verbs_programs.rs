@@ -251,3 +251,71 @@ fn the_plugin_exports_acceldv_with_its_symbol_version() {
     assert_eq!(exported, versions.len(), "acceldv symbols beyond the list:\n{table}");
     assert!(table.contains("verbs_register_driver_34"), "the private ABI symbol is bound: {table}");
 }
+
+#[test]
+fn on_demand_paging_through_stock_libibverbs() {
+    let mut c = accel_run();
+    c.arg(compile("odp_implicit"));
+    let out = stdout(&run(c));
+    assert!(out.contains("odp_implicit: 0 failure(s)"), "{out}");
+}
+
+/// An `accel-simd` on a private socket, killed on drop (built beside accel-run by
+/// `bash tests/run.sh`).
+struct Daemon {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let bin = Path::new(env!("CARGO_BIN_EXE_accel-run")).parent().unwrap().join("accel-simd");
+        assert!(bin.exists(), "{} is missing: cargo build -p accelverbs-rxe-sim", bin.display());
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("simd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("sock");
+        let child = Command::new(bin)
+            .args(["--foreground", "--mode", "600", "--socket"])
+            .arg(&socket)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // The daemon creates the socket listening: wait for the socket itself.
+        while !socket.exists() {
+            assert!(std::time::Instant::now() < deadline, "accel-simd did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Daemon { child, dir }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("sock")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn verbs_programs_run_on_the_daemons_device() {
+    let daemon = Daemon::start();
+    for (program, expected) in [
+        ("rdma_loopback", "RDMA_WRITE and RDMA_READ of 4096 bytes verified"),
+        ("send_recv", "send_recv: 0 failure(s)"),
+        ("odp_implicit", "odp_implicit: 0 failure(s)"),
+    ] {
+        let mut c = accel_run();
+        c.arg(compile(program)).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
+        let out = stdout(&run(c));
+        assert!(out.contains(expected), "{program} on the daemon: {out}");
+    }
+    let mut c = accel_run();
+    c.args(["ibv_devinfo", "-v"]).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
+    assert!(stdout(&run(c)).contains("accelsim0"));
+}
