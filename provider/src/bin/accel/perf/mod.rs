@@ -3,6 +3,7 @@
 //! the compression or crypto library called directly) on the same registered buffers,
 //! alternating in the same run.
 
+mod channel;
 mod codec;
 mod core_to_core;
 mod crypto;
@@ -12,8 +13,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use accelverbs::{
-    Access, Compress, Context, ContextOptions, Copy, Cq, Decompress, Device, Error, ExecPolicy, Format, MemoryRegion, Nop, Pd,
-    PostError, Qp, QpInit, SimConfig, WorkCompletion,
+    Compress, Context, ContextOptions, Copy, Cq, Decompress, Error, ExecPolicy, Format, MemoryRegion, Nop, Pd, PostError, Qp,
+    QpInit, WorkCompletion,
 };
 use accelverbs_rxe_sim::codec::Direction;
 use clap::{Args, ValueEnum};
@@ -85,6 +86,14 @@ pub struct PerfArgs {
     /// Also draw the rows into FILE.svg: throughput by size, p50 latency by queue depth.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
+    /// Where the device runs, a list: in this process, or an accel-simd daemon (the one of
+    /// ACCELVERBS_SOCKET, else one started from the accel-simd beside this program).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "embedded")]
+    channel: Vec<channel::ChannelArg>,
+    /// Whose memory the requests name, a list: regions the device allocates (shared with a
+    /// daemon), or this program's pages registered as they are (a daemon copies them).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "owned")]
+    memory: Vec<channel::MemoryArg>,
 }
 
 /// Spread of the device's runs, (max - min) / median, above which a row is flagged: the
@@ -157,6 +166,8 @@ struct Row<'a> {
     engines: u16,
     threads: u16,
     policy: &'a str,
+    channel: &'a str,
+    memory: &'a str,
     ops_per_s: f64,
     mb_per_s: f64,
     p50_ns: u64,
@@ -175,13 +186,15 @@ impl Row<'_> {
         let level = self.level.map_or("null".to_owned(), |l| l.to_string());
         let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
         format!(
-            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{}}}",
+            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"channel\":\"{}\",\"memory\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{}}}",
             self.op,
             self.size,
             self.qd,
             self.engines,
             self.threads,
             self.policy,
+            self.channel,
+            self.memory,
             self.ops_per_s,
             self.mb_per_s,
             self.p50_ns as f64 / 1000.0,
@@ -206,6 +219,8 @@ struct Rig {
     qp: Qp,
     src: MemoryRegion,
     dst: MemoryRegion,
+    /// The pages under `src` and `dst` with `--memory caller`: after them, so dropped after.
+    _pages: Option<(channel::CallerPages, channel::CallerPages)>,
     /// Bytes the device reads per request, and the output room it gets.
     input_len: u32,
     output_len: u32,
@@ -441,6 +456,16 @@ impl PerfArgs {
                 return Err(format!("size {size} is not a whole number of {unit}-byte XTS data units"));
             }
         }
+        if self.channel.contains(&channel::ChannelArg::Daemon) {
+            if self.policy != Policy::Threads {
+                return Err(
+                    "--channel daemon needs --policy threads (a daemon's client cannot run work on its own threads)".to_owned()
+                );
+            }
+            if self.engines.contains(&0) {
+                return Err("--channel daemon needs 1 to 64 engines (a daemon runs work only on engine threads)".to_owned());
+            }
+        }
         if self.engines.contains(&0) && self.policy == Policy::Threads {
             return Err("--engines 0 needs --policy inline or adaptive (no engine would run the work)".to_owned());
         }
@@ -485,6 +510,7 @@ impl Rig {
         qd: u32,
         format: Format,
         level: i8,
+        memory: channel::MemoryArg,
     ) -> Result<Self, Error> {
         let depth = qd.max(64);
         let cq = ctx.create_cq(depth * 2, None)?;
@@ -501,14 +527,14 @@ impl Rig {
             }
             None => None,
         };
-        let mut src = pd.alloc_mr(input.len().max(1), Access::empty())?;
+        let channel::Buffers { mut src, dst, pages } = channel::Buffers::new(pd, memory, input.len(), output_room)?;
         src.as_mut_slice()?[..input.len()].copy_from_slice(&input);
-        let dst = pd.alloc_mr(output_room.max(1), Access::LOCAL_WRITE)?;
         Ok(Rig {
             cq,
             qp,
             src,
             dst,
+            _pages: pages,
             input_len: input.len() as u32,
             output_len: output_room as u32,
             format,
@@ -688,10 +714,20 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     let mut plotted = Vec::new();
     let max_threads = args.threads.iter().copied().max().unwrap_or(1) as usize;
     let max_qd = args.qd.iter().copied().max().unwrap_or(1);
-    for &engines in &args.engines {
-        let config = SimConfig { engines: engines as usize, spin: Duration::from_micros(args.spin_us), ..SimConfig::default() };
-        let device = Device::embedded(config);
+    let groups =
+        args.channel.iter().flat_map(|&c| args.engines.iter().flat_map(move |&e| args.memory.iter().map(move |&m| (c, e, m))));
+    for (channel, engines, memory) in groups {
+        let spin = Duration::from_micros(args.spin_us);
+        let (device, _daemon) = channel::device(channel, engines, spin).map_err(|message| {
+            eprintln!("accel perf: {message}");
+            Error::Protocol { op: "perf", detail: "no device on that channel" }
+        })?;
         let ctx = device.open_with(ContextOptions { policy, ..ContextOptions::default() })?;
+        // A daemon of ACCELVERBS_SOCKET has the engines it was started with.
+        let engines = if channel == channel::ChannelArg::Daemon { ctx.query_device()?.num_engines as u16 } else { engines };
+        if args.channel.len() > 1 || args.memory.len() > 1 {
+            say(format!("# channel {} ({}), memory {}", channel.name(), ctx.channel_description(), memory.name()));
+        }
         let pd = ctx.alloc_pd()?;
         for &size in &sizes {
             let workload = |direction| Workload::new(format, level, direction, size);
@@ -710,10 +746,15 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
             let mut rigs = Vec::with_capacity(max_threads);
             for t in 0..max_threads {
                 let w = make(t)?;
-                let rig = Rig::new(&ctx, &pd, w.as_ref(), crypto, size, max_qd, format, level)?;
+                let rig = Rig::new(&ctx, &pd, w.as_ref(), crypto, size, max_qd, format, level, memory)?;
                 rigs.push((rig, w));
             }
-            if args.op != PerfOp::Nop && size == sizes[0] && engines == args.engines[0] {
+            if args.op != PerfOp::Nop
+                && size == sizes[0]
+                && engines == args.engines[0]
+                && channel == args.channel[0]
+                && memory == args.memory[0]
+            {
                 let rig = &rigs[0].0;
                 say(format!(
                     "# buffers: source at page offset {}, destination at {}",
@@ -745,6 +786,8 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                         engines,
                         threads,
                         policy: policy_name(args.policy),
+                        channel: channel.name(),
+                        memory: memory.name(),
                         ops_per_s: ops,
                         mb_per_s: ops * per_op / 1e6,
                         p50_ns: percentile(&lat, 0.50),
