@@ -254,14 +254,11 @@ fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<boo
                 return Err(VendorError::PageFault);
             }
             bytes.resize(len, 0);
-            // A destination is read too: bytes the operation does not produce go back as
-            // they were. Writing them back at once finds a page that cannot be written now,
-            // as a device's page fault would, instead of after the operation ran.
+            // A destination is read too, so bytes the operation does not produce go back as
+            // they were. A page it cannot write shows when the bytes go back, and fails the
+            // request then (`MrView::take_write_back_failure`).
             let write_back = matches!(usage, Use::Write | Use::RemoteWrite);
             copier.read(sge.addr, &mut bytes).map_err(|_| VendorError::PageFault)?;
-            if write_back {
-                copier.write(sge.addr, &bytes).map_err(|_| VendorError::PageFault)?;
-            }
             let ptr = bytes.as_mut_ptr();
             let bounce = Bounce { bytes, copier: Arc::clone(copier), addr: sge.addr, write_back, failed };
             Ok(Resolved { ptr, len, bounce: Some(bounce), _view: PhantomData })
