@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${1:-}
-cargo build --release --locked -q -p accelverbs --bin accel
+cargo build --release --locked -q -p accelverbs --bin accel -p accelverbs-rxe-sim --bin accel-simd
 out=docs/benchmarks
 mkdir -p "$out"
 
@@ -32,6 +32,7 @@ benchmarks=(
     "xts_encrypt|AES-256-XTS encryption (512-byte units), against aws-lc|encrypt --alg aes-256-xts --size 4k,64k --qd 32"
     "sha256|SHA-256, against aws-lc|digest --alg sha256 --size 4k,64k --qd 32"
     "crc32c|CRC32C, against crc-fast|digest --alg crc32c --size 4k,64k --qd 32"
+    "daemon_copy|COPY through the accel-simd daemon and in-process, for memory shared with the daemon (owned) and memory it copies (caller)|copy --size 4k,64k,1m --qd 1,32 --channel embedded,daemon --memory owned,caller"
 )
 
 machine=$(printf '%s; %s vCPUs; Linux %s; %s; commit %s; %s' \

@@ -46,13 +46,17 @@ def core_to_core(ns):
 def table(rows):
     """The rows as a markdown table: NOP has no payload, so no bytes and no baseline."""
     payload = any(r["size"] for r in rows)
-    head = ["size"] if payload else []
+    # Tables that compare channels or memory say which row is which (older JSON has neither).
+    channels = len({(r.get("channel"), r.get("memory")) for r in rows}) > 1
+    head = ["channel", "memory"] if channels else []
+    head += ["size"] if payload else []
     head += ["QD", "engines", "app threads", "ops/s"]
     head += ["MB/s", "p50", "p99", "direct MB/s", "device / direct"] if payload else ["p50", "p99"]
     head += ["spread", "core ↔ core"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [size(r["size"])] if payload else []
+        cells = [r.get("channel", "embedded"), r.get("memory", "owned")] if channels else []
+        cells += [size(r["size"])] if payload else []
         cells += [str(r["qd"]), str(r["engines"]), str(r["threads"]), rate(r["ops_per_s"])]
         if payload:
             cells += [f"{r['mb_per_s']:.0f}", latency(r["p50_us"]), latency(r["p99_us"]),
