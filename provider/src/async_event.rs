@@ -32,11 +32,32 @@ impl<B> Context<B> {
         Ok(*self.inner.async_fd.get_or_init(|| fd))
     }
 
+    /// A descriptor that reports `POLLHUP` once the device is gone (a daemon's socket), to
+    /// poll beside [`Context::async_event_fd`]; `None` for a device that cannot go.
+    pub fn device_gone_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inner.channel.gone_fd()
+    }
+
     /// Waits for the next asynchronous event (`ibv_get_async_event`), or `None` after
-    /// `timeout` (`None` waits forever).
+    /// `timeout` (`None` waits forever). When the device goes away (its daemon exits), the
+    /// next event is [`AsyncEventType::DeviceFatal`], once; calls fail with `EIO` after it.
     pub fn get_async_event(&self, timeout: Option<Duration>) -> Result<Option<AsyncEvent>, Error> {
-        let fd = self.async_event_fd()?;
-        let event = wait_for(fd, timeout, "get_async_event", || {
+        let gone = self.inner.channel.gone_fd();
+        let fatal = AsyncEvent { kind: AsyncEventType::DeviceFatal, qpn: 0 };
+        let report_fatal = || !self.inner.fatal_reported.swap(true, std::sync::atomic::Ordering::AcqRel);
+        if crate::event_wait::device_gone(gone) && report_fatal() {
+            return Ok(Some(fatal));
+        }
+        // The device may go at any point of this call: an EIO then is the fatal event, once.
+        let fatal_or = |e: Error| match e {
+            Error::Verbs { errno: libc::EIO, .. } if crate::event_wait::device_gone(gone) && report_fatal() => Ok(Some(fatal)),
+            e => Err(e),
+        };
+        let fd = match self.async_event_fd() {
+            Ok(fd) => fd,
+            Err(e) => return fatal_or(e),
+        };
+        let waited = wait_for(fd, gone, timeout, "get_async_event", || {
             let mut desc = AsyncEventDesc::default();
             let mut cmd = Command::new(object::DEVICE, device::METHOD_GET_ASYNC_EVENT);
             cmd.output(device::ATTR_GET_ASYNC_EVENT_DESC, &mut desc);
@@ -45,7 +66,11 @@ impl<B> Context<B> {
                 Err(libc::EAGAIN) => Ok(None),
                 Err(errno) => Err(errno),
             }
-        })?;
+        });
+        let event = match waited {
+            Ok(event) => event,
+            Err(e) => return fatal_or(e),
+        };
         event
             .map(|desc| {
                 let kind = AsyncEventType::try_from(desc.event_type)

@@ -51,6 +51,12 @@ pub unsafe trait Channel: Send + Sync + Debug {
 
     /// What carries the calls, for `accel devinfo`: "embedded", "daemon at PATH".
     fn describe(&self) -> String;
+
+    /// A descriptor that reports `POLLHUP` once the device is gone for good (a daemon's
+    /// socket), for waits that must not outlive it; `None` for a device that cannot go.
+    fn gone_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 /// Memory shared with a device that lives in another process: mapped here and there.

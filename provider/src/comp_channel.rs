@@ -62,7 +62,7 @@ impl<B> CompletionChannel<B> {
     /// CQ that fired, or `None` after `timeout` (`None` waits forever). The CQ must be armed
     /// again with `req_notify` for its next event.
     pub fn get_event(&self, timeout: Option<Duration>) -> Result<Option<u64>, Error> {
-        wait_for(self.inner.fd, timeout, "get_cq_event", || {
+        wait_for(self.inner.fd, self.inner.ctx.channel.gone_fd(), timeout, "get_cq_event", || {
             let mut user_handle = 0u64;
             let mut cmd = Command::new(object::COMP_CHANNEL, cc::METHOD_GET_EVENT);
             cmd.handle(cc::ATTR_HANDLE, self.inner.handle).output(cc::ATTR_GET_EVENT_CQ_USER_HANDLE, &mut user_handle);

@@ -39,6 +39,8 @@ pub(crate) struct ContextInner {
     /// The descriptor of the context's asynchronous events, once asked for: the device
     /// installs it once (a daemon gives each call a new copy).
     pub async_fd: std::sync::OnceLock<std::os::fd::RawFd>,
+    /// Whether `DeviceFatal` was reported (it is, once, when the device goes away).
+    pub fatal_reported: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ContextInner {
@@ -118,6 +120,7 @@ impl<B> Context<B> {
             policy,
             inline_threshold: resp.inline_threshold,
             async_fd: Default::default(),
+            fatal_reported: Default::default(),
         });
         Ok(Self { inner, brand: PhantomData })
     }

@@ -45,6 +45,8 @@ struct Connection {
     path: PathBuf,
     /// The socket, held for a whole request and its answer (requests do not interleave).
     socket: Mutex<OwnedFd>,
+    /// The socket's number, for polling it for hang-up without the lock.
+    socket_fd: RawFd,
     /// Descriptors the daemon installed here (completion channels, the async event queue),
     /// closed when their object goes or the channel closes.
     installed: Mutex<Vec<OwnedFd>>,
@@ -59,6 +61,7 @@ impl DaemonChannel {
         let socket = transport::connect(path).map_err(|e| fail(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
         let connection = Connection {
             path: path.to_owned(),
+            socket_fd: socket.as_raw_fd(),
             socket: Mutex::new(socket),
             installed: Mutex::new(Vec::new()),
             device_maps: Mutex::new(Vec::new()),
@@ -149,6 +152,10 @@ unsafe impl Channel for DaemonChannel {
 
     fn describe(&self) -> String {
         format!("daemon at {}", self.connection.path.display())
+    }
+
+    fn gone_fd(&self) -> Option<RawFd> {
+        Some(self.connection.socket_fd)
     }
 }
 

@@ -92,6 +92,7 @@ const struct probe_entry accel_probe[] = {
 	V(IBV_WC_REM_OP_ERR), V(IBV_WC_RETRY_EXC_ERR), V(IBV_WC_RNR_RETRY_EXC_ERR), V(IBV_WC_GENERAL_ERR),
 	V(IBV_WC_RECV),
 	V(IBV_QPT_RC), V(IBV_QPT_DRIVER),
+	V(IBV_EVENT_QP_FATAL), V(IBV_EVENT_QP_REQ_ERR), V(IBV_EVENT_QP_ACCESS_ERR), V(IBV_EVENT_DEVICE_FATAL),
 };
 
 const unsigned long accel_probe_len = sizeof(accel_probe) / sizeof(accel_probe[0]);

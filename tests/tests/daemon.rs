@@ -11,7 +11,9 @@ use accelverbs::ioctl::Command as Ioctl;
 use accelverbs::uapi::crypto::CryptoParams;
 use accelverbs::uapi::ids::{crypto_key, mr, object, pd};
 use accelverbs::uapi::wqe::{flags, Opcode, Wqe};
-use accelverbs::{Access, Context, Copy, Cq, CqeStatus, MemoryRegion, Pd, Qp, QpInit, QpState, RawWqe, Sge};
+use accelverbs::{
+    Access, AsyncEvent, AsyncEventType, Context, Copy, Cq, CqeStatus, MemoryRegion, Pd, Qp, QpInit, QpState, RawWqe, Sge,
+};
 use accelverbs_tests::daemon::{workspace_binary, Daemon};
 use accelverbs_tests::poll_n;
 use accelverbs_tests::raw::RawFile;
@@ -274,10 +276,22 @@ fn devinfo_names_the_daemon_and_lists_its_clients() {
 }
 
 #[test]
-fn a_daemon_that_goes_away_fails_calls_with_eio() {
+fn a_daemon_that_goes_away_raises_device_fatal_then_fails_calls_with_eio() {
     let daemon = Daemon::start(&[]);
     let ctx = daemon.device().open().unwrap();
-    drop(daemon);
+    let channel = ctx.create_comp_channel().unwrap();
+    // Waiters blocked before the daemon goes: an async-event reader and a completion-channel
+    // reader, each with no timeout. Both must wake.
+    std::thread::scope(|s| {
+        let events = s.spawn(|| ctx.get_async_event(None));
+        let completions = s.spawn(|| channel.get_event(None));
+        drop(daemon);
+        let event = events.join().unwrap().unwrap();
+        assert_eq!(event, Some(AsyncEvent { kind: AsyncEventType::DeviceFatal, qpn: 0 }));
+        assert_eq!(completions.join().unwrap().unwrap_err().errno(), Some(libc::EIO));
+    });
+    // Reported once; then calls and waits fail with EIO.
+    assert_eq!(ctx.get_async_event(None).unwrap_err().errno(), Some(libc::EIO));
     let err = ctx.alloc_pd().unwrap_err();
     assert_eq!(err.errno(), Some(libc::EIO), "{err}");
 }

@@ -3,6 +3,7 @@
 
 use std::mem::{offset_of, size_of};
 
+use accelverbs::uapi::async_event::AsyncEventType;
 use accelverbs::uapi::cqe::CqeStatus;
 use accelverbs::uapi::ids::{self, cq, device, mr, object, pd, qp, uhw};
 use accelverbs::uapi::ioctl::{self, IoctlAttr, IoctlHdr};
@@ -123,6 +124,10 @@ fn ours() -> Vec<(&'static str, u64)> {
         ("offsetof ib_uverbs_destroy_cq_resp.comp_events_reported", offset_of!(DestroyCqResp, comp_events_reported) as u64),
         ("offsetof ib_uverbs_destroy_cq_resp.async_events_reported", offset_of!(DestroyCqResp, async_events_reported) as u64),
         ("sizeof ib_uverbs_destroy_qp_resp", size_of::<DestroyQpResp>() as u64),
+        ("IBV_EVENT_QP_FATAL", AsyncEventType::QpFatal as u64),
+        ("IBV_EVENT_QP_REQ_ERR", AsyncEventType::QpRequestError as u64),
+        ("IBV_EVENT_QP_ACCESS_ERR", AsyncEventType::QpAccessError as u64),
+        ("IBV_EVENT_DEVICE_FATAL", AsyncEventType::DeviceFatal as u64),
         ("IBV_QPS_RESET", QpState::Reset as u64),
         ("IBV_QPS_INIT", QpState::Init as u64),
         ("IBV_QPS_RTR", QpState::Rtr as u64),

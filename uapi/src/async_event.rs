@@ -17,6 +17,10 @@ wire_enum! {
         /// `IBV_EVENT_QP_ACCESS_ERR`: the QP, as a responder, refused an RDMA request on its
         /// regions (key, PD, bounds or rights); the QP is in ERR.
         QpAccessError = 3,
+        /// `IBV_EVENT_DEVICE_FATAL`: the device is gone (its daemon exited or was killed);
+        /// every later call fails with `EIO`. Raised by the provider, which sees the daemon's
+        /// socket close, not by the device.
+        DeviceFatal = 8,
     }
 }
 

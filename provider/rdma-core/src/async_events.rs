@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use accelverbs::uapi::async_event::AsyncEventDesc;
+use accelverbs::uapi::async_event::{AsyncEventDesc, AsyncEventType};
 use accelverbs::Context;
 
 use crate::qp::PluginQp;
@@ -82,12 +82,14 @@ impl AsyncEvents {
 fn forward(events: &AsyncEvents, ctx: &Context, device_fd: RawFd) {
     crate::command_file::block_signals();
     loop {
+        // The third reports only the device going away (a daemon's socket closing).
         let mut fds = [
             libc::pollfd { fd: device_fd, events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: events.ours.as_raw_fd(), events: 0, revents: 0 },
+            libc::pollfd { fd: ctx.device_gone_fd().unwrap_or(-1), events: 0, revents: 0 },
         ];
-        // SAFETY: polls two live pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        // SAFETY: polls three live pollfds (a negative fd is ignored).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
         if n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return;
         }
@@ -95,6 +97,12 @@ fn forward(events: &AsyncEvents, ctx: &Context, device_fd: RawFd) {
             return;
         }
         while let Ok(Some(event)) = ctx.get_async_event(Some(Duration::ZERO)) {
+            if event.kind == AsyncEventType::DeviceFatal {
+                // A device event (libibverbs reads `element` as a port number): the last one.
+                let record = AsyncEventDesc { element: 0, event_type: event.kind as u32, number: 0 };
+                crate::records::send(&events.ours, &record);
+                return;
+            }
             let qps = events.qps.lock().unwrap_or_else(|e| e.into_inner());
             // An event about a QP being destroyed (gone from the map) is dropped, as the
             // kernel drops a destroyed object's events.
