@@ -295,3 +295,20 @@ fn a_daemon_that_goes_away_raises_device_fatal_then_fails_calls_with_eio() {
     let err = ctx.alloc_pd().unwrap_err();
     assert_eq!(err.errno(), Some(libc::EIO), "{err}");
 }
+
+#[test]
+fn a_client_holds_at_most_its_object_limit_and_gets_eagain_past_it() {
+    let daemon = Daemon::start(&["--max-objects-per-client", "3"]);
+    let ctx = daemon.device().open().unwrap();
+    let pd = ctx.alloc_pd().unwrap();
+    let cq = ctx.create_cq(16, None).unwrap();
+    let mr = pd.alloc_mr(4096, Access::empty()).unwrap();
+    assert_eq!(ctx.alloc_pd().unwrap_err().errno(), Some(libc::EAGAIN), "a fourth object");
+    assert_eq!(pd.create_qp(&cq, QpInit::new(4)).unwrap_err().errno(), Some(libc::EAGAIN));
+    // Another client has its own allowance.
+    let other = daemon.device().open().unwrap();
+    let _other_pd = other.alloc_pd().unwrap();
+    // Giving one back makes room.
+    drop(mr);
+    let _qp = pd.create_qp(&cq, QpInit::new(4)).unwrap();
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use accelverbs_rxe_sim::daemon::Listener;
+use accelverbs_rxe_sim::daemon::{ClientLimits, Listener};
 use accelverbs_rxe_sim::{SimConfig, SoftDevice};
 use clap::Parser;
 
@@ -32,6 +32,10 @@ struct Args {
     /// Most bytes any one client process may pin, below its own RLIMIT_MEMLOCK (e.g. 64M).
     #[arg(long, value_parser = parse_size)]
     max_locked_per_client: Option<u64>,
+    /// Most objects (PDs, regions, CQs, QPs, channels, streams, keys) one client connection
+    /// may hold at once (1 to 1000000); past it, creating one fails with EAGAIN.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_objects_per_client: Option<u32>,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -98,7 +102,9 @@ fn main() -> ExitCode {
         ..SimConfig::default()
     };
     let device = SoftDevice::new(config);
-    match listener.serve(&device, args.max_locked_per_client) {
+    let limits =
+        ClientLimits { locked_bytes: args.max_locked_per_client, objects: args.max_objects_per_client.map(|n| n as usize) };
+    match listener.serve(&device, limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("accel-simd: accepting on {} failed: {e}", args.socket.display());

@@ -14,10 +14,14 @@ use super::client_space::ClientSpace;
 use super::log::log;
 use crate::SoftDevice;
 
-/// Serves `socket`, whose client `space` describes, until it goes away.
-pub fn serve(device: &Arc<SoftDevice>, socket: Arc<OwnedFd>, space: Arc<ClientSpace>) {
+/// Serves `socket`, whose client `space` describes, until it goes away. `max_objects` bounds
+/// what the client may hold at once.
+pub fn serve(device: &Arc<SoftDevice>, socket: Arc<OwnedFd>, space: Arc<ClientSpace>, max_objects: Option<usize>) {
     let pid = crate::memory::UserSpace::credentials(&*space).pid;
-    let file = device.open_for(Arc::clone(&space) as Arc<dyn crate::memory::UserSpace>);
+    let mut file = device.open_for(Arc::clone(&space) as Arc<dyn crate::memory::UserSpace>);
+    if let Some(max) = max_objects {
+        file.limit_objects(max);
+    }
     let end = loop {
         let (msg, fd) = match transport::recv(socket.as_fd()) {
             Ok(m) => m,

@@ -8,4 +8,4 @@ mod server;
 mod shared_mapping;
 
 pub use accelverbs_uapi::daemon::transport::sealed_memfd;
-pub use server::Listener;
+pub use server::{ClientLimits, Listener};

@@ -17,6 +17,15 @@ use super::log::log;
 use crate::memory::Credentials;
 use crate::SoftDevice;
 
+/// What each client may hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientLimits {
+    /// Most bytes a client process may pin, below its own `RLIMIT_MEMLOCK`.
+    pub locked_bytes: Option<u64>,
+    /// Most objects one connection may hold at once (`EAGAIN` past it).
+    pub objects: Option<usize>,
+}
+
 /// A bound, listening daemon socket; the path is removed when it drops.
 #[derive(Debug)]
 pub struct Listener {
@@ -55,9 +64,9 @@ impl Listener {
         &self.path
     }
 
-    /// Serves clients of `device` until accepting fails. `memlock_cap` bounds what any
-    /// client process may pin, below its own `RLIMIT_MEMLOCK`.
-    pub fn serve(&self, device: &Arc<SoftDevice>, memlock_cap: Option<u64>) -> io::Result<()> {
+    /// Serves clients of `device` until accepting fails, each within `limits`.
+    pub fn serve(&self, device: &Arc<SoftDevice>, limits: ClientLimits) -> io::Result<()> {
+        let memlock_cap = limits.locked_bytes;
         let budgets: Mutex<HashMap<u32, Weak<AtomicU64>>> = Mutex::new(HashMap::new());
         log!(Info, "listening", "socket={} pid={}", self.path.display(), std::process::id());
         loop {
@@ -96,7 +105,7 @@ impl Listener {
             let device = Arc::clone(device);
             log!(Info, "client_connected", "pid={} uid={} memlock_limit={}", credentials.pid, credentials.uid, limit);
             let spawned = std::thread::Builder::new().name(format!("simd-client-{}", credentials.pid)).spawn(move || {
-                super::connection::serve(&device, socket, space);
+                super::connection::serve(&device, socket, space, limits.objects);
                 log!(Info, "client_closed", "pid={}", credentials.pid);
             });
             if let Err(e) = spawned {

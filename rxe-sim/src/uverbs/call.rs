@@ -25,6 +25,13 @@ pub struct Method {
     pub handler: Handler,
 }
 
+impl Method {
+    /// Whether the method creates an object (it has a new-handle attribute).
+    pub fn creates(&self) -> bool {
+        self.attrs.iter().any(|a| matches!(a.kind, AttrKind::Idr { access: Access::New, .. }))
+    }
+}
+
 /// What a handler works on.
 #[derive(Debug)]
 pub struct Call<'a> {

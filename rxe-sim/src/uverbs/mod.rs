@@ -44,13 +44,21 @@ pub struct UverbsFile {
     state: Mutex<FileState>,
     /// The ucontext's id once GET_CONTEXT ran (0 before), for the lock-free inline paths.
     ctx_id: AtomicU32,
+    /// Most objects the file may hold at once (a daemon's per-client limit), if any.
+    max_objects: Option<usize>,
 }
 
 impl UverbsFile {
     pub(crate) fn new(device: Arc<SoftDevice>, user: Arc<dyn UserSpace>) -> Self {
         let counters = Arc::new(FileCounters::new(Arc::clone(&user)));
         device.file_opened(&counters);
-        Self { device, user, counters, state: Mutex::new(FileState::default()), ctx_id: AtomicU32::new(0) }
+        Self { device, user, counters, state: Mutex::new(FileState::default()), ctx_id: AtomicU32::new(0), max_objects: None }
+    }
+
+    /// Limits the objects the file may hold at once: a creation past `max` fails with
+    /// `EAGAIN`, as the rdma cgroup refuses an object over its `hca_object` limit.
+    pub fn limit_objects(&mut self, max: usize) {
+        self.max_objects = Some(max);
     }
 
     /// `ioctl(fd, request, hdr_addr)`. `hdr_addr` is the caller's address of an
@@ -89,6 +97,9 @@ impl UverbsFile {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
         check_handles(method, &bundle, &state.objects)?;
+        if method.creates() && self.max_objects.is_some_and(|max| state.objects.len() >= max) {
+            return Err(Errno::EAGAIN);
+        }
         let mut call = Call {
             device: &self.device,
             driver: &self.device.driver,

@@ -60,6 +60,11 @@ pub struct ObjectTable {
 }
 
 impl ObjectTable {
+    /// Live objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
     pub fn insert(&mut self, obj: UObject) -> Result<u32, Errno> {
         let handle = self.next;
         self.next = self.next.checked_add(1).ok_or(Errno::ENOMEM)?;
