@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The end-to-end suite (the accelverbs-tests crate) again, on the daemon channel: an accel-simd
-# serves the device and ACCELVERBS_SOCKET points every test's device at it. Tests that need the
-# embedded device say why and return (accelverbs_tests::embedded_only).
+# The end-to-end suite (the accelverbs-tests crate) again, on the daemon channel: with
+# ACCELVERBS_SOCKET set, each test's device is an accel-simd of its own (tests/src/daemon.rs),
+# and devices() finds the one started here. Tests that need the embedded device say why and
+# return (accelverbs_tests::embedded_only).
 #
 # It runs the test executables `cargo test --workspace` built (listed by cargo itself), so
 # nothing is rebuilt: `cargo test -p accelverbs-tests` would unify features differently.

@@ -182,8 +182,32 @@ unsafe impl SharedMemory for Connection {
     }
 }
 
+/// How long closing waits for the daemon to close the file.
+const CLOSE_WAIT_MS: i32 = 10_000;
+
 impl Drop for Connection {
     fn drop(&mut self) {
+        // Closing a uverbs file returns once its objects are destroyed: say we are done, then
+        // wait for the daemon to close its end, which it does after closing the file (bounded,
+        // so a daemon that hangs cannot hang us).
+        let fd = self.socket_fd;
+        // SAFETY: shutdown, poll and recv on our own socket, with a buffer that lives across
+        // the calls.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_WR);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(CLOSE_WAIT_MS as u64);
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+                let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                if left == 0 || libc::poll(&mut pfd, 1, left) <= 0 {
+                    break;
+                }
+                let mut drain = [0u8; 64];
+                if libc::recv(fd, drain.as_mut_ptr().cast(), drain.len(), libc::MSG_DONTWAIT) <= 0 {
+                    break;
+                }
+            }
+        }
         for &(addr, len) in self.device_maps.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
             // SAFETY: a device page mapped by `mmap`; the channel's contract ends its use with
             // the channel.

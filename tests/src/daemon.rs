@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use accelverbs::{DaemonChannel, DaemonSource, Device};
+use accelverbs::{Channel, ChannelSource, DaemonChannel, DaemonSource, Device, Error, SharedMemory};
 
 /// A binary of this workspace built beside the test executable (`target/<profile>/NAME`).
 pub fn workspace_binary(name: &str) -> PathBuf {
@@ -74,5 +74,56 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A device on a daemon of its own, which lives as long as the device or any channel opened
+/// from it: for the suite on the daemon channel, where each test's device must be as private
+/// (its own engines, its own object counts) as an embedded one.
+pub fn private_device(engines: usize) -> Device {
+    let engines = engines.clamp(1, 64).to_string();
+    let daemon = Arc::new(Daemon::start(&["--engines", &engines]));
+    Device::from_source("accelsim0", Arc::new(PrivateDaemon { source: DaemonSource::new(&daemon.socket), daemon }))
+}
+
+struct PrivateDaemon {
+    source: DaemonSource,
+    daemon: Arc<Daemon>,
+}
+
+impl ChannelSource for PrivateDaemon {
+    fn open(&self) -> Result<Box<dyn Channel>, Error> {
+        Ok(Box::new(KeepAlive { inner: self.source.open()?, _daemon: Arc::clone(&self.daemon) }))
+    }
+}
+
+/// A channel that keeps its daemon running.
+#[derive(Debug)]
+struct KeepAlive {
+    inner: Box<dyn Channel>,
+    _daemon: Arc<Daemon>,
+}
+
+// SAFETY: every call goes to `inner`, a channel whose contract holds; the daemon it talks to
+// lives at least as long as this value.
+unsafe impl Channel for KeepAlive {
+    unsafe fn ioctl(&self, request: u32, hdr_addr: u64) -> Result<(), i32> {
+        // SAFETY: the caller keeps `Channel::ioctl`'s contract, which is `inner`'s.
+        unsafe { self.inner.ioctl(request, hdr_addr) }
+    }
+    fn mmap(&self, offset: u64, len: usize) -> Result<std::ptr::NonNull<u8>, i32> {
+        self.inner.mmap(offset, len)
+    }
+    fn shared_memory(&self) -> Option<Arc<dyn SharedMemory>> {
+        self.inner.shared_memory()
+    }
+    fn release_fd(&self, fd: std::os::fd::RawFd) {
+        self.inner.release_fd(fd)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn gone_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inner.gone_fd()
     }
 }

@@ -12,12 +12,12 @@ use accelverbs::{
 };
 use std::time::{Duration, Instant};
 
-/// A private soft device, so tests do not share engines or counters; or, when the suite runs
-/// on the daemon channel (`ACCELVERBS_SOCKET` set, `tests/daemon_suite.sh`), the daemon's
-/// device, whose engines the daemon chose.
+/// A private soft device, so tests do not share engines or counters: in-process, or when the
+/// suite runs on the daemon channel (`ACCELVERBS_SOCKET` set, `tests/daemon_suite.sh`) a daemon
+/// of its own (at least one engine: a daemon runs work only on engines).
 pub fn device(engines: usize) -> Device {
     if on_daemon() {
-        return accelverbs::devices().remove(0);
+        return daemon::private_device(engines);
     }
     Device::embedded(SimConfig { engines, ..SimConfig::default() })
 }

@@ -162,11 +162,6 @@ fn a_flush_makes_the_input_so_far_decodable() {
 
 #[test]
 fn a_context_named_by_queued_work_is_busy() {
-    if accelverbs_tests::embedded_only(
-        "counts objects of the whole device, which the daemon shares with the tests running beside it",
-    ) {
-        return;
-    }
     // No engine and a CQ with room for one completion: the second request waits in the ring.
     let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
     let cq = t.base.ctx.create_cq(1, None).unwrap();
@@ -201,11 +196,6 @@ fn a_context_named_by_queued_work_is_busy() {
 /// ioctls: the safe API's objects keep their file open).
 #[test]
 fn contexts_are_freed_with_their_file() {
-    if accelverbs_tests::embedded_only(
-        "counts objects of the whole device, which the daemon shares with the tests running beside it",
-    ) {
-        return;
-    }
     let device = accelverbs_tests::device(1);
     let observer = device.open().unwrap();
     let file = RawFile::new(device.open_channel().unwrap());

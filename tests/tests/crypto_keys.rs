@@ -12,11 +12,6 @@ fn material(len: usize) -> Vec<u8> {
 
 #[test]
 fn every_algorithm_takes_its_lengths_and_the_keys_go_with_their_handles() {
-    if accelverbs_tests::embedded_only(
-        "counts objects of the whole device, which the daemon shares with the tests running beside it",
-    ) {
-        return;
-    }
     let b = Base::new(0, accelverbs::ExecPolicy::Inline);
     let mut keys = Vec::new();
     for algorithm in KeyAlgorithm::ALL {
@@ -38,11 +33,6 @@ fn every_algorithm_takes_its_lengths_and_the_keys_go_with_their_handles() {
 
 #[test]
 fn material_an_algorithm_does_not_take_is_refused_by_the_provider_and_by_the_device() {
-    if accelverbs_tests::embedded_only(
-        "counts objects of the whole device, which the daemon shares with the tests running beside it",
-    ) {
-        return;
-    }
     let b = Base::new(0, accelverbs::ExecPolicy::Inline);
     let mut equal_halves = vec![9u8; 64];
     equal_halves[0] = 1;
@@ -78,11 +68,6 @@ fn material_an_algorithm_does_not_take_is_refused_by_the_provider_and_by_the_dev
 
 #[test]
 fn a_pd_with_keys_is_busy_and_closing_the_file_destroys_them() {
-    if accelverbs_tests::embedded_only(
-        "counts objects of the whole device, which the daemon shares with the tests running beside it",
-    ) {
-        return;
-    }
     let device = accelverbs_tests::device(0);
     let raw = RawFile::new(device.open_channel().unwrap());
     raw.get_context().unwrap();

@@ -202,11 +202,6 @@ fn longer_structs_must_be_zero_padded() {
 /// failed with EFAULT left a context counted and a retry got EINVAL.
 #[test]
 fn a_get_context_that_cannot_copy_out_leaves_no_context() {
-    if accelverbs_tests::embedded_only(
-        "counts the contexts of the whole device, which the daemon shares with the tests running beside it",
-    ) {
-        return;
-    }
     let dev = device(1);
     let f = RawFile::new(dev.open_channel().unwrap());
     let read_only = Pages::new(4096);
