@@ -245,3 +245,31 @@ fn an_on_demand_region_pins_nothing_and_may_cover_memory_not_mapped_yet() {
     assert_eq!(pinned(&t), before);
     drop(region);
 }
+
+/// A SEND into a receive buffer of an on-demand region whose page is read-only: the message
+/// cannot be placed, so the receive fails with the page fault and the sender learns the
+/// responder refused it; neither reports success, and nothing is written.
+#[test]
+fn a_receive_into_a_page_that_cannot_be_written_fails_on_both_sides() {
+    use accelverbs::{QpInit, QpType, Recv, Send};
+    let b = accelverbs_tests::Base::new(1, ExecPolicy::Threads);
+    let (mut send_cq, mut recv_cq) = (b.ctx.create_cq(16, None).unwrap(), b.ctx.create_cq(16, None).unwrap());
+    let init = QpInit::new(8).qp_type(QpType::Rc).max_recv_wr(4);
+    let mut qp = b.pd.create_qp_with_recv_cq(&send_cq, &recv_cq, init).unwrap();
+    qp.modify(QpState::Init).unwrap();
+    qp.connect(qp.qpn()).unwrap();
+    qp.modify(QpState::Rts).unwrap();
+    let pages = Pages::new(PAGE);
+    let region = b.pd.reg_mr_on_demand(pages.addr(), PAGE, Access::LOCAL_WRITE).unwrap();
+    pages.protect(libc::PROT_READ);
+    let mut src = b.pd.alloc_mr(64, Access::empty()).unwrap();
+    src.as_mut_slice().unwrap().fill(9);
+    // SAFETY: no Rust reference reaches the page while the receive is posted.
+    qp.post_recv(unsafe { Recv::from_sge(2, region.sge(pages.addr(), 64)) }).unwrap();
+    qp.post(Send::new(1, src.slice(0, 64))).unwrap();
+    let got = poll_n(&mut recv_cq, 1)[0];
+    assert_eq!((got.status, got.vendor_err), (CqeStatus::LocalProtectionError, VendorError::PageFault), "{got:?}");
+    let sent = poll_n(&mut send_cq, 1)[0];
+    assert_ne!(sent.status, CqeStatus::Success, "{sent:?}");
+    assert!(bytes_at(pages.addr(), 64).iter().all(|&b| b == 0), "a read-only page was written");
+}

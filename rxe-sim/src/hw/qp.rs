@@ -722,6 +722,13 @@ impl SoftQp {
         // view keeps both MRs registered until the copy ends. They may overlap (a QP
         // sending to itself from the region it receives into), hence `copy`.
         unsafe { std::ptr::copy(from.ptr, to.ptr, len as usize) };
+        // A receive buffer reached by copies goes back now: its failure is the receiver's,
+        // before either completion says the message arrived.
+        drop(to);
+        if mrs.take_write_back_failure() {
+            let vendor = VendorError::PageFault;
+            return Err((Failure::protection(vendor), remote(CqeStatus::RemoteOperationError, vendor)));
+        }
         Ok(())
     }
 }
