@@ -273,3 +273,24 @@ fn a_receive_into_a_page_that_cannot_be_written_fails_on_both_sides() {
     assert_ne!(sent.status, CqeStatus::Success, "{sent:?}");
     assert!(bytes_at(pages.addr(), 64).iter().all(|&b| b == 0), "a read-only page was written");
 }
+
+/// An RDMA_WRITE into a remote on-demand page that cannot be written: the responder refuses
+/// it (a remote access error, the QP stops), and nothing is written.
+#[test]
+fn an_rdma_write_into_a_page_that_cannot_be_written_is_a_remote_access_error() {
+    use accelverbs::RdmaWrite;
+    let mut t = traffic();
+    t.qp.modify(QpState::Reset).unwrap();
+    t.qp.modify(QpState::Init).unwrap();
+    t.qp.connect(t.qp.qpn()).unwrap();
+    t.qp.modify(QpState::Rts).unwrap();
+    let pages = Pages::new(PAGE);
+    let region = t.base.pd.reg_mr_on_demand(pages.addr(), PAGE, Access::LOCAL_WRITE | Access::REMOTE_WRITE).unwrap();
+    pages.protect(libc::PROT_READ);
+    let src = filled(&t, 7);
+    // SAFETY: no Rust reference reaches the page while the request is posted.
+    t.qp.post(unsafe { RdmaWrite::from_sges(1, src.sge(0, 64), region.sge(pages.addr(), 64)) }).unwrap();
+    let wc = poll_n(&mut t.cq, 1)[0];
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::RemoteAccessError, VendorError::PageFault), "{wc:?}");
+    assert!(bytes_at(pages.addr(), 64).iter().all(|&b| b == 0));
+}

@@ -123,8 +123,8 @@ int main(void)
 	errno = 0;
 	EXPECT(ibv_create_qp(pd, &ud) == NULL && errno == EOPNOTSUPP, "a UD QP: EOPNOTSUPP");
 	errno = 0;
-	EXPECT(ibv_reg_mr(pd, buf, 4096, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND) == NULL && errno == EOPNOTSUPP,
-	       "an on-demand-paging MR: EOPNOTSUPP");
+	EXPECT(ibv_reg_mr(pd, buf, 4096, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND) == NULL && errno == EOPNOTSUPP,
+	       "a memory-window bind right (no memory windows): EOPNOTSUPP");
 	struct ibv_srq_init_attr srq = { .attr = { .max_wr = 1, .max_sge = 1 } };
 	errno = 0;
 	EXPECT(ibv_create_srq(pd, &srq) == NULL && errno == EOPNOTSUPP, "ibv_create_srq: EOPNOTSUPP");

@@ -55,7 +55,14 @@ impl Operation for Rdma {
             if to.len < from.len {
                 return Err(refused(VendorError::OutOfBounds));
             }
-            copy_resolved(&from, &to, Failure::remote_access(VendorError::OutOfBounds))
+            let done = copy_resolved(&from, &to, Failure::remote_access(VendorError::OutOfBounds))?;
+            // A remote region reached by copies goes back now: a page it cannot write is the
+            // responder's refusal (a remote access error), not a local one.
+            drop(to);
+            if mrs.take_write_back_failure() {
+                return Err(refused(VendorError::PageFault));
+            }
+            Ok(done)
         } else {
             let remote_pdn = ctx.peer.rkey_pdn(ctx.qpn, pdn)?;
             let from = mrs.resolve(&wqe.src, remote_pdn, Use::RemoteRead).map_err(refused)?;
