@@ -20,7 +20,7 @@ for line in sys.stdin:
         print(m["executable"])
 ' | sort -u)
 [ ${#tests[@]} -gt 0 ] || { echo "no test executables of accelverbs-tests found"; exit 1; }
-"$target/debug/accel-simd" --foreground --socket "$dir/sock" --mode 600 --engines 2 2>"$dir/log" &
+"$target/debug/accel-simd" --foreground --socket "$dir/sock" --mode 600 --engines 2 >/dev/null 2>"$dir/log" &
 daemon=$!
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true; rm -rf "$dir"' EXIT
 # Wait for the socket itself (the daemon creates it listening).

@@ -66,14 +66,26 @@ impl DaemonChannel {
             installed: Mutex::new(Vec::new()),
             device_maps: Mutex::new(Vec::new()),
         };
-        let (done, _) = connection.request(DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), None).map_err(fail)?;
-        if done.errno != 0 {
-            return Err(fail(done.errno));
+        // The daemon reaches this process's memory only through descriptors it opened on
+        // itself, bound to its memory as it is now (never to whatever a pid names later).
+        let open = |path: &std::ffi::CStr, flags: i32| {
+            // SAFETY: opens a NUL-terminated path; a non-negative return is a new descriptor.
+            let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(fail(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EACCES)));
+            }
+            // SAFETY: `fd` was just returned by open, owned by nobody else.
+            Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        };
+        let (mem, maps) = (open(c"/proc/self/mem", libc::O_RDWR)?, open(c"/proc/self/maps", libc::O_RDONLY)?);
+        for (msg, fd) in
+            [(DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), mem), (DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), maps)]
+        {
+            let (done, _) = connection.request(msg, Some(fd.as_fd())).map_err(fail)?;
+            if done.errno != 0 {
+                return Err(fail(done.errno));
+            }
         }
-        // Under Yama's ptrace scope 1 only a declared tracer may read this process's memory
-        // (process_vm_readv); elsewhere this is refused and not needed.
-        // SAFETY: prctl(PR_SET_PTRACER, pid) takes no pointers.
-        unsafe { libc::prctl(libc::PR_SET_PTRACER, done.b as libc::c_ulong, 0, 0, 0) };
         Ok(Self { connection: Arc::new(connection) })
     }
 }

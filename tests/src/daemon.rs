@@ -17,6 +17,42 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// Spawns `command` so that it is killed when this process ends, however it ends: from a
+/// thread that lives as long as the process (`PR_SET_PDEATHSIG` fires when the thread that
+/// forked the child exits), so a daemon a test leaked (`mem::forget`) does not outlive the test.
+fn spawn_tied_to_this_process(command: Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    type Request = (Command, Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        std::thread::Builder::new()
+            .name("daemon-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    // SAFETY: between fork and exec the child only calls prctl, which is
+                    // async-signal-safe, and touches no memory of the parent's.
+                    unsafe {
+                        command.pre_exec(|| {
+                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            Ok(())
+                        });
+                    }
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("the spawner thread");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = channel();
+    spawner.lock().unwrap_or_else(|e| e.into_inner()).send((command, tx)).expect("the spawner runs");
+    rx.recv().expect("the spawner answers").expect("start accel-simd")
+}
+
 /// A running daemon.
 #[derive(Debug)]
 pub struct Daemon {
@@ -34,14 +70,11 @@ impl Daemon {
         std::fs::create_dir_all(&dir).expect("a directory for the socket");
         let socket = dir.join("sock");
         let log = std::fs::File::create(dir.join("log")).expect("a log file");
-        let child = Command::new(workspace_binary("accel-simd"))
-            .args(["--foreground", "--mode", "600", "--socket"])
-            .arg(&socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start accel-simd");
+        let mut command = Command::new(workspace_binary("accel-simd"));
+        command.args(["--foreground", "--mode", "600", "--socket"]).arg(&socket).args(args);
+        // No output of ours: a daemon left running must not hold the test's pipes open.
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        let child = spawn_tied_to_this_process(command);
         let mut daemon = Daemon { child, dir, socket };
         let deadline = Instant::now() + Duration::from_secs(20);
         while DaemonChannel::connect(&daemon.socket).is_err() {

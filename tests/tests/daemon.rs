@@ -235,6 +235,76 @@ fn registering_past_a_clients_locked_memory_limit_fails_with_enomem_and_names_ul
     assert_eq!(ctx.device_files().unwrap()[0].objects.pinned_bytes, 0);
 }
 
+/// A connection driven by hand, past the handshake (this process's mem and maps files).
+fn raw_connection(daemon: &Daemon) -> std::os::fd::OwnedFd {
+    use accelverbs::uapi::daemon::transport;
+    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
+    use std::os::fd::AsFd;
+    let socket = transport::connect(&daemon.socket).unwrap();
+    let mem = std::fs::OpenOptions::new().read(true).write(true).open("/proc/self/mem").unwrap();
+    let maps = std::fs::File::open("/proc/self/maps").unwrap();
+    for (msg, fd) in [
+        (DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), mem.as_fd()),
+        (DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), maps.as_fd()),
+    ] {
+        transport::send(socket.as_fd(), &msg, Some(fd)).unwrap();
+        assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
+    }
+    socket
+}
+
+#[test]
+fn a_connection_is_served_only_after_the_client_hands_over_its_memory() {
+    use accelverbs::uapi::daemon::transport;
+    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
+    use std::os::fd::AsFd;
+    let daemon = Daemon::start(&[]);
+    // An ioctl first, or a Hello without the descriptor: EPROTO, and the connection ends.
+    for first in [DaemonMsg::new(MsgKind::Ioctl, 0, 0), DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0)] {
+        let socket = transport::connect(&daemon.socket).unwrap();
+        transport::send(socket.as_fd(), &first, None).unwrap();
+        assert_eq!(transport::recv(socket.as_fd()).unwrap().0, DaemonMsg::done(libc::EPROTO, PROTOCOL_VERSION, 0));
+        assert_eq!(transport::recv(socket.as_fd()).unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+    // Another file passed as the maps file: refused.
+    let socket = transport::connect(&daemon.socket).unwrap();
+    let mem = std::fs::OpenOptions::new().read(true).write(true).open("/proc/self/mem").unwrap();
+    transport::send(socket.as_fd(), &DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), Some(mem.as_fd())).unwrap();
+    assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
+    let not_maps = std::fs::File::open("/dev/null").unwrap();
+    transport::send(socket.as_fd(), &DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), Some(not_maps.as_fd())).unwrap();
+    assert_eq!(transport::recv(socket.as_fd()).unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+}
+
+/// Found in review (helper-17): the daemon reached a client's memory by the pid it had at
+/// connect, so a client that kept the connection in a child and exec'd had the daemon read and
+/// write the new program's memory (a setuid one's, for a daemon running as root). The daemon
+/// now reaches it only through the client's own mem file, which an exec leaves pointing at
+/// nothing.
+#[test]
+fn after_the_client_execs_its_connection_reaches_no_memory() {
+    let daemon = Daemon::start(&[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_daemon_client"))
+        .arg("exec")
+        .env(accelverbs::uapi::daemon::SOCKET_ENV, &daemon.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // The client has exec'd `sleep`; its connection lives on in its forked child.
+    assert_eq!(stdout.read_line_trimmed(), "exec'd");
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id())).unwrap();
+    let sleep_base = maps.lines().find(|l| l.contains("sleep")).expect("sleep's image in the maps");
+    let addr = u64::from_str_radix(sleep_base.split('-').next().unwrap(), 16).unwrap();
+    // An ioctl header at the base of sleep's image: readable, had the daemon followed the pid.
+    writeln!(stdin, "{addr}").unwrap();
+    assert_eq!(stdout.read_line_trimmed(), format!("errno {}", libc::EFAULT));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn shared_memory_must_be_a_sealed_memfd() {
     use accelverbs::uapi::daemon::transport;
@@ -242,7 +312,7 @@ fn shared_memory_must_be_a_sealed_memfd() {
     use std::os::fd::AsFd;
 
     let daemon = Daemon::start(&[]);
-    let socket = transport::connect(&daemon.socket).unwrap();
+    let socket = raw_connection(&daemon);
     let share = |fd: std::os::fd::BorrowedFd<'_>| {
         transport::send(socket.as_fd(), &DaemonMsg::new(MsgKind::ShareMemory, 0x7000_0000_0000, 4096), Some(fd)).unwrap();
         transport::recv(socket.as_fd()).unwrap().0.errno

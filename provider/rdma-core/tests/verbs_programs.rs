@@ -277,6 +277,7 @@ impl Daemon {
         let child = Command::new(bin)
             .args(["--foreground", "--mode", "600", "--socket"])
             .arg(&socket)
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();

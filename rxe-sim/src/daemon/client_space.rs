@@ -1,7 +1,8 @@
-//! A daemon client's side of its uverbs file: its memory, reached with `process_vm_readv` and
-//! `process_vm_writev` as the kernel reaches a caller's with `copy_from_user`; the memfds it
-//! shares, which the device reaches directly; and its descriptor table, which takes the
-//! descriptors the device gives it over the socket.
+//! A daemon client's side of its uverbs file: its memory, reached through the `/proc/self/mem`
+//! and `/proc/self/maps` it opened and handed over (as the kernel reaches a caller's with
+//! `copy_from_user`, checking protections as the kernel's page walk does); the memfds it shares,
+//! which the device reaches directly; and its descriptor table, which takes the descriptors the
+//! device gives it over the socket.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -13,7 +14,7 @@ use accelverbs_uapi::daemon::transport;
 use accelverbs_uapi::daemon::{DaemonMsg, MsgKind};
 
 use super::shared_mapping::SharedMapping;
-use crate::memory::{process_vm, Charge, CopiedRegion, Credentials, ProcessCopy, UserSpace};
+use crate::memory::{check_vmas, Charge, ClientCopy, CopiedRegion, Credentials, ProcessFiles, UserSpace, Vma};
 
 const PAGE_SIZE: u64 = 4096;
 
@@ -24,6 +25,10 @@ pub struct ClientSpace {
     /// The connection, for handing descriptors over during an ioctl.
     socket: Arc<OwnedFd>,
     pages: Arc<ClientPages>,
+    files: Arc<ProcessFiles>,
+    /// The client's mappings as the current call first needed them: one read of its maps
+    /// file per call, not per attribute.
+    call_vmas: Mutex<Option<Arc<Vec<Vma>>>>,
 }
 
 /// The client's shared memory and what it has pinned.
@@ -40,18 +45,22 @@ struct ClientPages {
     limit: u64,
     /// The device-wide total.
     device_pinned: Arc<AtomicU64>,
-    /// The client's memory, for regions outside what it shares.
-    copier: Arc<ProcessCopy>,
+    /// The client's memory, for regions outside what it shares: pinned ones (protection
+    /// checked once, at registration), and on-demand ones (checked at each access).
+    pinned_copier: Arc<ClientCopy>,
+    on_demand_copier: Arc<ClientCopy>,
 }
 
 impl ClientSpace {
     pub fn new(
         credentials: Credentials,
         socket: Arc<OwnedFd>,
+        files: ProcessFiles,
         process_pinned: Arc<AtomicU64>,
         limit: u64,
         device_pinned: Arc<AtomicU64>,
     ) -> Self {
+        let files = Arc::new(files);
         let pages = Arc::new(ClientPages {
             windows: Mutex::new(BTreeMap::new()),
             shared_bytes: AtomicU64::new(0),
@@ -59,9 +68,30 @@ impl ClientSpace {
             process_pinned,
             limit,
             device_pinned,
-            copier: Arc::new(ProcessCopy::new(credentials.pid)),
+            pinned_copier: Arc::new(ClientCopy::new(Arc::clone(&files), false)),
+            on_demand_copier: Arc::new(ClientCopy::new(Arc::clone(&files), true)),
         });
-        Self { credentials, socket, pages }
+        Self { credentials, socket, pages, files, call_vmas: Mutex::new(None) }
+    }
+
+    /// A new call begins: the client's mappings are read again when it first needs them.
+    pub fn begin_call(&self) {
+        *self.call_vmas.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Checks the call's access to `[addr, addr + len)` against the client's mappings.
+    fn check(&self, addr: u64, len: u64, writable: bool) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let vmas = {
+            let mut cached = self.call_vmas.lock().unwrap_or_else(|e| e.into_inner());
+            match &*cached {
+                Some(v) => Arc::clone(v),
+                None => Arc::clone(cached.insert(Arc::new(self.files.vmas()?))),
+            }
+        };
+        check_vmas(&vmas, addr, len, writable)
     }
 
     /// Maps the client's memfd `fd`, which it has mapped at `addr` for `len` bytes, so that
@@ -102,15 +132,13 @@ impl ClientSpace {
 
 impl UserSpace for ClientSpace {
     fn copy_from_user(&self, dst: &mut [u8], addr: u64) -> Result<(), Errno> {
-        let local = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: dst.len() };
-        let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: dst.len() };
-        process_vm(self.credentials.pid, local, remote, false)
+        self.check(addr, dst.len() as u64, false)?;
+        self.files.read(addr, dst)
     }
 
     fn copy_to_user(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
-        let local = libc::iovec { iov_base: src.as_ptr() as *mut libc::c_void, iov_len: src.len() };
-        let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: src.len() };
-        process_vm(self.credentials.pid, local, remote, true)
+        self.check(addr, src.len() as u64, true)?;
+        self.files.write(addr, src)
     }
 
     fn memory(&self) -> Arc<dyn RdmaCore> {
@@ -195,15 +223,16 @@ impl RdmaCore for ClientPages {
     /// process's pages; it enforces the budget).
     fn map_region(&self, addr: u64, len: u64, writable: bool, on_demand: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
         if on_demand {
-            return Ok(Arc::new(CopiedRegion::new(addr, len, Arc::clone(&self.copier) as _, None)));
+            return Ok(Arc::new(CopiedRegion::new(addr, len, Arc::clone(&self.on_demand_copier) as _, None)));
         }
         if self.window(addr, len)?.is_some() {
             return self.pin_user_memory(addr, len, writable);
         }
-        // As `ib_umem_get` faults the pages in, a range the client has not mapped is EFAULT.
-        self.copier.prefetch(addr, len, writable)?;
+        // As `ib_umem_get` faults the pages in, a range the client has not mapped (with the
+        // access asked for) is EFAULT.
+        self.pinned_copier.prefetch(addr, len, writable)?;
         let charge = self.charge(addr, len)?;
-        Ok(Arc::new(CopiedRegion::new(addr, len, Arc::clone(&self.copier) as _, Some(charge))))
+        Ok(Arc::new(CopiedRegion::new(addr, len, Arc::clone(&self.pinned_copier) as _, Some(charge))))
     }
 
     fn on_demand_paging(&self) -> bool {

@@ -10,16 +10,66 @@ use accelverbs_kernel_abi::Errno;
 use accelverbs_uapi::daemon::transport;
 use accelverbs_uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
 
+use std::sync::atomic::AtomicU64;
+
 use super::client_space::ClientSpace;
 use super::log::log;
+use crate::memory::{Credentials, ProcessFiles, UserSpace};
 use crate::SoftDevice;
 
-/// Serves `socket`, whose client `space` describes, until it goes away. `max_objects` bounds
-/// what the client may hold at once.
-pub fn serve(device: &Arc<SoftDevice>, socket: Arc<OwnedFd>, space: Arc<ClientSpace>, max_objects: Option<usize>) {
-    let pid = crate::memory::UserSpace::credentials(&*space).pid;
-    let mut file = device.open_for(Arc::clone(&space) as Arc<dyn crate::memory::UserSpace>);
-    if let Some(max) = max_objects {
+/// Who connected, and what the server allows them.
+#[derive(Debug)]
+pub struct Client {
+    pub credentials: Credentials,
+    /// Bytes the client's process has pinned over all its connections.
+    pub process_pinned: Arc<AtomicU64>,
+    pub memlock_limit: u64,
+    /// Most objects the connection may hold.
+    pub max_objects: Option<usize>,
+}
+
+/// The handshake: `Hello` with the client's `/proc/self/mem`, then `ProcessMaps` with its
+/// `/proc/self/maps`, each answered. Anything else ends the connection.
+fn handshake(socket: &OwnedFd) -> io::Result<ProcessFiles> {
+    let protocol = || io::Error::from_raw_os_error(libc::EPROTO);
+    let (hello, mem) = transport::recv(socket.as_fd())?;
+    let Some(mem) = mem.filter(|_| hello.kind == MsgKind::Hello as u32 && hello.a == PROTOCOL_VERSION) else {
+        // Said once, with the version this daemon speaks; then the connection ends.
+        let _ = transport::send(socket.as_fd(), &DaemonMsg::done(libc::EPROTO, PROTOCOL_VERSION, 0), None);
+        return Err(protocol());
+    };
+    transport::send(socket.as_fd(), &DaemonMsg::done(0, PROTOCOL_VERSION, 0), None)?;
+    let (maps_msg, maps) = transport::recv(socket.as_fd())?;
+    if maps_msg.kind != MsgKind::ProcessMaps as u32 {
+        return Err(protocol());
+    }
+    let files = ProcessFiles::new(mem, maps.ok_or_else(protocol)?);
+    // A live process has mappings: a descriptor that shows none is not one's maps file.
+    files.vmas().map_err(|_| protocol())?;
+    transport::send(socket.as_fd(), &DaemonMsg::done(0, 0, 0), None)?;
+    Ok(files)
+}
+
+/// Serves `socket` until the client goes away.
+pub fn serve(device: &Arc<SoftDevice>, socket: Arc<OwnedFd>, client: Client) {
+    let pid = client.credentials.pid;
+    let files = match handshake(&socket) {
+        Ok(files) => files,
+        Err(e) => {
+            log!(Warn, "handshake_failed", "pid={pid} error=\"{e}\"");
+            return;
+        }
+    };
+    let space = Arc::new(ClientSpace::new(
+        client.credentials,
+        Arc::clone(&socket),
+        files,
+        client.process_pinned,
+        client.memlock_limit,
+        device.pinned_counter(),
+    ));
+    let mut file = device.open_for(Arc::clone(&space) as Arc<dyn UserSpace>);
+    if let Some(max) = client.max_objects {
         file.limit_objects(max);
     }
     let end = loop {
@@ -28,14 +78,11 @@ pub fn serve(device: &Arc<SoftDevice>, socket: Arc<OwnedFd>, space: Arc<ClientSp
             Err(e) => break e,
         };
         let (reply, reply_fd) = match MsgKind::try_from(msg.kind) {
-            Ok(MsgKind::Hello) if msg.a == PROTOCOL_VERSION => {
-                (DaemonMsg::done(0, PROTOCOL_VERSION, u64::from(std::process::id())), None)
-            }
-            Ok(MsgKind::Hello) => (DaemonMsg::done(libc::EPROTO, PROTOCOL_VERSION, 0), None),
             Ok(MsgKind::Ioctl) => {
+                space.begin_call();
                 let request = u32::try_from(msg.a).unwrap_or(u32::MAX);
                 // SAFETY: the file's user space is the client's: every address an ioctl names
-                // is the client's, read and written through process_vm_* (which fails with
+                // is the client's, read and written through its mem file (which fails with
                 // EFAULT, never touches this process), and every pin resolves into a mapping
                 // `space` owns and keeps alive while pinned. Nothing the client names can be
                 // memory of this process, so `ioctl`'s contract holds whatever it sends.

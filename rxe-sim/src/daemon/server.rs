@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use accelverbs_uapi::daemon::transport::{connect, seqpacket_socket, sockaddr};
 
-use super::client_space::ClientSpace;
+use super::connection::Client;
 use super::log::log;
 use crate::memory::Credentials;
 use crate::SoftDevice;
@@ -100,12 +100,11 @@ impl Listener {
                 budgets.insert(credentials.pid, Arc::downgrade(&budget));
                 budget
             };
-            let space =
-                Arc::new(ClientSpace::new(credentials, Arc::clone(&socket), process_pinned, limit, device.pinned_counter()));
+            let client = Client { credentials, process_pinned, memlock_limit: limit, max_objects: limits.objects };
             let device = Arc::clone(device);
             log!(Info, "client_connected", "pid={} uid={} memlock_limit={}", credentials.pid, credentials.uid, limit);
             let spawned = std::thread::Builder::new().name(format!("simd-client-{}", credentials.pid)).spawn(move || {
-                super::connection::serve(&device, socket, space, limits.objects);
+                super::connection::serve(&device, socket, client);
                 log!(Info, "client_closed", "pid={}", credentials.pid);
             });
             if let Err(e) = spawned {

@@ -89,30 +89,191 @@ impl UserCopy for ProcessCopy {
 /// makes on the VMAs, without touching a byte. `EFAULT` otherwise.
 fn check_mapped(pid: u32, addr: u64, len: u64, writable: bool) -> Result<(), Errno> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|_| Errno::EFAULT)?;
+    check_maps(&maps, addr, len, writable)
+}
+
+/// [`check_mapped`] on the text of a maps file.
+fn check_maps(maps: &str, addr: u64, len: u64, writable: bool) -> Result<(), Errno> {
+    check_vmas(&parse_maps(maps), addr, len, writable)
+}
+
+/// One mapping: `[start, end)`, readable, writable.
+#[derive(Debug, Clone, Copy)]
+pub struct Vma {
+    start: u64,
+    end: u64,
+    read: bool,
+    write: bool,
+}
+
+/// The mappings of a maps file, in address order.
+fn parse_maps(maps: &str) -> Vec<Vma> {
+    maps.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (range, perms) = (fields.next()?, fields.next()?.as_bytes());
+            let (lo, hi) = range.split_once('-')?;
+            let (start, end) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
+            Some(Vma { start, end, read: perms.first() == Some(&b'r'), write: perms.get(1) == Some(&b'w') })
+        })
+        .collect()
+}
+
+/// Whether every byte of `[addr, addr + len)` lies in `vmas` that allow reading (and writing,
+/// if `writable`): `EFAULT` otherwise.
+pub fn check_vmas(vmas: &[Vma], addr: u64, len: u64, writable: bool) -> Result<(), Errno> {
+    if len == 0 {
+        return Ok(());
+    }
     let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
     let mut covered = addr;
-    // Mappings are listed in address order.
-    for line in maps.lines() {
+    for vma in vmas {
         if covered >= end {
             break;
         }
-        let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { continue };
-        let Some((lo, hi)) = range.split_once('-') else { continue };
-        let (Ok(lo), Ok(hi)) = (u64::from_str_radix(lo, 16), u64::from_str_radix(hi, 16)) else { continue };
-        if hi <= covered {
+        if vma.end <= covered {
             continue;
         }
-        let allowed = perms.starts_with('r') && (!writable || perms.as_bytes().get(1) == Some(&b'w'));
-        if lo > covered || !allowed {
+        if vma.start > covered || !vma.read || (writable && !vma.write) {
             return Err(Errno::EFAULT);
         }
-        covered = hi;
+        covered = vma.end;
     }
     if covered >= end {
         Ok(())
     } else {
         Err(Errno::EFAULT)
+    }
+}
+
+/// A daemon client's memory, through the descriptors it opened on itself (`/proc/self/mem` and
+/// `/proc/self/maps`): bound to the memory the client had when it opened them, so after an
+/// `exec`, or once the client is gone and its pid reused, they reach nothing (`EFAULT`), where
+/// a pid would name whatever process bears it now. The daemon needs no ptrace rights over it.
+#[derive(Debug)]
+pub struct ProcessFiles {
+    mem: std::os::fd::OwnedFd,
+    maps: std::os::fd::OwnedFd,
+}
+
+impl ProcessFiles {
+    pub fn new(mem: std::os::fd::OwnedFd, maps: std::os::fd::OwnedFd) -> Self {
+        Self { mem, maps }
+    }
+
+    /// The client's mappings now (`EFAULT` once its memory is gone).
+    pub fn vmas(&self) -> Result<Vec<Vma>, Errno> {
+        Ok(parse_maps(&self.maps()?))
+    }
+
+    fn maps(&self) -> Result<String, Errno> {
+        use std::os::fd::AsRawFd;
+        let mut text = Vec::with_capacity(16 << 10);
+        let mut chunk = vec![0u8; 16 << 10];
+        loop {
+            // SAFETY: reads into `chunk`, which lives across the call, at the offset the text
+            // has reached (a maps file is read from its start each time).
+            let n =
+                unsafe { libc::pread(self.maps.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len(), text.len() as libc::off_t) };
+            match n {
+                0 => break,
+                n if n > 0 => text.extend_from_slice(&chunk[..n as usize]),
+                _ => return Err(Errno::EFAULT),
+            }
+        }
+        if text.is_empty() {
+            // A live process has mappings: an empty file is one whose memory is gone.
+            return Err(Errno::EFAULT);
+        }
+        String::from_utf8(text).map_err(|_| Errno::EFAULT)
+    }
+
+    /// Checks `[addr, addr + len)` is mapped readable, and writable if `writable`: the mem
+    /// file reads and writes through protections (as a debugger does), the device must not.
+    pub fn check(&self, addr: u64, len: u64, writable: bool) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        check_vmas(&self.vmas()?, addr, len, writable)
+    }
+
+    /// Reads `dst.len()` bytes at `addr`: `EFAULT` unless all of them.
+    pub fn read(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
+        use std::os::fd::AsRawFd;
+        let mut done = 0;
+        while done < dst.len() {
+            let at = addr.checked_add(done as u64).and_then(|a| libc::off_t::try_from(a).ok()).ok_or(Errno::EFAULT)?;
+            // SAFETY: reads into the rest of `dst`, which we own mutably for the call.
+            let n = unsafe { libc::pread(self.mem.as_raw_fd(), dst[done..].as_mut_ptr().cast(), dst.len() - done, at) };
+            if n <= 0 {
+                return Err(Errno::EFAULT);
+            }
+            done += n as usize;
+        }
+        Ok(())
+    }
+
+    /// Writes `src` at `addr` (protections are the caller's to check): `EFAULT` unless all.
+    pub fn write(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        use std::os::fd::AsRawFd;
+        let mut done = 0;
+        while done < src.len() {
+            let at = addr.checked_add(done as u64).and_then(|a| libc::off_t::try_from(a).ok()).ok_or(Errno::EFAULT)?;
+            // SAFETY: writes from the rest of `src`, which lives across the call.
+            let n = unsafe { libc::pwrite(self.mem.as_raw_fd(), src[done..].as_ptr().cast(), src.len() - done, at) };
+            if n <= 0 {
+                return Err(Errno::EFAULT);
+            }
+            done += n as usize;
+        }
+        Ok(())
+    }
+}
+
+/// A daemon client's memory reached by copies through its [`ProcessFiles`]. With
+/// `check_each_access`, every access first checks the pages' protection now (on-demand
+/// regions, which follow the current mapping); without, the region's protection was checked
+/// when it was pinned, as a device with pinned pages checks it once.
+#[derive(Debug)]
+pub struct ClientCopy {
+    files: Arc<ProcessFiles>,
+    check_each_access: bool,
+}
+
+impl ClientCopy {
+    pub fn new(files: Arc<ProcessFiles>, check_each_access: bool) -> Self {
+        Self { files, check_each_access }
+    }
+}
+
+impl UserCopy for ClientCopy {
+    fn read(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
+        if self.check_each_access {
+            self.files.check(addr, dst.len() as u64, false)?;
+        }
+        self.files.read(addr, dst)
+    }
+
+    fn write(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        if self.check_each_access {
+            self.files.check(addr, src.len() as u64, true)?;
+        }
+        self.files.write(addr, src)
+    }
+
+    /// Checks the protections, then reads the range, which faults it in (a write fault is
+    /// left to the first write: writing bytes back could undo the client's own).
+    fn prefetch(&self, addr: u64, len: u64, writable: bool) -> Result<(), Errno> {
+        self.files.check(addr, len, writable)?;
+        let len = usize::try_from(len).map_err(|_| Errno::EFAULT)?;
+        let mut scratch = vec![0u8; len.min(1 << 20)];
+        let mut done = 0;
+        while done < len {
+            let n = scratch.len().min(len - done);
+            self.files.read(addr + done as u64, &mut scratch[..n])?;
+            done += n;
+        }
+        Ok(())
     }
 }
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use accelverbs_kernel_abi::{Errno, RdmaCore};
 
-pub(crate) use by_copy::{process_vm, Charge};
-pub use by_copy::{CopiedRegion, ProcessCopy};
+pub(crate) use by_copy::Charge;
+pub use by_copy::{check_vmas, ClientCopy, CopiedRegion, ProcessCopy, ProcessFiles, Vma};
 pub use own_process::{OwnProcess, UserPages};
 
 /// The user side of one uverbs file.

@@ -7,6 +7,9 @@
 //!   answers `ok` (or the failure). End of stdin ends it.
 //! - `busy`: posts a queue of 1 MiB COPYs it never polls, answers `posted`, and waits to be
 //!   killed.
+//! - `exec`: connects by hand, forks a child that keeps the connection, and execs `sleep`; the
+//!   child says `exec'd` once the parent runs `sleep`, then sends one ioctl whose header address
+//!   it reads on stdin and answers `errno N`.
 
 use std::io::{BufRead, Write};
 
@@ -14,8 +17,54 @@ use accelverbs::{devices, Access, Copy, KeyAlgorithm, QpInit, WorkCompletion};
 
 const LEN: usize = 1 << 20;
 
+/// The `exec` mode (before any thread exists, so the fork is plain).
+fn exec_attack() -> ! {
+    use accelverbs::uapi::daemon::transport;
+    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
+    use accelverbs::uapi::ioctl::RDMA_VERBS_IOCTL;
+    use std::os::fd::AsFd;
+    use std::os::unix::process::CommandExt;
+
+    let path = std::env::var_os(accelverbs::uapi::daemon::SOCKET_ENV).expect("ACCELVERBS_SOCKET");
+    let socket = transport::connect(std::path::Path::new(&path)).unwrap();
+    let mem = std::fs::OpenOptions::new().read(true).write(true).open("/proc/self/mem").unwrap();
+    let maps = std::fs::File::open("/proc/self/maps").unwrap();
+    for (msg, fd) in [
+        (DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), mem.as_fd()),
+        (DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), maps.as_fd()),
+    ] {
+        transport::send(socket.as_fd(), &msg, Some(fd)).unwrap();
+        assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
+    }
+    drop((mem, maps));
+    let parent = std::process::id();
+    // SAFETY: this process has one thread; the child goes on with a copy of it.
+    if unsafe { libc::fork() } != 0 {
+        let err = std::process::Command::new("sleep").arg("60").exec();
+        panic!("exec sleep: {err}");
+    }
+    // The child: wait until the parent runs sleep, then let the test pick an address in it.
+    while std::fs::read_to_string(format!("/proc/{parent}/comm")).map_or(true, |c| c.trim() != "sleep") {
+        std::thread::yield_now();
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "exec'd").unwrap();
+    out.flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).unwrap();
+    let addr: u64 = line.trim().parse().expect("an address");
+    transport::send(socket.as_fd(), &DaemonMsg::new(MsgKind::Ioctl, u64::from(RDMA_VERBS_IOCTL), addr), None).unwrap();
+    let (done, _) = transport::recv(socket.as_fd()).unwrap();
+    writeln!(out, "errno {}", done.errno).unwrap();
+    out.flush().unwrap();
+    std::process::exit(0);
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "exec" {
+        exec_attack();
+    }
     let ctx = devices()[0].open().expect("open the daemon's device");
     let pd = ctx.alloc_pd().expect("alloc_pd");
     let mut cq = ctx.create_cq(256, None).expect("create_cq");
@@ -77,6 +126,6 @@ fn main() {
                 std::thread::park();
             }
         }
-        other => panic!("unknown mode {other:?}: hold or busy"),
+        other => panic!("unknown mode {other:?}: hold, busy or exec"),
     }
 }

@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 pub mod transport;
 
 /// Protocol revision, exchanged in [`MsgKind::Hello`] / its `Done`; a mismatch is `EPROTO`.
-pub const PROTOCOL_VERSION: u64 = 1;
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// The environment variable naming the daemon's socket: when set, the provider (and the
 /// rdma-core plugin) open the device through the daemon instead of in-process.
@@ -31,8 +31,11 @@ pub const SOCKET_ENV: &str = "ACCELVERBS_SOCKET";
 wire_enum! {
     /// What a message is.
     pub enum MsgKind: u32 {
-        /// Client → daemon, first message: `a` = [`PROTOCOL_VERSION`]. `Done` carries the
-        /// daemon's version in `a` and its pid in `b` (for `PR_SET_PTRACER`).
+        /// Client → daemon, first message, with the client's `/proc/self/mem` opened for reading
+        /// and writing: `a` = [`PROTOCOL_VERSION`]. `Done` carries the daemon's version in `a`.
+        /// The daemon reaches the client's memory only through that descriptor, which stays
+        /// bound to the memory the client had when it opened it: after an `exec` (or the
+        /// client's death and its pid's reuse) it reaches nothing.
         Hello = 1,
         /// Client → daemon: `ioctl(fd, a as request, b as header address)`.
         Ioctl = 2,
@@ -49,6 +52,10 @@ wire_enum! {
         FdInstalled = 7,
         /// Daemon → client: the request finished; `errno` is 0 or its error.
         Done = 8,
+        /// Client → daemon, second message, with the client's `/proc/self/maps`: what its
+        /// memory's protections are, read when a write must respect them (bound to the same
+        /// memory as the `Hello` descriptor).
+        ProcessMaps = 9,
     }
 }
 

@@ -98,6 +98,7 @@ pub fn device(channel: ChannelArg, engines: u16, spin: Duration) -> Result<(Devi
         ])
         .arg(&socket)
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", simd.display()))?;
