@@ -55,7 +55,13 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Map { what, errno } => write!(f, "cannot map {what}: {}", strerror(*errno)),
+            Error::Map { what, errno } => {
+                write!(f, "cannot map {what}: {}", strerror(*errno))?;
+                if *errno == libc::ENOMEM {
+                    write!(f, " (memory shared with the device counts against the locked-memory limit: see `ulimit -l`)")?;
+                }
+                Ok(())
+            }
             Error::Daemon { path, errno } => {
                 write!(
                     f,

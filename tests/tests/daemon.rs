@@ -382,3 +382,29 @@ fn a_client_holds_at_most_its_object_limit_and_gets_eagain_past_it() {
     drop(mr);
     let _qp = pd.create_qp(&cq, QpInit::new(4)).unwrap();
 }
+
+/// Found in review (helper-17): sharing was unbounded, so one client could map sparse
+/// terabytes into the daemon until it could serve nobody. Shared memory now counts against
+/// the client's locked-memory budget, as the pages the device holds mapped for it.
+#[test]
+fn shared_memory_counts_against_the_clients_locked_memory_budget() {
+    use accelverbs::uapi::daemon::transport;
+    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind};
+    use std::os::fd::AsFd;
+    let daemon = Daemon::start(&["--max-locked-per-client", "1M"]);
+    let socket = raw_connection(&daemon);
+    let share = |addr: u64, len: u64| {
+        let memfd = transport::sealed_memfd(c"window", len as usize).unwrap();
+        transport::send(socket.as_fd(), &DaemonMsg::new(MsgKind::ShareMemory, addr, len), Some(memfd.as_fd())).unwrap();
+        transport::recv(socket.as_fd()).unwrap().0.errno
+    };
+    // A sparse 32 TiB memfd costs the daemon nothing but address space: refused all the same.
+    assert_eq!(share(0x7000_0000_0000, 32 << 40), libc::ENOMEM);
+    assert_eq!(share(0x7000_0000_0000, 512 << 10), 0);
+    assert_eq!(share(0x7100_0000_0000, 512 << 10), 0);
+    assert_eq!(share(0x7200_0000_0000, 4096), libc::ENOMEM, "the budget is spent");
+    // Unsharing gives it back.
+    transport::send(socket.as_fd(), &DaemonMsg::new(MsgKind::UnshareMemory, 0x7100_0000_0000, 512 << 10), None).unwrap();
+    assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
+    assert_eq!(share(0x7200_0000_0000, 4096), 0);
+}

@@ -17,6 +17,8 @@ use super::shared_mapping::SharedMapping;
 use crate::memory::{check_vmas, Charge, ClientCopy, CopiedRegion, Credentials, ProcessFiles, UserSpace, Vma};
 
 const PAGE_SIZE: u64 = 4096;
+/// Most memfds one connection may share at once (each is a mapping of the daemon's).
+const MAX_WINDOWS: usize = 8192;
 
 /// The client behind one connection.
 #[derive(Debug)]
@@ -34,8 +36,9 @@ pub struct ClientSpace {
 /// The client's shared memory and what it has pinned.
 #[derive(Debug)]
 struct ClientPages {
-    /// Mappings of the client's memfds, by the client address they start at.
-    windows: Mutex<BTreeMap<u64, Arc<SharedMapping>>>,
+    /// Mappings of the client's memfds, by the client address they start at, each charged to
+    /// the client's locked-memory budget while shared: the daemon holds them mapped for it.
+    windows: Mutex<BTreeMap<u64, (Arc<SharedMapping>, Charge)>>,
     shared_bytes: AtomicU64,
     /// Bytes this connection has pinned.
     pinned: Arc<AtomicU64>,
@@ -106,11 +109,17 @@ impl ClientSpace {
         transport::check_sealed(fd.as_fd(), len).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
         let mut windows = self.pages.windows.lock().unwrap_or_else(|e| e.into_inner());
         let before = windows.range(..end).next_back();
-        if before.is_some_and(|(&start, w)| start + w.len() as u64 > addr) {
+        if before.is_some_and(|(&start, (w, _))| start + w.len() as u64 > addr) {
             return Err(Errno::EINVAL);
         }
+        // Each window is a mapping of the daemon's, whose count the kernel bounds for the whole
+        // daemon (vm.max_map_count): no client may take them all.
+        if windows.len() >= MAX_WINDOWS {
+            return Err(Errno::ENOMEM);
+        }
+        let charge = self.pages.charge(addr, len)?;
         let mapping = SharedMapping::map(fd.as_fd(), len as usize)?;
-        windows.insert(addr, Arc::new(mapping));
+        windows.insert(addr, (Arc::new(mapping), charge));
         self.pages.shared_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
@@ -120,7 +129,7 @@ impl ClientSpace {
     pub fn unshare(&self, addr: u64, len: u64) -> Result<(), Errno> {
         let mut windows = self.pages.windows.lock().unwrap_or_else(|e| e.into_inner());
         match windows.get(&addr) {
-            Some(w) if w.len() as u64 == len => {
+            Some((w, _)) if w.len() as u64 == len => {
                 windows.remove(&addr);
                 self.pages.shared_bytes.fetch_sub(len, Ordering::Relaxed);
                 Ok(())
@@ -182,8 +191,8 @@ impl ClientPages {
         Ok(windows
             .range(..=addr)
             .next_back()
-            .filter(|(&start, w)| end <= start + w.len() as u64)
-            .map(|(&s, w)| (s, Arc::clone(w))))
+            .filter(|(&start, (w, _))| end <= start + w.len() as u64)
+            .map(|(&s, (w, _))| (s, Arc::clone(w))))
     }
 
     /// Charges the pages under `[addr, addr + len)` to the client's budget: `ENOMEM` past it.
@@ -204,13 +213,12 @@ impl ClientPages {
 
 impl RdmaCore for ClientPages {
     /// Pins a range of the client's shared memory (a ring, a doorbell record): it must lie
-    /// inside one window, which the device maps. Pages are charged to the client's limit (the
-    /// memfd's pages are the client's; the daemon maps them, and does not lock them: a page
-    /// swapped out is faulted back in by the access).
+    /// inside one window, which the device maps. The window is charged to the client's limit
+    /// already (the memfd's pages are the client's; the daemon maps them, and does not lock
+    /// them: a page swapped out is faulted back in by the access).
     fn pin_user_memory(&self, addr: u64, len: u64, _writable: bool) -> Result<Arc<dyn PinnedMemory>, Errno> {
         let (start, mapping) = self.window(addr, len)?.ok_or(Errno::EFAULT)?;
-        let charge = self.charge(addr, len)?;
-        Ok(Arc::new(WindowPin { mapping, offset: (addr - start) as usize, addr, len, _charge: charge }))
+        Ok(Arc::new(WindowPin { mapping, offset: (addr - start) as usize, addr, len }))
     }
 
     fn pinned_bytes(&self) -> u64 {
@@ -247,8 +255,6 @@ struct WindowPin {
     offset: usize,
     addr: u64,
     len: u64,
-    /// On the connection's, the process's and the device's counts of pinned bytes.
-    _charge: Charge,
 }
 
 // SAFETY: the range lies inside `mapping` (checked when pinned), a mapping of a memfd sealed

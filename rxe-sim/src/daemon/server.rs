@@ -76,8 +76,12 @@ impl Listener {
             if raw < 0 {
                 let err = io::Error::last_os_error();
                 match err.raw_os_error() {
-                    Some(libc::EINTR | libc::ECONNABORTED | libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                    Some(libc::EINTR | libc::ECONNABORTED) => continue,
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                        // Out of descriptors or memory: clients must close some first. Wait a
+                        // little instead of spinning on the same refusal.
                         log!(Warn, "accept_failed", "error=\"{err}\"");
+                        std::thread::sleep(std::time::Duration::from_millis(50));
                         continue;
                     }
                     _ => return Err(err),
