@@ -8,6 +8,25 @@ use std::time::{Duration, Instant};
 
 use accelverbs::{Channel, ChannelSource, DaemonChannel, DaemonSource, Device, Error, SharedMemory};
 
+/// A connection to the daemon at `socket` driven by hand, past the handshake (this process's
+/// mem and maps files): for tests that speak the protocol themselves.
+pub fn raw_connection(socket: &Path) -> std::os::fd::OwnedFd {
+    use accelverbs::uapi::daemon::transport;
+    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
+    use std::os::fd::AsFd;
+    let socket = transport::connect(socket).expect("connect to the daemon");
+    let mem = std::fs::OpenOptions::new().read(true).write(true).open("/proc/self/mem").expect("/proc/self/mem");
+    let maps = std::fs::File::open("/proc/self/maps").expect("/proc/self/maps");
+    for (msg, fd) in [
+        (DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), mem.as_fd()),
+        (DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), maps.as_fd()),
+    ] {
+        transport::send(socket.as_fd(), &msg, Some(fd)).expect("send the handshake");
+        assert_eq!(transport::recv(socket.as_fd()).expect("the daemon answers").0.errno, 0);
+    }
+    socket
+}
+
 /// A binary of this workspace built beside the test executable (`target/<profile>/NAME`).
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");

@@ -235,22 +235,9 @@ fn registering_past_a_clients_locked_memory_limit_fails_with_enomem_and_names_ul
     assert_eq!(ctx.device_files().unwrap()[0].objects.pinned_bytes, 0);
 }
 
-/// A connection driven by hand, past the handshake (this process's mem and maps files).
+/// A connection driven by hand, past the handshake.
 fn raw_connection(daemon: &Daemon) -> std::os::fd::OwnedFd {
-    use accelverbs::uapi::daemon::transport;
-    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
-    use std::os::fd::AsFd;
-    let socket = transport::connect(&daemon.socket).unwrap();
-    let mem = std::fs::OpenOptions::new().read(true).write(true).open("/proc/self/mem").unwrap();
-    let maps = std::fs::File::open("/proc/self/maps").unwrap();
-    for (msg, fd) in [
-        (DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), mem.as_fd()),
-        (DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), maps.as_fd()),
-    ] {
-        transport::send(socket.as_fd(), &msg, Some(fd)).unwrap();
-        assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
-    }
-    socket
+    accelverbs_tests::daemon::raw_connection(&daemon.socket)
 }
 
 #[test]

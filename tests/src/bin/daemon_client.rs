@@ -20,23 +20,13 @@ const LEN: usize = 1 << 20;
 /// The `exec` mode (before any thread exists, so the fork is plain).
 fn exec_attack() -> ! {
     use accelverbs::uapi::daemon::transport;
-    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind, PROTOCOL_VERSION};
+    use accelverbs::uapi::daemon::{DaemonMsg, MsgKind};
     use accelverbs::uapi::ioctl::RDMA_VERBS_IOCTL;
     use std::os::fd::AsFd;
     use std::os::unix::process::CommandExt;
 
     let path = std::env::var_os(accelverbs::uapi::daemon::SOCKET_ENV).expect("ACCELVERBS_SOCKET");
-    let socket = transport::connect(std::path::Path::new(&path)).unwrap();
-    let mem = std::fs::OpenOptions::new().read(true).write(true).open("/proc/self/mem").unwrap();
-    let maps = std::fs::File::open("/proc/self/maps").unwrap();
-    for (msg, fd) in [
-        (DaemonMsg::new(MsgKind::Hello, PROTOCOL_VERSION, 0), mem.as_fd()),
-        (DaemonMsg::new(MsgKind::ProcessMaps, 0, 0), maps.as_fd()),
-    ] {
-        transport::send(socket.as_fd(), &msg, Some(fd)).unwrap();
-        assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
-    }
-    drop((mem, maps));
+    let socket = accelverbs_tests::daemon::raw_connection(std::path::Path::new(&path));
     let parent = std::process::id();
     // SAFETY: this process has one thread; the child goes on with a copy of it.
     if unsafe { libc::fork() } != 0 {
