@@ -292,6 +292,23 @@ fn after_the_client_execs_its_connection_reaches_no_memory() {
     let _ = child.wait();
 }
 
+/// The limit is the client's own `RLIMIT_MEMLOCK` (read by the daemon, as the kernel charges
+/// the caller's), for a client without `CAP_IPC_LOCK`.
+#[test]
+fn a_clients_own_rlimit_memlock_bounds_what_it_registers() {
+    let daemon = Daemon::start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_daemon_client"))
+        .arg("memlock")
+        .env(accelverbs::uapi::daemon::SOCKET_ENV, &daemon.socket)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with(&format!("errno {}: ", libc::ENOMEM)) && lines[0].contains("ulimit -l"), "{text}");
+    assert_eq!(lines[1], "ok", "{text}");
+}
+
 #[test]
 fn shared_memory_must_be_a_sealed_memfd() {
     use accelverbs::uapi::daemon::transport;

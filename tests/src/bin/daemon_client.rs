@@ -7,6 +7,8 @@
 //!   answers `ok` (or the failure). End of stdin ends it.
 //! - `busy`: posts a queue of 1 MiB COPYs it never polls, answers `posted`, and waits to be
 //!   killed.
+//! - `memlock`: drops `CAP_IPC_LOCK`, lowers its `RLIMIT_MEMLOCK` to 1 MiB, then registers
+//!   2 MiB and 256 KiB, answering each with `ok` or `errno N: message`.
 //! - `exec`: connects by hand, forks a child that keeps the connection, and execs `sleep`; the
 //!   child says `exec'd` once the parent runs `sleep`, then sends one ioctl whose header address
 //!   it reads on stdin and answers `errno N`.
@@ -50,10 +52,53 @@ fn exec_attack() -> ! {
     std::process::exit(0);
 }
 
+/// The `memlock` mode: a process the kernel would hold to a 1 MiB locked-memory limit.
+fn memlock() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    const CAP_IPC_LOCK: u32 = 14;
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget/capset read and write exactly a v3 header and two data structs, which
+    // live across the calls; getrlimit and setrlimit write and read one rlimit we own.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()), 0);
+        data[0].effective &= !(1 << CAP_IPC_LOCK);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()), 0);
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max.min(1 << 20);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit), 0);
+    }
+    let ctx = devices()[0].open().expect("open the daemon's device");
+    let pd = ctx.alloc_pd().expect("alloc_pd");
+    let mut out = std::io::stdout().lock();
+    for len in [2 << 20, 256 << 10] {
+        match pd.alloc_mr(len, Access::LOCAL_WRITE) {
+            Ok(_) => writeln!(out, "ok").unwrap(),
+            Err(e) => writeln!(out, "errno {}: {e}", e.errno().unwrap_or(0)).unwrap(),
+        }
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     if mode == "exec" {
         exec_attack();
+    }
+    if mode == "memlock" {
+        return memlock();
     }
     let ctx = devices()[0].open().expect("open the daemon's device");
     let pd = ctx.alloc_pd().expect("alloc_pd");
