@@ -313,7 +313,7 @@ fn a_clients_own_rlimit_memlock_bounds_what_it_registers() {
 fn shared_memory_must_be_a_sealed_memfd() {
     use accelverbs::uapi::daemon::transport;
     use accelverbs::uapi::daemon::{DaemonMsg, MsgKind};
-    use std::os::fd::AsFd;
+    use std::os::fd::{AsFd, AsRawFd};
 
     let daemon = Daemon::start(&[]);
     let socket = raw_connection(&daemon);
@@ -327,6 +327,26 @@ fn shared_memory_must_be_a_sealed_memfd() {
     // A memfd shorter than it claims.
     let short = transport::sealed_memfd(c"short", 1024).unwrap();
     assert_eq!(share(short.as_fd()), libc::EFAULT);
+    // A hugetlbfs memfd (a hole in it can fault with SIGBUS): refused, where the machine has
+    // hugetlbfs to make one.
+    // SAFETY: memfd_create reads the NUL-terminated name; a non-negative return is ours.
+    let huge = unsafe { libc::memfd_create(c"huge".as_ptr(), libc::MFD_HUGETLB | libc::MFD_ALLOW_SEALING | libc::MFD_CLOEXEC) };
+    if huge >= 0 {
+        // SAFETY: `huge` was just returned by memfd_create.
+        let huge = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(huge) };
+        // SAFETY: resizes and seals our own memfd.
+        let sized = unsafe {
+            libc::ftruncate(huge.as_raw_fd(), 2 << 20) == 0
+                && libc::fcntl(huge.as_raw_fd(), libc::F_ADD_SEALS, transport::SHARED_SEALS) == 0
+        };
+        if sized {
+            assert_eq!(share(huge.as_fd()), libc::EINVAL);
+        } else {
+            eprintln!("hugetlbfs memfd could not be sized here: that case is not checked");
+        }
+    } else {
+        eprintln!("no hugetlbfs here: that case is not checked");
+    }
     // A sealed memfd of the right size is taken.
     let good = transport::sealed_memfd(c"good", 4096).unwrap();
     assert_eq!(share(good.as_fd()), 0);

@@ -142,13 +142,21 @@ pub fn sealed_memfd(name: &core::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Checks that `fd` is a memfd sealed with [`SHARED_SEALS`] and at least `len` bytes long:
-/// `EINVAL` for any other descriptor (a file, a pipe, an unsealed memfd), `EFAULT` if it is
-/// too short.
+/// Checks that `fd` is a memfd on tmpfs sealed with [`SHARED_SEALS`] and at least `len` bytes
+/// long: `EINVAL` for any other descriptor (a file, a pipe, an unsealed memfd, a hugetlbfs one,
+/// whose holes fault with SIGBUS when the huge-page pool is empty), `EFAULT` if it is too short.
+/// On tmpfs a page punched out after sharing is faulted back in as zeros: a mapping of it can
+/// never kill whoever reads it.
 pub fn check_sealed(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     // SAFETY: F_GET_SEALS only reads the descriptor's state; other files answer EINVAL.
     let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
     if seals < 0 || seals & SHARED_SEALS != SHARED_SEALS {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: an all-zero statfs is valid; fstatfs writes only into it.
+    let mut fs: libc::statfs = unsafe { MaybeUninit::zeroed().assume_init() };
+    // SAFETY: as above; `fs` lives across the call.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) } != 0 || fs.f_type != libc::TMPFS_MAGIC {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     // SAFETY: an all-zero stat is valid; fstat writes only into it.
