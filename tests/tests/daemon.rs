@@ -432,3 +432,15 @@ fn shared_memory_counts_against_the_clients_locked_memory_budget() {
     assert_eq!(transport::recv(socket.as_fd()).unwrap().0.errno, 0);
     assert_eq!(share(0x7200_0000_0000, 4096), 0);
 }
+
+#[test]
+fn a_client_process_opens_at_most_its_connection_limit() {
+    let daemon = Daemon::start(&["--max-connections-per-client", "2"]);
+    let (a, b) = (daemon.device().open().unwrap(), daemon.device().open().unwrap());
+    let refused = daemon.device().open().unwrap_err();
+    assert_eq!(refused.errno(), Some(libc::EAGAIN), "{refused}");
+    // Closing one (which returns once the daemon closed it) makes room.
+    drop(a);
+    let _c = daemon.device().open().unwrap();
+    drop(b);
+}

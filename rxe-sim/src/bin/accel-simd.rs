@@ -36,6 +36,10 @@ struct Args {
     /// may hold at once (1 to 1000000); past it, creating one fails with EAGAIN.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_objects_per_client: Option<u32>,
+    /// Most connections one client process may have open at once (1 to 4096); past it, a new
+    /// one is refused with EAGAIN.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_connections_per_client: u32,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -102,8 +106,11 @@ fn main() -> ExitCode {
         ..SimConfig::default()
     };
     let device = SoftDevice::new(config);
-    let limits =
-        ClientLimits { locked_bytes: args.max_locked_per_client, objects: args.max_objects_per_client.map(|n| n as usize) };
+    let limits = ClientLimits {
+        locked_bytes: args.max_locked_per_client,
+        objects: args.max_objects_per_client.map(|n| n as usize),
+        connections: args.max_connections_per_client as usize,
+    };
     match listener.serve(&device, limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

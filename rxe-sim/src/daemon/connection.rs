@@ -3,7 +3,7 @@
 //! their work finished or flushed, every object destroyed, its keys zeroed.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use accelverbs_kernel_abi::Errno;
@@ -26,6 +26,8 @@ pub struct Client {
     pub memlock_limit: u64,
     /// Most objects the connection may hold.
     pub max_objects: Option<usize>,
+    /// Counts the connection among its process's while it lives.
+    pub _connection: Arc<()>,
 }
 
 /// The handshake: `Hello` with the client's `/proc/self/mem`, then `ProcessMaps` with its
@@ -48,6 +50,25 @@ fn handshake(socket: &OwnedFd) -> io::Result<ProcessFiles> {
     files.vmas().map_err(|_| protocol())?;
     transport::send(socket.as_fd(), &DaemonMsg::done(0, 0, 0), None)?;
     Ok(files)
+}
+
+/// Refuses a connection: reads the client's first message (waiting at most a second), answers
+/// it with `errno`, and closes.
+pub fn refuse(socket: &OwnedFd, errno: i32) {
+    let timeout = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    // SAFETY: sets a socket option from a timeval that lives across the call.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if transport::recv(socket.as_fd()).is_ok() {
+        let _ = transport::send(socket.as_fd(), &DaemonMsg::done(errno, 0, 0), None);
+    }
 }
 
 /// Serves `socket` until the client goes away.

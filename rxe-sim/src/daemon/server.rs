@@ -18,12 +18,21 @@ use crate::memory::Credentials;
 use crate::SoftDevice;
 
 /// What each client may hold.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ClientLimits {
     /// Most bytes a client process may pin, below its own `RLIMIT_MEMLOCK`.
     pub locked_bytes: Option<u64>,
     /// Most objects one connection may hold at once (`EAGAIN` past it).
     pub objects: Option<usize>,
+    /// Most connections one client process may have open at once (each is a thread of the
+    /// daemon's): past it, a new one is answered `EAGAIN` and closed.
+    pub connections: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self { locked_bytes: None, objects: None, connections: 64 }
+    }
 }
 
 /// A bound, listening daemon socket; the path is removed when it drops.
@@ -68,6 +77,8 @@ impl Listener {
     pub fn serve(&self, device: &Arc<SoftDevice>, limits: ClientLimits) -> io::Result<()> {
         let memlock_cap = limits.locked_bytes;
         let budgets: Mutex<HashMap<u32, Weak<AtomicU64>>> = Mutex::new(HashMap::new());
+        // One token per live connection, by pid: its strong count is how many are open.
+        let mut connections: HashMap<u32, Weak<()>> = HashMap::new();
         log!(Info, "listening", "socket={} pid={}", self.path.display(), std::process::id());
         loop {
             // SAFETY: accept4 with null address pointers only returns a new descriptor.
@@ -96,6 +107,19 @@ impl Listener {
                     continue;
                 }
             };
+            connections.retain(|_, c| c.strong_count() > 0);
+            let token = connections.get(&credentials.pid).and_then(Weak::upgrade).unwrap_or_default();
+            if Arc::strong_count(&token) > limits.connections {
+                log!(Warn, "too_many_connections", "pid={} limit={}", credentials.pid, limits.connections);
+                // Answered on a thread of its own, bounded by a receive timeout: the answer
+                // must follow the client's first message (closing with it unread would reset
+                // the connection before the client reads why).
+                let _ = std::thread::Builder::new()
+                    .name("simd-refuse".into())
+                    .spawn(move || super::connection::refuse(&socket, libc::EAGAIN));
+                continue;
+            }
+            connections.insert(credentials.pid, Arc::downgrade(&token));
             let limit = memlock_limit_of(credentials.pid).min(memlock_cap.unwrap_or(u64::MAX));
             let process_pinned = {
                 let mut budgets = budgets.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,7 +128,8 @@ impl Listener {
                 budgets.insert(credentials.pid, Arc::downgrade(&budget));
                 budget
             };
-            let client = Client { credentials, process_pinned, memlock_limit: limit, max_objects: limits.objects };
+            let client =
+                Client { credentials, process_pinned, memlock_limit: limit, max_objects: limits.objects, _connection: token };
             let device = Arc::clone(device);
             log!(Info, "client_connected", "pid={} uid={} memlock_limit={}", credentials.pid, credentials.uid, limit);
             let spawned = std::thread::Builder::new().name(format!("simd-client-{}", credentials.pid)).spawn(move || {
