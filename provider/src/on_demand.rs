@@ -43,6 +43,12 @@ pub enum Advice {
 
 impl<B> Pd<B> {
     /// Registers `[addr, addr + len)` on demand. The range need not be mapped now.
+    ///
+    /// Safe, unlike [`Pd::reg_mr_raw`]: registering touches no memory, the region hands out no
+    /// view of its bytes, and the device reaches them only for requests built with the
+    /// `unsafe` SGE constructors (whose callers promise no Rust reference meets a write), and
+    /// then only through copies that fail on a page that is not there, never by dereferencing
+    /// the address.
     pub fn reg_mr_on_demand(&self, addr: u64, len: usize, rights: Access) -> Result<OnDemandRegion, Error> {
         register(&self.inner, addr, len as u64, rights)
     }
@@ -112,6 +118,7 @@ impl OnDemandRegion {
     }
 
     /// The descriptor of `len` bytes at address `addr` (checked by the device at each access).
+    /// Only the `unsafe` work-request constructors take it.
     pub fn sge(&self, addr: u64, len: u32) -> Sge {
         Sge { addr, length: len, lkey: self.lkey }
     }

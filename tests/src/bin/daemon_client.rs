@@ -54,29 +54,10 @@ fn exec_attack() -> ! {
 
 /// The `memlock` mode: a process the kernel would hold to a 1 MiB locked-memory limit.
 fn memlock() {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Default, Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    const CAP_IPC_LOCK: u32 = 14;
-    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [Data::default(); 2];
-    // SAFETY: capget/capset read and write exactly a v3 header and two data structs, which
-    // live across the calls; getrlimit and setrlimit write and read one rlimit we own.
+    accelverbs_tests::drop_cap_ipc_lock();
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit write and read one rlimit we own.
     unsafe {
-        assert_eq!(libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()), 0);
-        data[0].effective &= !(1 << CAP_IPC_LOCK);
-        assert_eq!(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()), 0);
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         assert_eq!(libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit), 0);
         limit.rlim_cur = limit.rlim_max.min(1 << 20);
         assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit), 0);
