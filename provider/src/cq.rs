@@ -68,6 +68,10 @@ impl Drop for CqInner {
 pub struct Cq<B = Unbranded> {
     pub(crate) inner: Arc<CqInner>,
     consumer: u32,
+    /// The context's policy is inline: an empty poll runs the device first. Kept here, beside
+    /// the consumer index, so an empty poll reads no line of the heap that another thread may
+    /// be writing (its context's line cost NOP polling through an engine a cache miss each).
+    runs_inline: bool,
     db_consumer: SharedU32,
     /// This poller's copy of `inner.work_queues`, as of `work_queues_seen`.
     work_queues: Vec<(u32, Arc<InFlight>)>,
@@ -120,7 +124,8 @@ impl<B> Context<B> {
             work_queues: Mutex::new(Vec::new()),
             work_queues_generation: AtomicU64::new(0),
         });
-        Ok(Cq { inner, consumer: 0, db_consumer, work_queues: Vec::new(), work_queues_seen: 0, brand: PhantomData })
+        let runs_inline = self.inner.policy == ExecPolicy::Inline;
+        Ok(Cq { inner, consumer: 0, runs_inline, db_consumer, work_queues: Vec::new(), work_queues_seen: 0, brand: PhantomData })
     }
 }
 
@@ -139,7 +144,7 @@ impl<B> Cq<B> {
     /// how many. With inline execution, runs pending work first if nothing is ready.
     pub fn poll(&mut self, wc: &mut [WorkCompletion]) -> usize {
         let n = self.poll_ring(wc);
-        if n == 0 && self.inner.ctx.policy == ExecPolicy::Inline {
+        if n == 0 && self.runs_inline {
             let _ = self.inner.ctx.channel.drive_cq(self.inner.cqn);
             return self.poll_ring(wc);
         }
