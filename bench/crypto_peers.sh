@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # AES-256-GCM encryption through the device (`accel perf encrypt`, inline and through an engine
-# thread) beside aws-lc called directly (accel perf's own baseline, the same calls on the same
+# thread) beside intel-ipsec-mb called directly (accel perf's own baseline, the same calls on the same
 # buffers) and DPDK 22.11's software crypto devices (dpdk-test-crypto-perf: ipsec-mb's
 # crypto_aesni_gcm and crypto_openssl, no hugepages, one worker core), at the same sizes, in one
 # table of MB/s (10^6 bytes per second).
@@ -20,7 +20,7 @@ for policy in inline threads; do
     while IFS= read -r line; do
         size=$(sed -E 's/.*"size":([0-9]+).*/\1/' <<<"$line")
         rate[$policy,$size]=$(sed -E 's/.*"mb_per_s":([0-9.]+).*/\1/' <<<"$line")
-        rate[aws-lc,$size]=$(sed -E 's/.*"direct_mb_per_s":([0-9.]+).*/\1/' <<<"$line")
+        rate[direct,$size]=$(sed -E 's/.*"direct_mb_per_s":([0-9.]+).*/\1/' <<<"$line")
     done < <($accel perf encrypt --alg aes-256-gcm --size "$sizes" --qd 32 --policy "$policy" --seconds 1 --repeat 3 --json)
 done
 
@@ -47,10 +47,10 @@ for dev in crypto_aesni_gcm crypto_openssl; do
 done
 
 printf "AES-256-GCM encryption, MB/s (cpu: %s)\n" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-printf "%10s %12s %14s %12s %18s %16s\n" size "device inline" "device engine" "aws-lc" "dpdk aesni_gcm" "dpdk openssl"
+printf "%10s %12s %14s %12s %18s %16s\n" size "device inline" "device engine" "ipsec-mb direct" "dpdk aesni_gcm" "dpdk openssl"
 for size in ${sizes//,/ }; do
     printf "%10s %12s %14s %12s %18s %16s\n" "$size" "${rate[inline,$size]:--}" "${rate[threads,$size]:--}" \
-        "${rate[aws-lc,$size]:--}" "${rate[crypto_aesni_gcm,$size]:--}" "${rate[crypto_openssl,$size]:--}"
+        "${rate[direct,$size]:--}" "${rate[crypto_aesni_gcm,$size]:--}" "${rate[crypto_openssl,$size]:--}"
 done
-echo "(device: accel perf encrypt --qd 32, median of 3 s; aws-lc: accel perf's direct runs on the same buffers;"
+echo "(device: accel perf encrypt --qd 32, median of 3 s; ipsec-mb direct: accel perf's direct runs on the same buffers;"
 echo " DPDK: dpdk-test-crypto-perf throughput, burst 32, one worker core, --no-huge)"

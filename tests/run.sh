@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The C libraries the workspace links.
+bash tests/build_deps.sh
 need=()
 [ -f /usr/include/rdma/ib_user_ioctl_cmds.h ] || need+=(linux-libc-dev)
 [ -f /usr/include/infiniband/verbs.h ] || need+=(libibverbs-dev)
@@ -33,8 +35,6 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -f /usr/include/libnl3/netlink/route/link.h ] || need+=(libnl-3-dev libnl-route-3-dev)
 [ -f /usr/include/libudev.h ] || need+=(libudev-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
-# The soft device runs AES-128-XTS on OpenSSL 3's libcrypto (openssl-sys links it).
-[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -24,7 +24,7 @@ pub struct SoftKey {
     pub pdn: u32,
     pub algorithm: KeyAlgorithm,
     material: Zeroizing<Vec<u8>>,
-    /// AES-GCM's prepared key, built once at creation (aws-lc cleanses it when dropped).
+    /// AES-GCM's prepared key, built once at creation (zeroed when dropped).
     gcm: Option<GcmKey>,
     /// AES-XTS's, likewise (its library cleanses it).
     xts: Option<XtsKey>,

@@ -8,6 +8,18 @@ pub mod crypto_key_table;
 pub mod event_queue;
 pub mod gate;
 pub mod gcm_key;
+#[rustfmt::skip]
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    missing_debug_implementations,
+    unsafe_op_in_unsafe_fn,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
+)]
+mod ipsec_mb_sys;
 mod key_slots;
 pub mod mr_table;
 pub mod notify;

@@ -1,6 +1,6 @@
 //! ENCRYPT and DECRYPT with a device key (named by number, in the QP's PD), by its algorithm:
 //!
-//! - AES-GCM (128- and 256-bit keys), through aws-lc, out of place (`hw/gcm_key.rs`): the IV
+//! - AES-GCM (128- and 256-bit keys), through intel-ipsec-mb, in or out of place (`hw/gcm_key.rs`): the IV
 //!   comes in the WQE, the AAD from `aux[0]`, and the tag goes to (or comes from) `aux[1]`. A
 //!   tag that does not authenticate completes with `AuthenticationFailed`, the destination
 //!   zeroed, and the QP goes on.
