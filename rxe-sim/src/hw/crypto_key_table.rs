@@ -235,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "aws-lc is C: Miri cannot call it")]
+    #[cfg_attr(miri, ignore = "intel-ipsec-mb is C: Miri cannot call it")]
     fn an_aes_gcm_key_is_expanded_once_at_creation() {
         let table = CryptoKeyTable::new(4);
         let material = [9u8; 32];
