@@ -186,15 +186,28 @@ fn outputs_are_replaced_only_with_force() {
 }
 
 #[test]
-fn demo_prints_ratio_and_throughput() {
+fn demo_prints_ratio_and_throughput_beside_the_library() {
     let dir = Scratch::new("demo");
-    let run =
-        accel(&dir.path, &["demo", "--size", "4m", "--format", "gzip,zstd,lz4,lz4-block,zlib,deflate", "--save", "sample"], b"");
+    let formats = "gzip,zstd,lz4,lz4-block,zlib,deflate";
+    let run = accel(&dir.path, &["demo", "--size", "4m", "--format", formats, "--repeat", "1", "--save", "sample"], b"");
     assert_exit(&run, 0, &[]);
     let out = String::from_utf8_lossy(&run.stdout);
-    assert!(out.contains("ratio") && out.contains("MB/s"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.ends_with(" ok")).count(), 6, "{out}");
+    assert!(out.contains("cpu: ") && out.contains("medians of 1 runs"), "{out}");
+    assert!(out.contains("ratio") && out.contains("library") && out.contains("dev/lib") && out.contains("spread"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.ends_with(" ok")).collect();
+    assert_eq!(rows.len(), 6, "{out}");
+    for row in rows {
+        // format, level, size, unit, ratio, then device, library and their ratio for each
+        // direction: every rate a positive number.
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        for rate in [&cells[5], &cells[6], &cells[8], &cells[9]] {
+            assert!(rate.parse::<f64>().is_ok_and(|r| r > 0.0), "{row}");
+        }
+    }
     assert_eq!(dir.read("sample").len(), 4 * MIB);
+
+    let run = accel(&dir.path, &["demo", "--size", "4m", "--repeat", "0"], b"");
+    assert_exit(&run, 1, &["accel: --repeat: 0 is outside 1 to 100"]);
 }
 
 /// SIGTERM mid-run: the process ends by the signal and the temporary output goes with it.

@@ -1,7 +1,7 @@
 //! `accel`: compress, encrypt and digest with accelverbs devices, inspect and benchmark them.
 //!
 //! ```text
-//! accel demo                                     # generated text through the device: ratio, MB/s
+//! accel demo                                     # generated text through the device: ratio, MB/s beside the library
 //! accel gzip [-1..-9] [-k] [-c] [-d] [-f] [-q] [-v] FILE...
 //! accel gunzip [-k] [-c] [-f] [-q] [-v] FILE...
 //! accel compress   --format zstd [--level 19] [-o OUT] [IN]
@@ -26,6 +26,7 @@ mod ends;
 mod gzip;
 mod hex;
 mod key_file;
+mod measure;
 mod outfile;
 mod perf;
 mod pipeline;

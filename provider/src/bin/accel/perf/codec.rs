@@ -56,6 +56,22 @@ impl Workload {
         Ok(Self { format, level, direction, input, output_room, last_output: 0, codec, plain, packed_len })
     }
 
+    /// The library alone, for `direction`, to be called with [`Workload::run_direct`] on
+    /// buffers of the caller's.
+    pub fn library(format: Format, level: i8, direction: Direction) -> Self {
+        Workload {
+            format,
+            level,
+            direction,
+            input: Vec::new(),
+            output_room: 0,
+            last_output: 0,
+            codec: new_codec(format, direction, level),
+            plain: Vec::new(),
+            packed_len: 0,
+        }
+    }
+
     /// The data before compression.
     pub fn plain(&self) -> &[u8] {
         &self.plain

@@ -4,7 +4,7 @@
 //! alternating in the same run.
 
 mod channel;
-mod codec;
+pub(crate) mod codec;
 mod core_to_core;
 mod crypto;
 mod plot;
@@ -19,6 +19,7 @@ use accelverbs::{
 use accelverbs_rxe_sim::codec::Direction;
 use clap::{Args, ValueEnum};
 
+use crate::measure::{cpu_model, median, spread, WIDE_SPREAD};
 use crate::FormatArg;
 use codec::Workload;
 use crypto::{CryptoAlg, CryptoWork};
@@ -96,10 +97,6 @@ pub struct PerfArgs {
     memory: Vec<channel::MemoryArg>,
 }
 
-/// Spread of the device's runs, (max - min) / median, above which a row is flagged: the
-/// machine was busy, and the figures are not to be trusted.
-const WIDE_SPREAD: f64 = 0.20;
-
 /// The largest payload: one SGE carries at most 4 GiB - 1, and the buffers are allocated.
 const MAX_SIZE: usize = 1 << 30;
 
@@ -137,22 +134,6 @@ struct Sample {
     ops_per_s: f64,
     /// Round-trip latencies of every 16th work request, in ns.
     latencies: Vec<u64>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// (max - min) / median.
-fn spread(v: &[f64]) -> f64 {
-    let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-    let mid = median(v.to_vec());
-    if mid > 0.0 {
-        (hi - lo) / mid
-    } else {
-        0.0
-    }
 }
 
 /// One row of results.
@@ -404,16 +385,6 @@ fn print_row(args: &PerfArgs, row: &Row<'_>) {
     if row.spread > WIDE_SPREAD {
         println!("# warning: the runs of this row differ by {:.0}%: the machine is busy, do not trust it", row.spread * 100.0);
     }
-}
-
-/// The CPU's model name, for the header.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
 impl PerfArgs {
