@@ -20,7 +20,7 @@ use zerocopy::IntoBytes;
 
 use super::compression::{COMPRESS, DECOMPRESS};
 use super::crypto::{DECRYPT, ENCRYPT};
-use super::{Done, ExecContext, Failure, Operation};
+use super::{all_zero, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::Use;
 
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl Operation for Chain {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: ChainParams = zerocopy::transmute!(wqe.params);
-        if params.flags != 0 || params.stream != 0 || params.reserved != [0; 24] {
+        if params.flags != 0 || params.stream != 0 || !all_zero(&params.reserved) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         // The key first, so a request that cannot be encrypted writes nothing.

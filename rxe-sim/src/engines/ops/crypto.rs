@@ -17,7 +17,7 @@ use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MAX_DATA_UNIT, XTS_MIN_DATA_UNIT};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
-use super::{is_zero_sge, Done, ExecContext, Failure, Operation};
+use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
 use crate::engines::pieces::{self, hits, overlap, Span};
 use crate::engines::sgl::SgList;
 use crate::hw::gcm_key::GcmKey;
@@ -122,7 +122,7 @@ impl Operation for Crypto {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: CryptoParams = zerocopy::transmute!(wqe.params);
-        if params.flags & !flags::KNOWN != 0 || params.reserved0 != 0 || params.reserved != [0; 20] {
+        if params.flags & !flags::KNOWN != 0 || params.reserved0 != 0 || !all_zero(&params.reserved) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let key = ctx.crypto_keys.resolve(params.key, ctx.pdn).map_err(|v| match v {
@@ -235,7 +235,7 @@ impl Crypto {
 
     /// AES-GCM: IV, AAD, tag.
     fn gcm(&self, aead: &GcmKey, params: &CryptoParams, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
-        if params.data_unit != 0 || params.iv[GCM_IV_LEN..] != [0; 4] {
+        if params.data_unit != 0 || !all_zero(&params.iv[GCM_IV_LEN..]) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let mrs = ctx.mrs;

@@ -7,7 +7,7 @@ use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::{DigestAlgorithm, DigestParams, SHA256_LEN};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
-use super::{is_zero_sge, Done, ExecContext, Failure, Operation};
+use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::Use;
 
 #[derive(Debug)]
@@ -24,7 +24,7 @@ impl Operation for Digest {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: DigestParams = zerocopy::transmute!(wqe.params);
-        if params.reserved0 != [0; 3] || params.reserved != [0; 36] || !wqe.aux.iter().all(is_zero_sge) {
+        if !all_zero(&params.reserved0) || !all_zero(&params.reserved) || !wqe.aux.iter().all(is_zero_sge) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let algorithm = DigestAlgorithm::try_from(params.algorithm).map_err(|_| Failure::malformed(VendorError::BadAlgorithm))?;

@@ -142,6 +142,12 @@ pub fn max_sge() -> u32 {
     OPERATIONS.iter().map(|op| op.max_sge()).max().unwrap_or(0)
 }
 
+/// Whether `bytes` are all zero: an OR over them, a few vector instructions for the short
+/// reserved fields it checks (comparing with a zero array called `memcmp`: ~10 ns a DIGEST).
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0, |any, &byte| any | byte) == 0
+}
+
 fn is_zero_sge(sge: &Sge) -> bool {
     *sge == Sge::default()
 }
