@@ -175,8 +175,8 @@ pub use mr::{MemoryRegion, MrSlice, MrSliceMut};
 pub use on_demand::{Advice, OnDemandRegion};
 pub use pd::Pd;
 pub use post::{
-    Compress, CompressEncrypt, Copy, Decompress, Decrypt, DecryptDecompress, Digest, Encrypt, Nop, PostBatch, RawWqe, RdmaRead,
-    RdmaWrite, Recv, Send, WorkRequest, DIGEST_LEN, TAG_LEN,
+    Compress, CompressEncrypt, Copy, Decompress, Decrypt, DecryptDecompress, Digest, Encrypt, Nop, PostBatch, RawGatherWqe,
+    RawWqe, RdmaRead, RdmaWrite, Recv, Send, WorkRequest, DIGEST_LEN, TAG_LEN,
 };
 pub use qp::{Qp, QpInit, QpType};
 pub use wc::WorkCompletion;

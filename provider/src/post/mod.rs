@@ -17,7 +17,7 @@ pub use copy::Copy;
 pub use crypto::{CompressEncrypt, Decrypt, DecryptDecompress, Encrypt, TAG_LEN};
 pub use digest::{Digest, DIGEST_LEN};
 pub use nop::Nop;
-pub use raw::RawWqe;
+pub use raw::{RawGatherWqe, RawWqe};
 pub use rdma::{RdmaRead, RdmaWrite};
 pub use send::{Recv, Send};
 

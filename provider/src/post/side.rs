@@ -61,18 +61,29 @@ impl<'a> Side<'a> {
 
     /// The WQE's SGE for this side: the data's own, or one naming the list placed for it.
     pub fn encode(&self, side: ListSide, lists: &mut ListWriter<'_>) -> Sge {
-        match self.sges() {
-            [one] => *one,
-            many => lists.place(side, many),
-        }
+        encode_entries(self.sges(), side, lists)
     }
 
     /// `SgeCount` unless the side holds 1 to `MAX_LIST_ENTRIES` SGEs.
     pub fn check_count(&self) -> Result<(), PostError> {
-        match (1..=MAX_LIST_ENTRIES as usize).contains(&self.sges().len()) {
-            true => Ok(()),
-            false => Err(PostError::SgeCount { max: MAX_LIST_ENTRIES }),
-        }
+        check_count(self.sges().len())
+    }
+}
+
+/// `SgeCount` unless a side of `count` SGEs fits the device: 1 to `MAX_LIST_ENTRIES`.
+pub(crate) fn check_count(count: usize) -> Result<(), PostError> {
+    match (1..=MAX_LIST_ENTRIES as usize).contains(&count) {
+        true => Ok(()),
+        false => Err(PostError::SgeCount { max: MAX_LIST_ENTRIES }),
+    }
+}
+
+/// The WQE's SGE for a side of `entries`: the one entry itself, or one naming the list placed
+/// for them (the parameters then carry the side's `*_LIST` flag).
+pub(crate) fn encode_entries(entries: &[Sge], side: ListSide, lists: &mut ListWriter<'_>) -> Sge {
+    match entries {
+        [one] => *one,
+        many => lists.place(side, many),
     }
 }
 
