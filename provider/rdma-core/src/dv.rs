@@ -2,7 +2,8 @@
 //! operations (NOP, COPY, COMPRESS, DECOMPRESS, ENCRYPT, DECRYPT, DIGEST) as builders of an
 //! extended QP, compression contexts, crypto keys, and completions with the accelerator's
 //! fields. Exported with symbol versions ACCELDV_1.0 and ACCELDV_1.1 (`acceldv.map` declares
-//! them; `versioned!` binds each function to its own).
+//! them; `versioned!` binds each function to its own). Builders added later (the SGE-list
+//! ones) are appended to `acceldv_qp_ex` and announced by a bit of its `comp_mask`.
 
 use std::ffi::{c_int, c_void};
 use std::mem::offset_of;
@@ -10,15 +11,16 @@ use std::mem::offset_of;
 use accelverbs::uapi::compress::{flags as comp_flags, CompressParams};
 use accelverbs::uapi::crypto::{ChainParams, CryptoParams, DigestParams, GCM_IV_LEN};
 use accelverbs::uapi::wqe::{Opcode, Sge, Wqe};
-use accelverbs::{CompressionStream, CryptoKey, Format, KeyAlgorithm, WorkCompletion};
+use accelverbs::{CompressionStream, CryptoKey, Format, KeyAlgorithm, RawGatherWqe, WorkCompletion, MAX_LIST_ENTRIES};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::context::state;
 use crate::cq::{ibv_wc, PluginCq};
 use crate::ffi::{errno_of, guard, leak, null_with, reclaim};
 use crate::pd::PluginPd;
-use crate::post::base_wqe;
+use crate::post::{base_wqe, post_errno};
 use crate::qp::{create_extended, Accel, PluginQp};
+use crate::send_queue::Queue;
 use crate::sys;
 use crate::wr::{fail, stage_building};
 
@@ -70,6 +72,9 @@ pub unsafe extern "C" fn acceldv_query_device(context: *mut sys::ibv_context, at
             num_engines: caps.num_engines,
             max_crypto_keys: caps.max_crypto_keys,
             opcodes_hi: caps.opcodes_hi,
+            // What the provider lets a side hold (`PostError::SgeCount`): the device ABI's list
+            // limit, which the device's codec and cipher operations take.
+            max_sge_list: MAX_LIST_ENTRIES,
             ..Default::default()
         };
         // SAFETY: as above.
@@ -107,18 +112,21 @@ pub unsafe extern "C" fn acceldv_qp_ex_from_ibv_qp_ex(qp: *mut sys::ibv_qp_ex) -
         }
         // SAFETY: an extended QP of this provider: `ibv_qp_ex` starts with its `ibv_qp`.
         let plugin = unsafe { PluginQp::from_ibv(qp.cast()) };
-        if plugin.dv.comp_mask == 0 {
+        if plugin.dv_ops == 0 {
             return null_with(libc::EINVAL);
         }
         (&plugin.dv as *const sys::acceldv_qp_ex).cast_mut()
     })
 }
 
-/// Installs the builders; `comp_mask` records the ones `ops` asks for (nonzero marks a QP made
-/// by `acceldv_create_qp`). Every pointer is set, so calling a builder the QP was not created
-/// with is an `EINVAL` at `ibv_wr_complete`, not a jump through NULL.
-pub fn install(dv: &mut sys::acceldv_qp_ex, ops: u64) {
-    dv.comp_mask = ops;
+/// Installs the builders and records the ones `ops` asks for (nonzero marks a QP made by
+/// `acceldv_create_qp`). Every pointer is set, so calling a builder the QP was not created
+/// with is an `EINVAL` at `ibv_wr_complete`, not a jump through NULL. `comp_mask` says which
+/// appended members exist.
+pub fn install(qp: &mut PluginQp, ops: u64) {
+    qp.dv_ops = ops;
+    let dv = &mut qp.dv;
+    dv.comp_mask = u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS);
     dv.wr_nop = Some(wr_nop);
     dv.wr_copy = Some(wr_copy);
     dv.wr_compress = Some(wr_compress);
@@ -128,6 +136,10 @@ pub fn install(dv: &mut sys::acceldv_qp_ex, ops: u64) {
     dv.wr_digest = Some(wr_digest);
     dv.wr_compress_encrypt = Some(wr_compress_encrypt);
     dv.wr_decrypt_decompress = Some(wr_decrypt_decompress);
+    dv.wr_compress_list = Some(wr_compress_list);
+    dv.wr_decompress_list = Some(wr_decompress_list);
+    dv.wr_encrypt_list = Some(wr_encrypt_list);
+    dv.wr_decrypt_list = Some(wr_decrypt_list);
 }
 
 /// The `ACCELDV_QP_EX_WITH_*` flag a builder of `opcode` needs.
@@ -147,13 +159,17 @@ fn needed(opcode: Opcode) -> u64 {
     })
 }
 
-/// Begins the next request of a `wr_start` sequence: its id and flags from the QP, its
-/// opcode, and the rest from `fill`; a failure is kept for `wr_complete`.
+/// Starts the next request of a `wr_start` sequence, after staging the one before: its id and
+/// flags from the QP, its opcode, and the rest from `fill`. `None` outside a sequence of this
+/// thread (the builder does nothing and `wr_complete` reports `EINVAL`).
 ///
 /// # Safety
-/// `dvqp` is the accelerator view of a QP of this provider (outside a sequence of this thread,
-/// the builder does nothing and `wr_complete` reports `EINVAL`).
-unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce(&mut Wqe) -> Result<(), c_int>) {
+/// `dvqp` is the accelerator view of a QP of this provider.
+unsafe fn next_wqe<'a>(
+    dvqp: *mut sys::acceldv_qp_ex,
+    opcode: Opcode,
+    fill: impl FnOnce(&mut Wqe) -> Result<(), c_int>,
+) -> Option<(&'a mut Queue, Result<Wqe, c_int>)> {
     // SAFETY: `dv` is a field of the `PluginQp` (caller's contract).
     let plugin = unsafe { &*dvqp.byte_sub(offset_of!(PluginQp, dv)).cast::<PluginQp>() };
     // SAFETY: the QP's extended view starts it; the application set `wr_id` and `wr_flags`.
@@ -161,18 +177,81 @@ unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce
         let qpx = (&plugin.vqp as *const sys::verbs_qp).cast::<sys::ibv_qp_ex>();
         ((*qpx).wr_id, (*qpx).wr_flags)
     };
-    let Some(queue) = plugin.sq.in_sequence() else { return };
+    let queue = plugin.sq.in_sequence()?;
     stage_building(queue);
-    if plugin.dv.comp_mask & needed(opcode) == 0 {
-        return fail(queue, libc::EINVAL);
+    if plugin.dv_ops & needed(opcode) == 0 {
+        return Some((queue, Err(libc::EINVAL)));
     }
     let built = base_wqe(wr_id, wr_flags).and_then(|mut wqe| {
         wqe.ctrl.opcode = opcode as u8;
         fill(&mut wqe).map(|()| wqe)
     });
-    match built {
-        Ok(wqe) => queue.building = Some(wqe),
-        Err(errno) => fail(queue, errno),
+    Some((queue, built))
+}
+
+/// Begins the next request of a `wr_start` sequence, built by `fill` and staged with the next
+/// builder or `wr_complete`; a failure is kept for `wr_complete`.
+///
+/// # Safety
+/// As [`next_wqe`].
+unsafe fn begin(dvqp: *mut sys::acceldv_qp_ex, opcode: Opcode, fill: impl FnOnce(&mut Wqe) -> Result<(), c_int>) {
+    // SAFETY: the caller's contract.
+    match unsafe { next_wqe(dvqp, opcode, fill) } {
+        Some((queue, Ok(wqe))) => queue.building = Some(wqe),
+        Some((queue, Err(errno))) => fail(queue, errno),
+        None => {}
+    }
+}
+
+/// An application's SGE array as the device's SGEs (the two have one layout).
+///
+/// # Safety
+/// `list` is NULL or points at `count` SGEs, read during the builder call.
+unsafe fn sge_list<'a>(list: *const sys::ibv_sge, count: usize) -> Result<&'a [Sge], c_int> {
+    const _: () = assert!(
+        size_of::<sys::ibv_sge>() == size_of::<Sge>()
+            && offset_of!(sys::ibv_sge, addr) == offset_of!(Sge, addr)
+            && offset_of!(sys::ibv_sge, length) == offset_of!(Sge, length)
+            && offset_of!(sys::ibv_sge, lkey) == offset_of!(Sge, lkey)
+    );
+    match (list.is_null(), count) {
+        // No entry: the provider's count check refuses it.
+        (_, 0) => Ok(&[]),
+        (true, _) => Err(libc::EINVAL),
+        // More than any array holds: no slice may claim it.
+        (false, n) if n > isize::MAX as usize / size_of::<Sge>() => Err(libc::EINVAL),
+        // SAFETY: the caller's contract; both types are plain integers laid out alike
+        // (checked above).
+        (false, n) => Ok(unsafe { std::slice::from_raw_parts(list.cast::<Sge>(), n) }),
+    }
+}
+
+/// Stages the next request of a `wr_start` sequence with its input gathered from `src` and its
+/// output scattered into `dst` (`num_src`, `num_dst` entries), its parameters from `fill`;
+/// the provider checks the lists' lengths. A failure is kept for `wr_complete`.
+///
+/// # Safety
+/// As [`next_wqe`]; the lists as [`sge_list`].
+unsafe fn begin_gathered(
+    dvqp: *mut sys::acceldv_qp_ex,
+    opcode: Opcode,
+    fill: impl FnOnce(&mut Wqe) -> Result<(), c_int>,
+    (src, num_src): (*const sys::ibv_sge, usize),
+    (dst, num_dst): (*const sys::ibv_sge, usize),
+) {
+    // SAFETY: the caller's contract.
+    let Some((queue, built)) = (unsafe { next_wqe(dvqp, opcode, fill) }) else { return };
+    // SAFETY: the caller's contract.
+    let lists = unsafe { sge_list(src, num_src).and_then(|src| Ok((src, sge_list(dst, num_dst)?))) };
+    let staged = built.and_then(|wqe| {
+        let (src, dst) = lists?;
+        // SAFETY: the verbs contract: memory a request names stays registered and untouched by
+        // the application until its completion. The entries are copied here.
+        let request = unsafe { RawGatherWqe::new(wqe, src, dst) }.map_err(post_errno)?;
+        queue.qp.stage(request).map_err(post_errno)
+    });
+    if let Err(errno) = staged {
+        fail(queue, errno);
     }
 }
 
@@ -211,11 +290,29 @@ unsafe fn fill_codec(
     src: *const sys::ibv_sge,
     dst: *const sys::ibv_sge,
 ) -> Result<(), c_int> {
-    if attr.is_null() || src.is_null() || dst.is_null() {
+    if src.is_null() || dst.is_null() {
         return Err(libc::EINVAL);
     }
     // SAFETY: the caller's contract.
-    let (attr, src, dst) = unsafe { (*attr, *src, *dst) };
+    unsafe { codec_params(wqe, attr) }?;
+    // SAFETY: the caller's contract.
+    let (src, dst) = unsafe { (*src, *dst) };
+    wqe.src = Sge { addr: src.addr, length: src.length, lkey: src.lkey };
+    wqe.dst = Sge { addr: dst.addr, length: dst.length, lkey: dst.lkey };
+    Ok(())
+}
+
+/// The parameters of a compression request, from `attr`.
+///
+/// # Safety
+/// `attr` is the application's (checked for NULL); a stream it names is one
+/// `acceldv_create_comp_stream` made.
+unsafe fn codec_params(wqe: &mut Wqe, attr: *const sys::acceldv_comp_attr) -> Result<(), c_int> {
+    if attr.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: the caller's contract.
+    let attr = unsafe { *attr };
     let known = (sys::ACCELDV_COMP_FLUSH | sys::ACCELDV_COMP_FINISH) as u16;
     if attr.reserved != 0 || attr.flags & !known != 0 {
         return Err(libc::EINVAL);
@@ -234,8 +331,6 @@ unsafe fn fill_codec(
         ..CompressParams::default()
     };
     wqe.params.copy_from_slice(params.as_bytes());
-    wqe.src = Sge { addr: src.addr, length: src.length, lkey: src.lkey };
-    wqe.dst = Sge { addr: dst.addr, length: dst.length, lkey: dst.lkey };
     Ok(())
 }
 
@@ -293,7 +388,26 @@ unsafe fn fill_crypto(
     src: *const sys::ibv_sge,
     dst: *const sys::ibv_sge,
 ) -> Result<(), c_int> {
-    if attr.is_null() || src.is_null() || dst.is_null() {
+    if src.is_null() || dst.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        crypto_params(wqe, attr)?;
+        wqe.src = sge_or_zero(src);
+        wqe.dst = sge_or_zero(dst);
+    }
+    Ok(())
+}
+
+/// The parameters of an ENCRYPT or DECRYPT from `attr`: key, IV and data unit, the AAD in
+/// `aux[0]`, the tag in `aux[1]`.
+///
+/// # Safety
+/// `attr` and the SGEs it points to are the application's (`attr` checked for NULL); a key it
+/// names is one `acceldv_create_crypto_key` made.
+unsafe fn crypto_params(wqe: &mut Wqe, attr: *const sys::acceldv_crypto_attr) -> Result<(), c_int> {
+    if attr.is_null() {
         return Err(libc::EINVAL);
     }
     // SAFETY: the caller's contract.
@@ -307,8 +421,6 @@ unsafe fn fill_crypto(
     wqe.params.copy_from_slice(params.as_bytes());
     // SAFETY: the caller's contract.
     unsafe {
-        wqe.src = sge_or_zero(src);
-        wqe.dst = sge_or_zero(dst);
         wqe.aux[0] = sge_or_zero(attr.aad);
         wqe.aux[1] = sge_or_zero(attr.tag);
     }
@@ -428,6 +540,30 @@ unsafe extern "C" fn wr_decrypt_decompress(
         unsafe { begin(dvqp, Opcode::DecryptDecompress, |wqe| fill_chain(wqe, comp, crypto, src, dst)) }
     })
 }
+
+/// The SGE-list builders: the single-SGE ones' parameters, the sides as lists.
+macro_rules! list_builder {
+    ($name:ident, $attr:ty, $params:ident, $opcode:expr) => {
+        unsafe extern "C" fn $name(
+            dvqp: *mut sys::acceldv_qp_ex,
+            attr: *const $attr,
+            src: *const sys::ibv_sge,
+            num_src: usize,
+            dst: *const sys::ibv_sge,
+            num_dst: usize,
+        ) {
+            guard(concat!("acceldv_", stringify!($name)), (), || {
+                // SAFETY: builders are called inside a sequence with the application's
+                // arguments: `attr` and lists of `num_src` and `num_dst` entries.
+                unsafe { begin_gathered(dvqp, $opcode, |wqe| $params(wqe, attr), (src, num_src), (dst, num_dst)) }
+            })
+        }
+    };
+}
+list_builder!(wr_compress_list, sys::acceldv_comp_attr, codec_params, Opcode::Compress);
+list_builder!(wr_decompress_list, sys::acceldv_comp_attr, codec_params, Opcode::Decompress);
+list_builder!(wr_encrypt_list, sys::acceldv_crypto_attr, crypto_params, Opcode::Encrypt);
+list_builder!(wr_decrypt_list, sys::acceldv_crypto_attr, crypto_params, Opcode::Decrypt);
 
 /// A crypto key as C holds it (`struct acceldv_crypto_key` is opaque).
 struct PluginKey {

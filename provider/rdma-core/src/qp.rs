@@ -30,6 +30,8 @@ pub struct PluginQp {
     /// The accelerator builders (acceldv.h), for a QP made by `acceldv_create_qp`; zeroed
     /// (no builder) otherwise.
     pub dv: sys::acceldv_qp_ex,
+    /// The `ACCELDV_QP_EX_WITH_*` builders the QP was created with (0: none).
+    pub dv_ops: u64,
     /// Async events sent to the application about this QP (`ibv_destroy_qp` waits until it
     /// acked those it read).
     events_sent: AtomicU32,
@@ -130,7 +132,7 @@ pub unsafe fn create_extended(
             (*plugin).vqp.comp_mask |= sys::VERBS_QP_EX;
             crate::wr::install(&mut *qp.cast::<sys::ibv_qp_ex>());
             if accel.send_ops != 0 {
-                crate::dv::install(&mut (*plugin).dv, accel.send_ops);
+                crate::dv::install(&mut *plugin, accel.send_ops);
             }
         }
     }
@@ -226,8 +228,15 @@ unsafe fn create_with(pd: *mut sys::ibv_pd, attr: &mut sys::ibv_qp_init_attr, ma
     // SAFETY: all-zero is "no builder" for the table of optional function pointers.
     let dv: sys::acceldv_qp_ex = unsafe { std::mem::zeroed() };
     let qpn = qp.qpn();
-    let raw =
-        leak(PluginQp { vqp, sq: SendQueue::new(qp), init: *attr, attrs: Mutex::new(attrs), dv, events_sent: AtomicU32::new(0) });
+    let raw = leak(PluginQp {
+        vqp,
+        sq: SendQueue::new(qp),
+        init: *attr,
+        attrs: Mutex::new(attrs),
+        dv,
+        dv_ops: 0,
+        events_sent: AtomicU32::new(0),
+    });
     // SAFETY: the QP is at its final address; its lock and condition variable (which
     // libibverbs uses for async-event accounting) are initialised there, once.
     unsafe {

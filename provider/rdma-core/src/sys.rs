@@ -11902,7 +11902,9 @@ pub struct acceldv_device_attr {
     pub num_engines: u32,
     pub max_crypto_keys: u32,
     pub opcodes_hi: u64,
-    pub reserved2: [u64; 3usize],
+    pub max_sge_list: u32,
+    pub reserved1: u32,
+    pub reserved2: [u64; 2usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -11918,7 +11920,9 @@ const _: () = {
     ["Offset of field: acceldv_device_attr::max_crypto_keys"]
         [::core::mem::offset_of!(acceldv_device_attr, max_crypto_keys) - 28usize];
     ["Offset of field: acceldv_device_attr::opcodes_hi"][::core::mem::offset_of!(acceldv_device_attr, opcodes_hi) - 32usize];
-    ["Offset of field: acceldv_device_attr::reserved2"][::core::mem::offset_of!(acceldv_device_attr, reserved2) - 40usize];
+    ["Offset of field: acceldv_device_attr::max_sge_list"][::core::mem::offset_of!(acceldv_device_attr, max_sge_list) - 40usize];
+    ["Offset of field: acceldv_device_attr::reserved1"][::core::mem::offset_of!(acceldv_device_attr, reserved1) - 44usize];
+    ["Offset of field: acceldv_device_attr::reserved2"][::core::mem::offset_of!(acceldv_device_attr, reserved2) - 48usize];
 };
 pub const ACCELDV_QP_EX_WITH_NOP: acceldv_qp_send_ops_flags = 1;
 pub const ACCELDV_QP_EX_WITH_COPY: acceldv_qp_send_ops_flags = 2;
@@ -12053,6 +12057,8 @@ impl Default for acceldv_digest_attr {
         }
     }
 }
+pub const ACCELDV_QP_EX_MASK_SGE_LISTS: acceldv_qp_ex_comp_mask = 65536;
+pub type acceldv_qp_ex_comp_mask = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct acceldv_qp_ex {
@@ -12109,10 +12115,50 @@ pub struct acceldv_qp_ex {
             dst: *const ibv_sge,
         ),
     >,
+    pub wr_compress_list: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_comp_attr,
+            src: *const ibv_sge,
+            num_src: usize,
+            dst: *const ibv_sge,
+            num_dst: usize,
+        ),
+    >,
+    pub wr_decompress_list: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_comp_attr,
+            src: *const ibv_sge,
+            num_src: usize,
+            dst: *const ibv_sge,
+            num_dst: usize,
+        ),
+    >,
+    pub wr_encrypt_list: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_crypto_attr,
+            src: *const ibv_sge,
+            num_src: usize,
+            dst: *const ibv_sge,
+            num_dst: usize,
+        ),
+    >,
+    pub wr_decrypt_list: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_crypto_attr,
+            src: *const ibv_sge,
+            num_src: usize,
+            dst: *const ibv_sge,
+            num_dst: usize,
+        ),
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 80usize];
+    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 112usize];
     ["Alignment of acceldv_qp_ex"][::core::mem::align_of::<acceldv_qp_ex>() - 8usize];
     ["Offset of field: acceldv_qp_ex::comp_mask"][::core::mem::offset_of!(acceldv_qp_ex, comp_mask) - 0usize];
     ["Offset of field: acceldv_qp_ex::wr_nop"][::core::mem::offset_of!(acceldv_qp_ex, wr_nop) - 8usize];
@@ -12126,6 +12172,10 @@ const _: () = {
         [::core::mem::offset_of!(acceldv_qp_ex, wr_compress_encrypt) - 64usize];
     ["Offset of field: acceldv_qp_ex::wr_decrypt_decompress"]
         [::core::mem::offset_of!(acceldv_qp_ex, wr_decrypt_decompress) - 72usize];
+    ["Offset of field: acceldv_qp_ex::wr_compress_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_compress_list) - 80usize];
+    ["Offset of field: acceldv_qp_ex::wr_decompress_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_decompress_list) - 88usize];
+    ["Offset of field: acceldv_qp_ex::wr_encrypt_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_encrypt_list) - 96usize];
+    ["Offset of field: acceldv_qp_ex::wr_decrypt_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_decrypt_list) - 104usize];
 };
 #[repr(C)]
 #[derive(Copy, Clone)]

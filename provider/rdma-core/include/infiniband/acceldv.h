@@ -9,7 +9,9 @@
  * standard builders do.
  *
  * Link with the provider library: cc prog.c -libverbs -laccel_rdmav34 (pkg-config acceldv).
- * Functions are versioned ACCELDV_1.0, the crypto keys' ACCELDV_1.1. See docs/ACCELDV.md.
+ * Functions are versioned ACCELDV_1.0, the crypto keys' ACCELDV_1.1. Builders added later are
+ * appended to struct acceldv_qp_ex and announced by a bit of its comp_mask (the SGE-list
+ * builders: ACCELDV_QP_EX_MASK_SGE_LISTS). See docs/ACCELDV.md.
  */
 #ifndef ACCELDV_H
 #define ACCELDV_H
@@ -84,7 +86,9 @@ struct acceldv_device_attr {
 	uint32_t num_engines;
 	uint32_t max_crypto_keys;  /* crypto keys the device holds */
 	uint64_t opcodes_hi;       /* bit (1 << (op - 64)) per chained opcode the device runs */
-	uint64_t reserved2[3];
+	uint32_t max_sge_list;     /* entries a side the *_list builders take (0: no such builders) */
+	uint32_t reserved1;
+	uint64_t reserved2[2];
 };
 
 int acceldv_query_device(struct ibv_context *context, struct acceldv_device_attr *attr);
@@ -190,8 +194,14 @@ struct acceldv_digest_attr {
 	struct acceldv_crypto_key *key; /* HMAC-SHA-256 */
 };
 
+/* acceldv_qp_ex.comp_mask: which members appended after the first ones the plugin filled in.
+ * Bits 0-15 are never used: plugins before this mask stored the QP's send_ops_flags there. */
+enum acceldv_qp_ex_comp_mask {
+	ACCELDV_QP_EX_MASK_SGE_LISTS = 1 << 16, /* wr_compress_list ... wr_decrypt_list */
+};
+
 struct acceldv_qp_ex {
-	uint64_t comp_mask;
+	uint64_t comp_mask; /* enum acceldv_qp_ex_comp_mask */
 	void (*wr_nop)(struct acceldv_qp_ex *dvqp);
 	void (*wr_copy)(struct acceldv_qp_ex *dvqp, uint32_t dest_lkey, uint64_t dest_addr, uint32_t src_lkey,
 			uint64_t src_addr, uint32_t length);
@@ -211,6 +221,16 @@ struct acceldv_qp_ex {
 	void (*wr_decrypt_decompress)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *comp,
 				      const struct acceldv_crypto_attr *crypto, const struct ibv_sge *src,
 				      const struct ibv_sge *dst);
+	/* Appended: valid when comp_mask has ACCELDV_QP_EX_MASK_SGE_LISTS. Never reorder. */
+	void (*wr_compress_list)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+				 const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst, size_t num_dst);
+	void (*wr_decompress_list)(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+				   const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst,
+				   size_t num_dst);
+	void (*wr_encrypt_list)(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+				const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst, size_t num_dst);
+	void (*wr_decrypt_list)(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+				const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst, size_t num_dst);
 };
 
 /* The accelerator builders of a QP made by acceldv_create_qp (NULL for another QP). */
@@ -277,6 +297,41 @@ static inline void acceldv_wr_decrypt_decompress(struct acceldv_qp_ex *dvqp, con
 						 const struct ibv_sge *dst)
 {
 	dvqp->wr_decrypt_decompress(dvqp, comp, crypto, src, dst);
+}
+
+/*
+ * The same requests with the input gathered from num_src SGEs and the output scattered into
+ * num_dst, in order, as ibv_wr_set_sge_list: 1 to acceldv_device_attr.max_sge_list entries a
+ * side, cut anywhere (a side need not end where the other does). The lists are read during the
+ * call only. Valid when dvqp->comp_mask has ACCELDV_QP_EX_MASK_SGE_LISTS; an older plugin lacks
+ * these members.
+ */
+static inline void acceldv_wr_compress_list(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+					    const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst,
+					    size_t num_dst)
+{
+	dvqp->wr_compress_list(dvqp, attr, src, num_src, dst, num_dst);
+}
+
+static inline void acceldv_wr_decompress_list(struct acceldv_qp_ex *dvqp, const struct acceldv_comp_attr *attr,
+					      const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst,
+					      size_t num_dst)
+{
+	dvqp->wr_decompress_list(dvqp, attr, src, num_src, dst, num_dst);
+}
+
+static inline void acceldv_wr_encrypt_list(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+					   const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst,
+					   size_t num_dst)
+{
+	dvqp->wr_encrypt_list(dvqp, attr, src, num_src, dst, num_dst);
+}
+
+static inline void acceldv_wr_decrypt_list(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
+					   const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst,
+					   size_t num_dst)
+{
+	dvqp->wr_decrypt_list(dvqp, attr, src, num_src, dst, num_dst);
 }
 
 /* A completion with the accelerator's fields. */
