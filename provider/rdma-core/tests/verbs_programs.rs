@@ -165,6 +165,33 @@ print(gzip.decompress(AESGCM(key).decrypt(iv, sealed, aad)) == pt)";
     assert_eq!(python(chain, &[key, iv, aad, &sealed, &field("plaintext")]), "True", "the chained block");
 }
 
+/// The `field` line of a program's output (`name hexdigits`).
+fn field(out: &str, name: &str) -> String {
+    let line = out.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')));
+    line.unwrap_or_else(|| panic!("no {name} in:\n{out}")).to_string()
+}
+
+/// dv_lists checks its own results (zlib, one-SGE requests, errnos, statuses); here its
+/// gathered AES-256-GCM ciphertext and tag are checked against OpenSSL too.
+fn check_dv_lists(out: &str) {
+    assert!(out.contains("dv_lists: 0 failure(s)"), "{out}");
+    let check = "import sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key, iv, aad, pt = (bytes.fromhex(a) for a in sys.argv[1:5])
+print(AESGCM(key).encrypt(iv, pt, aad).hex())";
+    let inputs = ["key", "iv", "aad", "plaintext"].map(|name| field(out, name));
+    let expected = python(check, &inputs.each_ref().map(String::as_str));
+    assert_eq!(format!("{}{}", field(out, "ciphertext"), field(out, "tag")), expected, "gathered AES-256-GCM vs Python");
+    assert_eq!(field(out, "plaintext").len(), 2 * 4099, "the whole plaintext printed");
+}
+
+#[test]
+fn acceldv_lists_gather_and_scatter_and_refuse_bad_lists() {
+    let mut c = accel_run();
+    c.arg(compile_dv("dv_lists"));
+    check_dv_lists(&stdout(&run(c)));
+}
+
 #[test]
 fn async_events_name_the_qp_block_a_reader_and_go_with_a_destroyed_qp() {
     let mut c = accel_run();
@@ -316,6 +343,9 @@ fn verbs_programs_run_on_the_daemons_device() {
         let out = stdout(&run(c));
         assert!(out.contains(expected), "{program} on the daemon: {out}");
     }
+    let mut c = accel_run();
+    c.arg(compile_dv("dv_lists")).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
+    check_dv_lists(&stdout(&run(c)));
     let mut c = accel_run();
     c.args(["ibv_devinfo", "-v"]).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
     assert!(stdout(&run(c)).contains("accelsim0"));
