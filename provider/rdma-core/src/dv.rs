@@ -741,11 +741,40 @@ pub unsafe extern "C" fn acceldv_poll_cq(cq: *mut sys::ibv_cq, num_entries: c_in
 
 #[cfg(test)]
 mod tests {
+    use std::mem::offset_of;
+
     use accelverbs::uapi::crypto::DigestAlgorithm;
     use accelverbs::uapi::{compress, cqe, wqe};
     use accelverbs::{CqeStatus, Format, KeyAlgorithm, StreamDirection};
 
     use crate::sys;
+
+    /// Programs built against an older acceldv.h find the builders where that header put them:
+    /// members are only appended, and the comp_mask bits that announce them are none an older
+    /// plugin stored there (it kept the QP's `ACCELDV_QP_EX_WITH_*` flags in comp_mask).
+    #[test]
+    fn acceldv_structures_only_grow_at_their_end() {
+        let acceldv_1_1 = [
+            ("comp_mask", offset_of!(sys::acceldv_qp_ex, comp_mask), 0),
+            ("wr_nop", offset_of!(sys::acceldv_qp_ex, wr_nop), 8),
+            ("wr_copy", offset_of!(sys::acceldv_qp_ex, wr_copy), 16),
+            ("wr_compress", offset_of!(sys::acceldv_qp_ex, wr_compress), 24),
+            ("wr_decompress", offset_of!(sys::acceldv_qp_ex, wr_decompress), 32),
+            ("wr_encrypt", offset_of!(sys::acceldv_qp_ex, wr_encrypt), 40),
+            ("wr_decrypt", offset_of!(sys::acceldv_qp_ex, wr_decrypt), 48),
+            ("wr_digest", offset_of!(sys::acceldv_qp_ex, wr_digest), 56),
+            ("wr_compress_encrypt", offset_of!(sys::acceldv_qp_ex, wr_compress_encrypt), 64),
+            ("wr_decrypt_decompress", offset_of!(sys::acceldv_qp_ex, wr_decrypt_decompress), 72),
+            ("opcodes_hi", offset_of!(sys::acceldv_device_attr, opcodes_hi), 32),
+            ("acceldv_device_attr", size_of::<sys::acceldv_device_attr>(), 64),
+        ];
+        for (member, offset, then) in acceldv_1_1 {
+            assert_eq!(offset, then, "{member} moved");
+        }
+        assert!(offset_of!(sys::acceldv_qp_ex, wr_compress_list) >= 80, "the list builders follow the old ones");
+        assert_eq!(u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS) & super::ALL_OPS, 0);
+        assert!(u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS) >= 1 << 16, "bits 0-15 are never used");
+    }
 
     /// acceldv.h restates numbers of the device ABI for C; they must be the same.
     #[test]
