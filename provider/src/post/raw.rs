@@ -131,3 +131,80 @@ impl sealed::Encode for RawGatherWqe {
         self.src.as_slice().iter().map(|s| u64::from(s.length)).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use accelverbs_uapi::compress::{self, CompressParams, MAX_LIST_ENTRIES};
+    use accelverbs_uapi::crypto::{self, CryptoParams};
+    use accelverbs_uapi::wqe::{Opcode, Sge, Wqe};
+    use zerocopy::IntoBytes;
+
+    use super::sealed::Encode;
+    use super::{ListWriter, RawGatherWqe};
+    use crate::PostError;
+
+    fn wqe(opcode: Opcode, params: &[u8]) -> Wqe {
+        let mut wqe = Wqe::default();
+        wqe.ctrl.opcode = opcode as u8;
+        wqe.params.copy_from_slice(params);
+        wqe
+    }
+
+    fn entries(n: usize) -> Vec<Sge> {
+        (0..n).map(|i| Sge { addr: 0x1000 * (i as u64 + 1), length: 16, lkey: 7 }).collect()
+    }
+
+    /// Encodes `raw` with no list area: a side that needs a list gets the zeroed SGE.
+    fn encoded(raw: &RawGatherWqe) -> Wqe {
+        let mut out = Wqe::default();
+        raw.encode(&mut out, &mut ListWriter { area: None, index: 0 });
+        out
+    }
+
+    #[test]
+    fn a_side_holds_one_to_sixteen_entries() {
+        let codec = wqe(Opcode::Compress, CompressParams::default().as_bytes());
+        let max = MAX_LIST_ENTRIES as usize;
+        for (src, dst) in [(0, 1), (1, 0), (max + 1, 1), (1, max + 1)] {
+            // SAFETY: nothing is posted.
+            let made = unsafe { RawGatherWqe::new(codec, &entries(src), &entries(dst)) };
+            assert_eq!(made.unwrap_err(), PostError::SgeCount { max: MAX_LIST_ENTRIES }, "{src} and {dst} entries");
+        }
+        // SAFETY: nothing is posted.
+        assert!(unsafe { RawGatherWqe::new(codec, &entries(max), &entries(max)) }.is_ok());
+    }
+
+    #[test]
+    fn only_the_codec_and_cipher_opcodes_take_lists() {
+        for opcode in [Opcode::Nop, Opcode::Copy, Opcode::Digest, Opcode::Send, Opcode::CompressEncrypt] {
+            // SAFETY: nothing is posted.
+            let made = unsafe { RawGatherWqe::new(wqe(opcode, &[0; 48]), &entries(1), &entries(1)) };
+            assert_eq!(made.unwrap_err(), PostError::SgeCount { max: 1 }, "{opcode:?}");
+        }
+    }
+
+    #[test]
+    fn list_sides_are_flagged_where_each_opcode_keeps_its_flags() {
+        let stream = CompressParams { format: 3, flags: compress::flags::FINISH, stream: 9, ..CompressParams::default() };
+        // SAFETY: nothing is posted.
+        let raw = unsafe { RawGatherWqe::new(wqe(Opcode::Decompress, stream.as_bytes()), &entries(3), &entries(1)) }.unwrap();
+        assert!(raw.gathers());
+        let out = encoded(&raw);
+        let params: CompressParams = zerocopy::transmute!(out.params);
+        assert_eq!(params, CompressParams { flags: compress::flags::FINISH | compress::flags::SRC_LIST, ..stream });
+        assert_eq!((out.src, out.dst), (Sge::default(), entries(1)[0]), "the one output entry is sent as it is");
+
+        let gcm = CryptoParams { key: 5, iv: [1; 16], ..CryptoParams::default() };
+        // SAFETY: nothing is posted.
+        let raw = unsafe { RawGatherWqe::new(wqe(Opcode::Encrypt, gcm.as_bytes()), &entries(1), &entries(2)) }.unwrap();
+        let out = encoded(&raw);
+        let params: CryptoParams = zerocopy::transmute!(out.params);
+        assert_eq!(params, CryptoParams { flags: crypto::flags::DST_LIST, ..gcm });
+        assert_eq!(out.src, entries(1)[0]);
+
+        // SAFETY: nothing is posted.
+        let single = unsafe { RawGatherWqe::new(wqe(Opcode::Encrypt, gcm.as_bytes()), &entries(1), &entries(1)) }.unwrap();
+        assert!(!single.gathers(), "one entry a side needs no list area");
+        assert_eq!(encoded(&single).params, wqe(Opcode::Encrypt, gcm.as_bytes()).params);
+    }
+}
