@@ -55,11 +55,15 @@ fn compile_dv(name: &str) -> PathBuf {
     compile_with(name, &[&include, &search, "-laccel_rdmav34", &rpath, "-lz"])
 }
 
+/// Each compilation writes a binary of its own: two tests that build the same program run at
+/// once (embedded and on the daemon), and one must not run what the other is still writing.
 fn compile_with(name: &str, extra: &[&str]) -> PathBuf {
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c").join(format!("{name}.c"));
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verbs-programs");
     std::fs::create_dir_all(&dir).unwrap();
-    let binary = dir.join(name);
+    let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let binary = dir.join(format!("{name}-{}-{build}", std::process::id()));
     let mut cc = Command::new("cc");
     cc.args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"]).arg(&binary).arg(&source).args(["-libverbs", "-lpthread"]).args(extra);
     run(cc);
