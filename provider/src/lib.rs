@@ -176,7 +176,7 @@ pub use on_demand::{Advice, OnDemandRegion};
 pub use pd::Pd;
 pub use post::{
     Compress, CompressEncrypt, Copy, Decompress, Decrypt, DecryptDecompress, Digest, Encrypt, Nop, PostBatch, RawGatherWqe,
-    RawWqe, RdmaRead, RdmaWrite, Recv, Send, WorkRequest, DIGEST_LEN, TAG_LEN,
+    RawWqe, RdmaRead, RdmaWrite, Recv, Send, WorkRequest, DIGEST_LEN, DIGEST_STATE_LEN, SHA256_BLOCK, TAG_LEN,
 };
 pub use qp::{Qp, QpInit, QpType};
 pub use wc::WorkCompletion;

@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use accelverbs::uapi::crypto::DigestParams;
+use accelverbs::uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, DigestState};
 use accelverbs::uapi::wqe::{flags, Opcode, Wqe};
-use accelverbs::{Access, CqeStatus, Digest, ExecPolicy, KeyAlgorithm, QpState, RawWqe, VendorError, DIGEST_LEN};
+use accelverbs::{
+    Access, CqeStatus, Digest, ExecPolicy, KeyAlgorithm, QpState, RawWqe, VendorError, DIGEST_LEN, DIGEST_STATE_LEN,
+};
 use accelverbs_tests::{pattern, poll_n, Traffic};
 use zerocopy::IntoBytes;
 
@@ -120,7 +122,7 @@ fn requests_digest_does_not_allow_stop_the_qp() {
     let mut wqe = Wqe::default();
     wqe.ctrl.opcode = Opcode::Digest as u8;
     wqe.ctrl.flags = flags::SIGNALED;
-    let mut params = DigestParams::new(accelverbs::uapi::crypto::DigestAlgorithm::Sha256);
+    let mut params = DigestParams::new(DigestAlgorithm::Sha256);
     params.algorithm = 9;
     wqe.params.copy_from_slice(params.as_bytes());
     wqe.src = input.sge(0, 64);
@@ -128,4 +130,148 @@ fn requests_digest_does_not_allow_stop_the_qp() {
     t.qp.post(unsafe { RawWqe::new(wqe) }).unwrap();
     let wc = poll_n(&mut t.cq, 1)[0];
     assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalQpOperationError, VendorError::BadAlgorithm));
+}
+
+/// A SHA-256 in parts on the device: `cuts` split `data`, each part but the last a whole
+/// number of blocks; the digest of the whole, in hex.
+fn sha256_in_parts(t: &mut Traffic, data: &[u8], cuts: &[usize]) -> String {
+    let input = t.base.pd.reg_mr(if data.is_empty() { vec![0] } else { data.to_vec() }, Access::empty()).unwrap();
+    let mut state = t.base.pd.alloc_mr(DIGEST_STATE_LEN, Access::LOCAL_WRITE).unwrap();
+    let mut out = t.base.pd.alloc_mr(DIGEST_LEN, Access::LOCAL_WRITE).unwrap();
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(data.len());
+    for (i, part) in bounds.windows(2).enumerate() {
+        let slice = input.slice(part[0], (part[1] - part[0]) as u32);
+        let last = i + 2 == bounds.len();
+        let request = match (i, last) {
+            (0, false) => Digest::sha256_first(i as u64, slice, state.slice_mut(0, DIGEST_STATE_LEN as u32)),
+            (_, false) => Digest::sha256_next(i as u64, slice, state.slice_mut(0, DIGEST_STATE_LEN as u32)),
+            (_, true) => Digest::sha256_last(i as u64, slice, state.slice(0, DIGEST_STATE_LEN as u32), out.slice_mut(0, 32)),
+        };
+        t.qp.post(request).unwrap();
+        let wc = poll_n(&mut t.cq, 1)[0];
+        let written = if last { DIGEST_LEN } else { DIGEST_STATE_LEN };
+        assert_eq!((wc.status, wc.byte_len), (CqeStatus::Success, written as u32), "part {i} of {cuts:?}");
+    }
+    hexs(out.as_slice().unwrap())
+}
+
+#[test]
+fn sha256_in_parts_matches_hashlib_over_the_whole_message() {
+    for (engines, policy) in [(0, ExecPolicy::Inline), (1, ExecPolicy::Threads)] {
+        let mut t = Traffic::new(engines, policy, 8);
+        let data = pattern(11, 5 * 4096 + 77);
+        let expected = python_hex("hashlib.sha256(d).hexdigest()", &data, &[]);
+        // One whole part then the rest; many parts; two; a first part that is empty (whole
+        // blocks: zero of them). A message of whole blocks then ends with an empty part.
+        for cuts in [vec![4096], vec![64, 128, 4096, 8192, 20480], vec![4096, 20480], vec![0, 64]] {
+            assert_eq!(sha256_in_parts(&mut t, &data, &cuts), expected, "{policy:?}, cuts {cuts:?}");
+        }
+        let whole = pattern(12, 8192);
+        let expected = python_hex("hashlib.sha256(d).hexdigest()", &whole, &[]);
+        assert_eq!(sha256_in_parts(&mut t, &whole, &[4096, 8192]), expected, "message of whole blocks");
+        assert_eq!(sha256_in_parts(&mut t, &[], &[0]), python_hex("hashlib.sha256(d).hexdigest()", &[], &[]));
+    }
+}
+
+#[test]
+fn sha256_parts_that_break_the_rules_stop_the_qp() {
+    let data = pattern(3, 256);
+    // A part with more to follow that is not a whole number of blocks.
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let mut state = t.base.pd.alloc_mr(DIGEST_STATE_LEN, Access::LOCAL_WRITE).unwrap();
+    t.qp.post(Digest::sha256_first(1, input.slice(0, 100), state.slice_mut(0, DIGEST_STATE_LEN as u32))).unwrap();
+    let wc = poll_n(&mut t.cq, 1)[0];
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalLengthError, VendorError::BadDigestState));
+    assert_eq!(t.qp.query_state().unwrap(), QpState::Err);
+    assert!(state.as_slice().unwrap().iter().all(|&b| b == 0), "no state written");
+
+    // A state no part wrote: a count that is not a whole number of blocks.
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let forged = DigestState { chaining: [7; 32], bytes: 65 };
+    let state = t.base.pd.reg_mr(forged.as_bytes().to_vec(), Access::empty()).unwrap();
+    let mut out = t.base.pd.alloc_mr(DIGEST_LEN, Access::LOCAL_WRITE).unwrap();
+    t.qp.post(Digest::sha256_last(1, input.slice(0, 64), state.slice(0, DIGEST_STATE_LEN as u32), out.slice_mut(0, 32))).unwrap();
+    let wc = poll_n(&mut t.cq, 1)[0];
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalQpOperationError, VendorError::BadDigestState));
+    assert!(out.as_slice().unwrap().iter().all(|&b| b == 0), "no digest written");
+
+    // A state that would take the message past SHA-256's 2^61 - 1 bytes.
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let full = DigestState { chaining: [7; 32], bytes: (1 << 61) - 64 };
+    let state = t.base.pd.reg_mr(full.as_bytes().to_vec(), Access::empty()).unwrap();
+    let mut out = t.base.pd.alloc_mr(DIGEST_LEN, Access::LOCAL_WRITE).unwrap();
+    t.qp.post(Digest::sha256_last(1, input.slice(0, 64), state.slice(0, DIGEST_STATE_LEN as u32), out.slice_mut(0, 32))).unwrap();
+    assert_eq!(poll_n(&mut t.cq, 1)[0].vendor_err, VendorError::BadDigestState);
+
+    // A state range that is not exactly the state's size.
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let mut state = t.base.pd.alloc_mr(64, Access::LOCAL_WRITE).unwrap();
+    t.qp.post(Digest::sha256_first(1, input.slice(0, 64), state.slice_mut(0, 39))).unwrap();
+    let wc = poll_n(&mut t.cq, 1)[0];
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalLengthError, VendorError::DestinationTooSmall));
+
+    // The state inside the input it is computed over (the safe builders cannot say it: the
+    // input is borrowed shared and the state exclusively).
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let both = t.base.pd.reg_mr(data.clone(), Access::LOCAL_WRITE).unwrap();
+    let mut wqe = Wqe::default();
+    wqe.ctrl.opcode = Opcode::Digest as u8;
+    wqe.ctrl.flags = flags::SIGNALED;
+    let params = DigestParams { flags: digest_flags::MORE, ..DigestParams::new(DigestAlgorithm::Sha256) };
+    wqe.params.copy_from_slice(params.as_bytes());
+    wqe.src = both.sge(0, 128);
+    wqe.aux[0] = both.sge(64, DIGEST_STATE_LEN as u32);
+    // SAFETY: the device refuses the request before writing anything.
+    t.qp.post(unsafe { RawWqe::new(wqe) }).unwrap();
+    let wc = poll_n(&mut t.cq, 1)[0];
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalQpOperationError, VendorError::Overlap));
+    assert_eq!(both.as_slice().unwrap(), &data[..], "the input untouched");
+
+    // A state in another PD's memory: a protection error.
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let other = t.base.ctx.alloc_pd().unwrap();
+    let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let mut state = other.alloc_mr(DIGEST_STATE_LEN, Access::LOCAL_WRITE).unwrap();
+    t.qp.post(Digest::sha256_first(1, input.slice(0, 64), state.slice_mut(0, DIGEST_STATE_LEN as u32))).unwrap();
+    let wc = poll_n(&mut t.cq, 1)[0];
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalProtectionError, VendorError::PdMismatch));
+
+    // Parts of anything but SHA-256, an unknown flag, a digest destination on a part with more
+    // to follow: only a raw WQE can say them.
+    for (algorithm, part_flags, with_dst) in [
+        (DigestAlgorithm::HmacSha256, digest_flags::MORE, false),
+        (DigestAlgorithm::Crc32c, digest_flags::RESUME, false),
+        (DigestAlgorithm::Sha256, 1 << 2, false),
+        (DigestAlgorithm::Sha256, digest_flags::MORE, true),
+    ] {
+        let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+        let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+        let state = t.base.pd.alloc_mr(DIGEST_STATE_LEN, Access::LOCAL_WRITE).unwrap();
+        let out = t.base.pd.alloc_mr(DIGEST_LEN, Access::LOCAL_WRITE).unwrap();
+        let mut wqe = Wqe::default();
+        wqe.ctrl.opcode = Opcode::Digest as u8;
+        wqe.ctrl.flags = flags::SIGNALED;
+        let params = DigestParams { flags: part_flags, ..DigestParams::new(algorithm) };
+        wqe.params.copy_from_slice(params.as_bytes());
+        wqe.src = input.sge(0, 64);
+        wqe.aux[0] = state.sge(0, DIGEST_STATE_LEN as u32);
+        if with_dst {
+            wqe.dst = out.sge(0, 32);
+        }
+        // SAFETY: the device refuses the request before reading or writing anything.
+        t.qp.post(unsafe { RawWqe::new(wqe) }).unwrap();
+        let wc = poll_n(&mut t.cq, 1)[0];
+        assert_eq!(
+            (wc.status, wc.vendor_err),
+            (CqeStatus::LocalQpOperationError, VendorError::ReservedNonzero),
+            "{algorithm:?} flags {part_flags:#x} dst {with_dst}"
+        );
+        assert!(state.as_slice().unwrap().iter().chain(out.as_slice().unwrap()).all(|&b| b == 0), "nothing written");
+    }
 }

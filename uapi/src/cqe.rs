@@ -119,6 +119,11 @@ wire_enum! {
         /// with the access needed, or its process is gone: the page fault could not be
         /// resolved.
         PageFault = 21,
+        /// SHA-256 over several requests (`digest_flags`): a request with `MORE` whose input
+        /// is not a whole number of 64-byte blocks, or a state read back (`RESUME`) that no
+        /// request wrote (its byte count not a whole number of blocks, or past SHA-256's
+        /// limit with this input).
+        BadDigestState = 22,
     }
 }
 

@@ -192,17 +192,19 @@ wire_enum! {
 /// The parameters of DIGEST.
 ///
 /// ```text
-///  params  0           1          4        8        12                                 48
-///          +-----------+----------+--------+--------+----------------------------------+
-///          | algorithm | reserved |  key   |  seed  | reserved (zero)                  |
-///          +-----------+----------+--------+--------+----------------------------------+
+///  params  0           1       2          4        8        12                         48
+///          +-----------+-------+----------+--------+--------+--------------------------+
+///          | algorithm | flags | reserved |  key   |  seed  | reserved (zero)          |
+///          +-----------+-------+----------+--------+--------+--------------------------+
 /// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct DigestParams {
     /// `DigestAlgorithm`.
     pub algorithm: u8,
-    pub reserved0: [u8; 3],
+    /// `digest_flags`: SHA-256 over several requests (zero: the input is the whole message).
+    pub flags: u8,
+    pub reserved0: [u8; 2],
     /// HMAC: the key's device number (zero otherwise).
     pub key: u32,
     /// CRC32C: the CRC of the data before this request's (0 to start), so checksums chain.
@@ -211,10 +213,41 @@ pub struct DigestParams {
 }
 impl DigestParams {
     pub fn new(algorithm: DigestAlgorithm) -> Self {
-        Self { algorithm: algorithm as u8, reserved0: [0; 3], key: 0, seed: 0, reserved: [0; 36] }
+        Self { algorithm: algorithm as u8, flags: 0, reserved0: [0; 2], key: 0, seed: 0, reserved: [0; 36] }
     }
 }
-assert_layout!(DigestParams, 48; algorithm @ 0, reserved0 @ 1, key @ 4, seed @ 8, reserved @ 12);
+assert_layout!(DigestParams, 48; algorithm @ 0, flags @ 1, reserved0 @ 2, key @ 4, seed @ 8, reserved @ 12);
+
+/// `DigestParams::flags`: one SHA-256 over a message posted in several requests, its running
+/// state carried between them in the request's `aux[0]`, exactly `DigestState`'s 40 bytes of
+/// registered memory (as Linux's crypto API exports and imports a hash's state). Only SHA-256
+/// takes them: an HMAC's state would be derived from its key, which never leaves the device.
+pub mod digest_flags {
+    /// More of the message follows in later requests: the input is a whole number of 64-byte
+    /// blocks, and the state after it is written to `aux[0]` instead of a digest to `dst`
+    /// (a zero SGE).
+    pub const MORE: u8 = 1 << 0;
+    /// The input continues the message whose state `aux[0]` holds (written by a request with
+    /// `MORE`), rather than starting one.
+    pub const RESUME: u8 = 1 << 1;
+    pub const KNOWN: u8 = MORE | RESUME;
+}
+
+/// SHA-256's running state between requests (`digest_flags`), in the byte order FIPS 180-4
+/// writes it: the eight chaining words, big-endian, and the bytes hashed so far (a multiple of
+/// 64), little-endian like every other ABI integer. The device checks what it reads back:
+/// a count that is not a whole number of blocks, or that the request would take past
+/// SHA-256's limit of 2^61 − 1 bytes, fails it with `BadDigestState`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DigestState {
+    pub chaining: [u8; 32],
+    pub bytes: u64,
+}
+assert_layout!(DigestState, 40; chaining @ 0, bytes @ 32);
+
+/// SHA-256's block: what a request with `digest_flags::MORE` takes a whole number of.
+pub const SHA256_BLOCK: usize = 64;
 
 /// SHA-256's and HMAC-SHA-256's output.
 pub const SHA256_LEN: usize = 32;

@@ -15,7 +15,7 @@ mod side;
 pub use compress::{Compress, Decompress};
 pub use copy::Copy;
 pub use crypto::{CompressEncrypt, Decrypt, DecryptDecompress, Encrypt, TAG_LEN};
-pub use digest::{Digest, DIGEST_LEN};
+pub use digest::{Digest, DIGEST_LEN, DIGEST_STATE_LEN, SHA256_BLOCK};
 pub use nop::Nop;
 pub use raw::{RawGatherWqe, RawWqe};
 pub use rdma::{RdmaRead, RdmaWrite};

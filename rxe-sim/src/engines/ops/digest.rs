@@ -1,14 +1,19 @@
 //! DIGEST: SHA-256 and HMAC-SHA-256 (aws-lc) write 32 bytes to `dst`; CRC32C (crc-fast)
 //! continues from the request's seed and reports its value in the completion, so a checksum
-//! can be carried across requests.
+//! can be carried across requests. A SHA-256 can be carried too, its state in registered
+//! memory between requests (`digest_flags`).
 
 use crate::library;
 use accelverbs_uapi::cqe::VendorError;
-use accelverbs_uapi::crypto::{DigestAlgorithm, DigestParams, SHA256_LEN};
+use accelverbs_uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, DigestState, SHA256_BLOCK, SHA256_LEN};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
+use zerocopy::IntoBytes;
 
 use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
-use crate::hw::mr_table::Use;
+use crate::hw::mr_table::{Resolved, Use};
+
+/// `DigestState`'s size: what `aux[0]` names for a SHA-256 in parts.
+const DIGEST_STATE_LEN: usize = std::mem::size_of::<DigestState>();
 
 #[derive(Debug)]
 pub struct Digest;
@@ -24,10 +29,16 @@ impl Operation for Digest {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: DigestParams = zerocopy::transmute!(wqe.params);
-        if !all_zero(&params.reserved0) || !all_zero(&params.reserved) || !wqe.aux.iter().all(is_zero_sge) {
+        if params.flags & !digest_flags::KNOWN != 0 || !all_zero(&params.reserved0) || !all_zero(&params.reserved) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let algorithm = DigestAlgorithm::try_from(params.algorithm).map_err(|_| Failure::malformed(VendorError::BadAlgorithm))?;
+        let in_parts = params.flags != 0;
+        // Only a SHA-256 in parts names a state, in `aux[0]`.
+        let state_sge = if in_parts { &wqe.aux[1..] } else { &wqe.aux[..] };
+        if (in_parts && algorithm != DigestAlgorithm::Sha256) || !state_sge.iter().all(is_zero_sge) {
+            return Err(Failure::malformed(VendorError::ReservedNonzero));
+        }
         let wants_key = algorithm == DigestAlgorithm::HmacSha256;
         let wants_seed = algorithm == DigestAlgorithm::Crc32c;
         if (!wants_key && params.key != 0) || (!wants_seed && params.seed != 0) {
@@ -55,6 +66,9 @@ impl Operation for Digest {
             }
             return Ok(Done::ok(0, u64::from(library::crc32c(params.seed, data))));
         }
+        if in_parts {
+            return in_parts_sha256(params.flags, wqe, ctx, input.as_ref(), data);
+        }
         let out = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
         if out.len != SHA256_LEN {
             return Err(Failure::length(VendorError::DestinationTooSmall));
@@ -64,8 +78,7 @@ impl Operation for Digest {
             None => library::sha256(data),
         };
         // The output may not share a byte with the input (it would change what is hashed).
-        let (i0, o0) = (input.as_ref().map_or(0, |r| r.ptr as usize), out.ptr as usize);
-        if input.as_ref().is_some_and(|r| r.len > 0 && i0 < o0 + SHA256_LEN && o0 < i0 + r.len) {
+        if input.as_ref().is_some_and(|r| overlaps(r, &out)) {
             return Err(Failure::malformed(VendorError::Overlap));
         }
         // SAFETY: `out` was resolved as 32 writable bytes of a live MR of the QP's PD, read by
@@ -73,4 +86,69 @@ impl Operation for Digest {
         unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), out.ptr, SHA256_LEN) };
         Ok(Done::ok(SHA256_LEN as u32, 0))
     }
+}
+
+/// Whether two resolved ranges share a byte.
+fn overlaps(a: &Resolved<'_>, b: &Resolved<'_>) -> bool {
+    let (a0, b0) = (a.ptr as usize, b.ptr as usize);
+    a.len > 0 && b.len > 0 && a0 < b0 + b.len && b0 < a0 + a.len
+}
+
+/// One part of a SHA-256 posted in several requests: started fresh or from the state in
+/// `aux[0]` (`RESUME`), then either its state written back there (`MORE`: whole blocks only,
+/// `dst` a zero SGE) or the digest written to `dst`.
+fn in_parts_sha256(
+    flags: u8,
+    wqe: &Wqe,
+    ctx: &ExecContext<'_>,
+    input: Option<&Resolved<'_>>,
+    data: &[u8],
+) -> Result<Done, Failure> {
+    let (more, resume) = (flags & digest_flags::MORE != 0, flags & digest_flags::RESUME != 0);
+    if wqe.aux[0].length as usize != DIGEST_STATE_LEN {
+        return Err(Failure::length(VendorError::DestinationTooSmall));
+    }
+    let state_use = if more { Use::Write } else { Use::Read };
+    let state = ctx.mrs.resolve(&wqe.aux[0], ctx.pdn, state_use).map_err(Failure::protection)?;
+    let out = match more {
+        true if !is_zero_sge(&wqe.dst) => return Err(Failure::malformed(VendorError::ReservedNonzero)),
+        true => None,
+        false => Some(ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?),
+    };
+    if out.as_ref().is_some_and(|o| o.len != SHA256_LEN) {
+        return Err(Failure::length(VendorError::DestinationTooSmall));
+    }
+    // Nothing the device writes may share a byte with what it reads, nor with each other.
+    if input.is_some_and(|i| overlaps(i, &state) || out.as_ref().is_some_and(|o| overlaps(i, o)))
+        || out.as_ref().is_some_and(|o| overlaps(o, &state))
+    {
+        return Err(Failure::malformed(VendorError::Overlap));
+    }
+    if more && !data.len().is_multiple_of(SHA256_BLOCK) {
+        return Err(Failure::length(VendorError::BadDigestState));
+    }
+    let mut parts = match resume {
+        true => {
+            let mut saved = [0u8; DIGEST_STATE_LEN];
+            // SAFETY: `state` was resolved as 40 readable bytes of a live MR of the QP's PD;
+            // copied out once, so what is checked is what is used.
+            unsafe { std::ptr::copy_nonoverlapping(state.ptr, saved.as_mut_ptr(), DIGEST_STATE_LEN) };
+            let saved: DigestState = zerocopy::transmute!(saved);
+            library::Sha256Parts::resume(&saved, data.len() as u64).ok_or(Failure::malformed(VendorError::BadDigestState))?
+        }
+        false => library::Sha256Parts::start(),
+    };
+    parts.update(data);
+    let Some(out) = out else {
+        let after = parts.state().ok_or(Failure::length(VendorError::BadDigestState))?;
+        // SAFETY: `state` was resolved as 40 writable bytes of a live MR of the QP's PD,
+        // sharing none with the input (checked above).
+        unsafe { std::ptr::copy_nonoverlapping(after.as_bytes().as_ptr(), state.ptr, DIGEST_STATE_LEN) };
+        return Ok(Done::ok(DIGEST_STATE_LEN as u32, 0));
+    };
+    let value = parts.finish();
+    // SAFETY: `out` was resolved as 32 writable bytes of a live MR of the QP's PD, sharing
+    // none with the input or the state (checked above).
+    unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), out.ptr, SHA256_LEN) };
+    Ok(Done::ok(SHA256_LEN as u32, 0))
 }

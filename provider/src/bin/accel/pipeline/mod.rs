@@ -12,11 +12,11 @@
 //!   to post again). Two input and two output regions let the host read the next chunk and
 //!   write the previous output while the device works.
 //! - LZ4 blocks (`block.rs`): one request for the whole input, up to `BLOCK_LIMIT`.
-//! - AES-GCM (`gcm.rs`), SHA-256 and HMAC-SHA-256 (`digest.rs`): the device cannot stream
-//!   them yet, so one request covers the whole input, up to `ONE_REQUEST_LIMIT`.
-//! - AES-XTS (`xts.rs`) and CRC32C (`digest.rs`): any size, in pieces of bounded size
+//! - AES-GCM (`gcm.rs`) and HMAC-SHA-256 (`digest.rs`): the device does not carry them from
+//!   request to request, so one request covers the whole input, up to `ONE_REQUEST_LIMIT`.
+//! - AES-XTS (`xts.rs`), CRC32C and SHA-256 (`digest.rs`): any size, in pieces of bounded size
 //!   (`pieces.rs`), XTS by whole data units with the tweak counting on, CRC32C with each
-//!   piece's result as the next one's seed.
+//!   piece's result as the next one's seed, SHA-256 with its state carried between pieces.
 //!
 //! The host waits on a completion channel, not by spinning, so the engine thread keeps a core.
 
@@ -39,8 +39,8 @@ pub use block::BLOCK_LIMIT;
 pub use gcm::GcmRequest;
 pub use xts::{XtsRequest, MAX_DATA_UNIT, MIN_DATA_UNIT};
 
-/// Most bytes one request over a whole input may take (AES-GCM, SHA-256, HMAC-SHA-256, whose
-/// device side has no streaming yet). An SGE's length is a `u32`; a GiB is well inside it, and
+/// Most bytes one request over a whole input may take (AES-GCM and HMAC-SHA-256, which the
+/// device does not carry from request to request). An SGE's length is a `u32`; a GiB is well inside it, and
 /// more than one should hold in memory at once (the input is registered whole, so the
 /// locked-memory limit, `ulimit -l`, usually binds first).
 pub const ONE_REQUEST_LIMIT: usize = 1 << 30;
