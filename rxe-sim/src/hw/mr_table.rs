@@ -68,7 +68,9 @@ pub struct MrView<'t> {
 pub struct Resolved<'v> {
     pub ptr: *mut u8,
     pub len: usize,
-    bounce: Option<Bounce<'v>>,
+    /// Boxed: a pinned range, the common case, is then three words, which the operations
+    /// move through their results and lists (an AES-GCM request resolves four).
+    bounce: Option<Box<Bounce<'v>>>,
     _view: PhantomData<&'v MrEntry>,
 }
 
@@ -82,6 +84,9 @@ struct Bounce<'v> {
     write_back: bool,
     failed: &'v Cell<bool>,
 }
+
+// What the boxing above is for.
+const _: () = assert!(std::mem::size_of::<Resolved<'_>>() == 24);
 
 impl Drop for Resolved<'_> {
     fn drop(&mut self) {
@@ -261,7 +266,7 @@ fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<boo
             copier.read(sge.addr, &mut bytes).map_err(|_| VendorError::PageFault)?;
             let ptr = bytes.as_mut_ptr();
             let bounce = Bounce { bytes, copier: Arc::clone(copier), addr: sge.addr, write_back, failed };
-            Ok(Resolved { ptr, len, bounce: Some(bounce), _view: PhantomData })
+            Ok(Resolved { ptr, len, bounce: Some(Box::new(bounce)), _view: PhantomData })
         }
     }
 }
