@@ -9,7 +9,7 @@ use std::ffi::{c_int, c_void};
 use std::mem::offset_of;
 
 use accelverbs::uapi::compress::{flags as comp_flags, CompressParams};
-use accelverbs::uapi::crypto::{ChainParams, CryptoParams, DigestParams, GCM_IV_LEN};
+use accelverbs::uapi::crypto::{digest_flags, ChainParams, CryptoParams, DigestParams, GCM_IV_LEN};
 use accelverbs::uapi::wqe::{Opcode, Sge, Wqe};
 use accelverbs::{CompressionStream, CryptoKey, Format, KeyAlgorithm, RawGatherWqe, WorkCompletion, MAX_LIST_ENTRIES};
 use zerocopy::{FromZeros, IntoBytes};
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn acceldv_qp_ex_from_ibv_qp_ex(qp: *mut sys::ibv_qp_ex) -
 pub fn install(qp: &mut PluginQp, ops: u64) {
     qp.dv_ops = ops;
     let dv = &mut qp.dv;
-    dv.comp_mask = u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS);
+    dv.comp_mask = u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS | sys::ACCELDV_QP_EX_MASK_DIGEST_PARTS);
     dv.wr_nop = Some(wr_nop);
     dv.wr_copy = Some(wr_copy);
     dv.wr_compress = Some(wr_compress);
@@ -140,6 +140,7 @@ pub fn install(qp: &mut PluginQp, ops: u64) {
     dv.wr_decompress_list = Some(wr_decompress_list);
     dv.wr_encrypt_list = Some(wr_encrypt_list);
     dv.wr_decrypt_list = Some(wr_decrypt_list);
+    dv.wr_digest_part = Some(wr_digest_part);
 }
 
 /// The `ACCELDV_QP_EX_WITH_*` flag a builder of `opcode` needs.
@@ -480,6 +481,41 @@ unsafe extern "C" fn wr_digest(
     })
 }
 
+/// One part of a SHA-256 over several requests (`digest_flags` of the device ABI): the state
+/// in `aux[0]`. The flags are checked here (none, or an unknown bit, is `EINVAL`: a one-shot
+/// digest is `wr_digest`); what they may go with (SHA-256 only, whole blocks) the device checks.
+unsafe extern "C" fn wr_digest_part(
+    dvqp: *mut sys::acceldv_qp_ex,
+    attr: *const sys::acceldv_digest_attr,
+    part_flags: u32,
+    src: *const sys::ibv_sge,
+    state: *const sys::ibv_sge,
+    dst: *const sys::ibv_sge,
+) {
+    guard("acceldv_wr_digest_part", (), || {
+        let fill = |wqe: &mut Wqe| {
+            let flags = u8::try_from(part_flags).ok().filter(|&f| f != 0 && f & !digest_flags::KNOWN == 0);
+            let (Some(flags), false, false, false) = (flags, attr.is_null(), src.is_null(), state.is_null()) else {
+                return Err(libc::EINVAL);
+            };
+            // SAFETY: the application's attributes; its key, if any, one of this provider.
+            let (attr, key) = unsafe { (*attr, key_number((*attr).key)) };
+            let algorithm = u8::try_from(attr.alg).unwrap_or(u8::MAX);
+            let params = DigestParams { algorithm, flags, key, seed: attr.seed, ..DigestParams::new_zeroed() };
+            wqe.params.copy_from_slice(params.as_bytes());
+            // SAFETY: the application's SGEs (`dst` NULL but for the last part).
+            unsafe {
+                wqe.src = sge_or_zero(src);
+                wqe.aux[0] = sge_or_zero(state);
+                wqe.dst = sge_or_zero(dst);
+            }
+            Ok(())
+        };
+        // SAFETY: builders are called inside a sequence.
+        unsafe { begin(dvqp, Opcode::Digest, fill) }
+    })
+}
+
 /// The WQE of a chained request: the compression's format and level from `comp` (one-shot),
 /// the AES-GCM key, IV, AAD and tag from `crypto`.
 ///
@@ -772,6 +808,10 @@ mod tests {
             assert_eq!(offset, then, "{member} moved");
         }
         assert!(offset_of!(sys::acceldv_qp_ex, wr_compress_list) >= 80, "the list builders follow the old ones");
+        assert_eq!(offset_of!(sys::acceldv_qp_ex, wr_decrypt_list), 104, "the list builders stay where they were");
+        assert!(offset_of!(sys::acceldv_qp_ex, wr_digest_part) >= 112, "the digest part builder follows them");
+        assert_eq!(u64::from(sys::ACCELDV_QP_EX_MASK_DIGEST_PARTS) & super::ALL_OPS, 0);
+        assert_eq!(sys::ACCELDV_QP_EX_MASK_DIGEST_PARTS & sys::ACCELDV_QP_EX_MASK_SGE_LISTS, 0);
         assert_eq!(u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS) & super::ALL_OPS, 0);
         assert!(u64::from(sys::ACCELDV_QP_EX_MASK_SGE_LISTS) >= 1 << 16, "bits 0-15 are never used");
     }
@@ -815,6 +855,9 @@ mod tests {
         for (c, ours) in digests {
             assert_eq!(c, ours as u32, "{ours:?}");
         }
+        assert_eq!(sys::ACCELDV_DIGEST_MORE, u32::from(super::digest_flags::MORE));
+        assert_eq!(sys::ACCELDV_DIGEST_RESUME, u32::from(super::digest_flags::RESUME));
+        assert_eq!(sys::ACCELDV_DIGEST_STATE_LEN as usize, size_of::<accelverbs::uapi::crypto::DigestState>());
         for (c, ours) in opcodes {
             assert_eq!(c, ours as u32, "{ours:?}");
         }

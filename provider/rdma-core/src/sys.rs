@@ -550,6 +550,7 @@ impl<T> ::core::cmp::Eq for __BindgenUnionField<T> {}
 pub const IBV_ACCESS_OPTIONAL_FIRST: u32 = 1048576;
 pub const IBV_DEVICE_RAW_SCATTER_FCS: u64 = 17179869184;
 pub const IBV_DEVICE_PCI_WRITE_END_PADDING: u64 = 68719476736;
+pub const ACCELDV_DIGEST_STATE_LEN: u32 = 40;
 pub type __dev_t = ::core::ffi::c_ulong;
 pub type __time_t = ::core::ffi::c_long;
 pub type __syscall_slong_t = ::core::ffi::c_long;
@@ -12057,7 +12058,11 @@ impl Default for acceldv_digest_attr {
         }
     }
 }
+pub const ACCELDV_DIGEST_MORE: acceldv_digest_part_flags = 1;
+pub const ACCELDV_DIGEST_RESUME: acceldv_digest_part_flags = 2;
+pub type acceldv_digest_part_flags = ::core::ffi::c_uint;
 pub const ACCELDV_QP_EX_MASK_SGE_LISTS: acceldv_qp_ex_comp_mask = 65536;
+pub const ACCELDV_QP_EX_MASK_DIGEST_PARTS: acceldv_qp_ex_comp_mask = 131072;
 pub type acceldv_qp_ex_comp_mask = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -12155,10 +12160,20 @@ pub struct acceldv_qp_ex {
             num_dst: usize,
         ),
     >,
+    pub wr_digest_part: ::core::option::Option<
+        unsafe extern "C" fn(
+            dvqp: *mut acceldv_qp_ex,
+            attr: *const acceldv_digest_attr,
+            part_flags: u32,
+            src: *const ibv_sge,
+            state: *const ibv_sge,
+            dst: *const ibv_sge,
+        ),
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 112usize];
+    ["Size of acceldv_qp_ex"][::core::mem::size_of::<acceldv_qp_ex>() - 120usize];
     ["Alignment of acceldv_qp_ex"][::core::mem::align_of::<acceldv_qp_ex>() - 8usize];
     ["Offset of field: acceldv_qp_ex::comp_mask"][::core::mem::offset_of!(acceldv_qp_ex, comp_mask) - 0usize];
     ["Offset of field: acceldv_qp_ex::wr_nop"][::core::mem::offset_of!(acceldv_qp_ex, wr_nop) - 8usize];
@@ -12176,6 +12191,7 @@ const _: () = {
     ["Offset of field: acceldv_qp_ex::wr_decompress_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_decompress_list) - 88usize];
     ["Offset of field: acceldv_qp_ex::wr_encrypt_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_encrypt_list) - 96usize];
     ["Offset of field: acceldv_qp_ex::wr_decrypt_list"][::core::mem::offset_of!(acceldv_qp_ex, wr_decrypt_list) - 104usize];
+    ["Offset of field: acceldv_qp_ex::wr_digest_part"][::core::mem::offset_of!(acceldv_qp_ex, wr_digest_part) - 112usize];
 };
 #[repr(C)]
 #[derive(Copy, Clone)]

@@ -3,7 +3,8 @@
  * (RFC 5649: its plaintext never crosses the ABI), an HMAC-SHA-256 key; then in ibv_wr_*
  * sequences an AES-GCM encryption with AAD, its decryption back, a decryption with a tampered
  * tag (ACCELDV_WC_AUTH_FAILED, output zeroed, the QP still usable), SHA-256 and HMAC-SHA-256
- * digests, CRC32C chained over two requests, AES-128-XTS over two 512-byte data units from
+ * digests, the same SHA-256 in three parts (its state carried in registered memory), CRC32C
+ * chained over two requests, AES-128-XTS over two 512-byte data units from
  * tweak 5 (the XTS key: the first 32 bytes of the plaintext), and a gzip-compressed,
  * AES-GCM-encrypted block in one request, decrypted and decompressed back in another. Prints what it produced as hex, for the test
  * to check against Python's cryptography and hashlib (tests/verbs_programs.rs).
@@ -98,6 +99,17 @@ static struct acceldv_wc digest(const struct acceldv_digest_attr *attr, struct i
 	return complete();
 }
 
+static struct acceldv_wc digest_part(const struct acceldv_digest_attr *attr, uint32_t part, struct ibv_sge src,
+				     struct ibv_sge *state, struct ibv_sge *dst)
+{
+	ibv_wr_start(qpx);
+	qpx->wr_id = 10;
+	qpx->wr_flags = IBV_SEND_SIGNALED;
+	acceldv_wr_digest_part(dv, attr, part, &src, state, dst);
+	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
+	return complete();
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t kek_material[32], wrapped[48], hmac_material[64], iv[12], aad[64];
@@ -123,7 +135,17 @@ int main(int argc, char **argv)
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
 	cq = pd ? ibv_create_cq(ctx, 16, NULL, NULL, 0) : NULL;
 	/* One buffer: plaintext, ciphertext, decrypted text, tag, AAD, digest. */
-	enum { PT = 0, CT = LEN, BACK = 2 * LEN, TAGS = 3 * LEN, AAD = TAGS + 64, OUT = AAD + 64, SIZE = OUT + 64 };
+	enum {
+		PT = 0,
+		CT = LEN,
+		BACK = 2 * LEN,
+		TAGS = 3 * LEN,
+		AAD = TAGS + 64,
+		OUT = AAD + 64,
+		STATE = OUT + 64,
+		PARTS = STATE + 64,
+		SIZE = PARTS + 64
+	};
 	uint8_t *buf = calloc(1, SIZE);
 	for (int i = 0; i < LEN; i++)
 		buf[PT + i] = (uint8_t)(i * 7 + 3);
@@ -198,6 +220,24 @@ int main(int argc, char **argv)
 	wc = digest(&sha, sge(mr, PT, LEN), &out);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS, "sha256 after an authentication failure: status %#x", wc.wc.status);
 	print_hex("sha256", buf + OUT, DIGEST);
+	/* The same message in three parts (256 bytes, 512, the rest), its state carried in STATE. */
+	CHECK(dv->comp_mask & ACCELDV_QP_EX_MASK_DIGEST_PARTS, "the plugin offers acceldv_wr_digest_part");
+	struct ibv_sge state = sge(mr, STATE, ACCELDV_DIGEST_STATE_LEN), whole = sge(mr, PARTS, DIGEST);
+	wc = digest_part(&sha, ACCELDV_DIGEST_MORE, sge(mr, PT, 256), &state, NULL);
+	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == ACCELDV_DIGEST_STATE_LEN, "first part: status %#x",
+	      wc.wc.status);
+	wc = digest_part(&sha, ACCELDV_DIGEST_RESUME | ACCELDV_DIGEST_MORE, sge(mr, PT + 256, 512), &state, NULL);
+	CHECK(wc.wc.status == IBV_WC_SUCCESS, "middle part: status %#x", wc.wc.status);
+	wc = digest_part(&sha, ACCELDV_DIGEST_RESUME, sge(mr, PT + 768, LEN - 768), &state, &whole);
+	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == DIGEST, "last part: status %#x", wc.wc.status);
+	CHECK(memcmp(buf + PARTS, buf + OUT, DIGEST) == 0, "sha256 in three parts differs from one request's");
+	/* No part flags (a whole message is acceldv_wr_digest's), or an unknown one: nothing posted. */
+	for (uint32_t part = 0; part <= 4; part += 4) {
+		struct ibv_sge src = sge(mr, PT, 64);
+		ibv_wr_start(qpx);
+		acceldv_wr_digest_part(dv, &sha, part, &src, &state, NULL);
+		CHECK(ibv_wr_complete(qpx) == EINVAL, "part flags %#x: not EINVAL", part);
+	}
 	struct acceldv_digest_attr hmac = { .alg = ACCELDV_DIGEST_HMAC_SHA256, .key = hmac_key };
 	wc = digest(&hmac, sge(mr, PT, LEN), &out);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS, "hmac: status %#x", wc.wc.status);

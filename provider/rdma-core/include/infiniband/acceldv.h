@@ -194,10 +194,19 @@ struct acceldv_digest_attr {
 	struct acceldv_crypto_key *key; /* HMAC-SHA-256 */
 };
 
+/* acceldv_wr_digest_part: one SHA-256 over a message posted in several requests, its state
+ * carried between them in ACCELDV_DIGEST_STATE_LEN bytes of registered memory. */
+enum acceldv_digest_part_flags {
+	ACCELDV_DIGEST_MORE = 1 << 0,   /* src is whole 64-byte blocks; the state after it goes to state */
+	ACCELDV_DIGEST_RESUME = 1 << 1, /* src continues the message whose state is read from state */
+};
+#define ACCELDV_DIGEST_STATE_LEN 40
+
 /* acceldv_qp_ex.comp_mask: which members appended after the first ones the plugin filled in.
  * Bits 0-15 are never used: plugins before this mask stored the QP's send_ops_flags there. */
 enum acceldv_qp_ex_comp_mask {
-	ACCELDV_QP_EX_MASK_SGE_LISTS = 1 << 16, /* wr_compress_list ... wr_decrypt_list */
+	ACCELDV_QP_EX_MASK_SGE_LISTS = 1 << 16,    /* wr_compress_list ... wr_decrypt_list */
+	ACCELDV_QP_EX_MASK_DIGEST_PARTS = 1 << 17, /* wr_digest_part */
 };
 
 struct acceldv_qp_ex {
@@ -231,6 +240,9 @@ struct acceldv_qp_ex {
 				const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst, size_t num_dst);
 	void (*wr_decrypt_list)(struct acceldv_qp_ex *dvqp, const struct acceldv_crypto_attr *attr,
 				const struct ibv_sge *src, size_t num_src, const struct ibv_sge *dst, size_t num_dst);
+	/* Appended: valid when comp_mask has ACCELDV_QP_EX_MASK_DIGEST_PARTS. Never reorder. */
+	void (*wr_digest_part)(struct acceldv_qp_ex *dvqp, const struct acceldv_digest_attr *attr, uint32_t part_flags,
+			       const struct ibv_sge *src, const struct ibv_sge *state, const struct ibv_sge *dst);
 };
 
 /* The accelerator builders of a QP made by acceldv_create_qp (NULL for another QP). */
@@ -278,6 +290,18 @@ static inline void acceldv_wr_digest(struct acceldv_qp_ex *dvqp, const struct ac
 				     const struct ibv_sge *src, const struct ibv_sge *dst)
 {
 	dvqp->wr_digest(dvqp, attr, src, dst);
+}
+
+/* One part of a SHA-256 (attr->alg ACCELDV_DIGEST_SHA256): part_flags MORE for the first,
+ * RESUME | MORE for a middle one, RESUME for the last, which writes the 32-byte digest of the
+ * whole message to dst (NULL for the others); state names ACCELDV_DIGEST_STATE_LEN bytes, written
+ * by a part with MORE (LOCAL_WRITE) and read by one with RESUME. Needs
+ * ACCELDV_QP_EX_MASK_DIGEST_PARTS in dvqp->comp_mask. */
+static inline void acceldv_wr_digest_part(struct acceldv_qp_ex *dvqp, const struct acceldv_digest_attr *attr,
+					  uint32_t part_flags, const struct ibv_sge *src, const struct ibv_sge *state,
+					  const struct ibv_sge *dst)
+{
+	dvqp->wr_digest_part(dvqp, attr, part_flags, src, state, dst);
 }
 
 /* One request per block: compresses src (one-shot: comp->stream NULL, no flags) and encrypts
