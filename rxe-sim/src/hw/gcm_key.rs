@@ -166,11 +166,13 @@ impl GcmKey {
     /// A stream for one request, its IV and AAD taken: `update` runs the data in pieces,
     /// `seal` or `open` ends it.
     pub fn stream(&self, encrypt: bool, nonce: &[u8; GCM_IV_LEN], aad: &[u8]) -> Option<GcmStream<'_>> {
-        let mut context = new_context();
+        // On the heap, so that moving the stream (out of here, into `seal` or `open`) moves a
+        // pointer and leaves no copy of the running state behind for `Drop` to miss.
+        let mut context = Box::new(new_context());
         // SAFETY: the schedule is prepared; the nonce is 12 bytes; `aad` is readable for its
         // length (the library reads it now, not later).
         unsafe {
-            (self.calls.init)(&*self.schedule, &mut context, nonce.as_ptr(), GCM_IV_LEN as u64, aad.as_ptr(), aad.len() as u64)
+            (self.calls.init)(&*self.schedule, &mut *context, nonce.as_ptr(), GCM_IV_LEN as u64, aad.as_ptr(), aad.len() as u64)
         };
         Some(GcmStream { key: self, context, encrypt, fed: 0 })
     }
@@ -278,7 +280,10 @@ impl Drop for GcmKey {
 /// One request's AES-GCM, fed in pieces.
 pub struct GcmStream<'k> {
     key: &'k GcmKey,
-    context: imb::gcm_context_data,
+    /// The running GHASH and the last keystream block: boxed, so its only copy is the one
+    /// `Drop` zeroes (a context held inline was left behind, whole, in the stack frames the
+    /// stream was moved out of).
+    context: Box<imb::gcm_context_data>,
     encrypt: bool,
     /// Bytes fed so far, held to GCM's limit.
     fed: u64,
@@ -305,7 +310,7 @@ impl GcmStream<'_> {
         self.fed = fed;
         let update = if self.encrypt { self.key.calls.seal_update } else { self.key.calls.open_update };
         // SAFETY: the caller's contract; the context was set up by `stream` for this key.
-        unsafe { update(&*self.key.schedule, &mut self.context, output, input, len as u64) };
+        unsafe { update(&*self.key.schedule, &mut *self.context, output, input, len as u64) };
         true
     }
 
@@ -315,7 +320,7 @@ impl GcmStream<'_> {
     /// `tag` is writable for 16 bytes and nothing else accesses them meanwhile.
     pub unsafe fn seal(mut self, tag: *mut u8) -> bool {
         // SAFETY: the caller's contract; the context was fed by `update`.
-        unsafe { (self.key.calls.seal_finalize)(&*self.key.schedule, &mut self.context, tag, GCM_TAG_LEN as u64) };
+        unsafe { (self.key.calls.seal_finalize)(&*self.key.schedule, &mut *self.context, tag, GCM_TAG_LEN as u64) };
         self.encrypt
     }
 
@@ -327,7 +332,7 @@ impl GcmStream<'_> {
         let mut computed = [0u8; GCM_TAG_LEN];
         // SAFETY: the computed tag is ours; the context was fed by `update`.
         unsafe {
-            (self.key.calls.open_finalize)(&*self.key.schedule, &mut self.context, computed.as_mut_ptr(), GCM_TAG_LEN as u64)
+            (self.key.calls.open_finalize)(&*self.key.schedule, &mut *self.context, computed.as_mut_ptr(), GCM_TAG_LEN as u64)
         };
         // SAFETY: the caller's contract.
         !self.encrypt && unsafe { tags_match(&computed, tag) }
