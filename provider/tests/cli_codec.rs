@@ -210,6 +210,37 @@ fn demo_prints_ratio_and_throughput_beside_the_library() {
     assert_exit(&run, 1, &["accel: --repeat: 0 is outside 1 to 100"]);
 }
 
+/// An empty sample measures nothing: `--size 0` is refused rather than printing rows of 0.0 MB/s
+/// and a 0.00x ratio marked "ok".
+#[test]
+fn demo_refuses_an_empty_sample() {
+    let dir = Scratch::new("demo-empty");
+    let run = accel(&dir.path, &["demo", "--size", "0", "--repeat", "1"], b"");
+    assert_exit(&run, 1, &["accel: --size: "]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "", "no table");
+}
+
+/// Every row's cells line up under the header's, lz4-block's longer name included.
+#[test]
+fn demo_rows_line_up_under_the_header() {
+    let dir = Scratch::new("demo-columns");
+    let run = accel(&dir.path, &["demo", "--size", "64k", "--format", "lz4-block,gzip", "--repeat", "1"], b"");
+    assert_exit(&run, 0, &[]);
+    let out = String::from_utf8_lossy(&run.stdout);
+    let header = out.lines().find(|l| l.starts_with("format")).expect("a header");
+    // Where the level column ends (its values are right-aligned under "level").
+    let level_end = header.find("level").unwrap() + "level".len();
+    let rows: Vec<&str> = out.lines().filter(|l| l.ends_with(" ok")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in rows {
+        let name = row.split_whitespace().next().unwrap();
+        let level = row.split_whitespace().nth(1).unwrap();
+        let end = row[name.len()..].find(level).unwrap() + name.len() + level.len();
+        assert_eq!(end, level_end, "{name}'s level is not under the header's:\n{out}");
+        assert_eq!(row.len() - "ok".len(), header.len() - "check".len(), "{name}'s row is not as wide as the header:\n{out}");
+    }
+}
+
 /// SIGTERM mid-run: the process ends by the signal and the temporary output goes with it.
 #[test]
 fn an_interrupt_removes_the_partial_output() {

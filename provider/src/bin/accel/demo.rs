@@ -20,6 +20,8 @@ use crate::{sample, FormatArg};
 /// The largest sample (it is held in memory, with its compressed and decompressed copies).
 const MAX_SAMPLE: u64 = 4 << 30;
 const MAX_REPEAT: u32 = 100;
+/// The format column's width: the longest name, "lz4-block".
+const NAME: usize = 9;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -57,6 +59,11 @@ pub fn run(args: DemoArgs) -> Exit {
         reporter.error("--size", format!("{} is over the limit of {}", human(args.size), human(MAX_SAMPLE)));
         return reporter.status();
     }
+    // No bytes, no rate: the rows would read 0.0 MB/s and a 0.00x ratio, marked "ok".
+    if args.size == 0 {
+        reporter.error("--size", "0 B leaves nothing to measure (at least 1 byte)");
+        return reporter.status();
+    }
     if !(1..=MAX_REPEAT).contains(&args.repeat) {
         reporter.error("--repeat", format!("{} is outside 1 to {MAX_REPEAT}", args.repeat));
         return reporter.status();
@@ -87,7 +94,7 @@ pub fn run(args: DemoArgs) -> Exit {
         args.repeat
     );
     println!(
-        "{:<6} {:>5} {:>10} {:>6}  {:>9} {:>9} {:>7}  {:>9} {:>9} {:>7}  {:>6}  check",
+        "{:<NAME$} {:>5} {:>10} {:>6}  {:>9} {:>9} {:>7}  {:>9} {:>9} {:>7}  {:>6}  check",
         "format", "level", "compressed", "ratio", "compress", "library", "dev/lib", "decomp.", "library", "dev/lib", "spread"
     );
     for arg in args.format {
@@ -161,7 +168,7 @@ pub fn run(args: DemoArgs) -> Exit {
         }
         let widest = spread(&compress.device).max(spread(&decompress.device));
         println!(
-            "{:<6} {:>5} {:>10} {:>5.2}x  {}  {}  {:>5.0}%  {}",
+            "{:<NAME$} {:>5} {:>10} {:>5.2}x  {}  {}  {:>5.0}%  {}",
             arg.name(),
             level,
             human(packed.len() as u64),
