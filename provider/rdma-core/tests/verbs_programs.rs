@@ -196,6 +196,16 @@ fn acceldv_lists_gather_and_scatter_and_refuse_bad_lists() {
     check_dv_lists(&stdout(&run(c)));
 }
 
+/// A hostile program's lists (`examples/c/dv_lists_attack.c`); on the daemon too, where the
+/// overlap rules must hold for memory reached by copies.
+#[test]
+fn acceldv_lists_hold_against_hostile_lists() {
+    let mut c = accel_run();
+    c.arg(compile_dv("dv_lists_attack"));
+    let out = stdout(&run(c));
+    assert!(out.contains("dv_lists_attack: 0 failure(s)"), "{out}");
+}
+
 #[test]
 fn async_events_name_the_qp_block_a_reader_and_go_with_a_destroyed_qp() {
     let mut c = accel_run();
@@ -350,6 +360,10 @@ fn verbs_programs_run_on_the_daemons_device() {
     let mut c = accel_run();
     c.arg(compile_dv("dv_lists")).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
     check_dv_lists(&stdout(&run(c)));
+    let mut c = accel_run();
+    c.arg(compile_dv("dv_lists_attack")).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
+    let out = stdout(&run(c));
+    assert!(out.contains("dv_lists_attack: 0 failure(s)"), "dv_lists_attack on the daemon: {out}");
     let mut c = accel_run();
     c.args(["ibv_devinfo", "-v"]).env(accelverbs::uapi::daemon::SOCKET_ENV, daemon.socket());
     assert!(stdout(&run(c)).contains("accelsim0"));

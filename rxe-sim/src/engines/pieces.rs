@@ -5,25 +5,46 @@
 /// A range of device-reachable memory: start and length.
 pub type Span = (*mut u8, usize);
 
+/// A range of the application's memory (a resolved SGE's `user` address): start and length.
+/// The overlap rules of a request are checked on these.
+pub type UserSpan = (u64, usize);
+
+/// A range's start, as a number: a device pointer or an application address.
+pub trait Start: Copy {
+    fn start(self) -> u128;
+}
+
+impl Start for *mut u8 {
+    fn start(self) -> u128 {
+        self as usize as u128
+    }
+}
+
+impl Start for u64 {
+    fn start(self) -> u128 {
+        u128::from(self)
+    }
+}
+
 /// Whether two ranges share a byte.
-pub fn overlap((a, a_len): Span, (b, b_len): Span) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    a_len != 0 && b_len != 0 && a < b + b_len && b < a + a_len
+pub fn overlap<P: Start>((a, a_len): (P, usize), (b, b_len): (P, usize)) -> bool {
+    let (a, b) = (a.start(), b.start());
+    a_len != 0 && b_len != 0 && a < b + b_len as u128 && b < a + a_len as u128
 }
 
 /// Whether any range of `spans` shares a byte with `other`.
-pub fn hits(spans: &[Span], other: Span) -> bool {
+pub fn hits<P: Start>(spans: &[(P, usize)], other: (P, usize)) -> bool {
     spans.iter().any(|&s| overlap(s, other))
 }
 
 /// Whether two of `spans` share a byte.
-pub fn overlaps_itself(spans: impl Iterator<Item = Span> + Clone) -> bool {
+pub fn overlaps_itself<P: Start>(spans: impl Iterator<Item = (P, usize)> + Clone) -> bool {
     spans.clone().enumerate().any(|(i, a)| spans.clone().skip(i + 1).any(|b| overlap(a, b)))
 }
 
 /// The first `len` bytes of `spans`, as ranges (the output of a request uses only as much as
 /// its input).
-pub fn truncated(spans: impl Iterator<Item = Span>, len: usize) -> Vec<Span> {
+pub fn truncated<P: Start>(spans: impl Iterator<Item = (P, usize)>, len: usize) -> Vec<(P, usize)> {
     let mut left = len;
     let mut out = Vec::new();
     for (ptr, span_len) in spans {

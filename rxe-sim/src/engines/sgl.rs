@@ -8,7 +8,7 @@ use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::Sge;
 
 use super::ops::{ExecContext, Failure};
-use super::pieces::{self, Span};
+use super::pieces::{self, Span, UserSpan};
 use crate::hw::mr_table::{Resolved, Use};
 
 const MAX_ENTRIES: usize = MAX_LIST_ENTRIES as usize;
@@ -81,14 +81,21 @@ impl<'v> SgList<'v> {
         self.entries().iter().map(|r| (r.ptr, r.len))
     }
 
-    /// Whether any range here shares a byte with one of `other`.
+    /// The ranges, in order, where they lie in the application's memory.
+    pub fn user_ranges(&self) -> impl Iterator<Item = UserSpan> + Clone + '_ {
+        self.entries().iter().map(|r| (r.user, r.len))
+    }
+
+    /// Whether any range here shares a byte with one of `other`, in the device's memory (what
+    /// the engine would read after writing).
     pub fn overlaps(&self, other: &SgList<'_>) -> bool {
         self.ranges().any(|a| other.ranges().any(|b| pieces::overlap(a, b)))
     }
 
-    /// Whether two of the ranges here share a byte (two outputs must not: the device would
-    /// write one byte for two purposes).
+    /// Whether two of the ranges here share a byte of the application's memory (two outputs
+    /// must not: the device would write one byte for two purposes). Checked on the
+    /// application's addresses: in memory reached by copies each range has a copy of its own.
     pub fn overlaps_itself(&self) -> bool {
-        pieces::overlaps_itself(self.ranges())
+        pieces::overlaps_itself(self.user_ranges())
     }
 }

@@ -68,7 +68,11 @@ pub struct MrView<'t> {
 pub struct Resolved<'v> {
     pub ptr: *mut u8,
     pub len: usize,
-    /// Boxed: a pinned range, the common case, is then three words, which the operations
+    /// Where the range starts in the application's memory (the SGE's address). The rules about
+    /// which ranges of a request may overlap are about the application's bytes: in memory
+    /// reached by copies, `ptr` is a copy of each SGE's own, apart from every other.
+    pub user: u64,
+    /// Boxed: a pinned range, the common case, is then four words, which the operations
     /// move through their results and lists (an AES-GCM request resolves four).
     bounce: Option<Box<Bounce<'v>>>,
     _view: PhantomData<&'v MrEntry>,
@@ -86,7 +90,7 @@ struct Bounce<'v> {
 }
 
 // What the boxing above is for.
-const _: () = assert!(std::mem::size_of::<Resolved<'_>>() == 24);
+const _: () = assert!(std::mem::size_of::<Resolved<'_>>() == 32);
 
 impl Drop for Resolved<'_> {
     fn drop(&mut self) {
@@ -251,7 +255,7 @@ fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<boo
         EntryReach::Direct(dma_base) => {
             // `offset < mr.len`, and the MR's range was pinned as a whole, so this stays inside it.
             let ptr = (dma_base + offset as usize) as *mut u8;
-            Ok(Resolved { ptr, len, bounce: None, _view: PhantomData })
+            Ok(Resolved { ptr, len, user: sge.addr, bounce: None, _view: PhantomData })
         }
         EntryReach::Copy(copier) => {
             let mut bytes = Vec::new();
@@ -266,7 +270,7 @@ fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<boo
             copier.read(sge.addr, &mut bytes).map_err(|_| VendorError::PageFault)?;
             let ptr = bytes.as_mut_ptr();
             let bounce = Bounce { bytes, copier: Arc::clone(copier), addr: sge.addr, write_back, failed };
-            Ok(Resolved { ptr, len, bounce: Some(Box::new(bounce)), _view: PhantomData })
+            Ok(Resolved { ptr, len, user: sge.addr, bounce: Some(Box::new(bounce)), _view: PhantomData })
         }
     }
 }

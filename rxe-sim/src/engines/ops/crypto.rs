@@ -18,7 +18,7 @@ use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
 use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
-use crate::engines::pieces::{self, hits, overlap, Span};
+use crate::engines::pieces::{self, hits, overlap, Span, UserSpan};
 use crate::engines::sgl::SgList;
 use crate::hw::gcm_key::GcmKey;
 use crate::hw::mr_table::{Resolved, Use};
@@ -35,6 +35,11 @@ pub static DECRYPT: Crypto = Crypto { opcode: Opcode::Decrypt };
 
 fn span(r: &Resolved<'_>) -> Span {
     (r.ptr, r.len)
+}
+
+/// Where `r` lies in the application's memory: the overlap rules are checked on this.
+fn user_span(r: &Resolved<'_>) -> UserSpan {
+    (r.user, r.len)
 }
 
 /// The library refused what the checks before it allow (it should not): stop the QP.
@@ -89,6 +94,11 @@ impl<'v> Sides<'v> {
             SgList::One(dst) => Outputs::One([(dst.ptr, self.len())]),
             many => Outputs::Many(pieces::truncated(many.ranges(), self.len())),
         }
+    }
+
+    /// The output ranges as they lie in the application's memory.
+    fn user_outputs(&self) -> Vec<UserSpan> {
+        pieces::truncated(self.dst.user_ranges(), self.len())
     }
 
     /// The input ranges to read, given the `outputs`: the input itself if it lies apart from
@@ -253,13 +263,15 @@ impl Crypto {
         let tag_use = if self.encrypts() { Use::Write } else { Use::Read };
         let tag = mrs.resolve(&wqe.aux[1], ctx.pdn, tag_use).map_err(Failure::protection)?;
         let len = sides.len();
-        // The output may be the input itself, nothing else of the request.
+        // The output may be the input itself, nothing else of the request: checked where the
+        // ranges lie in the application's memory.
         let out = &*sides.outputs();
-        let aad_span = aad.as_ref().map(span);
-        let tag_span = span(&tag);
-        if aad_span.is_some_and(|a| hits(out, a) || overlap(a, tag_span))
-            || hits(out, tag_span)
-            || sides.src.ranges().any(|s| overlap(s, tag_span))
+        let user_out = sides.user_outputs();
+        let aad_span = aad.as_ref().map(user_span);
+        let tag_span = user_span(&tag);
+        if aad_span.is_some_and(|a| hits(&user_out, a) || overlap(a, tag_span))
+            || hits(&user_out, tag_span)
+            || sides.src.user_ranges().any(|s| overlap(s, tag_span))
             || sides.dst.overlaps_itself()
         {
             return Err(Failure::malformed(VendorError::Overlap));

@@ -9,6 +9,7 @@ use accelverbs_uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, Diges
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 use zerocopy::IntoBytes;
 
+use crate::engines::pieces;
 use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::{Resolved, Use};
 
@@ -88,10 +89,10 @@ impl Operation for Digest {
     }
 }
 
-/// Whether two resolved ranges share a byte.
+/// Whether two resolved ranges share a byte of the application's memory (where memory is
+/// reached by copies, each range has a copy of its own, so the device's pointers never meet).
 fn overlaps(a: &Resolved<'_>, b: &Resolved<'_>) -> bool {
-    let (a0, b0) = (a.ptr as usize, b.ptr as usize);
-    a.len > 0 && b.len > 0 && a0 < b0 + b.len && b0 < a0 + a.len
+    pieces::overlap((a.user, a.len), (b.user, b.len))
 }
 
 /// One part of a SHA-256 posted in several requests: started fresh or from the state in
