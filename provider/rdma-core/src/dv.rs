@@ -219,8 +219,9 @@ unsafe fn sge_list<'a>(list: *const sys::ibv_sge, count: usize) -> Result<&'a [S
         // No entry: the provider's count check refuses it.
         (_, 0) => Ok(&[]),
         (true, _) => Err(libc::EINVAL),
-        // More than any array holds: no slice may claim it.
-        (false, n) if n > isize::MAX as usize / size_of::<Sge>() => Err(libc::EINVAL),
+        // More than the device takes (helper-19: checked before a slice claims that many, so
+        // a count larger than the caller's array is refused rather than read past).
+        (false, n) if n > MAX_LIST_ENTRIES as usize => Err(libc::EINVAL),
         // SAFETY: the caller's contract; both types are plain integers laid out alike
         // (checked above).
         (false, n) => Ok(unsafe { std::slice::from_raw_parts(list.cast::<Sge>(), n) }),

@@ -9,8 +9,8 @@ use accelverbs_uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, Diges
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 use zerocopy::IntoBytes;
 
-use crate::engines::pieces;
 use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
+use crate::engines::pieces;
 use crate::hw::mr_table::{Resolved, Use};
 
 /// `DigestState`'s size: what `aux[0]` names for a SHA-256 in parts.
