@@ -45,16 +45,18 @@ fn user_span(r: &Resolved<'_>) -> UserSpan {
 /// The library refused what the checks before it allow (it should not): stop the QP.
 const LIBRARY_FAILED: Failure = Failure { status: CqeStatus::GeneralError, vendor: VendorError::None, fatal: true };
 
-/// The ranges a request writes: one, the common case, with nothing to allocate, or a list's.
-enum Outputs {
-    One([Span; 1]),
-    Many(Vec<Span>),
+/// The ranges a request writes, as the device reaches them (`Span`) or as they lie in the
+/// application's memory (`UserSpan`): one, the common case, with nothing to allocate, or a
+/// list's.
+enum Outputs<S = Span> {
+    One([S; 1]),
+    Many(Vec<S>),
 }
 
-impl std::ops::Deref for Outputs {
-    type Target = [Span];
+impl<S> std::ops::Deref for Outputs<S> {
+    type Target = [S];
 
-    fn deref(&self) -> &[Span] {
+    fn deref(&self) -> &[S] {
         match self {
             Outputs::One(one) => one,
             Outputs::Many(many) => many,
@@ -97,8 +99,11 @@ impl<'v> Sides<'v> {
     }
 
     /// The output ranges as they lie in the application's memory.
-    fn user_outputs(&self) -> Vec<UserSpan> {
-        pieces::truncated(self.dst.user_ranges(), self.len())
+    fn user_outputs(&self) -> Outputs<UserSpan> {
+        match &self.dst {
+            SgList::One(dst) => Outputs::One([(dst.user, self.len())]),
+            many => Outputs::Many(pieces::truncated(many.user_ranges(), self.len())),
+        }
     }
 
     /// The input ranges to read, given the `outputs`: the input itself if it lies apart from
