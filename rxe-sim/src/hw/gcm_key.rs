@@ -181,9 +181,10 @@ impl GcmKey {
     /// `len` is more than GCM allows under one IV.
     ///
     /// # Safety
-    /// `input` is readable and `output` writable for `len` bytes, the two ranges being the same
-    /// or disjoint; `tag` is writable for 16 bytes and overlaps neither; `aad` overlaps
-    /// neither `output` nor `tag`; nothing else accesses these bytes meanwhile.
+    /// `input` is readable and `output` writable for `len` bytes (or either is NULL: refused,
+    /// false), the two ranges being the same or disjoint; `tag` is writable for 16 bytes and
+    /// overlaps neither; `aad` overlaps neither `output` nor `tag`; nothing else accesses these
+    /// bytes meanwhile.
     pub unsafe fn seal(
         &self,
         nonce: &[u8; GCM_IV_LEN],
@@ -193,7 +194,7 @@ impl GcmKey {
         len: usize,
         tag: *mut u8,
     ) -> bool {
-        if len as u64 > GCM_MAX_LEN {
+        if len as u64 > GCM_MAX_LEN || !callable(input, output, len) {
             return false;
         }
         let mut context = new_context();
@@ -231,7 +232,7 @@ impl GcmKey {
         len: usize,
         tag: *const u8,
     ) -> bool {
-        if len as u64 > GCM_MAX_LEN {
+        if len as u64 > GCM_MAX_LEN || !callable(input, output, len) {
             return false;
         }
         let mut context = new_context();
@@ -255,6 +256,14 @@ impl GcmKey {
         // SAFETY: the caller's contract: `tag` is readable for 16 bytes.
         unsafe { tags_match(&computed, tag) }
     }
+}
+
+/// Whether the library would do the work: with a NULL data pointer and a nonzero length its
+/// parameter checks return without touching anything, leaving the output as it was and, for
+/// a decryption, an all-zero computed tag (helper-19). Only memory at address 0 gives one (an
+/// AAD is a slice: never NULL).
+fn callable(input: *const u8, output: *mut u8, len: usize) -> bool {
+    len == 0 || (!input.is_null() && !output.is_null())
 }
 
 /// Whether the 16 bytes at `tag` equal `computed`, in time that does not depend on where
@@ -300,11 +309,12 @@ impl GcmStream<'_> {
     /// false past GCM's length limit.
     ///
     /// # Safety
-    /// `input` is readable and `output` writable for `len` bytes, the two ranges being the same
-    /// or disjoint, and nothing else accesses them meanwhile.
+    /// `input` is readable and `output` writable for `len` bytes (or either is NULL: refused,
+    /// false), the two ranges being the same or disjoint, and nothing else accesses them
+    /// meanwhile.
     pub unsafe fn update(&mut self, input: *const u8, output: *mut u8, len: usize) -> bool {
         let fed = self.fed.saturating_add(len as u64);
-        if fed > GCM_MAX_LEN {
+        if fed > GCM_MAX_LEN || !callable(input, output, len) {
             return false;
         }
         self.fed = fed;
@@ -419,6 +429,26 @@ mod tests {
     }
 
     /// Streaming in uneven pieces gives the one-shot call's ciphertext and tag, opens again,
+    /// A NULL data pointer with a length is refused before the library, which would return
+    /// without a word and leave an all-zero tag that an all-zero tag would match.
+    #[test]
+    #[cfg_attr(miri, ignore = "calls into intel-ipsec-mb")]
+    fn a_null_data_pointer_is_refused_not_passed_on() {
+        let key = GcmKey::new(&[3u8; 32]).expect("a key");
+        let (nonce, mut out, zero_tag) = ([0u8; GCM_IV_LEN], [0u8; 64], [0u8; GCM_TAG_LEN]);
+        let mut tag = [0u8; GCM_TAG_LEN];
+        // SAFETY: NULL inputs are within the contract (refused); the rest are live buffers.
+        unsafe {
+            assert!(!key.seal(&nonce, &[], std::ptr::null(), out.as_mut_ptr(), 64, tag.as_mut_ptr()));
+            assert!(!key.open(&nonce, &[], std::ptr::null(), out.as_mut_ptr(), 64, zero_tag.as_ptr()));
+            assert!(!key.open(&nonce, &[], out.as_ptr(), std::ptr::null_mut(), 64, zero_tag.as_ptr()));
+            let mut stream = key.stream(false, &nonce, &[]).expect("a stream");
+            assert!(!stream.update(std::ptr::null(), out.as_mut_ptr(), 64));
+            // Nothing to process: NULL is harmless then.
+            assert!(key.seal(&nonce, &[], std::ptr::null(), std::ptr::null_mut(), 0, tag.as_mut_ptr()));
+        }
+    }
+
     /// and refuses a changed tag.
     #[test]
     #[cfg_attr(miri, ignore = "calls into intel-ipsec-mb")]
