@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod headers;
+pub mod memory_scan;
 pub mod openssl;
 pub mod raw;
 pub mod stock;

@@ -2,112 +2,9 @@
 //! the library's per-request context (keystream blocks, the GHASH state) is left in the
 //! process's writable memory. Its own test binary, as key_hygiene.rs.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-
 use accelverbs::{Access, Encrypt, ExecPolicy, KeyAlgorithm, TAG_LEN};
+use accelverbs_tests::memory_scan::{find_in_memory, SecretPage};
 use accelverbs_tests::{embedded_only, pattern, poll_n, Traffic};
-
-const PAGE: usize = 4096;
-
-/// One private page holding key material, unmapped on drop (after zeroing).
-struct SecretPage {
-    ptr: *mut u8,
-}
-
-impl SecretPage {
-    /// `len` bytes from a generator no other code runs with this seed.
-    fn new(len: usize, seed: u64) -> Self {
-        // SAFETY: a fresh anonymous private mapping of one page.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(ptr, libc::MAP_FAILED);
-        let ptr = ptr.cast::<u8>();
-        let mut x = seed | 1;
-        for i in 0..len {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // SAFETY: `i < len <= PAGE`, inside the mapping.
-            unsafe { ptr.add(i).write(x as u8) };
-        }
-        Self { ptr }
-    }
-
-    fn bytes(&self, len: usize) -> &[u8] {
-        // SAFETY: the page is mapped and `len <= PAGE`.
-        unsafe { std::slice::from_raw_parts(self.ptr, len) }
-    }
-
-    fn range(&self) -> (usize, usize) {
-        (self.ptr as usize, self.ptr as usize + PAGE)
-    }
-}
-
-impl Drop for SecretPage {
-    fn drop(&mut self) {
-        // SAFETY: our mapping, zeroed then unmapped once.
-        unsafe {
-            std::ptr::write_bytes(self.ptr, 0, PAGE);
-            libc::munmap(self.ptr.cast(), PAGE);
-        }
-    }
-}
-
-/// Regions larger than this are address space reserved, not data (a sanitizer's shadow
-/// memory, terabytes): the heap and the device's mappings are far smaller.
-const LARGEST_REGION: usize = 1 << 32;
-
-/// Bytes read at a time.
-const CHUNK: usize = 1 << 20;
-
-/// Where `needle` occurs in the process's writable anonymous memory (heap, mmaps, thread
-/// stacks), other than in `[skip.0, skip.1)`: the mapping's line for each hit.
-fn find_in_memory(needle: &[u8], skip: &[(usize, usize)]) -> Vec<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let mut mem = File::open("/proc/self/mem").unwrap();
-    let mut hits = Vec::new();
-    // Chunks overlap by the needle's length less one, so no occurrence falls between two.
-    let mut chunk = vec![0u8; CHUNK + needle.len()];
-    for line in maps.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (range, perms, path) = (fields[0], fields[1], fields.get(5).copied().unwrap_or(""));
-        // Anonymous (or the heap), readable and writable: where data lives.
-        if !perms.starts_with("rw") || !(path.is_empty() || path == "[heap]") {
-            continue;
-        }
-        let (start, end) = range.split_once('-').unwrap();
-        let (start, end) = (usize::from_str_radix(start, 16).unwrap(), usize::from_str_radix(end, 16).unwrap());
-        if end - start > LARGEST_REGION {
-            continue;
-        }
-        let mut at = start;
-        while at < end {
-            let len = (end - at).min(CHUNK + needle.len() - 1);
-            let bytes = &mut chunk[..len];
-            if mem.seek(SeekFrom::Start(at as u64)).is_err() || mem.read_exact(bytes).is_err() {
-                break;
-            }
-            for (i, window) in bytes.windows(needle.len()).enumerate() {
-                let address = at + i;
-                if window == needle && !skip.iter().any(|s| (s.0..s.1).contains(&address)) {
-                    hits.push(format!("{address:#x} in {line}"));
-                }
-            }
-            at += CHUNK;
-        }
-    }
-    chunk.fill(0);
-    hits
-}
 
 /// What intel-ipsec-mb's per-request context holds after the data, computed with OpenSSL's AES:
 /// the GHASH state (with the AAD and ciphertext known, a GHASH value gives the hash key H as a
@@ -176,10 +73,10 @@ fn no_gcm_context_survives_a_gathered_request() {
     // The secrets live in a page of their own, excluded from the scan, never in a `Vec` of the
     // test once copied there.
     let mut computed = gcm_secrets(page.bytes(16), &iv, &aad, &plain);
-    let secrets = SecretPage::new(0, 0);
+    let mut secrets = SecretPage::new(0, 0);
     for (i, secret) in computed.iter_mut().enumerate() {
-        // SAFETY: 5 secrets of at most 16 bytes fit the page.
-        unsafe { std::ptr::copy_nonoverlapping(secret.as_ptr(), secrets.ptr.add(i * 16), 16) };
+        // 5 secrets of at most 16 bytes, 16 apart, fit the page.
+        secrets.bytes_mut(i * 16 + secret.len())[i * 16..].copy_from_slice(secret);
         secret.fill(0);
         std::hint::black_box(&secret);
     }
@@ -242,10 +139,9 @@ fn a_failed_tag_leaves_no_forgery_behind() {
         .output()
         .expect("python3");
     let line = String::from_utf8(out.stdout).unwrap();
-    let secrets = SecretPage::new(0, 0);
-    for i in 0..16 {
-        // SAFETY: 16 bytes fit the page.
-        unsafe { secrets.ptr.add(i).write(u8::from_str_radix(&line[2 * i..2 * i + 2], 16).unwrap()) };
+    let mut secrets = SecretPage::new(0, 0);
+    for (i, byte) in secrets.bytes_mut(16).iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&line[2 * i..2 * i + 2], 16).unwrap();
     }
     assert!(secrets.bytes(16) != tag);
     {

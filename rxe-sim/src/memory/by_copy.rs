@@ -197,7 +197,9 @@ impl ProcessFiles {
         check_vmas(&self.vmas()?, addr, len, writable)
     }
 
-    /// Reads `dst.len()` bytes at `addr`: `EFAULT` unless all of them.
+    /// Reads `dst.len()` bytes at `addr`: `EFAULT` unless all of them. Safe though it takes an
+    /// address: it goes through the client's mem file, never a pointer of ours, and a bad
+    /// address is an error, not a fault.
     pub fn read(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         use std::os::fd::AsRawFd;
         let mut done = 0;
@@ -214,6 +216,8 @@ impl ProcessFiles {
     }
 
     /// Writes `src` at `addr` (protections are the caller's to check): `EFAULT` unless all.
+    /// Safe for the reason `read` is; what may be written where was promised when the request
+    /// naming it was posted (the provider's `unsafe` SGE constructors).
     pub fn write(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
         use std::os::fd::AsRawFd;
         let mut done = 0;
