@@ -119,6 +119,29 @@ impl Drop for Engines {
     }
 }
 
+/// What one QP's pass means for the engine's next step.
+#[derive(Debug, PartialEq, Eq)]
+enum Round {
+    Worked,
+    /// Work waits for CQ space, which only the application's polling frees: sleep, in
+    /// growing steps, without spinning.
+    Blocked,
+    /// Nothing was done: spin for a while, then sleep unless work is pending.
+    Nothing,
+}
+
+fn classify(progress: Progress) -> Round {
+    match progress {
+        Progress::Worked(_) => Round::Worked,
+        Progress::Blocked => Round::Blocked,
+        // The poster is running the QP inline (an adaptive QP), for a moment: what it hands
+        // over next is work like any other. Taken as blocked, it sent the engine to sleep for
+        // 200 µs with that work waiting and nothing to wake it (adaptive QD 32 COPY 4 KiB:
+        // p99 215 µs, 0.57 M/s).
+        Progress::Busy | Progress::Idle => Round::Nothing,
+    }
+}
+
 fn run(engine: &EngineShared) {
     let mut qps: Vec<Arc<SoftQp>> = Vec::new();
     let mut seen_generation = u64::MAX;
@@ -134,10 +157,10 @@ fn run(engine: &EngineShared) {
         let mut worked = false;
         let mut blocked = false;
         for qp in &qps {
-            match qp.process(Runner::Engine) {
-                Progress::Worked(_) => worked = true,
-                Progress::Blocked | Progress::Busy => blocked = true,
-                Progress::Idle => {}
+            match classify(qp.process(Runner::Engine)) {
+                Round::Worked => worked = true,
+                Round::Blocked => blocked = true,
+                Round::Nothing => {}
             }
         }
         if worked {
@@ -182,5 +205,18 @@ fn run(engine: &EngineShared) {
         engine.wake.store(0, Ordering::SeqCst);
         idle_since = None;
         idle_passes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_qp_busy_with_its_poster_is_not_blocked() {
+        assert_eq!(classify(Progress::Busy), Round::Nothing);
+        assert_eq!(classify(Progress::Blocked), Round::Blocked);
+        assert_eq!(classify(Progress::Idle), Round::Nothing);
+        assert_eq!(classify(Progress::Worked(3)), Round::Worked);
     }
 }
