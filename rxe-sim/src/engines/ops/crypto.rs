@@ -126,6 +126,54 @@ impl<'v> Sides<'v> {
     }
 }
 
+/// An AES-GCM request's AAD (`aux[0]`, none if zero) and 16-byte tag (`aux[1]`, written by
+/// ENCRYPT, read by DECRYPT), resolved.
+struct GcmAux<'v> {
+    aad: Option<Resolved<'v>>,
+    tag: Resolved<'v>,
+}
+
+impl<'v> GcmAux<'v> {
+    fn resolve(wqe: &Wqe, ctx: &ExecContext<'v>, encrypts: bool) -> Result<Self, Failure> {
+        let aad = match is_zero_sge(&wqe.aux[0]) {
+            true => None,
+            false => Some(ctx.mrs.resolve(&wqe.aux[0], ctx.pdn, Use::Read).map_err(Failure::protection)?),
+        };
+        if wqe.aux[1].length as usize != GCM_TAG_LEN {
+            return Err(Failure::length(VendorError::DestinationTooSmall));
+        }
+        let tag_use = if encrypts { Use::Write } else { Use::Read };
+        let tag = ctx.mrs.resolve(&wqe.aux[1], ctx.pdn, tag_use).map_err(Failure::protection)?;
+        Ok(Self { aad, tag })
+    }
+
+    /// Whether the AAD or the tag shares a byte with an output or with each other, or the tag
+    /// with an input: the output may be the input itself, nothing else of the request. Checked
+    /// where the ranges lie in the application's memory.
+    fn overlaps(&self, user_outputs: &[UserSpan], mut user_inputs: impl Iterator<Item = UserSpan>) -> bool {
+        let tag = user_span(&self.tag);
+        let aad = self.aad.as_ref().map(user_span);
+        aad.is_some_and(|a| hits(user_outputs, a) || overlap(a, tag))
+            || hits(user_outputs, tag)
+            || user_inputs.any(|s| overlap(s, tag))
+    }
+
+    /// The AAD's bytes.
+    ///
+    /// # Safety
+    /// Nothing writes the AAD while the slice lives (the request's outputs and tag were
+    /// checked apart from it, and the provider keeps Rust references off a posted request's
+    /// bytes).
+    unsafe fn aad_bytes(&self) -> &[u8] {
+        match &self.aad {
+            // SAFETY: resolved inside a live, pinned MR of the QP's PD, which the pass's view
+            // keeps registered while `self` lives; the caller's contract for the rest.
+            Some(a) => unsafe { std::slice::from_raw_parts(a.ptr, a.len) },
+            None => &[],
+        }
+    }
+}
+
 impl Operation for Crypto {
     fn opcode(&self) -> Opcode {
         self.opcode
@@ -253,55 +301,57 @@ impl Crypto {
         if params.data_unit != 0 || !all_zero(&params.iv[GCM_IV_LEN..]) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
-        let mrs = ctx.mrs;
+        let nonce: [u8; GCM_IV_LEN] = params.iv[..GCM_IV_LEN].try_into().expect("12 bytes");
+        if params.flags & (flags::SRC_LIST | flags::DST_LIST) == 0 {
+            return self.gcm_ranges(aead, &nonce, wqe, ctx);
+        }
         let sides = Sides::resolve(wqe, params, ctx)?;
         if sides.dst.total() < sides.src.total() {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
-        let aad = match is_zero_sge(&wqe.aux[0]) {
-            true => None,
-            false => Some(mrs.resolve(&wqe.aux[0], ctx.pdn, Use::Read).map_err(Failure::protection)?),
-        };
-        if wqe.aux[1].length as usize != GCM_TAG_LEN {
-            return Err(Failure::length(VendorError::DestinationTooSmall));
-        }
-        let tag_use = if self.encrypts() { Use::Write } else { Use::Read };
-        let tag = mrs.resolve(&wqe.aux[1], ctx.pdn, tag_use).map_err(Failure::protection)?;
-        let len = sides.len();
-        // The output may be the input itself, nothing else of the request: checked where the
-        // ranges lie in the application's memory.
+        let aux = GcmAux::resolve(wqe, ctx, self.encrypts())?;
         let out = &*sides.outputs();
-        let user_out = sides.user_outputs();
-        let aad_span = aad.as_ref().map(user_span);
-        let tag_span = user_span(&tag);
-        if aad_span.is_some_and(|a| hits(&user_out, a) || overlap(a, tag_span))
-            || hits(&user_out, tag_span)
-            || sides.src.user_ranges().any(|s| overlap(s, tag_span))
-            || sides.dst.overlaps_itself()
-        {
+        if aux.overlaps(&sides.user_outputs(), sides.src.user_ranges()) || sides.dst.overlaps_itself() {
             return Err(Failure::malformed(VendorError::Overlap));
         }
-        let nonce: [u8; GCM_IV_LEN] = params.iv[..GCM_IV_LEN].try_into().expect("12 bytes");
-        // Every range below was resolved inside a live, pinned MR of the QP's PD (the pass's
+        // SAFETY: every range was resolved inside a live, pinned MR of the QP's PD (the pass's
         // view of the MR table keeps it registered), is only read or only written by this
         // request (overlaps other than output-over-input refused above), and the provider
         // keeps Rust references away from bytes a posted request names.
-        let aad_bytes: &[u8] = match &aad {
-            // SAFETY: as said above.
-            Some(a) => unsafe { std::slice::from_raw_parts(a.ptr, a.len) },
-            None => &[],
-        };
-        let outcome = match sides.single() {
-            // SAFETY: as said above.
-            Some((src, _)) => unsafe { self.gcm_one_shot(aead, &nonce, aad_bytes, src, out[0], tag.ptr) },
-            // SAFETY: as said above.
-            None => unsafe { self.gcm_stream(aead, &nonce, aad_bytes, &sides, out, tag.ptr) },
-        };
-        // Never leave unauthenticated plaintext readable: not after a tag that does not check,
-        // nor after a decryption the library gave up half way.
+        let outcome = unsafe { self.gcm_stream(aead, &nonce, aux.aad_bytes(), &sides, out, aux.tag.ptr) };
+        self.gcm_done(outcome, out, sides.len())
+    }
+
+    /// AES-GCM with one range a side, the common case: resolved and checked without the
+    /// lists' machinery (a quarter of a 4 KiB request's cost beyond the library's, inline).
+    fn gcm_ranges(&self, aead: &GcmKey, nonce: &[u8; GCM_IV_LEN], wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
+        let src = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
+        let dst = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
+        if dst.len < src.len {
+            return Err(Failure::length(VendorError::DestinationTooSmall));
+        }
+        let aux = GcmAux::resolve(wqe, ctx, self.encrypts())?;
+        let len = src.len;
+        if aux.overlaps(&[(dst.user, len)], std::iter::once(user_span(&src))) {
+            return Err(Failure::malformed(VendorError::Overlap));
+        }
+        let out: Span = (dst.ptr, len);
+        // SAFETY: both ranges, the AAD and the tag were resolved inside live, pinned MRs of the
+        // QP's PD (the pass's view keeps them registered); the AAD and the tag overlap neither
+        // the output nor each other (checked above), a shifted output over the input is read
+        // from a copy (`input_for`), and the provider keeps Rust references off bytes a posted
+        // request names.
+        let outcome = unsafe { self.gcm_one_shot(aead, nonce, aux.aad_bytes(), &src, out, aux.tag.ptr) };
+        self.gcm_done(outcome, &[out], len)
+    }
+
+    /// The completion of an AES-GCM request over `out` (`len` bytes) whose library call gave
+    /// `outcome`. Never leaves unauthenticated plaintext readable: not after a tag that does
+    /// not check, nor after a decryption the library gave up half way.
+    fn gcm_done(&self, outcome: Result<bool, Failure>, out: &[Span], len: usize) -> Result<Done, Failure> {
         if !self.encrypts() && outcome != Ok(true) {
             for &(ptr, n) in out {
-                // SAFETY: as said above.
+                // SAFETY: the output ranges the request was resolved and checked to write.
                 unsafe { std::ptr::write_bytes(ptr, 0, n) };
             }
         }
