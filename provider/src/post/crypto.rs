@@ -132,161 +132,117 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Encrypts `src` into `dst` (at least as long) with AES-GCM under `key` and `iv`, writing the
-/// 16-byte tag into `tag`; [`Encrypt::aad`] adds authenticated data.
-#[derive(Debug)]
-pub struct Encrypt<'a> {
-    request: Request<'a>,
-    flags: u8,
+/// The builder of ENCRYPT or DECRYPT: one body, apart from the opcode and how the device uses
+/// the tag (`MrSliceMut` for the tag ENCRYPT writes, `MrSlice` for the one DECRYPT reads).
+macro_rules! cipher_request {
+    ($(#[$doc:meta])* $name:ident, $opcode:expr, $tag:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<'a> {
+            request: Request<'a>,
+            flags: u8,
+        }
+
+        impl<'a> $name<'a> {
+            /// Signaled by default. `tag` should be 16 bytes (the device refuses another length).
+            pub fn new(
+                wr_id: u64,
+                key: &'a CryptoKey,
+                iv: [u8; GCM_IV_LEN],
+                src: MrSlice<'a>,
+                dst: MrSliceMut<'a>,
+                tag: $tag<'a>,
+            ) -> Self {
+                let request = Request::new($opcode, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
+                Self { request, flags: flags::SIGNALED }
+            }
+
+            /// In place: `data` is both the input and the output.
+            pub fn in_place(wr_id: u64, key: &'a CryptoKey, iv: [u8; GCM_IV_LEN], data: MrSliceMut<'a>, tag: $tag<'a>) -> Self {
+                let sge = data.sge;
+                Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
+            }
+
+            /// Gathered from `src` and scattered into `dst`, in order (1 to `MAX_LIST_ENTRIES`
+            /// slices per side, else `PostError::SgeCount`; the two need not be cut alike). The
+            /// device reads the lists from memory the QP registers on first use.
+            pub fn gather(
+                wr_id: u64,
+                key: &'a CryptoKey,
+                iv: [u8; GCM_IV_LEN],
+                src: &[MrSlice<'a>],
+                dst: Vec<MrSliceMut<'a>>,
+                tag: $tag<'a>,
+            ) -> Self {
+                let (src, dst) = (Side::gather(src), Side::scatter(dst));
+                Self { request: Request::gcm($opcode, wr_id, key, iv, src, dst, (tag.sge, tag.mr)), flags: flags::SIGNALED }
+            }
+
+            /// AES-XTS under `key` (an AES-XTS key): `src` is a whole number of `data_unit`-byte
+            /// units (16 bytes to 16 MiB each), the first under tweak `tweak` (a storage block
+            /// number, say) and each next one under the next number. `dst` at least as long; it
+            /// may be `src`.
+            pub fn xts(
+                wr_id: u64,
+                key: &'a CryptoKey,
+                tweak: u128,
+                data_unit: u32,
+                src: MrSlice<'a>,
+                dst: MrSliceMut<'a>,
+            ) -> Self {
+                Self::xts_sides(wr_id, key, tweak, data_unit, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr))
+            }
+
+            /// AES-XTS gathered and scattered, as [`Self::gather`]: a data unit may straddle two
+            /// slices.
+            pub fn xts_gather(
+                wr_id: u64,
+                key: &'a CryptoKey,
+                tweak: u128,
+                data_unit: u32,
+                src: &[MrSlice<'a>],
+                dst: Vec<MrSliceMut<'a>>,
+            ) -> Self {
+                Self::xts_sides(wr_id, key, tweak, data_unit, Side::gather(src), Side::scatter(dst))
+            }
+
+            fn xts_sides(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: Side<'a>, dst: Side<'a>) -> Self {
+                Self { request: Request::xts($opcode, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
+            }
+
+            /// AES-XTS of `data` in place, as a storage device encrypts or decrypts a block.
+            pub fn xts_in_place(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, data: MrSliceMut<'a>) -> Self {
+                let sge = data.sge;
+                Self::xts(wr_id, key, tweak, data_unit, MrSlice { mr: data.mr, sge }, data)
+            }
+
+            /// Additional authenticated data: covered by the tag, not encrypted.
+            pub fn aad(mut self, aad: MrSlice<'a>) -> Self {
+                self.request.aad = Some((aad.sge, aad.mr));
+                self
+            }
+        }
+    };
 }
 
-/// Decrypts `src` into `dst` with AES-GCM under `key` and `iv`, checking the 16-byte `tag`: a
-/// mismatch completes with `CqeStatus::AuthenticationFailed` and `dst` zeroed.
-#[derive(Debug)]
-pub struct Decrypt<'a> {
-    request: Request<'a>,
-    flags: u8,
-}
+cipher_request!(
+    /// Encrypts `src` into `dst` (at least as long) with AES-GCM under `key` and `iv`, writing
+    /// the 16-byte tag into `tag`; [`Encrypt::aad`] adds authenticated data. Or AES-XTS, from
+    /// [`Encrypt::xts`].
+    Encrypt,
+    Opcode::Encrypt,
+    MrSliceMut
+);
 
-impl<'a> Encrypt<'a> {
-    /// Signaled by default. `tag` should be 16 bytes (the device refuses another length).
-    pub fn new(
-        wr_id: u64,
-        key: &'a CryptoKey,
-        iv: [u8; GCM_IV_LEN],
-        src: MrSlice<'a>,
-        dst: MrSliceMut<'a>,
-        tag: MrSliceMut<'a>,
-    ) -> Self {
-        let request = Request::new(Opcode::Encrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
-        Self { request, flags: flags::SIGNALED }
-    }
-
-    /// Encrypts `data` in place.
-    pub fn in_place(wr_id: u64, key: &'a CryptoKey, iv: [u8; GCM_IV_LEN], data: MrSliceMut<'a>, tag: MrSliceMut<'a>) -> Self {
-        let sge = data.sge;
-        Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
-    }
-
-    /// Gathered from `src` and scattered into `dst`, in order (1 to `MAX_LIST_ENTRIES` slices
-    /// per side, else `PostError::SgeCount`; the two need not be cut alike). The device reads
-    /// the lists from memory the QP registers on first use.
-    pub fn gather(
-        wr_id: u64,
-        key: &'a CryptoKey,
-        iv: [u8; GCM_IV_LEN],
-        src: &[MrSlice<'a>],
-        dst: Vec<MrSliceMut<'a>>,
-        tag: MrSliceMut<'a>,
-    ) -> Self {
-        let (src, dst) = (Side::gather(src), Side::scatter(dst));
-        Self { request: Request::gcm(Opcode::Encrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr)), flags: flags::SIGNALED }
-    }
-
-    /// AES-XTS under `key` (an AES-XTS key): `src` is a whole number of `data_unit`-byte units
-    /// (16 bytes to 16 MiB each), the first under tweak `tweak` (a storage block number, say)
-    /// and each next one under the next number. `dst` at least as long; it may be `src`.
-    pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
-        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr))
-    }
-
-    /// AES-XTS gathered and scattered, as [`Encrypt::gather`]: a data unit may straddle two
-    /// slices.
-    pub fn xts_gather(
-        wr_id: u64,
-        key: &'a CryptoKey,
-        tweak: u128,
-        data_unit: u32,
-        src: &[MrSlice<'a>],
-        dst: Vec<MrSliceMut<'a>>,
-    ) -> Self {
-        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::gather(src), Side::scatter(dst))
-    }
-
-    fn xts_gather_sides(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: Side<'a>, dst: Side<'a>) -> Self {
-        Self { request: Request::xts(Opcode::Encrypt, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
-    }
-
-    /// AES-XTS of `data` in place, as a storage device encrypts a block.
-    pub fn xts_in_place(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, data: MrSliceMut<'a>) -> Self {
-        let sge = data.sge;
-        Self::xts(wr_id, key, tweak, data_unit, MrSlice { mr: data.mr, sge }, data)
-    }
-
-    /// Additional authenticated data: covered by the tag, not encrypted.
-    pub fn aad(mut self, aad: MrSlice<'a>) -> Self {
-        self.request.aad = Some((aad.sge, aad.mr));
-        self
-    }
-}
-
-impl<'a> Decrypt<'a> {
-    /// Signaled by default.
-    pub fn new(
-        wr_id: u64,
-        key: &'a CryptoKey,
-        iv: [u8; GCM_IV_LEN],
-        src: MrSlice<'a>,
-        dst: MrSliceMut<'a>,
-        tag: MrSlice<'a>,
-    ) -> Self {
-        let request = Request::new(Opcode::Decrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr));
-        Self { request, flags: flags::SIGNALED }
-    }
-
-    /// Decrypts `data` in place (zeroed if the tag does not check).
-    pub fn in_place(wr_id: u64, key: &'a CryptoKey, iv: [u8; GCM_IV_LEN], data: MrSliceMut<'a>, tag: MrSlice<'a>) -> Self {
-        let sge = data.sge;
-        Self::new(wr_id, key, iv, MrSlice { mr: data.mr, sge }, data, tag)
-    }
-
-    /// Gathered and scattered, as [`Encrypt::gather`]; a tag that does not check zeroes every
-    /// byte of `dst` the request wrote (as many as `src` holds).
-    pub fn gather(
-        wr_id: u64,
-        key: &'a CryptoKey,
-        iv: [u8; GCM_IV_LEN],
-        src: &[MrSlice<'a>],
-        dst: Vec<MrSliceMut<'a>>,
-        tag: MrSlice<'a>,
-    ) -> Self {
-        let (src, dst) = (Side::gather(src), Side::scatter(dst));
-        Self { request: Request::gcm(Opcode::Decrypt, wr_id, key, iv, src, dst, (tag.sge, tag.mr)), flags: flags::SIGNALED }
-    }
-
-    /// AES-XTS, as [`Encrypt::xts`].
-    pub fn xts(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: MrSlice<'a>, dst: MrSliceMut<'a>) -> Self {
-        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::one(src.sge, src.mr), Side::one(dst.sge, dst.mr))
-    }
-
-    /// AES-XTS gathered and scattered, as [`Encrypt::xts_gather`].
-    pub fn xts_gather(
-        wr_id: u64,
-        key: &'a CryptoKey,
-        tweak: u128,
-        data_unit: u32,
-        src: &[MrSlice<'a>],
-        dst: Vec<MrSliceMut<'a>>,
-    ) -> Self {
-        Self::xts_gather_sides(wr_id, key, tweak, data_unit, Side::gather(src), Side::scatter(dst))
-    }
-
-    fn xts_gather_sides(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, src: Side<'a>, dst: Side<'a>) -> Self {
-        Self { request: Request::xts(Opcode::Decrypt, wr_id, key, tweak, data_unit, src, dst), flags: flags::SIGNALED }
-    }
-
-    /// AES-XTS of `data` in place.
-    pub fn xts_in_place(wr_id: u64, key: &'a CryptoKey, tweak: u128, data_unit: u32, data: MrSliceMut<'a>) -> Self {
-        let sge = data.sge;
-        Self::xts(wr_id, key, tweak, data_unit, MrSlice { mr: data.mr, sge }, data)
-    }
-
-    /// The additional authenticated data the tag covers.
-    pub fn aad(mut self, aad: MrSlice<'a>) -> Self {
-        self.request.aad = Some((aad.sge, aad.mr));
-        self
-    }
-}
+cipher_request!(
+    /// Decrypts `src` into `dst` with AES-GCM under `key` and `iv`, checking the 16-byte `tag`:
+    /// a mismatch completes with `CqeStatus::AuthenticationFailed` and every byte of `dst` the
+    /// request wrote zeroed (as many as `src` holds; in place, `data`). Or AES-XTS, from
+    /// [`Decrypt::xts`].
+    Decrypt,
+    Opcode::Decrypt,
+    MrSlice
+);
 
 /// Compresses `src` (one-shot, `format` at `level`) and encrypts the result with AES-GCM under
 /// `key` and `iv` into `dst`, writing the tag to `tag`: one request per block for a storage
