@@ -19,21 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_util.h"
+
 #define LEN 1024
 #define TAG 16
 #define DIGEST 32
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
 
 /* Decodes hex into out (at most max bytes); returns the length, or -1. */
 static int unhex(const char *hex, uint8_t *out, size_t max)
@@ -47,29 +37,9 @@ static int unhex(const char *hex, uint8_t *out, size_t max)
 	return (int)n;
 }
 
-static void print_hex(const char *name, const uint8_t *bytes, size_t len)
-{
-	printf("%s ", name);
-	for (size_t i = 0; i < len; i++)
-		printf("%02x", bytes[i]);
-	printf("\n");
-}
-
 static struct ibv_cq *cq;
 static struct ibv_qp_ex *qpx;
 static struct acceldv_qp_ex *dv;
-
-/* Waits for the completion of the request just posted. */
-static struct acceldv_wc complete(void)
-{
-	struct acceldv_wc wc = { 0 };
-	int n;
-	while ((n = acceldv_poll_cq(cq, 1, &wc)) == 0)
-		;
-	if (n < 0)
-		wc.wc.status = IBV_WC_GENERAL_ERR;
-	return wc;
-}
 
 static struct ibv_sge sge(struct ibv_mr *mr, size_t offset, uint32_t length)
 {
@@ -86,7 +56,7 @@ static struct acceldv_wc crypt(int encrypt, const struct acceldv_crypto_attr *at
 	else
 		acceldv_wr_decrypt(dv, attr, &src, &dst);
 	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
-	return complete();
+	return next_completion(cq);
 }
 
 static struct acceldv_wc digest(const struct acceldv_digest_attr *attr, struct ibv_sge src, struct ibv_sge *dst)
@@ -96,7 +66,7 @@ static struct acceldv_wc digest(const struct acceldv_digest_attr *attr, struct i
 	qpx->wr_flags = IBV_SEND_SIGNALED;
 	acceldv_wr_digest(dv, attr, &src, dst);
 	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
-	return complete();
+	return next_completion(cq);
 }
 
 static struct acceldv_wc digest_part(const struct acceldv_digest_attr *attr, uint32_t part, struct ibv_sge src,
@@ -107,7 +77,7 @@ static struct acceldv_wc digest_part(const struct acceldv_digest_attr *attr, uin
 	qpx->wr_flags = IBV_SEND_SIGNALED;
 	acceldv_wr_digest_part(dv, attr, part, &src, state, dst);
 	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
-	return complete();
+	return next_completion(cq);
 }
 
 int main(int argc, char **argv)
@@ -269,7 +239,7 @@ int main(int argc, char **argv)
 	qpx->wr_flags = IBV_SEND_SIGNALED;
 	acceldv_wr_compress_encrypt(dv, &gzip, &gcm, &plain, &sealed);
 	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.opcode == ACCELDV_OP_COMPRESS_ENCRYPT && wc.consumed == LEN &&
 		      (wc.flags & ACCELDV_WC_END_OF_STREAM),
 	      "compress+encrypt: status %#x, consumed %u", wc.wc.status, wc.consumed);
@@ -284,7 +254,7 @@ int main(int argc, char **argv)
 	qpx->wr_flags = IBV_SEND_SIGNALED;
 	acceldv_wr_decrypt_decompress(dv, &gunzip, &gcm, &packed, &back);
 	CHECK(ibv_wr_complete(qpx) == 0, "ibv_wr_complete");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == LEN && memcmp(buf + BACK, buf + PT, LEN) == 0,
 	      "decrypt+decompress back: status %#x, %u bytes", wc.wc.status, wc.wc.byte_len);
 

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "example_util.h"
+
 #define LEN (48 * 1024)
 #define TAG 16
 #define MARK 0xee /* bytes no request may write */
@@ -29,52 +31,6 @@
 /* Cqe::vendor_err (uapi/src/cqe.rs, docs/ABI.md): which check failed. */
 #define VENDOR_PD_MISMATCH 3
 #define VENDOR_OUT_OF_BOUNDS 4
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
-
-static void print_hex(const char *name, const uint8_t *bytes, size_t len)
-{
-	printf("%s ", name);
-	for (size_t i = 0; i < len; i++)
-		printf("%02x", bytes[i]);
-	printf("\n");
-}
-
-static struct ibv_cq *cq;
-
-/* Waits for one completion. */
-static struct acceldv_wc complete(void)
-{
-	struct acceldv_wc wc = { 0 };
-	int n;
-	while ((n = acceldv_poll_cq(cq, 1, &wc)) == 0)
-		;
-	if (n < 0)
-		wc.wc.status = IBV_WC_GENERAL_ERR;
-	return wc;
-}
-
-/* Brings a QP (back) to RTS, connected to itself. */
-static int connect_qp(struct ibv_qp *qp)
-{
-	enum ibv_qp_state states[] = { IBV_QPS_RESET, IBV_QPS_INIT, IBV_QPS_RTR, IBV_QPS_RTS };
-	for (int i = 0; i < 4; i++) {
-		struct ibv_qp_attr attr = { .qp_state = states[i], .port_num = 1, .dest_qp_num = qp->qp_num };
-		if (ibv_modify_qp(qp, &attr, IBV_QP_STATE))
-			return -1;
-	}
-	return 0;
-}
 
 static enum ibv_qp_state qp_state(struct ibv_qp *qp)
 {
@@ -131,7 +87,7 @@ int main(void)
 
 	/* text: the block as the engine sees it; a and b: two regions holding it in 3 pieces. */
 	struct ibv_pd *pd = ibv_alloc_pd(ctx), *other_pd = ibv_alloc_pd(ctx);
-	cq = pd ? ibv_create_cq(ctx, 32, NULL, NULL, 0) : NULL;
+	struct ibv_cq *cq = pd ? ibv_create_cq(ctx, 32, NULL, NULL, 0) : NULL;
 	uint8_t *text = malloc(LEN), *a = marked(LEN), *b = marked(LEN), *packed = marked(LEN);
 	uint8_t *back_a = marked(LEN), *back_b = marked(LEN), *ct = marked(8192), *misc = marked(16384);
 	uint8_t *check = malloc(LEN), *foreign = marked(4096);
@@ -169,7 +125,7 @@ int main(void)
 				    misc_mr && foreign_mr
 			    ? acceldv_create_qp(ctx, &init, &dv_init)
 			    : NULL;
-	if (!qp || connect_qp(qp)) {
+	if (!qp || connect_to_self(qp)) {
 		perror("setup");
 		return 1;
 	}
@@ -198,7 +154,7 @@ int main(void)
 	qpx->wr_id = 1;
 	acceldv_wr_compress_list(dv, &gzip, text_list, 3, packed_list, 4);
 	CHECK(ibv_wr_complete(qpx) == 0, "the gathered compression posts");
-	wc = complete();
+	wc = next_completion(cq);
 	uint32_t packed_len = wc.wc.byte_len;
 	uLong crc = crc32(0, text, LEN);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.wr_id == 1 && wc.opcode == ACCELDV_OP_COMPRESS &&
@@ -236,7 +192,7 @@ int main(void)
 	qpx->wr_id = 3;
 	acceldv_wr_decompress_list(dv, &gunzip, stream_list, 4, back_list, 3);
 	CHECK(ibv_wr_complete(qpx) == 0, "the gathered decompression posts");
-	wc = complete();
+	wc = next_completion(cq);
 	memset(check, 0, LEN);
 	gather(back_list, 3, check);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.opcode == ACCELDV_OP_DECOMPRESS && wc.wc.byte_len == LEN &&
@@ -274,7 +230,7 @@ int main(void)
 	qpx->wr_id = 4;
 	acceldv_wr_encrypt_list(dv, &gcm, plain_list, 3, ct_list, 4);
 	CHECK(ibv_wr_complete(qpx) == 0, "the gathered encryption posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.opcode == ACCELDV_OP_ENCRYPT && wc.wc.byte_len == PT_LEN,
 	      "gathered encryption: status %#x, %u bytes", wc.wc.status, wc.wc.byte_len);
 	uint8_t sealed[PT_LEN];
@@ -287,7 +243,7 @@ int main(void)
 	qpx->wr_id = 5;
 	acceldv_wr_encrypt(dv, &gcm, &plain, &ct1);
 	CHECK(ibv_wr_complete(qpx) == 0, "the one-SGE encryption posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && memcmp(misc + CT1, sealed, PT_LEN) == 0 &&
 		      memcmp(misc + TAGS, misc + TAGS + TAG, TAG) == 0,
 	      "one-SGE encryption: status %#x, ciphertext and tag equal to the gathered ones", wc.wc.status);
@@ -306,7 +262,7 @@ int main(void)
 	qpx->wr_id = 6;
 	acceldv_wr_decrypt_list(dv, &gcm, ct_list, 4, open_list, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "the gathered decryption posts");
-	wc = complete();
+	wc = next_completion(cq);
 	memset(check, 0, LEN);
 	gather(open_list, 2, check);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.opcode == ACCELDV_OP_DECRYPT && memcmp(check, text + PT_AT, PT_LEN) == 0,
@@ -362,7 +318,7 @@ int main(void)
 	qpx->wr_id = 7;
 	acceldv_wr_encrypt_list(dv, &gcm, &head, 1, many, max_list);
 	CHECK(ibv_wr_complete(qpx) == 0, "16 output entries post");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == 256 && memcmp(ct, sealed, 256) == 0 &&
 		      untouched(ct + 256, 16),
 	      "16 output entries: status %#x, the ciphertext's first 256 bytes", wc.wc.status);
@@ -372,7 +328,7 @@ int main(void)
 	/* A list builder the QP was not created with. */
 	struct acceldv_qp_init_attr compress_only = { .send_ops_flags = ACCELDV_QP_EX_WITH_COMPRESS };
 	struct ibv_qp *narrow = acceldv_create_qp(ctx, &init, &compress_only);
-	struct ibv_qp_ex *narrow_qpx = narrow && connect_qp(narrow) == 0 ? ibv_qp_to_qp_ex(narrow) : NULL;
+	struct ibv_qp_ex *narrow_qpx = narrow && connect_to_self(narrow) == 0 ? ibv_qp_to_qp_ex(narrow) : NULL;
 	struct acceldv_qp_ex *narrow_dv = narrow_qpx ? acceldv_qp_ex_from_ibv_qp_ex(narrow_qpx) : NULL;
 	CHECK(narrow_dv != NULL, "a COMPRESS-only QP");
 	if (narrow_dv) {
@@ -397,12 +353,12 @@ int main(void)
 		qpx->wr_id = 9 + i;
 		acceldv_wr_compress_list(dv, &gzip, text_list, 3, faults[i].dst, 2);
 		CHECK(ibv_wr_complete(qpx) == 0, "%s: posts (the device checks entries)", faults[i].what);
-		wc = complete();
+		wc = next_completion(cq);
 		CHECK(wc.wc.wr_id == 9u + i && wc.wc.status == IBV_WC_LOC_PROT_ERR && wc.wc.vendor_err == faults[i].vendor_err,
 		      "%s: status %#x, vendor error %u", faults[i].what, wc.wc.status, wc.wc.vendor_err);
 		CHECK(qp_state(qp) == IBV_QPS_ERR, "%s: the QP is in ERR", faults[i].what);
 		CHECK(untouched(ct, 8192) && untouched(foreign, 4096), "%s: nothing written", faults[i].what);
-		CHECK(connect_qp(qp) == 0, "%s: the QP back to RTS", faults[i].what);
+		CHECK(connect_to_self(qp) == 0, "%s: the QP back to RTS", faults[i].what);
 	}
 
 	CHECK(acceldv_destroy_crypto_key(key) == 0, "destroy the key");

@@ -21,39 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MARK 0xee
-static int failures;
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
+#include "example_util.h"
 
-static struct ibv_cq *cq;
-static struct acceldv_wc complete(void)
-{
-	struct acceldv_wc wc = { 0 };
-	int n;
-	while ((n = acceldv_poll_cq(cq, 1, &wc)) == 0)
-		;
-	if (n < 0)
-		wc.wc.status = IBV_WC_GENERAL_ERR;
-	return wc;
-}
-static int connect_qp(struct ibv_qp *qp)
-{
-	enum ibv_qp_state states[] = { IBV_QPS_RESET, IBV_QPS_INIT, IBV_QPS_RTR, IBV_QPS_RTS };
-	for (int i = 0; i < 4; i++) {
-		struct ibv_qp_attr attr = { .qp_state = states[i], .port_num = 1, .dest_qp_num = qp->qp_num };
-		if (ibv_modify_qp(qp, &attr, IBV_QP_STATE))
-			return -1;
-	}
-	return 0;
-}
+#define MARK 0xee
+
 static struct ibv_sge sge(void *addr, uint32_t length, struct ibv_mr *mr)
 {
 	return (struct ibv_sge){ (uintptr_t)addr, length, mr ? mr->lkey : 0 };
@@ -79,7 +50,7 @@ int main(void)
 	struct ibv_context *ctx = list && list[0] ? ibv_open_device(list[0]) : NULL;
 	if (!ctx) return 1;
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
-	cq = ibv_create_cq(ctx, 64, NULL, NULL, 0);
+	struct ibv_cq *cq = ibv_create_cq(ctx, 64, NULL, NULL, 0);
 	enum { N = 8192 };
 	uint8_t *plain = malloc(N), *out = malloc(N), *out2 = malloc(N), *misc = malloc(4096), *gone = malloc(4096);
 	for (int i = 0; i < N; i++) plain[i] = (uint8_t)(i * 7 + 3);
@@ -97,7 +68,7 @@ int main(void)
 	struct acceldv_qp_init_attr dv_init = { .send_ops_flags = ACCELDV_QP_EX_WITH_NOP | ACCELDV_QP_EX_WITH_COPY |
 		ACCELDV_QP_EX_WITH_COMPRESS | ACCELDV_QP_EX_WITH_DECOMPRESS | ACCELDV_QP_EX_WITH_ENCRYPT | ACCELDV_QP_EX_WITH_DECRYPT };
 	struct ibv_qp *qp = acceldv_create_qp(ctx, &init, &dv_init);
-	if (!qp || connect_qp(qp)) { perror("qp"); return 1; }
+	if (!qp || connect_to_self(qp)) { perror("qp"); return 1; }
 	struct ibv_qp_ex *qpx = ibv_qp_to_qp_ex(qp);
 	struct acceldv_qp_ex *dv = acceldv_qp_ex_from_ibv_qp_ex(qpx);
 	qpx->wr_flags = IBV_SEND_SIGNALED;
@@ -116,7 +87,7 @@ int main(void)
 	ibv_wr_start(qpx); qpx->wr_id = 1;
 	acceldv_wr_encrypt(dv, &gcm, &p1, &o1);
 	CHECK(ibv_wr_complete(qpx) == 0, "reference posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS, "reference encrypt %#x", wc.wc.status);
 
 	/* zero-length entries, including one with lkey 0 and address 0, on both sides */
@@ -126,10 +97,10 @@ int main(void)
 	ibv_wr_start(qpx); qpx->wr_id = 2;
 	acceldv_wr_encrypt_list(dv, &gcm, in_z, 5, out_z, 4);
 	CHECK(ibv_wr_complete(qpx) == 0, "zero-length entries post");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.byte_len == 3000 && memcmp(out, out2, 3000) == 0 && memcmp(tag, tag2, 16) == 0 && untouched(out + 3000, N - 3000),
 	      "zero-length entries: status %#x vendor %u len %u", wc.wc.status, wc.wc.vendor_err, wc.wc.byte_len);
-	if (wc.wc.status) connect_qp(qp);
+	if (wc.wc.status) connect_to_self(qp);
 
 	/* deregistered MR's lkey as an output entry */
 	memset(out, MARK, N);
@@ -138,34 +109,34 @@ int main(void)
 	ibv_wr_start(qpx); qpx->wr_id = 3;
 	acceldv_wr_encrypt_list(dv, &gcm, &p1, 1, out_gone, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "deregistered posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_LOC_PROT_ERR && untouched(out, N) && untouched(gone, 4096), "deregistered lkey: %#x vendor %u", wc.wc.status, wc.wc.vendor_err);
-	connect_qp(qp);
+	connect_to_self(qp);
 
 	/* outputs overlapping each other */
 	struct ibv_sge out_ov[2] = { sge(out, 2000, out_mr), sge(out + 1999, 1001, out_mr) };
 	ibv_wr_start(qpx); qpx->wr_id = 4;
 	acceldv_wr_encrypt_list(dv, &gcm, &p1, 1, out_ov, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "overlap posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_LOC_QP_OP_ERR && wc.wc.vendor_err == 16 && untouched(out, N), "outputs overlapping: %#x vendor %u", wc.wc.status, wc.wc.vendor_err);
-	connect_qp(qp);
+	connect_to_self(qp);
 	/* output entry over the tag */
 	struct ibv_sge out_tag[2] = { sge(out, 2990, out_mr), sge(misc + 10, 10, misc_mr) };
 	ibv_wr_start(qpx); qpx->wr_id = 5;
 	acceldv_wr_encrypt_list(dv, &gcm, &p1, 1, out_tag, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "overlap tag posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_LOC_QP_OP_ERR && wc.wc.vendor_err == 16 && untouched(out, N), "output over tag: %#x vendor %u", wc.wc.status, wc.wc.vendor_err);
-	connect_qp(qp);
+	connect_to_self(qp);
 	/* output entry over the AAD */
 	struct ibv_sge out_aad[2] = { sge(out, 2990, out_mr), sge(aad + 30, 10, misc_mr) };
 	ibv_wr_start(qpx); qpx->wr_id = 6;
 	acceldv_wr_encrypt_list(dv, &gcm, &p1, 1, out_aad, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "overlap aad posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_LOC_QP_OP_ERR && wc.wc.vendor_err == 16 && untouched(out, N), "output over aad: %#x vendor %u", wc.wc.status, wc.wc.vendor_err);
-	connect_qp(qp);
+	connect_to_self(qp);
 
 	/* in place, cut differently: copy plain to out, encrypt out -> out */
 	memcpy(out, plain, 3000);
@@ -174,7 +145,7 @@ int main(void)
 	ibv_wr_start(qpx); qpx->wr_id = 7;
 	acceldv_wr_encrypt_list(dv, &gcm, ip_in, 3, ip_out, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "in place posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && memcmp(out, out2, 3000) == 0 && memcmp(tag2, tag, 16) == 0, "in place cut differently %#x", wc.wc.status);
 	/* shifted over input by 1 */
 	memcpy(out + 1, plain, 3000);
@@ -183,7 +154,7 @@ int main(void)
 	ibv_wr_start(qpx); qpx->wr_id = 8;
 	acceldv_wr_encrypt_list(dv, &gcm, sh_in, 2, sh_out, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "shift posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && memcmp(out, out2, 3000) == 0, "shifted over input %#x", wc.wc.status);
 
 	/* decrypt with a tampered tag through lists: every output zeroed, nothing else */
@@ -194,7 +165,7 @@ int main(void)
 	ibv_wr_start(qpx); qpx->wr_id = 9;
 	acceldv_wr_decrypt_list(dv, &gcm, ct_in, 2, pt_out, 3);
 	CHECK(ibv_wr_complete(qpx) == 0, "tampered posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK((int)wc.wc.status == ACCELDV_WC_AUTH_FAILED && all_zero(out + 10, 10) && all_zero(out + 100, 2000) && all_zero(out + 4000, 990) && untouched(out + 4990, N - 4990) && untouched(out, 10) && untouched(out + 20, 80) && untouched(out + 2100, 1900),
 	      "tampered tag through lists: %#x", wc.wc.status);
 	tag2[3] ^= 1;
@@ -215,7 +186,7 @@ int main(void)
 	qpx->wr_id = 24; acceldv_wr_copy(dv, out_mr->lkey, (uintptr_t)(out + 4000), plain_mr->lkey, (uintptr_t)plain, 96);
 	CHECK(ibv_wr_complete(qpx) == 0, "interleaved posts");
 	for (int i = 0; i < 5; i++) {
-		wc = complete();
+		wc = next_completion(cq);
 		CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.wr_id == 20u + i, "interleaved #%d: wr_id %llu status %#x", i, (unsigned long long)wc.wc.wr_id, wc.wc.status);
 	}
 	CHECK(memcmp(out, out2, 3000) == 0 && memcmp(out + 4000, plain, 96) == 0, "interleaved results");
@@ -231,7 +202,7 @@ int main(void)
 	ibv_wr_start(qpx);
 	qpx->wr_id = 32; acceldv_wr_encrypt_list(dv, &gcm, &p1, 1, e_out, 2);
 	CHECK(ibv_wr_complete(qpx) == 0, "after abort posts");
-	wc = complete();
+	wc = next_completion(cq);
 	CHECK(wc.wc.status == IBV_WC_SUCCESS && wc.wc.wr_id == 32 && memcmp(out, out2, 3000) == 0 && untouched(out + 3000, N - 3000), "after abort %#x", wc.wc.status);
 
 	/* set_sge after a list builder; list builder after send */
@@ -267,7 +238,7 @@ int main(void)
 	for (int i = 0; i < 8; i++) { qpx->wr_id = 70 + i; acceldv_wr_encrypt_list(dv, &gcm, &p1, 1, e_out, 2); }
 	r = ibv_wr_complete(qpx);
 	CHECK(r == 0, "a full queue of lists %d", r);
-	for (int i = 0; i < 8; i++) { wc = complete(); CHECK(wc.wc.status == 0 && wc.wc.wr_id == 70u + i, "full queue #%d %#x", i, wc.wc.status); }
+	for (int i = 0; i < 8; i++) { wc = next_completion(cq); CHECK(wc.wc.status == 0 && wc.wc.wr_id == 70u + i, "full queue #%d %#x", i, wc.wc.status); }
 	CHECK(acceldv_destroy_crypto_key(key) == 0, "destroy the key");
 	CHECK(ibv_destroy_qp(qp) == 0 && ibv_destroy_cq(cq) == 0, "destroy the QP and CQ");
 	struct ibv_mr *mrs[] = { plain_mr, out_mr, out2_mr, misc_mr };

@@ -13,17 +13,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "example_util.h"
+
 #define LEN 8192
-
-static int failures;
-
-static void check(int ok, const char *what)
-{
-	if (!ok) {
-		fprintf(stderr, "FAILED: %s\n", what);
-		failures++;
-	}
-}
 
 static int to_rts(struct ibv_qp *qp)
 {
@@ -72,17 +64,17 @@ int main(void)
 	}
 	struct ibv_context *ctx = ibv_open_device(list[0]);
 	struct ibv_device_attr_ex attr;
-	check(ctx && ibv_query_device_ex(ctx, NULL, &attr) == 0, "ibv_query_device_ex");
-	check(attr.odp_caps.general_caps & IBV_ODP_SUPPORT, "ODP advertised");
-	check(attr.odp_caps.general_caps & IBV_ODP_SUPPORT_IMPLICIT, "implicit ODP advertised");
-	check((attr.odp_caps.per_transport_caps.rc_odp_caps & (IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ)) ==
+	CHECK(ctx && ibv_query_device_ex(ctx, NULL, &attr) == 0, "ibv_query_device_ex");
+	CHECK(attr.odp_caps.general_caps & IBV_ODP_SUPPORT, "ODP advertised");
+	CHECK(attr.odp_caps.general_caps & IBV_ODP_SUPPORT_IMPLICIT, "implicit ODP advertised");
+	CHECK((attr.odp_caps.per_transport_caps.rc_odp_caps & (IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ)) ==
 		      (IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ),
 	      "RC RDMA WRITE and READ on ODP");
 
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
 	int rights = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND;
 	struct ibv_mr *all = ibv_reg_mr(pd, NULL, SIZE_MAX, rights);
-	check(all != NULL, "implicit ODP region");
+	CHECK(all != NULL, "implicit ODP region");
 	struct ibv_cq *cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
 	struct ibv_qp_init_attr init = { .send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_RC, .sq_sig_all = 1,
 					 .cap = { .max_send_wr = 8, .max_send_sge = 1 } };
@@ -98,23 +90,23 @@ int main(void)
 		src[i] = (char)(i * 13 + 1);
 	memset(dst, 0, LEN);
 	struct ibv_sge prefetch = { .addr = (uintptr_t)dst, .length = LEN, .lkey = all->lkey };
-	check(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, IBV_ADVISE_MR_FLAG_FLUSH, &prefetch, 1) == 0,
+	CHECK(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, IBV_ADVISE_MR_FLAG_FLUSH, &prefetch, 1) == 0,
 	      "ibv_advise_mr prefetch for writing");
 	struct ibv_wc wc = rdma(qp, cq, all, IBV_WR_RDMA_WRITE, src, dst, LEN);
-	check(wc.status == IBV_WC_SUCCESS && memcmp(src, dst, LEN) == 0, "RDMA_WRITE between malloc'd buffers");
+	CHECK(wc.status == IBV_WC_SUCCESS && memcmp(src, dst, LEN) == 0, "RDMA_WRITE between malloc'd buffers");
 	wc = rdma(qp, cq, all, IBV_WR_RDMA_READ, back, dst, LEN);
-	check(wc.status == IBV_WC_SUCCESS && memcmp(src, back, LEN) == 0, "RDMA_READ back");
+	CHECK(wc.status == IBV_WC_SUCCESS && memcmp(src, back, LEN) == 0, "RDMA_READ back");
 
 	/* A page that is gone. */
 	char *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	munmap(gone, 4096);
 	wc = rdma(qp, cq, all, IBV_WR_RDMA_WRITE, gone, dst, 64);
-	check(wc.status == IBV_WC_LOC_PROT_ERR, "an unmapped source completes with a protection error");
-	check(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH, IBV_ADVISE_MR_FLAG_FLUSH,
+	CHECK(wc.status == IBV_WC_LOC_PROT_ERR, "an unmapped source completes with a protection error");
+	CHECK(ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH, IBV_ADVISE_MR_FLAG_FLUSH,
 			    &(struct ibv_sge){ .addr = (uintptr_t)gone, .length = 64, .lkey = all->lkey }, 1) != 0,
 	      "prefetching an unmapped page is refused");
 
-	check(ibv_destroy_qp(qp) == 0 && ibv_destroy_cq(cq) == 0 && ibv_dereg_mr(all) == 0 && ibv_dealloc_pd(pd) == 0 &&
+	CHECK(ibv_destroy_qp(qp) == 0 && ibv_destroy_cq(cq) == 0 && ibv_dereg_mr(all) == 0 && ibv_dealloc_pd(pd) == 0 &&
 		      ibv_close_device(ctx) == 0,
 	      "teardown");
 	ibv_free_device_list(list);

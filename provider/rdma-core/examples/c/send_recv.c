@@ -18,20 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_util.h"
+
 #define MSG 512
 #define COUNT 4
-
-static int failures;
-
-#define CHECK(cond, ...)                                  \
-	do {                                              \
-		if (!(cond)) {                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);     \
-			fputc('\n', stderr);              \
-			failures++;                       \
-		}                                         \
-	} while (0)
 
 struct side {
 	struct ibv_cq *send_cq, *recv_cq;
