@@ -50,7 +50,8 @@ pub struct CryptoKey {
 impl<B> Pd<B> {
     /// Installs `material` as a key for `algorithm` in this PD: `EINVAL` for material the
     /// algorithm does not take (see [`KeyAlgorithm::accepts`]), `ENOMEM` past the device's
-    /// `max_crypto_keys`. The caller's bytes are read during this call only.
+    /// `max_crypto_keys` or when it cannot allocate the key's state, `EOPNOTSUPP` for AES-GCM
+    /// if the device's library cannot run. The caller's bytes are read during this call only.
     pub fn create_crypto_key(&self, algorithm: KeyAlgorithm, material: &[u8]) -> Result<CryptoKey, Error> {
         // Refused here too, so no malformed material travels at all.
         if !algorithm.accepts(material) {

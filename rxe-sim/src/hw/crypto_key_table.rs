@@ -122,6 +122,9 @@ impl CryptoKeyTable {
         KeyView { table: self, held: RefCell::new(buffer) }
     }
 
+    /// Installs a key, its library's state prepared: `EINVAL` for unwrapped material the
+    /// algorithm does not take, `ENOMEM` with the table full or that state not allocated,
+    /// `EOPNOTSUPP` for AES-GCM when intel-ipsec-mb cannot run here (`GcmKey::new`).
     pub fn create(&self, setup: CryptoKeySetup<'_>) -> Result<u32, Errno> {
         // A wrapped key: unwrapped here, into memory zeroed when this call is done with it.
         let unwrapped;
@@ -137,11 +140,11 @@ impl CryptoKeyTable {
         };
         let setup = CryptoKeySetup { material, wrapped_by: None, ..setup };
         let gcm = match setup.algorithm {
-            KeyAlgorithm::Aes128Gcm | KeyAlgorithm::Aes256Gcm => Some(GcmKey::new(setup.material).ok_or(Errno::EINVAL)?),
+            KeyAlgorithm::Aes128Gcm | KeyAlgorithm::Aes256Gcm => Some(GcmKey::new(setup.material)?),
             _ => None,
         };
         let xts = match setup.algorithm {
-            KeyAlgorithm::Aes128Xts | KeyAlgorithm::Aes256Xts => Some(XtsKey::new(setup.material).ok_or(Errno::EINVAL)?),
+            KeyAlgorithm::Aes128Xts | KeyAlgorithm::Aes256Xts => Some(XtsKey::new(setup.material)?),
             _ => None,
         };
         let hmac = (setup.algorithm == KeyAlgorithm::HmacSha256).then(|| hmac::Key::new(hmac::HMAC_SHA256, setup.material));

@@ -8,8 +8,9 @@
 //! library's own key schedule).
 
 use std::ffi::c_void;
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
+use accelverbs_kernel_abi::Errno;
 use accelverbs_uapi::crypto::{GCM_IV_LEN, GCM_TAG_LEN};
 
 use super::ipsec_mb_sys as imb;
@@ -67,22 +68,48 @@ struct Library {
     aes256: Calls,
 }
 
-fn library() -> Option<&'static Library> {
-    static LIBRARY: OnceLock<Option<Library>> = OnceLock::new();
-    LIBRARY.get_or_init(set_up).as_ref()
+/// The library, set up for the first AES-GCM key (a control path: a lock is cheap there).
+fn library() -> Result<&'static Library, Errno> {
+    static LIBRARY: Mutex<Option<Result<&'static Library, Errno>>> = Mutex::new(None);
+    // SAFETY: the library's own allocator.
+    set_up_once(&LIBRARY, || unsafe { set_up(imb::alloc_mb_mgr) })
 }
 
-fn set_up() -> Option<Library> {
+/// What `set_up` answered, kept in `once`: the library, or `EOPNOTSUPP` (this installation
+/// cannot run AES-GCM, for every key to come). Only `ENOMEM` is not kept: the next key tries
+/// again, as after any failed allocation.
+fn set_up_once(
+    once: &Mutex<Option<Result<&'static Library, Errno>>>,
+    set_up: impl FnOnce() -> Result<Library, Errno>,
+) -> Result<&'static Library, Errno> {
+    let mut once = once.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(outcome) = *once {
+        return outcome;
+    }
+    let outcome = set_up().map(|library| &*Box::leak(Box::new(library)));
+    if outcome.err() != Some(Errno::ENOMEM) {
+        *once = Some(outcome);
+    }
+    outcome
+}
+
+/// A manager from `alloc` (intel-ipsec-mb's `alloc_mb_mgr`), set up for this CPU, and the
+/// calls taken from it: `ENOMEM` if it could not be allocated, `EOPNOTSUPP` for a library of
+/// another version than the bindings', one that fails its own set-up or lacks a call.
+///
+/// # Safety
+/// `alloc` returns a fresh manager, which nothing else uses, or NULL.
+unsafe fn set_up(alloc: unsafe extern "C" fn(u64) -> *mut imb::IMB_MGR) -> Result<Library, Errno> {
     // The manager's layout is the header's (ipsec_mb_sys.rs): a library of another minor
     // version may lay out its table differently.
     // SAFETY: a plain query.
     if unsafe { imb::imb_get_version() } >> 8 != imb::IMB_VERSION_NUM >> 8 {
-        return None;
+        return Err(Errno::EOPNOTSUPP);
     }
-    // SAFETY: allocates a manager; NULL on failure.
-    let mgr = unsafe { imb::alloc_mb_mgr(0) };
+    // SAFETY: allocates a manager; NULL on failure (the caller's contract).
+    let mgr = unsafe { alloc(0) };
     if mgr.is_null() {
-        return None;
+        return Err(Errno::ENOMEM);
     }
     // SAFETY: `mgr` is a fresh manager; a NULL `arch` asks for no report of what was chosen.
     unsafe { imb::init_mb_mgr_auto(mgr, std::ptr::null_mut()) };
@@ -90,8 +117,13 @@ fn set_up() -> Option<Library> {
     let mgr: &'static imb::IMB_MGR = unsafe { &*mgr };
     // SAFETY: the manager is live; this reads its error word, set only by the set-up above.
     if unsafe { imb::imb_get_errno(std::ptr::from_ref(mgr).cast_mut()) } != 0 {
-        return None;
+        return Err(Errno::EOPNOTSUPP);
     }
+    calls(mgr).ok_or(Errno::EOPNOTSUPP)
+}
+
+/// The manager's AES-GCM calls; `None` if it lacks one.
+fn calls(mgr: &imb::IMB_MGR) -> Option<Library> {
     Some(Library {
         aes128: Calls {
             pre: mgr.gcm128_pre?,
@@ -146,21 +178,20 @@ fn wipe(context: &mut imb::gcm_context_data) {
 }
 
 impl GcmKey {
-    /// A key from 16 or 32 bytes of material; `None` for another length or if the library
-    /// could not be set up.
-    pub fn new(material: &[u8]) -> Option<Self> {
-        let library = library()?;
+    /// A key from 16 or 32 bytes of material: `EINVAL` for another length; `ENOMEM` or
+    /// `EOPNOTSUPP` if the library could not be set up (see `set_up`).
+    pub fn new(material: &[u8]) -> Result<Self, Errno> {
         let calls = match material.len() {
-            16 => library.aes128,
-            32 => library.aes256,
-            _ => return None,
+            16 => library()?.aes128,
+            32 => library()?.aes256,
+            _ => return Err(Errno::EINVAL),
         };
         // SAFETY: the key data is arrays of bytes: all zero is a valid value.
         let mut schedule: Box<imb::gcm_key_data> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: `material` holds as many bytes as the key size the calls are for (matched
         // above); the schedule is ours and aligned as its type asks.
         unsafe { (calls.pre)(material.as_ptr().cast(), &mut *schedule) };
-        Some(Self { schedule, calls })
+        Ok(Self { schedule, calls })
     }
 
     /// A stream for one request, its IV and AAD taken: `update` runs the data in pieces,
@@ -428,7 +459,30 @@ mod tests {
         assert_eq!(ours, theirs);
     }
 
-    /// Streaming in uneven pieces gives the one-shot call's ciphertext and tag, opens again,
+    /// A manager that cannot be allocated is ENOMEM, as the kernel answers a failed
+    /// allocation, and not kept: the next key sets the library up. What a set-up answered
+    /// otherwise is kept (it is not run again); a wrong length is EINVAL.
+    #[test]
+    #[cfg_attr(miri, ignore = "calls into intel-ipsec-mb")]
+    fn set_up_errors_say_what_failed() {
+        unsafe extern "C" fn no_memory(_flags: u64) -> *mut imb::IMB_MGR {
+            std::ptr::null_mut()
+        }
+        // SAFETY: `no_memory` returns NULL.
+        assert_eq!(unsafe { set_up(no_memory) }.err(), Some(Errno::ENOMEM));
+        let once = Mutex::new(None);
+        // SAFETY: as above.
+        assert_eq!(set_up_once(&once, || unsafe { set_up(no_memory) }).err(), Some(Errno::ENOMEM));
+        // SAFETY: the library's own allocator.
+        let real = || unsafe { set_up(imb::alloc_mb_mgr) };
+        assert!(set_up_once(&once, real).is_ok(), "set up once memory was there");
+        assert!(set_up_once(&once, || panic!("set up twice")).is_ok());
+        let unsupported = Mutex::new(None);
+        assert_eq!(set_up_once(&unsupported, || Err(Errno::EOPNOTSUPP)).err(), Some(Errno::EOPNOTSUPP));
+        assert_eq!(set_up_once(&unsupported, || panic!("set up twice")).err(), Some(Errno::EOPNOTSUPP));
+        assert_eq!(GcmKey::new(&[1u8; 24]).err(), Some(Errno::EINVAL), "AES-192 is not offered");
+    }
+
     /// A NULL data pointer with a length is refused before the library, which would return
     /// without a word and leave an all-zero tag that an all-zero tag would match.
     #[test]
@@ -449,6 +503,7 @@ mod tests {
         }
     }
 
+    /// Streaming in uneven pieces gives the one-shot call's ciphertext and tag, opens again,
     /// and refuses a changed tag.
     #[test]
     #[cfg_attr(miri, ignore = "calls into intel-ipsec-mb")]

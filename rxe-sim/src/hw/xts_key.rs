@@ -6,22 +6,27 @@
 //! libcrypto) for AES-128-XTS, which aws-lc does not offer and which RustCrypto's xts-mode runs
 //! at about a twentieth of OpenSSL's speed. Both contexts are freed (and cleansed) by the library.
 
+use accelverbs_kernel_abi::Errno;
+use accelverbs_uapi::crypto::KeyAlgorithm;
+
 /// The EVP calls both libraries share, over one library's bindings.
 macro_rules! evp_xts {
     ($module:ident, $sys:path, $cipher:ident) => {
         mod $module {
             use std::ptr::NonNull;
 
+            use accelverbs_kernel_abi::Errno;
             use $sys as sys;
 
             /// A context with the key set for one direction.
             pub struct Prepared(NonNull<sys::EVP_CIPHER_CTX>);
 
             impl Prepared {
-                /// `material` is the two keys, data key first; `None` if the library refuses.
-                pub fn new(material: &[u8], encrypt: bool) -> Option<Self> {
+                /// `material` is the two keys, data key first, checked by `XtsKey::new`: what
+                /// is left to fail is the library's allocation of its cipher state, `ENOMEM`.
+                pub fn new(material: &[u8], encrypt: bool) -> Result<Self, Errno> {
                     // SAFETY: a fresh context, owned by the value returned (or freed below).
-                    let ctx = NonNull::new(unsafe { sys::EVP_CIPHER_CTX_new() })?;
+                    let ctx = NonNull::new(unsafe { sys::EVP_CIPHER_CTX_new() }).ok_or(Errno::ENOMEM)?;
                     let prepared = Prepared(ctx);
                     // SAFETY: the cipher is a static description; `material` holds the two
                     // keys (the caller checked the length), which the library copies into
@@ -36,7 +41,10 @@ macro_rules! evp_xts {
                             i32::from(encrypt),
                         )
                     };
-                    (ok == 1).then_some(prepared)
+                    if ok != 1 {
+                        return Err(Errno::ENOMEM);
+                    }
+                    Ok(prepared)
                 }
 
                 /// A copy to work on, for one request.
@@ -94,11 +102,11 @@ enum Direction {
 }
 
 impl Direction {
-    fn new(material: &[u8], encrypt: bool) -> Option<Self> {
+    fn new(material: &[u8], encrypt: bool) -> Result<Self, Errno> {
         match material.len() {
             32 => openssl::Prepared::new(material, encrypt).map(Direction::Aes128),
             64 => aws_lc::Prepared::new(material, encrypt).map(Direction::Aes256),
-            _ => None,
+            _ => Err(Errno::EINVAL),
         }
     }
 
@@ -148,10 +156,15 @@ pub fn next_tweak(tweak: &[u8; 16]) -> [u8; 16] {
 }
 
 impl XtsKey {
-    /// A key from 32 (AES-128-XTS) or 64 (AES-256-XTS) bytes of material, data key first;
-    /// `None` for another length or if the library refuses it.
-    pub fn new(material: &[u8]) -> Option<Self> {
-        Some(Self { encrypt: Direction::new(material, true)?, decrypt: Direction::new(material, false)? })
+    /// A key from 32 (AES-128-XTS) or 64 (AES-256-XTS) bytes of material, data key first:
+    /// `EINVAL` for another length or two equal halves (checked here, so that what the
+    /// libraries refuse after it is theirs: `ENOMEM`).
+    pub fn new(material: &[u8]) -> Result<Self, Errno> {
+        let algorithm = if material.len() == 32 { KeyAlgorithm::Aes128Xts } else { KeyAlgorithm::Aes256Xts };
+        if !algorithm.accepts(material) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Self { encrypt: Direction::new(material, true)?, decrypt: Direction::new(material, false)? })
     }
 
     /// Encrypts (or decrypts) `len` bytes, `len / data_unit` whole units, the first under
@@ -222,6 +235,18 @@ mod tests {
         carry[0] = 0xff;
         assert_eq!(&next_tweak(&carry)[..2], &[0, 1]);
         assert_eq!(next_tweak(&[0xff; 16]), [0; 16]);
+    }
+
+    /// Material XTS forbids is `EINVAL`, found before the libraries, whose refusals read as
+    /// failed allocations: two equal halves, a length of neither key size.
+    #[test]
+    #[cfg_attr(miri, ignore = "calls into aws-lc and OpenSSL")]
+    fn material_xts_forbids_is_einval() {
+        assert_eq!(XtsKey::new(&[7u8; 64]).err(), Some(Errno::EINVAL), "equal AES-256 halves");
+        assert_eq!(XtsKey::new(&[7u8; 32]).err(), Some(Errno::EINVAL), "equal AES-128 halves");
+        let two_keys: Vec<u8> = (0..64).collect();
+        assert_eq!(XtsKey::new(&two_keys[..48]).err(), Some(Errno::EINVAL), "48 bytes");
+        assert!(XtsKey::new(&two_keys).is_ok() && XtsKey::new(&two_keys[..32]).is_ok());
     }
 
     /// IEEE 1619-2007 vector 10 (AES-256-XTS, data unit 0xff, 512 bytes) through aws-lc, and
