@@ -21,10 +21,22 @@ const STOP: u32 = u32::MAX;
 /// run instead of spinning out the time slice, and a batch still ends within its second.
 const SPINS_BEFORE_YIELD: u32 = 4096;
 
-/// Waits a little for the other side: a spin, and now and then a yield (`SPINS_BEFORE_YIELD`).
-fn pause(spins: &mut u32) {
+/// Spins before a yield for a measurement whose two threads share `cpus` CPUs: on one CPU
+/// (`taskset -c 0`) every wait yields at once, since the other side cannot run until this one
+/// stops. Spinning first made a batch of 1000 trips take over 100 ms there, and a second on a
+/// loaded machine, when the measurement gave up and printed `null`.
+fn spins_before_yield(cpus: usize) -> u32 {
+    if cpus <= 1 {
+        1
+    } else {
+        SPINS_BEFORE_YIELD
+    }
+}
+
+/// Waits a little for the other side: a spin, and every `per_yield` waits a yield.
+fn pause(spins: &mut u32, per_yield: u32) {
     *spins += 1;
-    if spins.is_multiple_of(SPINS_BEFORE_YIELD) {
+    if spins.is_multiple_of(per_yield) {
         std::thread::yield_now();
     } else {
         std::hint::spin_loop();
@@ -37,6 +49,8 @@ pub fn round_trip_ns(duration: Duration) -> Option<f64> {
     const TRIPS_PER_BATCH: u32 = 1000;
     let line = Line(AtomicU32::new(0));
     let mut batches = Vec::new();
+    // The CPUs this process may run on (its affinity mask, on Linux).
+    let per_yield = spins_before_yield(std::thread::available_parallelism().map_or(1, usize::from));
     std::thread::scope(|s| {
         // The other side answers every odd value with the next even one, until told to stop
         // (`STOP`).
@@ -51,7 +65,7 @@ pub fn round_trip_ns(duration: Duration) -> Option<f64> {
                     reply(&line.0, seen);
                     spins = 0;
                 }
-                pause(&mut spins);
+                pause(&mut spins, per_yield);
             }
         });
         let start = Instant::now();
@@ -70,7 +84,7 @@ pub fn round_trip_ns(duration: Duration) -> Option<f64> {
                         line.0.store(STOP, Ordering::Release);
                         return;
                     }
-                    pause(&mut spins);
+                    pause(&mut spins, per_yield);
                 }
                 value += 2;
             }
@@ -107,6 +121,12 @@ mod tests {
     /// waits for it to end. When the partner runs again, its answer must not overwrite the
     /// stop: else it spins forever and `accel perf` hangs (seen under gdb: partner held at its
     /// store for 2 s, then the process spun until killed).
+    #[test]
+    fn one_cpu_yields_at_every_wait() {
+        assert_eq!(spins_before_yield(1), 1);
+        assert_eq!(spins_before_yield(2), SPINS_BEFORE_YIELD);
+    }
+
     #[test]
     fn a_late_answer_does_not_overwrite_the_stop() {
         let line = AtomicU32::new(0);
