@@ -518,6 +518,9 @@ fn check(s: &Setup, case: &Case) -> Checked {
     if aad_hits || overlap(tag.0, tag.1, out.0, out.1) || overlap(tag.0, tag.1, case.src.off, len) {
         return refuse(CqeStatus::LocalQpOperationError, VendorError::Overlap, writes);
     }
+    // A request that runs writes the output as far as the data goes: only that part of a
+    // copied output goes back (a refused one puts back the whole copy it took).
+    writes[0].len = case.src.len;
     Checked { refusal: None, writes }
 }
 

@@ -63,6 +63,22 @@ impl<'v> SgList<'v> {
         }
     }
 
+    /// Keeps the first `keep` bytes named (`Resolved::truncate`, entry by entry): the part
+    /// of an output an operation writes, all that goes back of memory reached by copies.
+    pub fn truncate(&mut self, keep: u64) {
+        match self {
+            Self::One(range) => range.truncate(usize::try_from(keep).unwrap_or(usize::MAX)),
+            Self::Many { entries, total } => {
+                let mut left = keep.min(*total);
+                *total = left;
+                for entry in entries {
+                    entry.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+                    left -= entry.len as u64;
+                }
+            }
+        }
+    }
+
     /// Total bytes named.
     pub fn total(&self) -> u64 {
         match self {

@@ -92,6 +92,19 @@ struct Bounce<'v> {
 // What the boxing above is for.
 const _: () = assert!(std::mem::size_of::<Resolved<'_>>() == 32);
 
+impl Resolved<'_> {
+    /// Keeps the range's first `len` bytes (all of it if shorter): the part of a destination
+    /// an operation writes. In memory reached by copies only that part goes back, so another
+    /// range of the request lying in the rest (an AES-GCM tag past the data) keeps what the
+    /// request wrote there, instead of the bytes the copy was taken with.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+        if let Some(b) = &mut self.bounce {
+            b.bytes.truncate(self.len);
+        }
+    }
+}
+
 impl Drop for Resolved<'_> {
     fn drop(&mut self) {
         if let Some(b) = &self.bounce {

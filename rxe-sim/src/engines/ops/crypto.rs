@@ -305,15 +305,18 @@ impl Crypto {
         if params.flags & (flags::SRC_LIST | flags::DST_LIST) == 0 {
             return self.gcm_ranges(aead, &nonce, wqe, ctx);
         }
-        let sides = Sides::resolve(wqe, params, ctx)?;
+        let mut sides = Sides::resolve(wqe, params, ctx)?;
         if sides.dst.total() < sides.src.total() {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
         let aux = GcmAux::resolve(wqe, ctx, self.encrypts())?;
-        let out = &*sides.outputs();
         if aux.overlaps(&sides.user_outputs(), sides.src.user_ranges()) || sides.dst.overlaps_itself() {
             return Err(Failure::malformed(VendorError::Overlap));
         }
+        // The output past the data may hold the tag (the rules above allow it): in memory
+        // reached by copies it must not go back as it was read.
+        sides.dst.truncate(sides.src.total());
+        let out = &*sides.outputs();
         // SAFETY: every range was resolved inside a live, pinned MR of the QP's PD (the pass's
         // view of the MR table keeps it registered), is only read or only written by this
         // request (overlaps other than output-over-input refused above), and the provider
@@ -326,7 +329,7 @@ impl Crypto {
     /// lists' machinery (a quarter of a 4 KiB request's cost beyond the library's, inline).
     fn gcm_ranges(&self, aead: &GcmKey, nonce: &[u8; GCM_IV_LEN], wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let src = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
-        let dst = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
+        let mut dst = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
         if dst.len < src.len {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
@@ -335,6 +338,8 @@ impl Crypto {
         if aux.overlaps(&[(dst.user, len)], std::iter::once(user_span(&src))) {
             return Err(Failure::malformed(VendorError::Overlap));
         }
+        // As in `gcm`: only the data's bytes of a copied output go back, not a tag past them.
+        dst.truncate(len);
         let out: Span = (dst.ptr, len);
         // SAFETY: both ranges, the AAD and the tag were resolved inside live, pinned MRs of the
         // QP's PD (the pass's view keeps them registered); the AAD and the tag overlap neither
