@@ -126,6 +126,9 @@ enum Round {
     /// Work waits for CQ space, which only the application's polling frees: sleep, in
     /// growing steps, without spinning.
     Blocked,
+    /// Another thread holds the QP (its poster running it inline): spin for a while, as for
+    /// nothing done, then sleep in growing steps, as when blocked.
+    Busy,
     /// Nothing was done: spin for a while, then sleep unless work is pending.
     Nothing,
 }
@@ -134,11 +137,15 @@ fn classify(progress: Progress) -> Round {
     match progress {
         Progress::Worked(_) => Round::Worked,
         Progress::Blocked => Round::Blocked,
-        // The poster is running the QP inline (an adaptive QP), for a moment: what it hands
-        // over next is work like any other. Taken as blocked, it sent the engine to sleep for
-        // 200 µs with that work waiting and nothing to wake it (adaptive QD 32 COPY 4 KiB:
-        // p99 215 µs, 0.57 M/s).
-        Progress::Busy | Progress::Idle => Round::Nothing,
+        // The poster is running the QP inline (an adaptive QP), usually for a moment: what it
+        // hands over next is work like any other, so the engine spins for it. Taken as
+        // blocked, it sent the engine to sleep for 200 µs with that work waiting and nothing
+        // to wake it (adaptive QD 32 COPY 4 KiB: p99 215 µs, 0.57 M/s). But a poster holds
+        // the QP for as long as its requests take (seconds, for a large compression), and the
+        // work it holds shows as pending all along: taken as nothing done, the engine never
+        // slept (busy_engine_sleeps.rs).
+        Progress::Busy => Round::Busy,
+        Progress::Idle => Round::Nothing,
     }
 }
 
@@ -156,10 +163,12 @@ fn run(engine: &EngineShared) {
         }
         let mut worked = false;
         let mut blocked = false;
+        let mut busy = false;
         for qp in &qps {
             match classify(qp.process(Runner::Engine)) {
                 Round::Worked => worked = true,
                 Round::Blocked => blocked = true,
+                Round::Busy => busy = true,
                 Round::Nothing => {}
             }
         }
@@ -181,16 +190,20 @@ fn run(engine: &EngineShared) {
             continue;
         }
         // Announce sleep, then look once more (`accelverbs_uapi::wake`: either a poster sees
-        // the announcement, or we see its work).
+        // the announcement, or we see its work). Work on a QP another thread holds is not
+        // work for us until it lets go; a poster that lets go of work it did not run hands it
+        // over and wakes us, having seen the announcement.
         let work_appeared = || {
             engine.stop.load(Ordering::Acquire)
-                || (!blocked && qps.iter().any(|q| q.has_work(Runner::Engine)))
+                || (!blocked && qps.iter().any(|q| q.has_work(Runner::Engine) && !q.is_held()))
                 || engine.generation.load(Ordering::Acquire) != seen_generation
         };
         if !engine_may_sleep(&engine.wake, work_appeared) {
             continue;
         }
-        let sleep = match blocked {
+        // A QP held by another thread may be let go with work left, and by a thread that does
+        // not wake us (a destroy, a key's destroy looking at pending WQEs): look again soon.
+        let sleep = match blocked || busy {
             true => {
                 let this = blocked_sleep;
                 blocked_sleep = (this * 2).min(BLOCKED_SLEEP_MAX);
@@ -214,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_qp_busy_with_its_poster_is_not_blocked() {
-        assert_eq!(classify(Progress::Busy), Round::Nothing);
+        assert_eq!(classify(Progress::Busy), Round::Busy);
         assert_eq!(classify(Progress::Blocked), Round::Blocked);
         assert_eq!(classify(Progress::Idle), Round::Nothing);
         assert_eq!(classify(Progress::Worked(3)), Round::Worked);

@@ -282,6 +282,12 @@ impl SoftQp {
         self.pdn
     }
 
+    /// Whether another thread holds the QP now (a pass, or a look at its pending WQEs): a
+    /// pass would find it `Busy`.
+    pub fn is_held(&self) -> bool {
+        matches!(self.private.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+    }
+
     /// Whether a posted WQE the device has not run yet names compression context `number`.
     /// Waits for a pass in progress; reads the ring like a pass (copied out, never trusted):
     /// a producer index out of range counts as nothing pending.
