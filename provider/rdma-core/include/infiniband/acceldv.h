@@ -154,8 +154,9 @@ enum acceldv_key_alg {
 /* A key held by the device: requests name it, its material never travels again. */
 struct acceldv_crypto_key;
 
-/* The key's material is read during the call only. NULL with errno: EINVAL for a length the
- * algorithm does not take, ENOMEM past max_crypto_keys. */
+/* The key's material is read during the call only. NULL with errno: EINVAL for an unknown
+ * algorithm or a length it does not take, ENOMEM past max_crypto_keys or when the device cannot
+ * allocate the key's prepared state, EOPNOTSUPP for AES-GCM if the device's library cannot run. */
 struct acceldv_crypto_key *acceldv_create_crypto_key(struct ibv_pd *pd, enum acceldv_key_alg alg, const void *material,
 						     size_t length);
 /* The same with the material wrapped (AES key wrap with padding, RFC 5649) under kek, an
