@@ -84,6 +84,8 @@ impl Daemon {
     /// Starts `accel-simd --foreground` with `args` and waits until it accepts connections.
     pub fn start(args: &[&str]) -> Daemon {
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(remove_dirs_of_ended_processes);
         let dir =
             std::env::temp_dir().join(format!("accelverbs-simd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&dir).expect("a directory for the socket");
@@ -118,6 +120,25 @@ impl Daemon {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// Removes the directories of daemons whose test process has ended. A daemon kept for a
+/// whole test process (the suite's shared one, or one a test leaks on purpose) is never
+/// dropped, and the process's end kills it before it could remove its socket and log: each
+/// run of the suite left about twenty directories behind.
+fn remove_dirs_of_ended_processes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("accelverbs-simd-")).and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        let ended = pid.parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if ended {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
