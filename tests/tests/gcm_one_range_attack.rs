@@ -519,7 +519,7 @@ fn check(s: &Setup, case: &Case) -> Checked {
         return refuse(CqeStatus::LocalQpOperationError, VendorError::Overlap, writes);
     }
     // A request that runs writes the output as far as the data goes: only that part of a
-    // copied output goes back (a refused one puts back the whole copy it took).
+    // copied output goes back (a refused one puts back nothing).
     writes[0].len = case.src.len;
     Checked { refusal: None, writes }
 }
@@ -581,7 +581,8 @@ for line in sys.stdin:
 /// The model's whole outcome of a case, the cipher's result given.
 fn expected(s: &Setup, case: &Case, checked: &Checked, initial: &[u8], cipher: Option<&Option<Vec<u8>>>) -> Expected {
     let mut memory = s.visible_memory(initial);
-    let failed_write_back = checked.writes.iter().any(|&r| write_back_fails(s, r));
+    // A refused request writes nothing back, so only one that runs can fail there.
+    let failed_write_back = checked.refusal.is_none() && checked.writes.iter().any(|&r| write_back_fails(s, r));
     let (status, vendor, byte_len) = match (checked.refusal, cipher) {
         (Some((status, vendor)), _) => (status, vendor, 0),
         (None, Some(result)) => {

@@ -14,12 +14,15 @@ pub fn execute(wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
     if ctrl.flags & !wqe_flags::KNOWN != 0 || ctrl.op_mod != 0 || ctrl.reserved0 != 0 || ctrl.reserved1 != 0 {
         return Err(Failure::malformed(VendorError::ReservedNonzero));
     }
-    let result = op.run(wqe, ctx);
-    // A destination reached by copies is written back as the operation's values drop, which
-    // can fault if its page went away meanwhile: the request then fails as its access would
-    // have.
-    if ctx.mrs.take_write_back_failure() {
-        return Err(Failure::protection(VendorError::PageFault));
+    // Destinations reached by copies go back only for a request that ran; one refused
+    // writes nothing and reports its own check. Going back can fault if a page went away
+    // meanwhile: the request then fails as its access would have.
+    match op.run(wqe, ctx) {
+        Ok(done) if ctx.mrs.put_back() => Ok(done),
+        Ok(_) => Err(Failure::protection(VendorError::PageFault)),
+        Err(failure) => {
+            ctx.mrs.discard();
+            Err(failure)
+        }
     }
-    result
 }

@@ -4,7 +4,7 @@
 //! and kept until the pass ends, so a batch over the same buffers resolves its SGEs with no lock
 //! or reference count, and deregistration waits only for the passes that hold the MR.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -56,14 +56,25 @@ pub struct MrView<'t> {
     held: RefCell<Vec<(u32, Arc<MrEntry>)>>,
     /// `removals` when `held` was last checked.
     removals: u64,
-    /// A write-back to memory reached by copies failed (the page went away during the
-    /// request): the request that wrote it fails.
-    write_back_failed: Cell<bool>,
+    /// The copies of destinations in memory reached by copies that the running request let
+    /// go of, in that order: they go back when it succeeds (`put_back`), and not at all when
+    /// it is refused (`discard`), so a refused request writes nothing and reports the check
+    /// that refused it.
+    pending: RefCell<Vec<PendingCopy>>,
+}
+
+/// A destination's bytes in memory reached by copies, waiting to go back.
+#[derive(Debug)]
+struct PendingCopy {
+    bytes: Vec<u8>,
+    copier: Arc<dyn UserCopy>,
+    addr: u64,
 }
 
 /// An SGE checked against its MR: `len` bytes at `ptr`, valid while the view it came from
 /// lives (the view holds the MR, so deregistration waits). For memory reached by copies, `ptr`
-/// is the engine's copy of the bytes, written back (if the use writes) when this value drops.
+/// is the engine's copy of the bytes, handed to the view (if the use writes) when this value
+/// drops, to go back if the request succeeds.
 #[derive(Debug)]
 pub struct Resolved<'v> {
     pub ptr: *mut u8,
@@ -84,9 +95,9 @@ struct Bounce<'v> {
     bytes: Vec<u8>,
     copier: Arc<dyn UserCopy>,
     addr: u64,
-    /// Written back on drop (a destination); a source is only read.
+    /// Handed to the view on drop (a destination); a source is only read.
     write_back: bool,
-    failed: &'v Cell<bool>,
+    pending: &'v RefCell<Vec<PendingCopy>>,
 }
 
 // What the boxing above is for.
@@ -107,9 +118,10 @@ impl Resolved<'_> {
 
 impl Drop for Resolved<'_> {
     fn drop(&mut self) {
-        if let Some(b) = &self.bounce {
-            if b.write_back && b.copier.write(b.addr, &b.bytes).is_err() {
-                b.failed.set(true);
+        if let Some(b) = self.bounce.take() {
+            if b.write_back {
+                let Bounce { bytes, copier, addr, pending, .. } = *b;
+                pending.borrow_mut().push(PendingCopy { bytes, copier, addr });
             }
         }
     }
@@ -195,7 +207,7 @@ impl MrTable {
             table: self,
             held: RefCell::new(buffer),
             removals: self.removals.load(Ordering::Relaxed),
-            write_back_failed: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
         }
     }
 }
@@ -231,7 +243,7 @@ impl MrView<'_> {
     pub fn resolve(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'_>, VendorError> {
         let held = self.held.borrow();
         match held.iter().find(|(key, _)| *key == sge.lkey) {
-            Some((_, mr)) => check(mr, sge, pdn, usage, &self.write_back_failed),
+            Some((_, mr)) => check(mr, sge, pdn, usage, &self.pending),
             None => {
                 drop(held);
                 self.look_up_and_hold(sge, pdn, usage)
@@ -244,21 +256,38 @@ impl MrView<'_> {
     #[inline(never)]
     fn look_up_and_hold(&self, sge: &Sge, pdn: u32, usage: Use) -> Result<Resolved<'_>, VendorError> {
         let mr = self.table.lookup(sge.lkey)?;
-        let resolved = check(&mr, sge, pdn, usage, &self.write_back_failed);
+        let resolved = check(&mr, sge, pdn, usage, &self.pending);
         self.held.borrow_mut().push((sge.lkey, mr));
         resolved
     }
 
-    /// Whether a write-back to memory reached by copies failed since the last call: the
-    /// request that ran meanwhile fails with a page fault.
-    pub fn take_write_back_failure(&self) -> bool {
-        self.write_back_failed.replace(false)
+    /// Writes back the destinations in memory reached by copies that the running request let
+    /// go of, in the order it did; false if a page could not be written (the request then
+    /// fails as its access would have). Nothing to do for pinned memory.
+    pub fn put_back(&self) -> bool {
+        let mut written = true;
+        for copy in self.pending.borrow_mut().drain(..) {
+            written &= copy.copier.write(copy.addr, &copy.bytes).is_ok();
+        }
+        written
+    }
+
+    /// Drops the copies the running request let go of, unwritten: it was refused, and the
+    /// application's memory stays as it was.
+    pub fn discard(&self) {
+        self.pending.borrow_mut().clear();
     }
 }
 
 /// Checks `sge` against `mr` (which the view holds) for a QP in PD `pdn`.
 #[inline(always)]
-fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<bool>) -> Result<Resolved<'v>, VendorError> {
+fn check<'v>(
+    mr: &MrEntry,
+    sge: &Sge,
+    pdn: u32,
+    usage: Use,
+    pending: &'v RefCell<Vec<PendingCopy>>,
+) -> Result<Resolved<'v>, VendorError> {
     if mr.pdn != pdn {
         return Err(VendorError::PdMismatch);
     }
@@ -283,7 +312,7 @@ fn check<'v>(mr: &MrEntry, sge: &Sge, pdn: u32, usage: Use, failed: &'v Cell<boo
             let ptr = (dma_base + offset as usize) as *mut u8;
             Ok(Resolved { ptr, len, user: sge.addr, bounce: None, _view: PhantomData })
         }
-        EntryReach::Copy(copier) => copy_in(copier, sge, len, usage, failed),
+        EntryReach::Copy(copier) => copy_in(copier, sge, len, usage, pending),
     }
 }
 
@@ -295,7 +324,7 @@ fn copy_in<'v>(
     sge: &Sge,
     len: usize,
     usage: Use,
-    failed: &'v Cell<bool>,
+    pending: &'v RefCell<Vec<PendingCopy>>,
 ) -> Result<Resolved<'v>, VendorError> {
     let mut bytes = Vec::new();
     if len > MAX_COPIED_SGE || bytes.try_reserve_exact(len).is_err() {
@@ -304,11 +333,11 @@ fn copy_in<'v>(
     bytes.resize(len, 0);
     // A destination is read too, so bytes the operation does not produce go back as they
     // were. A page it cannot write shows when the bytes go back, and fails the request then
-    // (`MrView::take_write_back_failure`).
+    // (`MrView::put_back`).
     let write_back = matches!(usage, Use::Write | Use::RemoteWrite);
     copier.read(sge.addr, &mut bytes).map_err(|_| VendorError::PageFault)?;
     let ptr = bytes.as_mut_ptr();
-    let bounce = Bounce { bytes, copier: Arc::clone(copier), addr: sge.addr, write_back, failed };
+    let bounce = Bounce { bytes, copier: Arc::clone(copier), addr: sge.addr, write_back, pending };
     Ok(Resolved { ptr, len, user: sge.addr, bounce: Some(Box::new(bounce)), _view: PhantomData })
 }
 

@@ -762,7 +762,7 @@ impl SoftQp {
         // A receive buffer reached by copies goes back now: its failure is the receiver's,
         // before either completion says the message arrived.
         drop(to);
-        if mrs.take_write_back_failure() {
+        if !mrs.put_back() {
             let vendor = VendorError::PageFault;
             return Err((Failure::protection(vendor), remote(CqeStatus::RemoteOperationError, vendor)));
         }

@@ -31,6 +31,15 @@ pub struct Chain {
 pub static COMPRESS_ENCRYPT: Chain = Chain { opcode: Opcode::CompressEncrypt };
 pub static DECRYPT_DECOMPRESS: Chain = Chain { opcode: Opcode::DecryptDecompress };
 
+/// After a stage that succeeded: what it wrote to memory reached by copies goes back, so the
+/// next stage, which reads it there, sees it.
+fn stage_done(ctx: &ExecContext<'_>) -> Result<(), Failure> {
+    match ctx.mrs.put_back() {
+        true => Ok(()),
+        false => Err(Failure::protection(VendorError::PageFault)),
+    }
+}
+
 /// The WQE of one stage: the chained WQE's id and flags, `opcode`, `params`, and the ranges.
 fn stage(chained: &Wqe, opcode: Opcode, params: &[u8; 48], src: Sge, dst: Sge, aux: [Sge; 2]) -> Wqe {
     let ctrl = WqeCtrl { opcode: opcode as u8, ..chained.ctrl };
@@ -73,6 +82,7 @@ impl Operation for Chain {
             if compressed.status != CqeStatus::Success {
                 return Ok(compressed);
             }
+            stage_done(ctx)?;
             let in_place = produced(compressed.byte_len);
             let sealed = ENCRYPT.run(&stage(wqe, Opcode::Encrypt, &crypto, in_place, in_place, wqe.aux), ctx)?;
             return Ok(Done { status: sealed.status, ..compressed });
@@ -84,7 +94,9 @@ impl Operation for Chain {
         if opened.status != CqeStatus::Success {
             return Ok(opened);
         }
+        stage_done(ctx)?;
         let plain = DECOMPRESS.run(&stage(wqe, Opcode::Decompress, &codec, produced(wqe.src.length), wqe.dst, no_aux), ctx)?;
+        stage_done(ctx)?;
         // What is left of the decrypted, compressed data past the output goes.
         let left = produced(wqe.src.length);
         if plain.byte_len < left.length {

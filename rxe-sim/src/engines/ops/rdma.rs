@@ -59,7 +59,7 @@ impl Operation for Rdma {
             // A remote region reached by copies goes back now: a page it cannot write is the
             // responder's refusal (a remote access error), not a local one.
             drop(to);
-            if mrs.take_write_back_failure() {
+            if !mrs.put_back() {
                 return Err(refused(VendorError::PageFault));
             }
             Ok(done)
