@@ -8,6 +8,7 @@ use accelverbs_uapi::wqe::{flags as wqe_flags, Wqe};
 pub use super::ops::{Done, ExecContext, Failure};
 
 /// Runs `wqe` for a QP whose context is `ctx`.
+#[inline]
 pub fn execute(wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
     let ctrl = &wqe.ctrl;
     let op = super::ops::find(ctrl.opcode).ok_or(Failure::malformed(VendorError::BadOpcode))?;

@@ -118,11 +118,21 @@ impl Resolved<'_> {
 
 impl Drop for Resolved<'_> {
     fn drop(&mut self) {
-        if let Some(b) = self.bounce.take() {
-            if b.write_back {
-                let Bounce { bytes, copier, addr, pending, .. } = *b;
-                pending.borrow_mut().push(PendingCopy { bytes, copier, addr });
-            }
+        // Pinned memory, the common case, has no copy: one test, the rest out of line.
+        if self.bounce.is_some() {
+            self.hand_over_copy();
+        }
+    }
+}
+
+impl Resolved<'_> {
+    /// Hands a destination's copy to the view, to go back if the request runs.
+    #[cold]
+    #[inline(never)]
+    fn hand_over_copy(&mut self) {
+        if let Some(b) = self.bounce.take().filter(|b| b.write_back) {
+            let Bounce { bytes, copier, addr, pending, .. } = *b;
+            pending.borrow_mut().push(PendingCopy { bytes, copier, addr });
         }
     }
 }
@@ -264,7 +274,17 @@ impl MrView<'_> {
     /// Writes back the destinations in memory reached by copies that the running request let
     /// go of, in the order it did; false if a page could not be written (the request then
     /// fails as its access would have). Nothing to do for pinned memory.
+    // Inline, the check for nothing pending first: every request comes here, and pinned
+    // memory, the common case, never has copies.
+    #[inline]
     pub fn put_back(&self) -> bool {
+        self.pending.borrow().is_empty() || self.write_pending()
+    }
+
+    /// `put_back` with copies to write.
+    #[cold]
+    #[inline(never)]
+    fn write_pending(&self) -> bool {
         let mut written = true;
         for copy in self.pending.borrow_mut().drain(..) {
             written &= copy.copier.write(copy.addr, &copy.bytes).is_ok();
@@ -274,8 +294,11 @@ impl MrView<'_> {
 
     /// Drops the copies the running request let go of, unwritten: it was refused, and the
     /// application's memory stays as it was.
+    #[inline]
     pub fn discard(&self) {
-        self.pending.borrow_mut().clear();
+        if !self.pending.borrow().is_empty() {
+            self.pending.borrow_mut().clear();
+        }
     }
 }
 
