@@ -12,6 +12,8 @@
 //! alone), and its `byte_len`, `result` (input consumed, the format's checksum of the plain
 //! data) and `flags` are the compression stage's.
 
+use std::mem::{offset_of, size_of_val};
+
 use accelverbs_uapi::compress::CompressParams;
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::crypto::{ChainParams, CryptoParams, GCM_IV_LEN};
@@ -20,7 +22,7 @@ use zerocopy::IntoBytes;
 
 use super::compression::{COMPRESS, DECOMPRESS};
 use super::crypto::{DECRYPT, ENCRYPT};
-use super::{all_zero, Done, ExecContext, Failure, Operation};
+use super::{params_zero, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::Use;
 
 #[derive(Debug)]
@@ -57,7 +59,10 @@ impl Operation for Chain {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: ChainParams = zerocopy::transmute!(wqe.params);
-        if params.flags != 0 || params.stream != 0 || !all_zero(&params.reserved) {
+        if params.flags != 0
+            || params.stream != 0
+            || !params_zero(wqe, offset_of!(ChainParams, reserved), size_of_val(&params.reserved))
+        {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         // The key first, so a request that cannot be encrypted writes nothing.

@@ -13,11 +13,13 @@
 //! streams through them, and an XTS data unit cut by an entry boundary is gathered, run and
 //! scattered.
 
+use std::mem::{offset_of, size_of_val};
+
 use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MAX_DATA_UNIT, XTS_MIN_DATA_UNIT};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
-use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
+use super::{is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
 use crate::engines::pieces::{self, hits, overlap, Span, UserSpan};
 use crate::engines::sgl::SgList;
 use crate::hw::gcm_key::GcmKey;
@@ -185,7 +187,10 @@ impl Operation for Crypto {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: CryptoParams = zerocopy::transmute!(wqe.params);
-        if params.flags & !flags::KNOWN != 0 || params.reserved0 != 0 || !all_zero(&params.reserved) {
+        if params.flags & !flags::KNOWN != 0
+            || params.reserved0 != 0
+            || !params_zero(wqe, offset_of!(CryptoParams, reserved), size_of_val(&params.reserved))
+        {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let key = ctx.crypto_keys.resolve(params.key, ctx.pdn).map_err(|v| match v {
@@ -298,7 +303,7 @@ impl Crypto {
 
     /// AES-GCM: IV, AAD, tag.
     fn gcm(&self, aead: &GcmKey, params: &CryptoParams, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
-        if params.data_unit != 0 || !all_zero(&params.iv[GCM_IV_LEN..]) {
+        if params.data_unit != 0 || !params_zero(wqe, offset_of!(CryptoParams, iv) + GCM_IV_LEN, 16 - GCM_IV_LEN) {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let nonce: [u8; GCM_IV_LEN] = params.iv[..GCM_IV_LEN].try_into().expect("12 bytes");

@@ -3,13 +3,15 @@
 //! can be carried across requests. A SHA-256 can be carried too, its state in registered
 //! memory between requests (`digest_flags`).
 
+use std::mem::{offset_of, size_of_val};
+
 use crate::library;
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, DigestState, SHA256_BLOCK, SHA256_LEN};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 use zerocopy::IntoBytes;
 
-use super::{all_zero, is_zero_sge, Done, ExecContext, Failure, Operation};
+use super::{is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
 use crate::engines::pieces;
 use crate::hw::mr_table::{Resolved, Use};
 
@@ -30,7 +32,10 @@ impl Operation for Digest {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         let params: DigestParams = zerocopy::transmute!(wqe.params);
-        if params.flags & !digest_flags::KNOWN != 0 || !all_zero(&params.reserved0) || !all_zero(&params.reserved) {
+        if params.flags & !digest_flags::KNOWN != 0
+            || !params_zero(wqe, offset_of!(DigestParams, reserved0), size_of_val(&params.reserved0))
+            || !params_zero(wqe, offset_of!(DigestParams, reserved), size_of_val(&params.reserved))
+        {
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         let algorithm = DigestAlgorithm::try_from(params.algorithm).map_err(|_| Failure::malformed(VendorError::BadAlgorithm))?;
