@@ -57,6 +57,9 @@ impl Operation for Digest {
             })?),
             false => None,
         };
+        if algorithm == DigestAlgorithm::Crc32c {
+            return crc32c(params.seed, wqe, ctx);
+        }
         // An empty input may be a zero SGE (no region at all).
         let input = match is_zero_sge(&wqe.src) {
             true => None,
@@ -66,12 +69,6 @@ impl Operation for Digest {
         // pass's view keeps it registered: deregistration waits for the view); the request only reads it, and the
         // provider keeps mutable Rust references away from bytes a posted request reads.
         let data: &[u8] = input.as_ref().map_or(&[], |r| unsafe { std::slice::from_raw_parts(r.ptr, r.len) });
-        if algorithm == DigestAlgorithm::Crc32c {
-            if !is_zero_sge(&wqe.dst) {
-                return Err(Failure::malformed(VendorError::ReservedNonzero));
-            }
-            return Ok(Done::ok(0, u64::from(library::crc32c(params.seed, data))));
-        }
         if in_parts {
             return in_parts_sha256(params.flags, wqe, ctx, input.as_ref(), data);
         }
@@ -92,6 +89,27 @@ impl Operation for Digest {
         unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), out.ptr, SHA256_LEN) };
         Ok(Done::ok(SHA256_LEN as u32, 0))
     }
+}
+
+/// CRC32C of the input (an empty one may be a zero SGE), continuing from `seed`, into the
+/// completion; `dst` must be a zero SGE. Its own path: the range is resolved and read in one
+/// place rather than kept as an `Option` the other algorithms share, whose moves through the
+/// stack stalled on the stores that built it.
+fn crc32c(seed: u32, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
+    let crc = match is_zero_sge(&wqe.src) {
+        true => library::crc32c(seed, &[]),
+        false => {
+            let input = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
+            // SAFETY: the range was resolved inside a live, pinned MR of the QP's PD (the pass's
+            // view keeps it registered); the request only reads it, and the provider keeps
+            // mutable Rust references away from bytes a posted request reads.
+            library::crc32c(seed, unsafe { std::slice::from_raw_parts(input.ptr, input.len) })
+        }
+    };
+    if !is_zero_sge(&wqe.dst) {
+        return Err(Failure::malformed(VendorError::ReservedNonzero));
+    }
+    Ok(Done::ok(0, u64::from(crc)))
 }
 
 /// Whether two resolved ranges share a byte of the application's memory (where memory is
