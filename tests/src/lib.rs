@@ -2,6 +2,7 @@
 //! resources (context, PD), then traffic resources (CQ, QP, MRs).
 
 pub mod daemon;
+pub mod engine_threads;
 pub mod headers;
 pub mod memory_scan;
 pub mod openssl;

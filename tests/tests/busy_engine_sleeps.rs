@@ -7,23 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use accelverbs::{Access, Compress, ExecPolicy, Format, Nop, QpInit};
+use accelverbs_tests::engine_threads::engine_cpu_ticks;
 use accelverbs_tests::{pattern, Base};
-
-/// The engine threads' CPU time (user + system), in clock ticks.
-fn engine_cpu_ticks() -> u64 {
-    let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("accelsim-eng") {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split_whitespace().collect();
-        // utime and stime, fields 14 and 15 of stat: 11 and 12 after the state.
-        total += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    }
-    total
-}
 
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: a plain query.

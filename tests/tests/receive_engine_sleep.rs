@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use accelverbs::{Access, ExecPolicy, QpInit, QpState, QpType, Recv};
+use accelverbs_tests::engine_threads::engine_cpu_ticks;
 use accelverbs_tests::Base;
 
 fn engine_states() -> Vec<char> {
@@ -20,22 +21,6 @@ fn engine_states() -> Vec<char> {
         }
     }
     states
-}
-
-fn engine_cpu_ticks() -> u64 {
-    let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("accelsim-eng") {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let rest = stat.rsplit_once(") ").unwrap().1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime, stime are fields 14, 15 (1-based) => index 11, 12 after the state field.
-        total += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    }
-    total
 }
 
 fn wait_for_engine_sleep(what: &str) {
