@@ -21,6 +21,7 @@ use crate::pd::PdInner;
 use crate::post::lists::ListArea;
 use crate::post::{ListWriter, PostBatch, Recv, WorkRequest};
 use crate::{Cq, Error, Pd, PostError};
+use accelverbs_uapi::cache_hint::prefetch_for_write;
 use accelverbs_uapi::shared::SharedU32;
 
 /// Deepest send queue the provider creates: a region counts its requests in flight on one QP
@@ -30,6 +31,10 @@ pub(crate) const MAX_DEPTH: u32 = 1 << 15;
 /// Process-wide QP serials, which regions record as their current borrower. Never reused: a
 /// reused serial could let a new QP into a region an old one still uses.
 static NEXT_SERIAL: AtomicU32 = AtomicU32::new(1);
+
+/// How many slots ahead of the one it writes the poster asks for a slot's lines: far enough
+/// that the device's core has handed them back by the time the WQE is written there.
+const WRITE_AHEAD: u32 = 8;
 
 /// The verbs type a QP is created as. Both run every opcode the device has: the device answers
 /// its own RDMA, so an RC QP is connected in loopback and needs no peer.
@@ -532,6 +537,15 @@ impl Qp {
         // reads it again only after we publish a producer index covering it, and nothing else
         // references the ring's bytes. Encoded in place, from zero, with no copy.
         let wqe = unsafe { &mut *self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>() };
+        // A slot the device may still read is left where it is: taking it would make the
+        // device fetch it back.
+        let ahead = index.wrapping_add(WRITE_AHEAD);
+        if ahead.wrapping_sub(self.retired_snapshot) < self.capacity() {
+            let slot = self.inner.ring.as_ptr().wrapping_add((ahead & mask) as usize * WQE_SIZE);
+            for line in (0..WQE_SIZE).step_by(64) {
+                prefetch_for_write(slot.wrapping_add(line));
+            }
+        }
         *wqe = Wqe::default();
         wr.encode(wqe, &mut ListWriter { area, index });
         // SAFETY: we are the QP's one poster (`&mut self`), `index` is at or past the published

@@ -16,6 +16,7 @@ extern crate std;
 mod layout;
 
 pub mod async_event;
+pub mod cache_hint;
 pub mod caps;
 pub mod cmd;
 pub mod compress;

@@ -21,15 +21,18 @@ impl SharedU32 {
         Self(ptr.cast::<AtomicU32>())
     }
 
+    #[inline]
     fn word(&self) -> &AtomicU32 {
         // SAFETY: aligned and valid while the view is used (`new`'s contract).
         unsafe { &*self.0 }
     }
 
+    #[inline]
     pub fn load(&self, order: Ordering) -> u32 {
         self.word().load(order)
     }
 
+    #[inline]
     pub fn store(&self, value: u32, order: Ordering) {
         self.word().store(value, order)
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use accelverbs_kernel_abi::{HwCq, PinnedMemory};
+use accelverbs_uapi::cache_hint::prefetch_for_write;
 use accelverbs_uapi::cqe::{owner_bit_for, Cqe, CqeStatus, CQE_OWNER_OFFSET, CQE_SIZE};
 use accelverbs_uapi::doorbell::CqDoorbellRecord;
 use accelverbs_uapi::wqe::flags as wqe_flags;
@@ -87,6 +88,19 @@ impl SoftCq {
     pub fn free_slots(&self) -> u32 {
         let used = self.producer.load(Ordering::Acquire).wrapping_sub(self.consumer.load(Ordering::Acquire));
         self.size().saturating_sub(used)
+    }
+
+    /// Starts taking the lines of the next `count` slots for writing (at most the ring): a
+    /// hint for an engine about to run that many WQEs, so the application's core hands the
+    /// lines over while the work runs, not when the completions are written.
+    pub fn prepare_slots(&self, count: u32) {
+        let first = self.producer.load(Ordering::Relaxed);
+        let mask = self.size() - 1;
+        let per_line = (64 / CQE_SIZE) as u32;
+        for line in (0..count.min(self.size())).step_by(per_line as usize) {
+            let index = first.wrapping_add(line) & mask;
+            prefetch_for_write(self.ring.wrapping_add(index as usize * CQE_SIZE));
+        }
     }
 
     /// Writes `cqes` to consecutive slots, or nothing if they do not all fit.

@@ -359,6 +359,10 @@ impl SoftQp {
             Err(Progress::Idle) => return receives,
             Err(progress) => return progress,
         };
+        if runner == Runner::Engine {
+            // The inline poster just read these slots on this very core.
+            self.cq.prepare_slots(take as u32);
+        }
         let mut cqes = std::mem::take(&mut private.pass_cqes);
         cqes.reserve(PASS_BUDGET);
         self.run_window(runner, take, &mut private, &mut cqes);
