@@ -3,7 +3,7 @@
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
-use super::{no_params_or_aux, Done, ExecContext, Failure, Operation};
+use super::{in_place, no_params_or_aux, Done, ExecContext, Failure, Operation};
 use crate::hw::mr_table::{Resolved, Use};
 
 #[derive(Debug)]
@@ -20,9 +20,10 @@ impl Operation for Copy {
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
         no_params_or_aux(wqe)?;
-        let from = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
-        let to = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
-        copy_resolved(&from, &to, Failure::length(VendorError::DestinationTooSmall))
+        let from = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read);
+        let from = in_place(&from)?;
+        let to = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write);
+        copy_resolved(from, in_place(&to)?, Failure::length(VendorError::DestinationTooSmall))
     }
 }
 

@@ -19,7 +19,7 @@ use accelverbs_uapi::cqe::{CqeStatus, VendorError};
 use accelverbs_uapi::crypto::{flags, CryptoParams, GCM_IV_LEN, GCM_TAG_LEN, XTS_MAX_DATA_UNIT, XTS_MIN_DATA_UNIT};
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 
-use super::{is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
+use super::{in_place, in_place_mut, is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
 use crate::engines::pieces::{self, hits, overlap, Span, UserSpan};
 use crate::engines::sgl::SgList;
 use crate::hw::gcm_key::GcmKey;
@@ -333,14 +333,16 @@ impl Crypto {
     /// AES-GCM with one range a side, the common case: resolved and checked without the
     /// lists' machinery (a quarter of a 4 KiB request's cost beyond the library's, inline).
     fn gcm_ranges(&self, aead: &GcmKey, nonce: &[u8; GCM_IV_LEN], wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
-        let src = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
-        let mut dst = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write).map_err(Failure::protection)?;
+        let src = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read);
+        let src = in_place(&src)?;
+        let mut dst = ctx.mrs.resolve(&wqe.dst, ctx.pdn, Use::Write);
+        let dst = in_place_mut(&mut dst)?;
         if dst.len < src.len {
             return Err(Failure::length(VendorError::DestinationTooSmall));
         }
         let aux = GcmAux::resolve(wqe, ctx, self.encrypts())?;
         let len = src.len;
-        if aux.overlaps(&[(dst.user, len)], std::iter::once(user_span(&src))) {
+        if aux.overlaps(&[(dst.user, len)], std::iter::once(user_span(src))) {
             return Err(Failure::malformed(VendorError::Overlap));
         }
         // As in `gcm`: only the data's bytes of a copied output go back, not a tag past them.
@@ -351,7 +353,7 @@ impl Crypto {
         // the output nor each other (checked above), a shifted output over the input is read
         // from a copy (`input_for`), and the provider keeps Rust references off bytes a posted
         // request names.
-        let outcome = unsafe { self.gcm_one_shot(aead, nonce, aux.aad_bytes(), &src, out, aux.tag.ptr) };
+        let outcome = unsafe { self.gcm_one_shot(aead, nonce, aux.aad_bytes(), src, out, aux.tag.ptr) };
         self.gcm_done(outcome, &[out], len)
     }
 

@@ -11,7 +11,7 @@ use accelverbs_uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, Diges
 use accelverbs_uapi::wqe::{Opcode, Wqe};
 use zerocopy::IntoBytes;
 
-use super::{is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
+use super::{in_place, is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
 use crate::engines::pieces;
 use crate::hw::mr_table::{Resolved, Use};
 
@@ -99,7 +99,9 @@ fn crc32c(seed: u32, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> 
     let crc = match is_zero_sge(&wqe.src) {
         true => library::crc32c(seed, &[]),
         false => {
-            let input = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read).map_err(Failure::protection)?;
+            // Borrowed where it was returned (`in_place`), not moved out.
+            let input = ctx.mrs.resolve(&wqe.src, ctx.pdn, Use::Read);
+            let input = in_place(&input)?;
             // SAFETY: the range was resolved inside a live, pinned MR of the QP's PD (the pass's
             // view keeps it registered); the request only reads it, and the provider keeps
             // mutable Rust references away from bytes a posted request reads.
