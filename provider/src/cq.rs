@@ -219,6 +219,7 @@ impl<B> Cq<B> {
 ///
 /// # Safety
 /// `slot` is 8-byte aligned and readable for `CQE_SIZE` bytes, which nothing writes meanwhile.
+#[inline] // into `poll_ring`, which is generic: instantiated in the application's crate
 unsafe fn read_cqe(slot: *const u8) -> Cqe {
     let words = slot.cast::<u64>();
     let mut copy = [0u64; CQE_SIZE / 8];

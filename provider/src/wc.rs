@@ -51,6 +51,7 @@ impl WorkCompletion {
         (self.is_receive() && self.is_success()).then_some(self.result as u32)
     }
 
+    #[inline] // into `Cq::poll_ring`, generic and so instantiated in the application's crate
     pub(crate) fn from_cqe(cqe: &Cqe) -> Self {
         // Almost every completion is a success without a vendor code: decoded without the
         // two table lookups.
