@@ -143,9 +143,8 @@ impl Regions {
     }
 
     /// Also holds `stream`.
-    pub(crate) fn with_stream(mut self, stream: Option<Arc<StreamInner>>) -> Self {
+    pub(crate) fn hold_stream(&mut self, stream: Option<Arc<StreamInner>>) {
         self.stream = stream;
-        self
     }
 
     /// Also holds `key`.
@@ -170,6 +169,19 @@ impl Regions {
             && self.inline.iter().zip(uses).all(|(held, &(mr, access))| held.as_ref().is_some_and(|u| u.covers(mr, access)))
     }
 
+    /// Holds `regions`, holding nothing before (a WQE's slot as `lend` finds it).
+    pub(crate) fn put(&mut self, regions: Regions) {
+        debug_assert!(self.is_vacant());
+        // Written over rather than assigned: what a vacant value would drop is nothing, and
+        // checking that costs about what the move itself does.
+        std::mem::forget(std::mem::replace(self, regions));
+    }
+
+    /// Takes everything `from` holds (the WQE staged before), holding nothing before.
+    pub(crate) fn take_all(&mut self, from: &mut Regions) {
+        self.put(std::mem::take(from));
+    }
+
     /// Whether a use of `mr` kept inline here covers `access` (a write covers a read).
     pub(crate) fn holds(&self, mr: &Arc<MrShared>, access: DeviceAccess) -> bool {
         self.inline.iter().flatten().any(|u| u.covers(mr, access))
@@ -187,6 +199,8 @@ impl Regions {
 }
 
 impl SlotValue for Regions {
+    // Inline: a request naming nothing (a NOP) then checks it in a few instructions.
+    #[inline]
     fn is_vacant(&self) -> bool {
         // Every field named: one added later does not compile here until it is, so a vacant
         // value never owns a hold (`SlotRing::fill` forgets it).
@@ -238,7 +252,35 @@ impl InFlight {
         unsafe { self.slots.fill(index, regions) }
     }
 
-    /// Runs `change` on the regions of the WQE written at `index` but not published.
+    /// Lets `fill` hold the regions of the WQE written at `index` in place; on an error, what it
+    /// held is let go. The poster then calls [`InFlight::seal`] for the slot before it
+    /// publishes it, once the WQE after it took what it takes from it.
+    ///
+    /// # Safety
+    /// As [`SlotRing::fill_with`]: only the QP's poster, for a free slot at or past the
+    /// published count.
+    #[inline]
+    pub unsafe fn fill_with(
+        &self,
+        index: u32,
+        fill: impl FnOnce(&mut Regions) -> Result<(), PostError>,
+    ) -> Result<(), PostError> {
+        // SAFETY: the caller's contract is `SlotRing::fill_with`'s.
+        unsafe { self.slots.fill_with(index, fill) }
+    }
+
+    /// Lets retirers find the regions of the WQE written at `index` (filled by
+    /// [`InFlight::fill_with`]), which nothing changes after this.
+    ///
+    /// # Safety
+    /// As [`SlotRing::seal`]: only the QP's poster, for an index at or past the published count.
+    #[inline]
+    pub unsafe fn seal(&self, index: u32) {
+        // SAFETY: the caller's contract is `SlotRing::seal`'s.
+        unsafe { self.slots.seal(index) }
+    }
+
+    /// Runs `change` on the regions of the WQE written at `index` but not published nor sealed.
     ///
     /// # Safety
     /// As [`SlotRing::with_staged`]: only the QP's poster, for an index at or past the

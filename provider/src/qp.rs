@@ -519,17 +519,25 @@ impl Qp {
             self.list_area()?;
         }
         // The regions last of what can fail, so a busy one leaves nothing written and nothing
-        // moved from the WQE staged before (`Borrower::previous`).
+        // moved from the WQE staged before (`Borrower::previous`). They are held in the slot
+        // itself, which the retirers reach only once it is published.
         let borrower = Borrower::new(self.serial, &self.inner.ctx);
-        let regions = match ahead {
-            0 => wr.regions(borrower)?,
-            // SAFETY: we are the QP's one poster (`&mut self`) and the slot before is staged:
-            // at or past the published count; its regions are reached only through the
-            // borrower, for this one call.
-            _ => unsafe {
-                self.inner.in_flight.with_staged(index.wrapping_sub(1), |previous| wr.regions(borrower.after(previous)))
-            }?,
-        };
+        let in_flight = &self.inner.in_flight;
+        // SAFETY: we are the QP's one poster (`&mut self`), `index` is at or past the published
+        // count and its slot is free (checked above). The slot before, when `ahead` is not 0, is
+        // staged: at or past the published count too; its regions are reached only through the
+        // borrower, for the one `regions` call, and then sealed.
+        unsafe {
+            in_flight.fill_with(index, |held| match ahead {
+                0 => wr.regions(borrower, held),
+                _ => in_flight.with_staged(index.wrapping_sub(1), |previous| wr.regions(borrower.after(previous), held)),
+            })?;
+            // The WQE before is final now (nothing takes from it any more): the retirers may
+            // look inside. This one is sealed by the next, or when published.
+            if ahead > 0 {
+                in_flight.seal(index.wrapping_sub(1));
+            }
+        }
         let area = self.lists.as_ref().filter(|_| wr.gathers());
         let mask = self.capacity() - 1;
         // SAFETY: the slot is inside the ring (index masked to its size, the ring page aligned,
@@ -548,9 +556,6 @@ impl Qp {
         }
         *wqe = Wqe::default();
         wr.encode(wqe, &mut ListWriter { area, index });
-        // SAFETY: we are the QP's one poster (`&mut self`), `index` is at or past the published
-        // count and its slot is free (checked above).
-        unsafe { self.inner.in_flight.fill(index, regions) };
         Ok(())
     }
 
@@ -564,8 +569,13 @@ impl Qp {
         Ok(self.lists.insert(area))
     }
 
-    /// Publishes `count` written WQEs and gets them executed according to the policy.
+    /// Publishes `count` (at least one) written WQEs and gets them executed according to the
+    /// policy.
     fn publish(&mut self, count: u32, bytes: u64) {
+        debug_assert!(count > 0);
+        // SAFETY: we are the QP's one poster (`&mut self`), and the last WQE staged is past
+        // the published count; every WQE before it was sealed when the next was written.
+        unsafe { self.inner.in_flight.seal(self.producer.wrapping_add(count).wrapping_sub(1)) };
         self.producer = self.producer.wrapping_add(count);
         self.inner.in_flight.publish(self.producer);
         publish_producer(&self.db_producer, self.producer);

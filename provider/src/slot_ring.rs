@@ -14,6 +14,12 @@
 //! the poster reads `retired` (acquire) before it reuses a slot. Retirers exclude each other
 //! with a try-lock: one that finds it taken leaves the work to the holder. `loom_tests` below
 //! checks the model.
+//!
+//! Most slots stay vacant (a NOP names nothing; a batch over the same regions holds them in its
+//! last WQE only), so a retirer looks inside only the slots the poster marked: per line of
+//! slots, the poster stores the index of the last slot in it that holds a value once the slot
+//! is final (see [`SlotRing::seal`]), before it publishes the slot, and a retirer skips the
+//! line's slots past that mark.
 
 use crate::sync::{spin_loop, AtomicBool, AtomicU32, Ordering, UnsafeCell};
 
@@ -26,6 +32,7 @@ pub(crate) trait SlotValue: Default {
 }
 
 impl<T> SlotValue for Option<T> {
+    #[inline]
     fn is_vacant(&self) -> bool {
         self.is_none()
     }
@@ -35,6 +42,7 @@ impl<T, const N: usize> SlotValue for [Option<T>; N]
 where
     [Option<T>; N]: Default,
 {
+    #[inline]
     fn is_vacant(&self) -> bool {
         self.iter().all(Option::is_none)
     }
@@ -50,6 +58,16 @@ const SLOTS_PER_LINE: u32 = 4;
 #[repr(align(128))]
 struct SlotLine<T>([UnsafeCell<T>; SLOTS_PER_LINE as usize]);
 
+/// Slot lines per [`HeldMarks`].
+const MARKS_PER_GROUP: usize = 32;
+
+/// For each of `MARKS_PER_GROUP` slot lines, the free-running index of the last slot in it the
+/// poster marked as holding a value ([`SlotRing::fill`], [`SlotRing::seal`]). Written by the
+/// poster only; on lines of their own, as [`SlotLine`] is.
+#[derive(Debug)]
+#[repr(align(128))]
+struct HeldMarks([AtomicU32; MARKS_PER_GROUP]);
+
 /// The `retiring` flag, held: released on drop, so a panic while emptying (a region's drop)
 /// cannot leave every later retire spinning.
 struct RetiringHeld<'a>(&'a AtomicBool);
@@ -64,6 +82,8 @@ impl Drop for RetiringHeld<'_> {
 #[repr(align(128))]
 pub(crate) struct SlotRing<T> {
     slots: Box<[SlotLine<T>]>,
+    /// Per slot line, where the retirer may find held values (module docs).
+    last_held: Box<[HeldMarks]>,
     mask: u32,
     /// Free-running count of slots the poster published; those below are the retirers'.
     published: AtomicU32,
@@ -82,8 +102,11 @@ impl<T: SlotValue> SlotRing<T> {
     pub fn new(depth: u32) -> Self {
         debug_assert!(depth.is_power_of_two());
         let lines = depth.div_ceil(SLOTS_PER_LINE);
+        // Marked one before index 0: nothing held before the first fill.
+        let unmarked = || HeldMarks(std::array::from_fn(|_| AtomicU32::new(u32::MAX)));
         Self {
             slots: (0..lines).map(|_| SlotLine(std::array::from_fn(|_| UnsafeCell::new(T::default())))).collect(),
+            last_held: (0..(lines as usize).div_ceil(MARKS_PER_GROUP)).map(|_| unmarked()).collect(),
             mask: depth - 1,
             published: AtomicU32::new(0),
             retired: AtomicU32::new(0),
@@ -98,6 +121,21 @@ impl<T: SlotValue> SlotRing<T> {
     fn slot(&self, index: u32) -> &UnsafeCell<T> {
         let i = index & self.mask;
         &self.slots[(i / SLOTS_PER_LINE) as usize].0[(i % SLOTS_PER_LINE) as usize]
+    }
+
+    /// The mark of the slot line holding free-running `index`.
+    fn last_held(&self, index: u32) -> &AtomicU32 {
+        let line = ((index & self.mask) / SLOTS_PER_LINE) as usize;
+        &self.last_held[line / MARKS_PER_GROUP].0[line % MARKS_PER_GROUP]
+    }
+
+    /// Marks the slot of free-running `index`, the poster's and final, as holding a value.
+    fn mark_held(&self, index: u32) {
+        // Relaxed: a retirer reads the mark only for slots below `published`, whose release (in
+        // `publish`, which the poster calls after this) carries it. A mark stored later is of a
+        // later slot while this one holds its value: the poster marks in index order, and what
+        // it marks again after abandoning a batch lies past everything published.
+        self.last_held(index).store(index, Ordering::Relaxed);
     }
 
     /// Whether the slot for free-running `index` is empty and the poster's to fill.
@@ -124,6 +162,42 @@ impl<T: SlotValue> SlotRing<T> {
             debug_assert!((*slot).is_vacant());
             std::ptr::write(slot, value)
         });
+        self.mark_held(index);
+    }
+
+    /// Lets `fill` write the value of the slot of free-running `index` in place (it finds the
+    /// slot vacant). What it leaves there on an error or a panic is dropped, so the slot is
+    /// vacant again, as if the value had never reached it. The slot is not marked: the poster
+    /// calls [`SlotRing::seal`] for it once nothing changes it any more.
+    ///
+    /// # Safety
+    /// As [`SlotRing::fill`].
+    #[inline]
+    pub unsafe fn fill_with<E>(&self, index: u32, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
+        self.slot(index).with_mut(|slot| {
+            // SAFETY: the slot is the poster's (caller's contract), as in `fill`; the reference
+            // does not outlive this call.
+            let mut filling = Filling { slot: unsafe { &mut *slot }, filled: false };
+            let result = fill(&mut *filling.slot);
+            filling.filled = result.is_ok();
+            result
+        })
+    }
+
+    /// Marks the slot of free-running `index`, filled by [`SlotRing::fill_with`] and changed
+    /// by nothing after this, if it holds a value, so that a retirer empties it. Marking only
+    /// final slots keeps the marks off the slots a batch emptied into the WQE after them. A
+    /// slot published unsealed would keep its value until [`SlotRing::discard`]: a leak, not
+    /// a hazard.
+    ///
+    /// # Safety
+    /// As [`SlotRing::fill`]: only the poster, for an index at or past the last one published.
+    #[inline]
+    pub unsafe fn seal(&self, index: u32) {
+        // SAFETY: the slot is the poster's (caller's contract), as in `fill`.
+        if !self.slot(index).with_mut(|slot| unsafe { (*slot).is_vacant() }) {
+            self.mark_held(index);
+        }
     }
 
     /// Empties the slot of free-running `index`, filled but never published (an abandoned
@@ -138,7 +212,7 @@ impl<T: SlotValue> SlotRing<T> {
     }
 
     /// Runs `change` on the value in the slot of free-running `index`, filled but not yet
-    /// published (the poster moves what the WQE before a new one holds).
+    /// published nor sealed (the poster moves what the WQE before a new one holds).
     ///
     /// # Safety
     /// As [`SlotRing::fill`]: only the poster, for an index at or past the last one published.
@@ -169,7 +243,7 @@ impl<T: SlotValue> SlotRing<T> {
                 let published = self.published.load(Ordering::Acquire);
                 // An index outside [retired, published] (a reset in progress) proves nothing.
                 let end = if consumed.wrapping_sub(start) <= published.wrapping_sub(start) { consumed } else { start };
-                self.empty(start, end);
+                self.empty_marked(start, end);
                 self.retired.store(end, Ordering::Release);
                 return end;
             }
@@ -191,20 +265,62 @@ impl<T: SlotValue> SlotRing<T> {
         }
         let _held = RetiringHeld(&self.retiring);
         let start = self.retired.load(Ordering::Relaxed);
-        self.empty(start, start.wrapping_add(self.depth()));
+        // Every slot, marked or not: the poster calls this, and may have filled slots it did
+        // not publish.
+        self.empty(start, self.depth());
         self.published.store(base, Ordering::Release);
         self.retired.store(base, Ordering::Release);
     }
 
-    /// Empties slots `start..end` (free-running, at most one ring). Caller holds `retiring`.
-    fn empty(&self, start: u32, end: u32) {
-        for i in 0..end.wrapping_sub(start).min(self.depth()) {
+    /// Empties those of slots `start..end` (free-running, at most one ring) that their lines'
+    /// marks say may hold a value. Caller holds `retiring` and read `published` (acquire) at or
+    /// past `end`.
+    fn empty_marked(&self, start: u32, end: u32) {
+        let line_slots = SLOTS_PER_LINE.min(self.depth());
+        let mut index = start;
+        let mut left = end.wrapping_sub(start).min(self.depth());
+        while left > 0 {
+            let in_line = (line_slots - (index & self.mask) % line_slots).min(left);
+            // Relaxed: `published`, acquired at or past `end`, carries the mark of every slot
+            // below it; a newer mark is of a later slot (`mark_held`) and only widens the scan.
+            let last = self.last_held(index).load(Ordering::Relaxed);
+            // Signed: a mark behind `index` is from before these slots were filled (an earlier
+            // lap, or the initial one); one far behind may read as ahead, which costs a scan.
+            let ahead = last.wrapping_sub(index) as i32;
+            if ahead >= 0 {
+                self.empty(index, in_line.min(ahead as u32 + 1));
+            }
+            index = index.wrapping_add(in_line);
+            left -= in_line;
+        }
+    }
+
+    /// Empties the `count` slots from free-running `start` (at most one ring). Caller holds
+    /// `retiring`.
+    fn empty(&self, start: u32, count: u32) {
+        for i in 0..count.min(self.depth()) {
             let slot = self.slot(start.wrapping_add(i));
             // SAFETY: the slot is below `published` (acquired by the caller) and at or past
             // `retired`, so it belongs to the holder of `retiring`, which the caller is; or the
             // caller is `discard`, called by the poster itself, which fills no slot meanwhile.
             let old = slot.with_mut(|p| unsafe { (!(*p).is_vacant()).then(|| std::mem::take(&mut *p)) });
             drop(old);
+        }
+    }
+}
+
+/// A slot being filled in place ([`SlotRing::fill_with`]): emptied on drop if filling failed
+/// or panicked.
+struct Filling<'a, T: SlotValue> {
+    slot: &'a mut T,
+    filled: bool,
+}
+
+impl<T: SlotValue> Drop for Filling<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.filled {
+            drop(std::mem::take(self.slot));
         }
     }
 }
@@ -238,6 +354,73 @@ mod tests {
         ring.discard(0);
         assert_eq!(Arc::strong_count(&token), 1);
         assert!(ring.is_free(0) && ring.is_free(3) && !ring.is_free(4));
+    }
+
+    /// Batches as the QP posts them: the first WQE of a batch takes a hold, each later one
+    /// takes it from the WQE before (`fill_with` and `with_staged`), every slot is sealed once
+    /// final; some batches are all NOPs, which hold nothing. Over many laps of the ring, a
+    /// retire lets go of exactly the holds of the batches whose last WQE was consumed.
+    #[test]
+    fn holds_moved_along_a_batch_are_let_go_from_its_last_slot() {
+        let ring = SlotRing::<Option<Arc<()>>>::new(8);
+        // (index of the batch's last WQE, its hold)
+        let mut live: Vec<(u32, Arc<()>)> = Vec::new();
+        let mut next = 0u32;
+        for batch in 0..300u32 {
+            // 1 to 6 WQEs (with the 2 the device is behind, at most the ring), starting
+            // anywhere in a slot line.
+            let len = batch % 6 + 1;
+            let hold = (batch % 5 != 0).then(|| Arc::new(()));
+            for ahead in 0..len {
+                let index = next + ahead;
+                assert!(ring.is_free(index));
+                // SAFETY: the one poster, for free slots past the published count, in order;
+                // the slot before is staged and reached only here, then sealed.
+                unsafe {
+                    ring.fill_with(index, |slot| -> Result<(), ()> {
+                        *slot = match ahead {
+                            0 => hold.clone(),
+                            _ => ring.with_staged(index - 1, Option::take),
+                        };
+                        Ok(())
+                    })
+                    .unwrap();
+                    if ahead > 0 {
+                        ring.seal(index - 1);
+                    }
+                }
+            }
+            next += len;
+            // SAFETY: as above, for the batch's last WQE.
+            unsafe { ring.seal(next - 1) };
+            ring.publish(next);
+            live.extend(hold.map(|hold| (next - 1, hold)));
+            // The device is two WQEs behind.
+            let consumed = next.saturating_sub(2).max(ring.retired.load(Ordering::Relaxed));
+            assert_eq!(ring.retire(|| consumed), consumed);
+            for (last, hold) in &live {
+                assert_eq!(Arc::strong_count(hold) == 1, *last < consumed, "batch ending at {last}, consumed {consumed}");
+            }
+            live.retain(|(_, hold)| Arc::strong_count(hold) > 1);
+        }
+        ring.discard(0);
+        assert!(live.iter().all(|(_, hold)| Arc::strong_count(hold) == 1), "discard lets go of the rest");
+    }
+
+    /// A failed fill leaves the slot vacant: what it held is let go.
+    #[test]
+    fn a_failed_fill_lets_go_of_what_it_held() {
+        let ring = SlotRing::<Option<Arc<()>>>::new(4);
+        let token = Arc::new(());
+        // SAFETY: the one poster, for a free slot at the published count.
+        let failed = unsafe {
+            ring.fill_with(0, |slot| {
+                *slot = Some(Arc::clone(&token));
+                Err(())
+            })
+        };
+        assert!(failed.is_err());
+        assert_eq!(Arc::strong_count(&token), 1);
     }
 
     /// The protocol with real threads (the loom model explores it exhaustively; this runs
@@ -343,6 +526,81 @@ mod loom_tests {
             device.join().unwrap();
             assert_eq!(ring.retire(|| consumed.load(Ordering::Acquire)), WQES);
             assert_eq!(dropped.load(Ordering::Relaxed), WQES, "a slot was dropped twice or never");
+        });
+    }
+
+    /// As above, with WQEs 0 and 1 posted as one batch whose second WQE takes the first's hold
+    /// (`fill_with`, `with_staged`, `seal`), so slot 0 is published vacant and skipped by its
+    /// line's mark, then WQE 2 in slot 0 again: the marks lead every retirer to every hold,
+    /// whichever lap it reads them in.
+    #[test]
+    fn holds_moved_along_a_batch_are_found_by_the_marks() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            const WQES: u32 = 3;
+            let ring = Arc::new(SlotRing::<Held>::new(2));
+            let consumed = Arc::new(AtomicU32::new(0));
+            let doorbell = Arc::new(AtomicU32::new(0));
+            let dropped = Arc::new(AtomicU32::new(0));
+            let device = {
+                let (consumed, doorbell) = (Arc::clone(&consumed), Arc::clone(&doorbell));
+                loom::thread::spawn(move || {
+                    for i in 0..WQES {
+                        while doorbell.load(Ordering::Acquire) <= i {
+                            loom::thread::yield_now();
+                        }
+                        consumed.store(i + 1, Ordering::Release);
+                    }
+                })
+            };
+            let poster = {
+                let (ring, consumed, doorbell, dropped) =
+                    (Arc::clone(&ring), Arc::clone(&consumed), Arc::clone(&doorbell), Arc::clone(&dropped));
+                loom::thread::spawn(move || {
+                    let held = |i: u32| Held(Some((i, Arc::clone(&consumed), Arc::clone(&dropped))));
+                    // SAFETY: the one poster, filling free slots 0 and 1 of a fresh ring in
+                    // order; slot 0 is staged while slot 1 takes from it, then sealed.
+                    unsafe {
+                        ring.fill_with(0, |slot| -> Result<(), ()> {
+                            *slot = held(0);
+                            Ok(())
+                        })
+                        .unwrap();
+                        ring.fill_with(1, |slot| -> Result<(), ()> {
+                            *slot = ring.with_staged(0, std::mem::take);
+                            Ok(())
+                        })
+                        .unwrap();
+                        ring.seal(0);
+                        ring.seal(1);
+                    }
+                    ring.publish(2);
+                    doorbell.store(2, Ordering::Release);
+                    while !ring.is_free(2) {
+                        ring.retire(|| consumed.load(Ordering::Acquire));
+                        loom::thread::yield_now();
+                    }
+                    // SAFETY: the one poster, filling index 2 after is_free(2).
+                    unsafe {
+                        ring.fill_with(2, |slot| -> Result<(), ()> {
+                            *slot = held(2);
+                            Ok(())
+                        })
+                        .unwrap();
+                        ring.seal(2);
+                    }
+                    ring.publish(3);
+                    doorbell.store(3, Ordering::Release);
+                })
+            };
+            let seen = consumed.load(Ordering::Acquire);
+            let retired = ring.retire(|| consumed.load(Ordering::Acquire));
+            assert!(retired >= seen, "retire returned before covering what the caller saw");
+            poster.join().unwrap();
+            device.join().unwrap();
+            assert_eq!(ring.retire(|| consumed.load(Ordering::Acquire)), WQES);
+            assert_eq!(dropped.load(Ordering::Relaxed), 2, "a hold was dropped twice or never");
         });
     }
 }

@@ -62,7 +62,7 @@ impl<'a> Request<'a> {
         self.input.is_list() || self.output.is_list()
     }
 
-    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
+    fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
         self.input.check_count()?;
         self.output.check_count()?;
         if self.stream.is_some_and(|s| !s.belongs_to(qp.ctx)) {
@@ -71,12 +71,16 @@ impl<'a> Request<'a> {
         let stream = self.stream.cloned();
         if let (Side::One(_, src), Side::One(_, dst)) = (&self.input, &self.output) {
             // The common case, with nothing to allocate.
-            return Ok(lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], None, qp)?.with_stream(stream));
+            lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], None, qp, held)?;
+            held.hold_stream(stream);
+            return Ok(());
         }
         let inputs = self.input.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
         let outputs = self.output.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
         let named: Vec<_> = inputs.chain(outputs).collect();
-        Ok(lend(&named, None, qp)?.with_stream(stream))
+        lend(&named, None, qp, held)?;
+        held.hold_stream(stream);
+        Ok(())
     }
 }
 
@@ -150,8 +154,8 @@ macro_rules! codec_request {
                 self.request.gathers()
             }
 
-            fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
-                self.request.regions(qp)
+            fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
+                self.request.regions(qp, held)
             }
         }
     };

@@ -78,11 +78,11 @@ impl sealed::Encode for Copy<'_> {
         u64::from(self.src.length)
     }
 
-    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
+    fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
         match self.regions {
             // One region is counted once, as written (a copy within it).
-            Some((src, dst)) => lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], None, qp),
-            None => Ok(Regions::default()),
+            Some((src, dst)) => lend(&[(src, DeviceAccess::Read), (dst, DeviceAccess::Write)], None, qp, held),
+            None => Ok(()),
         }
     }
 }

@@ -100,7 +100,7 @@ impl<'a> Request<'a> {
         wqe.aux[1] = self.tag.map_or(Sge::default(), |t| t.0);
     }
 
-    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
+    fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
         if !self.key.inner.belongs_to(qp.ctx) {
             return Err(PostError::WrongContext);
         }
@@ -119,12 +119,12 @@ impl<'a> Request<'a> {
                 named[n] = used;
                 n += 1;
             }
-            return lend(&named[..n], Some(key), qp);
+            return lend(&named[..n], Some(key), qp, held);
         }
         let inputs = self.src.regions().iter().map(|&mr| (mr, DeviceAccess::Read));
         let outputs = self.dst.regions().iter().map(|&mr| (mr, DeviceAccess::Write));
         let named: Vec<_> = inputs.chain(outputs).chain(aux.into_iter().flatten()).collect();
-        lend(&named, Some(key), qp)
+        lend(&named, Some(key), qp, held)
     }
 
     fn gathers(&self) -> bool {
@@ -334,8 +334,8 @@ macro_rules! encode_request {
                 self.request.src.total()
             }
 
-            fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
-                self.request.regions(qp)
+            fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
+                self.request.regions(qp, held)
             }
         }
     };

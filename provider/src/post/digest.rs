@@ -115,7 +115,7 @@ impl sealed::Encode for Digest<'_> {
         u64::from(self.input.0.length)
     }
 
-    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
+    fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
         if self.key.is_some_and(|k| !k.inner.belongs_to(qp.ctx)) {
             return Err(PostError::WrongContext);
         }
@@ -130,7 +130,7 @@ impl sealed::Encode for Digest<'_> {
             count += 1;
         }
         let named = &named[..count];
-        lend(named, self.key.map(|k| &k.inner), qp)
+        lend(named, self.key.map(|k| &k.inner), qp, held)
     }
 }
 

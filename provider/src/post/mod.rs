@@ -72,10 +72,13 @@ pub(crate) mod sealed {
         fn payload_bytes(&self) -> u64 {
             0
         }
-        /// Lends the regions the device will touch to the QP until the request retires;
-        /// `RegionBusy` if another QP has one, `WrongContext` for a region of another context.
-        fn regions(&self, _borrower: Borrower<'_>) -> Result<Regions, PostError> {
-            Ok(Regions::default())
+        /// Lends the regions the device will touch to the QP until the request retires, holding
+        /// them in `held` (the WQE's slot, vacant on entry); `RegionBusy` if another QP has one,
+        /// `WrongContext` for a region of another context. On an error the caller lets go of
+        /// whatever `held` then holds, so nothing may have been taken from the WQE staged
+        /// before ([`Borrower::previous`]) by then.
+        fn regions(&self, _borrower: Borrower<'_>, _held: &mut Regions) -> Result<(), PostError> {
+            Ok(())
         }
     }
 }

@@ -71,8 +71,8 @@ macro_rules! encode_as {
                 self.0.payload_bytes()
             }
 
-            fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
-                self.0.regions(qp)
+            fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
+                self.0.regions(qp, held)
             }
         }
     };

@@ -54,11 +54,11 @@ impl sealed::Encode for Send<'_> {
         u64::from(self.src.length)
     }
 
-    fn regions(&self, qp: Borrower<'_>) -> Result<Regions, PostError> {
-        Ok(match self.region {
-            Some(mr) => Regions::one(RegionUse::new(mr, qp, DeviceAccess::Read)?),
-            None => Regions::default(),
-        })
+    fn regions(&self, qp: Borrower<'_>, held: &mut Regions) -> Result<(), PostError> {
+        if let Some(mr) = self.region {
+            held.put(Regions::one(RegionUse::new(mr, qp, DeviceAccess::Read)?));
+        }
+        Ok(())
     }
 }
 

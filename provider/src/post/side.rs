@@ -88,24 +88,27 @@ pub(crate) fn encode_entries(entries: &[Sge], side: ListSide, lists: &mut ListWr
 }
 
 /// Lends every region `named` to the QP once, for writing if any use of it writes, and holds
-/// `key`. Up to four regions (every request but a gathered one) are lent without allocating;
-/// what the WQE staged before this one holds of them moves here instead of being taken again
-/// ([`Borrower::previous`]). This runs for every request posted.
+/// `key`, all in `held` (the WQE's vacant slot). Up to four regions (every request but a
+/// gathered one) are lent without allocating; what the WQE staged before this one holds of
+/// them moves here instead of being taken again ([`Borrower::previous`]). This runs for every
+/// request posted.
 pub(crate) fn lend(
     named: &[(&Arc<MrShared>, DeviceAccess)],
     key: Option<&Arc<KeyInner>>,
     qp: Borrower<'_>,
-) -> Result<Regions, PostError> {
-    let Some(&first) = named.first() else { return Ok(Regions::default()) };
+    held: &mut Regions,
+) -> Result<(), PostError> {
+    let Some(&first) = named.first() else { return Ok(()) };
     let mut uses = [first; INLINE_REGIONS];
     let mut distinct = 0;
     for &(mr, access) in named {
         if distinct == INLINE_REGIONS {
             let regions = lend_many(named, qp)?;
-            return Ok(match key {
+            held.put(match key {
                 Some(key) => regions.with_key(Arc::clone(key)),
                 None => regions,
             });
+            return Ok(());
         }
         match uses[..distinct].iter_mut().find(|(seen, _)| Arc::ptr_eq(seen, mr)) {
             Some(seen) if access == DeviceAccess::Write => seen.1 = DeviceAccess::Write,
@@ -119,31 +122,34 @@ pub(crate) fn lend(
     let uses = &uses[..distinct];
     // SAFETY: `lend` is the one caller, once per request (`Borrower::after`).
     let mut previous = unsafe { qp.previous() };
-    // A request like the one before it (the common batch): all its holds move at once.
+    // A request like the one before it (the common batch): all its holds move at once, from
+    // slot to slot.
     if let Some(previous) = previous.as_deref_mut().filter(|previous| previous.are_exactly(uses, key)) {
-        return Ok(std::mem::take(previous));
+        held.take_all(previous);
+        return Ok(());
     }
     // New holds first, for what the previous WQE does not hold: a region busy elsewhere fails
     // here, before anything moved.
-    let mut held: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
-    for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
+    let mut inline: [Option<RegionUse>; INLINE_REGIONS] = Default::default();
+    for (slot, &(mr, access)) in inline.iter_mut().zip(uses) {
         if !previous.as_deref().is_some_and(|previous| previous.holds(mr, access)) {
             *slot = Some(RegionUse::new(mr, qp, access)?);
         }
     }
     if let Some(previous) = previous.as_deref_mut() {
-        for (slot, &(mr, access)) in held.iter_mut().zip(uses) {
+        for (slot, &(mr, access)) in inline.iter_mut().zip(uses) {
             if slot.is_none() {
                 *slot = previous.take_use(mr, access);
             }
         }
     }
     let key = key.map(|key| previous.and_then(|previous| previous.take_key(key)).unwrap_or_else(|| Arc::clone(key)));
-    let regions = Regions::few(held);
-    Ok(match key {
+    let regions = Regions::few(inline);
+    held.put(match key {
         Some(key) => regions.with_key(key),
         None => regions,
-    })
+    });
+    Ok(())
 }
 
 /// [`lend`] for more than `INLINE_REGIONS` distinct regions.
