@@ -79,7 +79,7 @@ def section(directory, machine, benchmarks):
         "Each point is the median of 5 runs of 0.3 s, each device run followed by the direct run",
         "(the library or memcpy on the same registered buffers, same alignment); spread is",
         "(max − min) / median of the device runs, in bold over 20%. MB/s are 10^6 bytes of input per",
-        "second; latency is post → poll of every 16th request. The charts are the tool's `--plot`.",
+        "second; latency is post → poll of every 64th request. The charts are the tool's `--plot`.",
         "",
         "Rows through an engine thread hinge on how fast a cache line crosses between the two",
         "vCPUs, which on this shared host varies several-fold with where the hypervisor runs them;",

@@ -132,7 +132,7 @@ pub(crate) fn human(bytes: usize) -> String {
 #[derive(Debug, Clone, Default)]
 struct Sample {
     ops_per_s: f64,
-    /// Round-trip latencies of every 16th work request, in ns.
+    /// Round-trip latencies of every 64th work request, in ns.
     latencies: Vec<u64>,
 }
 
