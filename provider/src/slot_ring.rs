@@ -476,131 +476,126 @@ mod loom_tests {
         }
     }
 
-    /// A poster reusing a two-slot ring, a device consuming in order, and a poller retiring
-    /// at any moment: no slot is touched by two threads at once (loom's cell checks), every
-    /// value is dropped exactly once, only after the device consumed its WQE, and the poller's
-    /// retire covers at least what it saw consumed.
-    #[test]
-    fn poster_device_and_retirer_never_share_a_slot() {
+    /// What a model's threads share: a two-slot ring, the device's consumer index, the
+    /// doorbell, and how many holds were dropped.
+    #[derive(Clone)]
+    struct Shared {
+        ring: Arc<SlotRing<Held>>,
+        consumed: Arc<AtomicU32>,
+        doorbell: Arc<AtomicU32>,
+        dropped: Arc<AtomicU32>,
+    }
+
+    impl Shared {
+        /// The hold of WQE `index`.
+        fn held(&self, index: u32) -> Held {
+            Held(Some((index, Arc::clone(&self.consumed), Arc::clone(&self.dropped))))
+        }
+
+        /// Publishes the WQEs below `upto` and rings the doorbell.
+        fn publish(&self, upto: u32) {
+            self.ring.publish(upto);
+            self.doorbell.store(upto, Ordering::Release);
+        }
+
+        /// Retires until slot `index` is free, as the poster does when its ring looks full.
+        fn wait_free(&self, index: u32) {
+            while !self.ring.is_free(index) {
+                self.ring.retire(|| self.consumed.load(Ordering::Acquire));
+                loom::thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs `poster` (posting `wqes` WQEs) against a device that consumes them in order and a
+    /// poller retiring at any moment: no slot is touched by two threads at once (loom's cell
+    /// checks), a poller that saw the device consume WQEs gets their slots emptied before its
+    /// retire returns, even while the poster is retiring too, and in the end everything
+    /// retires with exactly `holds` holds dropped, each after the device consumed its WQE.
+    fn check(wqes: u32, holds: u32, poster: fn(&Shared)) {
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(3);
-        model.check(|| {
-            const WQES: u32 = 3;
-            let ring = Arc::new(SlotRing::<Held>::new(2));
-            let consumed = Arc::new(AtomicU32::new(0));
-            let doorbell = Arc::new(AtomicU32::new(0));
-            let dropped = Arc::new(AtomicU32::new(0));
+        model.check(move || {
+            let shared = Shared {
+                ring: Arc::new(SlotRing::new(2)),
+                consumed: Arc::new(AtomicU32::new(0)),
+                doorbell: Arc::new(AtomicU32::new(0)),
+                dropped: Arc::new(AtomicU32::new(0)),
+            };
             let device = {
-                let (consumed, doorbell) = (Arc::clone(&consumed), Arc::clone(&doorbell));
+                let shared = shared.clone();
                 loom::thread::spawn(move || {
-                    for i in 0..WQES {
-                        while doorbell.load(Ordering::Acquire) <= i {
+                    for i in 0..wqes {
+                        while shared.doorbell.load(Ordering::Acquire) <= i {
                             loom::thread::yield_now();
                         }
-                        consumed.store(i + 1, Ordering::Release);
+                        shared.consumed.store(i + 1, Ordering::Release);
                     }
                 })
             };
-            let poster = {
-                let (ring, consumed, doorbell, dropped) =
-                    (Arc::clone(&ring), Arc::clone(&consumed), Arc::clone(&doorbell), Arc::clone(&dropped));
-                loom::thread::spawn(move || {
-                    for i in 0..WQES {
-                        while !ring.is_free(i) {
-                            ring.retire(|| consumed.load(Ordering::Acquire));
-                            loom::thread::yield_now();
-                        }
-                        // SAFETY: the one poster, filling index i after is_free(i).
-                        unsafe { ring.fill(i, Held(Some((i, Arc::clone(&consumed), Arc::clone(&dropped))))) };
-                        ring.publish(i + 1);
-                        doorbell.store(i + 1, Ordering::Release);
-                    }
-                })
+            let posting = {
+                let shared = shared.clone();
+                loom::thread::spawn(move || poster(&shared))
             };
-            // A poller that saw the device consume WQEs gets their slots emptied before retire
-            // returns, even while the poster is retiring too.
-            let seen = consumed.load(Ordering::Acquire);
-            let retired = ring.retire(|| consumed.load(Ordering::Acquire));
-            assert!(retired >= seen, "retire returned before covering what the caller saw");
-            poster.join().unwrap();
+            let consumed = || shared.consumed.load(Ordering::Acquire);
+            let seen = consumed();
+            assert!(shared.ring.retire(consumed) >= seen, "retire returned before covering what the caller saw");
+            posting.join().unwrap();
             device.join().unwrap();
-            assert_eq!(ring.retire(|| consumed.load(Ordering::Acquire)), WQES);
-            assert_eq!(dropped.load(Ordering::Relaxed), WQES, "a slot was dropped twice or never");
+            assert_eq!(shared.ring.retire(consumed), wqes);
+            assert_eq!(shared.dropped.load(Ordering::Relaxed), holds, "a hold was dropped twice or never");
         });
     }
 
-    /// As above, with WQEs 0 and 1 posted as one batch whose second WQE takes the first's hold
-    /// (`fill_with`, `with_staged`, `seal`), so slot 0 is published vacant and skipped by its
-    /// line's mark, then WQE 2 in slot 0 again: the marks lead every retirer to every hold,
-    /// whichever lap it reads them in.
+    /// A poster reusing the two-slot ring, one WQE at a time, each holding something.
+    #[test]
+    fn poster_device_and_retirer_never_share_a_slot() {
+        check(3, 3, |shared| {
+            for i in 0..3 {
+                shared.wait_free(i);
+                // SAFETY: the one poster, filling index i after is_free(i).
+                unsafe { shared.ring.fill(i, shared.held(i)) };
+                shared.publish(i + 1);
+            }
+        });
+    }
+
+    /// WQEs 0 and 1 posted as one batch whose second WQE takes the first's hold (`fill_with`,
+    /// `with_staged`, `seal`), so slot 0 is published vacant and skipped by its line's mark,
+    /// then WQE 2 in slot 0 again: the marks lead every retirer to every hold, whichever lap
+    /// it reads them in.
     #[test]
     fn holds_moved_along_a_batch_are_found_by_the_marks() {
-        let mut model = loom::model::Builder::new();
-        model.preemption_bound = Some(3);
-        model.check(|| {
-            const WQES: u32 = 3;
-            let ring = Arc::new(SlotRing::<Held>::new(2));
-            let consumed = Arc::new(AtomicU32::new(0));
-            let doorbell = Arc::new(AtomicU32::new(0));
-            let dropped = Arc::new(AtomicU32::new(0));
-            let device = {
-                let (consumed, doorbell) = (Arc::clone(&consumed), Arc::clone(&doorbell));
-                loom::thread::spawn(move || {
-                    for i in 0..WQES {
-                        while doorbell.load(Ordering::Acquire) <= i {
-                            loom::thread::yield_now();
-                        }
-                        consumed.store(i + 1, Ordering::Release);
-                    }
+        check(3, 2, |shared| {
+            let ring = &shared.ring;
+            // SAFETY: the one poster, filling free slots 0 and 1 of a fresh ring in order;
+            // slot 0 is staged while slot 1 takes from it, then sealed.
+            unsafe {
+                ring.fill_with(0, |slot| -> Result<(), ()> {
+                    *slot = shared.held(0);
+                    Ok(())
                 })
-            };
-            let poster = {
-                let (ring, consumed, doorbell, dropped) =
-                    (Arc::clone(&ring), Arc::clone(&consumed), Arc::clone(&doorbell), Arc::clone(&dropped));
-                loom::thread::spawn(move || {
-                    let held = |i: u32| Held(Some((i, Arc::clone(&consumed), Arc::clone(&dropped))));
-                    // SAFETY: the one poster, filling free slots 0 and 1 of a fresh ring in
-                    // order; slot 0 is staged while slot 1 takes from it, then sealed.
-                    unsafe {
-                        ring.fill_with(0, |slot| -> Result<(), ()> {
-                            *slot = held(0);
-                            Ok(())
-                        })
-                        .unwrap();
-                        ring.fill_with(1, |slot| -> Result<(), ()> {
-                            *slot = ring.with_staged(0, std::mem::take);
-                            Ok(())
-                        })
-                        .unwrap();
-                        ring.seal(0);
-                        ring.seal(1);
-                    }
-                    ring.publish(2);
-                    doorbell.store(2, Ordering::Release);
-                    while !ring.is_free(2) {
-                        ring.retire(|| consumed.load(Ordering::Acquire));
-                        loom::thread::yield_now();
-                    }
-                    // SAFETY: the one poster, filling index 2 after is_free(2).
-                    unsafe {
-                        ring.fill_with(2, |slot| -> Result<(), ()> {
-                            *slot = held(2);
-                            Ok(())
-                        })
-                        .unwrap();
-                        ring.seal(2);
-                    }
-                    ring.publish(3);
-                    doorbell.store(3, Ordering::Release);
+                .unwrap();
+                ring.fill_with(1, |slot| -> Result<(), ()> {
+                    *slot = ring.with_staged(0, std::mem::take);
+                    Ok(())
                 })
-            };
-            let seen = consumed.load(Ordering::Acquire);
-            let retired = ring.retire(|| consumed.load(Ordering::Acquire));
-            assert!(retired >= seen, "retire returned before covering what the caller saw");
-            poster.join().unwrap();
-            device.join().unwrap();
-            assert_eq!(ring.retire(|| consumed.load(Ordering::Acquire)), WQES);
-            assert_eq!(dropped.load(Ordering::Relaxed), 2, "a hold was dropped twice or never");
+                .unwrap();
+                ring.seal(0);
+                ring.seal(1);
+            }
+            shared.publish(2);
+            shared.wait_free(2);
+            // SAFETY: the one poster, filling index 2 after is_free(2).
+            unsafe {
+                ring.fill_with(2, |slot| -> Result<(), ()> {
+                    *slot = shared.held(2);
+                    Ok(())
+                })
+                .unwrap();
+                ring.seal(2);
+            }
+            shared.publish(3);
         });
     }
 }
