@@ -547,9 +547,9 @@ impl Qp {
         let wqe = unsafe { &mut *self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>() };
         // A slot the device may still read is left where it is: taking it would make the
         // device fetch it back.
-        let ahead = index.wrapping_add(WRITE_AHEAD);
-        if ahead.wrapping_sub(self.retired_snapshot) < self.capacity() {
-            let slot = self.inner.ring.as_ptr().wrapping_add((ahead & mask) as usize * WQE_SIZE);
+        let later = index.wrapping_add(WRITE_AHEAD);
+        if later.wrapping_sub(self.retired_snapshot) < self.capacity() {
+            let slot = self.inner.ring.as_ptr().wrapping_add((later & mask) as usize * WQE_SIZE);
             for line in (0..WQE_SIZE).step_by(64) {
                 prefetch_for_write(slot.wrapping_add(line));
             }

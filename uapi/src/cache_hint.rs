@@ -3,8 +3,9 @@
 //! back to it a lap later: the write has to take the line back first. Asking for it a few
 //! slots ahead overlaps that hand-over with useful work instead of stalling on it.
 
-/// Starts taking the cache line at `ptr` for writing. Only a hint: it never faults, reads or
-/// writes nothing, and any address (even an unmapped one) is allowed.
+/// Starts taking the cache line at `ptr` for writing. Only a hint: `ptr` is never dereferenced
+/// (the CPU neither faults nor changes any byte), so any address, even a dangling or unmapped
+/// one, is allowed, and the function is safe.
 #[inline(always)]
 pub fn prefetch_for_write(ptr: *const u8) {
     // Miri runs no inline assembly; a hint changes nothing it checks.
