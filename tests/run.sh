@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what is missing (the C headers the ABI
 # test compiles against: the kernel's rdma uapi and libibverbs' verbs.h; the stock compression
-# tools the codec tests compare with: gzip, zstd, lz4, Python's lz4; rdma-core's tools and
-# python suite, which run against the libibverbs plugin; what rust-ibverbs builds with), then
+# tools the codec tests compare with: gzip, zstd, lz4, Python's lz4; a font for `accel perf`'s
+# charts; rdma-core's tools and python suite, which run against the libibverbs plugin; what
+# rust-ibverbs builds with), then
 # format, lint, the tests (the end-to-end ones on both channels: embedded and the accel-simd
 # daemon), and the checks of the unsafe core: loom models, Miri,
 # ThreadSanitizer (nightly).
@@ -28,6 +29,8 @@ for tool in gzip zstd lz4; do command -v $tool >/dev/null || need+=($tool); done
 /usr/bin/python3 -c 'import lz4.block' 2>/dev/null || need+=(python3-lz4)
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 /usr/bin/python3 -c "import cryptography_vectors" 2>/dev/null || need+=(python3-cryptography-vectors)
+# The font `accel perf --plot` lays its labels out with.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # rust-ibverbs (a dev-dependency of the plugin's examples): its -sys crate configures rdma-core
 # with cmake (which wants pkg-config and libnl) and runs bindgen (libclang).
 command -v cmake >/dev/null || need+=(cmake)

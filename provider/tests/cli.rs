@@ -58,21 +58,53 @@ fn perf_verifies_outputs_with_threads_and_engines() {
 }
 
 #[test]
-fn perf_plots_into_an_svg_file() {
-    let path = std::env::temp_dir().join(format!("accel-perf-plot-{}.svg", std::process::id()));
-    let file = path.to_str().expect("utf-8 temp path");
-    let (ok, _, err) =
-        accel(&["perf", "copy", "--size", "4k,8k", "--qd", "1,2", "--seconds", "0.02", "--repeat", "1", "--plot", file]);
-    assert!(ok, "{err}");
-    let svg = std::fs::read_to_string(&path).expect("the plot was written");
-    std::fs::remove_file(&path).ok();
+fn perf_plots_into_an_svg_or_png_file() {
+    let dir = std::env::temp_dir();
+    let svg_path = dir.join(format!("accel-perf-plot-{}.svg", std::process::id()));
+    let png_path = dir.join(format!("accel-perf-plot-{}.png", std::process::id()));
+    for path in [&svg_path, &png_path] {
+        let file = path.to_str().expect("utf-8 temp path");
+        let args = ["perf", "copy", "--size", "4k,8k", "--qd", "1,2", "--seconds", "0.02", "--repeat", "1", "--plot", file];
+        let (ok, _, err) = accel(&args);
+        assert!(ok, "{file}: {err}");
+    }
+    let svg = std::fs::read_to_string(&svg_path).expect("the SVG was written");
+    std::fs::remove_file(&svg_path).ok();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
-    // Two charts: a device line and a dashed direct line per queue depth, one line per size.
-    assert_eq!(svg.matches("<polyline").count(), 2 * 2 + 2, "{svg}");
-    assert!(svg.contains("qd 2, 1 eng, 1 thr, direct") && svg.contains("8KiB"), "{svg}");
-    let (code, _, err) = accel_status(&["perf", "nop", "--plot", "out.png"]);
+    // The throughput chart has a line and a dashed direct line per queue depth, the latency
+    // chart a line per size: each in the legend.
+    for label in ["qd 1, 1 eng, 1 thr", "qd 2, 1 eng, 1 thr, direct", "4KiB", "8KiB", "p50 latency"] {
+        assert!(svg.contains(label), "{label} missing from {svg}");
+    }
+    let png = std::fs::File::open(&png_path).expect("the PNG was written");
+    let mut reader = png::Decoder::new(png).read_info().expect("a PNG image");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).expect("its pixels decode");
+    std::fs::remove_file(&png_path).ok();
+    assert_eq!((frame.width, frame.height, frame.color_type), (1200, 480, png::ColorType::Rgb));
+    // Both queue depths' lines were drawn, each in its colour (the chart's first two).
+    for color in [[0x1f, 0x77, 0xb4], [0xd6, 0x27, 0x28]] {
+        let count = pixels[..frame.buffer_size()].chunks_exact(3).filter(|p| *p == color).count();
+        assert!(count > 100, "{count} pixels of {color:02x?}");
+    }
+}
+
+#[test]
+fn perf_refuses_a_plot_it_cannot_draw() {
+    let (code, _, err) = accel_status(&["perf", "nop", "--plot", "out.jpg"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("only .svg"), "{err}");
+    assert!(err.contains("out.jpg: the file must end in .svg or .png"), "{err}");
+    for font in ["/nonexistent/font.ttf", "/etc/hostname"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_accel"))
+            .args(["perf", "nop", "--plot", "out.png"])
+            .env("ACCEL_PLOT_FONT", font)
+            .output()
+            .expect("run accel");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("no TrueType font to write the labels with (tried {font})")), "{err}");
+        assert!(!std::path::Path::new("out.png").exists(), "nothing is drawn");
+    }
 }
 
 #[test]

@@ -84,8 +84,9 @@ pub struct PerfArgs {
     /// One JSON object per row (no table).
     #[arg(long)]
     json: bool,
-    /// Also draw the rows into FILE.svg: throughput by size, p50 latency by queue depth.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Also draw the rows into FILE.svg or FILE.png: throughput by size, p50 latency by queue
+    /// depth (the labels need a TrueType font, such as Debian's fonts-dejavu-core).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<std::path::PathBuf>,
     /// Where the device runs, a list: in this process, or an accel-simd daemon (the one of
     /// ACCELVERBS_SOCKET, else one started from the accel-simd beside this program).
@@ -404,9 +405,7 @@ impl PerfArgs {
             return Err("--size does not apply to nop (it moves no data)".to_owned());
         }
         if let Some(path) = &self.plot {
-            if path.extension().and_then(|e| e.to_str()) != Some("svg") {
-                return Err(format!("--plot {}: only .svg files are drawn", path.display()));
-            }
+            plot::prepare(path)?;
         }
         let crypto = matches!(self.op, PerfOp::Encrypt | PerfOp::Decrypt | PerfOp::Digest);
         match (self.alg, crypto) {
@@ -791,9 +790,10 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     }
     if let Some(path) = &args.plot {
         let unit = if args.op == PerfOp::Nop { "ops/s" } else { "MB/s" };
-        let svg = plot::svg(&format!("accel perf {what} ({})", cpu_model()), unit, &plotted);
-        if let Err(e) = std::fs::write(path, svg) {
-            eprintln!("accel perf: {}: {e}", path.display());
+        let drawn = plot::prepare(path)
+            .and_then(|format| plot::draw(path, format, &format!("accel perf {what} ({})", cpu_model()), unit, &plotted));
+        if let Err(message) = drawn {
+            eprintln!("accel perf: {message}");
             return Err(Error::Protocol { op: "perf", detail: "the plot could not be written" });
         }
     }

@@ -1,8 +1,18 @@
-//! `accel perf --plot FILE.svg`: the rows as two charts in one SVG, drawn by hand (a few lines
-//! and labels need no plotting library): throughput against size, one line per queue depth (the
-//! direct baseline dashed), and p50 latency against queue depth, one line per size.
+//! `accel perf --plot FILE.svg|FILE.png`: the rows as two charts side by side, drawn by the
+//! plotters crate: throughput against size, one line per queue depth (the direct baseline
+//! dashed), and p50 latency against queue depth, one line per size. Both formats come from the
+//! one drawing; the text is laid out with a TrueType font of the system's, found before the
+//! benchmark runs so a missing one is reported at once.
 
-use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::series::DashedLineSeries;
+use plotters::style::{register_font, FontStyle};
 
 /// What a chart needs of a row.
 #[derive(Debug, Clone)]
@@ -17,119 +27,223 @@ pub struct Point {
     pub p50_us: f64,
 }
 
-const PANEL_W: f64 = 480.0;
-const PANEL_H: f64 = 320.0;
-const MARGIN: f64 = 60.0;
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+/// The file formats `--plot` draws, told by the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Svg,
+    Png,
+}
 
-/// A series: its label, and (x, y) points.
+const WIDTH: u32 = 1200;
+const HEIGHT: u32 = 480;
+/// Where plotters looks the font up: every piece of text names this family.
+const FAMILY: &str = "sans-serif";
+/// Fonts tried when `fc-match` is missing or names none: DejaVu (Debian's fonts-dejavu-core,
+/// and where Fedora and Arch put it), then Liberation.
+const FALLBACK_FONTS: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+
+/// Checks `path` can be drawn, before any benchmark runs: an `.svg` or `.png` name and a font
+/// to lay the text out with, which the first call loads.
+pub fn prepare(path: &Path) -> Result<Format, String> {
+    let format = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => Format::Svg,
+        Some("png") => Format::Png,
+        _ => return Err(format!("--plot {}: the file must end in .svg or .png", path.display())),
+    };
+    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
+    FONT.get_or_init(load_font).clone().map_err(|tried| {
+        format!(
+            "--plot {}: no TrueType font to write the labels with (tried {}); install one (`apt-get install fonts-dejavu-core`) or name one in {FONT_VARIABLE}",
+            path.display(),
+            tried
+        )
+    })?;
+    Ok(format)
+}
+
+/// Names the one font to use, overriding the search.
+const FONT_VARIABLE: &str = "ACCEL_PLOT_FONT";
+
+/// Registers the first font found for `FAMILY` (`ACCEL_PLOT_FONT` alone if set); on failure,
+/// what it tried.
+fn load_font() -> Result<(), String> {
+    let mut tried = Vec::new();
+    let candidates: Vec<PathBuf> = match std::env::var_os(FONT_VARIABLE) {
+        Some(chosen) => vec![chosen.into()],
+        None => fc_match().into_iter().chain(FALLBACK_FONTS.iter().map(PathBuf::from)).collect(),
+    };
+    for candidate in candidates {
+        tried.push(candidate.display().to_string());
+        let Ok(bytes) = std::fs::read(&candidate) else { continue };
+        // plotters keeps fonts for the life of the process: one font, read once per process.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        if register_font(FAMILY, FontStyle::Normal, bytes).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(tried.join(", "))
+}
+
+/// The system's sans-serif font file as fontconfig sees it, if it is one plotters can read.
+fn fc_match() -> Option<PathBuf> {
+    let out = Command::new("fc-match").args(["--format=%{file}", "sans-serif"]).output().ok()?;
+    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?);
+    let readable = matches!(path.extension().and_then(|e| e.to_str()), Some("ttf" | "otf" | "TTF" | "OTF"));
+    (out.status.success() && readable).then_some(path)
+}
+
+/// Line colours (matplotlib's first eight): a device line and its dashed baseline share one.
+const COLORS: [RGBColor; 8] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+];
+
+/// A line of a chart: its label, colour (an index into `COLORS`), dashed or not, and (x, y)
+/// points.
 struct Series {
     label: String,
+    color: usize,
     dashed: bool,
     points: Vec<(f64, f64)>,
 }
 
-/// The SVG text for `points` (`title` on top, `unit` on the throughput axis).
-pub fn svg(title: &str, unit: &str, points: &[Point]) -> String {
+/// Draws `points` into `path` (`title` on top, `unit` on the throughput axis); `prepare` must
+/// have accepted `path`.
+pub fn draw(path: &Path, format: Format, title: &str, unit: &str, points: &[Point]) -> Result<(), String> {
+    let result = match format {
+        Format::Svg => charts(SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area(), title, unit, points),
+        Format::Png => charts(BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area(), title, unit, points),
+    };
+    result.map_err(|e| format!("--plot {}: {e}", path.display()))
+}
+
+fn charts<B: DrawingBackend>(root: DrawingArea<B, Shift>, title: &str, unit: &str, points: &[Point]) -> Result<(), String>
+where
+    B::ErrorType: 'static,
+{
+    let failed = |e: DrawingAreaErrorKind<B::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(failed)?;
+    let root = root.titled(title, (FAMILY, 18)).map_err(failed)?;
+    let (left, right) = root.split_horizontally(WIDTH / 2);
+    let size_tick = |x: f64| crate::perf::human(x.round() as usize);
+    let qd_tick = |x: f64| format!("{x:.0}");
+    panel(&left, &format!("throughput ({unit}) by size"), ("size", size_tick), &by_size(points)).map_err(failed)?;
+    panel(&right, "p50 latency (µs) by queue depth", ("queue depth", qd_tick), &by_qd(points)).map_err(failed)?;
+    root.present().map_err(failed)
+}
+
+/// Throughput against size: a line per (queue depth, engines, threads), and its direct
+/// baseline dashed where there is one.
+fn by_size(points: &[Point]) -> Vec<Series> {
     let mut groups: Vec<(u32, u16, u16)> = points.iter().map(|p| (p.qd, p.engines, p.threads)).collect();
     groups.sort_unstable();
     groups.dedup();
-    let mut by_size = Vec::new();
-    for &(qd, engines, threads) in &groups {
+    let mut lines = Vec::new();
+    for (color, (qd, engines, threads)) in groups.into_iter().enumerate() {
         let of = |p: &&Point| (p.qd, p.engines, p.threads) == (qd, engines, threads);
         let name = format!("qd {qd}, {engines} eng, {threads} thr");
         let line = |dashed, y: fn(&Point) -> f64| Series {
             label: if dashed { format!("{name}, direct") } else { name.clone() },
+            color,
             dashed,
-            points: points.iter().filter(of).map(|p| ((p.size.max(1) as f64).log2(), y(p))).collect(),
+            points: points.iter().filter(of).map(|p| (p.size.max(1) as f64, y(p))).collect(),
         };
-        by_size.push(line(false, |p| p.throughput));
+        lines.push(line(false, |p| p.throughput));
         if points.iter().filter(of).any(|p| p.direct > 0.0) {
-            by_size.push(line(true, |p| p.direct));
+            lines.push(line(true, |p| p.direct));
         }
     }
+    lines
+}
+
+/// p50 latency against queue depth: a line per size.
+fn by_qd(points: &[Point]) -> Vec<Series> {
     let mut sizes: Vec<usize> = points.iter().map(|p| p.size).collect();
     sizes.sort_unstable();
     sizes.dedup();
-    let by_qd: Vec<Series> = sizes
-        .iter()
-        .map(|&size| Series {
+    sizes
+        .into_iter()
+        .enumerate()
+        .map(|(color, size)| Series {
             label: crate::perf::human(size),
+            color,
             dashed: false,
-            points: points.iter().filter(|p| p.size == size).map(|p| (f64::from(p.qd).log2(), p.p50_us)).collect(),
+            points: points.iter().filter(|p| p.size == size).map(|p| (f64::from(p.qd), p.p50_us)).collect(),
         })
-        .collect();
-    let width = 2.0 * (PANEL_W + 2.0 * MARGIN);
-    let height = PANEL_H + 2.0 * MARGIN + 20.0;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        out,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="{MARGIN}" y="20" font-size="14">{}</text>"#,
-        escape(title)
-    );
-    panel(&mut out, 0.0, &format!("throughput ({unit}) by size"), "size (log2 bytes)", &by_size);
-    panel(&mut out, PANEL_W + 2.0 * MARGIN, "p50 latency (µs) by queue depth", "queue depth (log2)", &by_qd);
-    out.push_str("</svg>\n");
-    out
+        .collect()
 }
 
-fn panel(out: &mut String, left: f64, title: &str, x_label: &str, series: &[Series]) {
-    let all = series.iter().flat_map(|s| s.points.iter());
-    let (x_lo, x_hi, y_hi) =
-        all.fold((f64::INFINITY, f64::NEG_INFINITY, 0.0f64), |(a, b, c), &(x, y)| (a.min(x), b.max(x), c.max(y)));
+/// One chart: a log2 x axis over the series' x values (`x_axis`: its name and how a tick
+/// reads), a linear y axis from 0.
+fn panel<B: DrawingBackend>(
+    area: &DrawingArea<B, Shift>,
+    caption: &str,
+    x_axis: (&str, fn(f64) -> String),
+    series: &[Series],
+) -> Result<(), DrawingAreaErrorKind<B::ErrorType>> {
+    let all = || series.iter().flat_map(|s| s.points.iter().copied());
+    let (x_lo, x_hi) = all().fold((f64::INFINITY, 0.0f64), |(lo, hi), (x, _)| (lo.min(x), hi.max(x)));
     if !x_lo.is_finite() {
-        return;
+        return Ok(());
     }
-    let x_span = (x_hi - x_lo).max(1.0);
+    // A single x value still gets an axis: one step either side.
+    let (x_lo, x_hi) = if x_hi > x_lo { (x_lo, x_hi) } else { (x_lo / 2.0, x_hi * 2.0) };
+    let y_hi = all().map(|(_, y)| y).fold(0.0f64, f64::max);
     let y_hi = if y_hi > 0.0 { y_hi * 1.1 } else { 1.0 };
-    let (x0, y0) = (left + MARGIN, MARGIN + 20.0);
-    let at = |x: f64, y: f64| (x0 + (x - x_lo) / x_span * PANEL_W, y0 + PANEL_H - y / y_hi * PANEL_H);
-    let _ = writeln!(out, r#"<text x="{x0}" y="{}">{}</text>"#, y0 - 6.0, escape(title));
-    let _ = writeln!(out, r#"<rect x="{x0}" y="{y0}" width="{PANEL_W}" height="{PANEL_H}" fill="none" stroke="black"/>"#);
-    let _ = writeln!(out, r#"<text x="{}" y="{}">{}</text>"#, x0 + PANEL_W / 2.0 - 40.0, y0 + PANEL_H + 36.0, escape(x_label));
-    for tick in 0..=4 {
-        let y = y_hi * f64::from(tick) / 4.0;
-        let (_, py) = at(x_lo, y);
-        let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, x0 - 4.0, py + 4.0, short(y));
-    }
-    let mut x = x_lo.ceil();
-    while x <= x_hi {
-        let (px, _) = at(x, 0.0);
-        let _ = writeln!(out, r#"<text x="{px}" y="{}" text-anchor="middle">{x}</text>"#, y0 + PANEL_H + 16.0);
-        x += 1.0;
-    }
-    for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let path: Vec<String> = s.points.iter().map(|&(x, y)| at(x, y)).map(|(px, py)| format!("{px:.1},{py:.1}")).collect();
-        let dash = if s.dashed { r#" stroke-dasharray="5,4""# } else { "" };
-        let _ = writeln!(out, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#, path.join(" "));
-        for &(x, y) in &s.points {
-            let (px, py) = at(x, y);
-            let _ = writeln!(out, r#"<circle cx="{px:.1}" cy="{py:.1}" r="3" fill="{color}"/>"#);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FAMILY, 15))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d((x_lo..x_hi).log_scale().base(2.0), 0.0..y_hi)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_axis.0)
+        .x_label_formatter(&|x| x_axis.1(*x))
+        .y_label_formatter(&|y| short(*y))
+        .label_style((FAMILY, 12))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    for s in series {
+        let style = COLORS[s.color % COLORS.len()].stroke_width(2);
+        let points = s.points.iter().copied();
+        if s.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(points, 6, 4, style))?
+                .label(&s.label)
+                .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 20, y)], 6, 4, style));
+        } else {
+            chart
+                .draw_series(LineSeries::new(points, style).point_size(3))?
+                .label(&s.label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         }
-        // Legend at the bottom right, where neither chart's lines usually run.
-        let ly = y0 + PANEL_H - 8.0 - 14.0 * (series.len() - 1 - i) as f64;
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{ly}" fill="{color}" text-anchor="end">{}</text>"#,
-            x0 + PANEL_W - 8.0,
-            escape(&s.label)
-        );
     }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FAMILY, 12))
+        .draw()
 }
 
 fn short(v: f64) -> String {
     match v {
         v if v >= 1e6 => format!("{:.1}M", v / 1e6),
         v if v >= 1e3 => format!("{:.1}k", v / 1e3),
-        v => format!("{v:.0}"),
+        v if v >= 10.0 => format!("{v:.0}"),
+        v => format!("{v:.1}"),
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
