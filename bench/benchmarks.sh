@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates the measured part of docs/BENCHMARKS.md (between its "generated" markers) from
 # `accel perf`: each benchmark below runs once with --json and --plot, its rows and chart go
-# to docs/benchmarks/NAME.{json,svg}, and bench/render_benchmarks.py writes the tables, each
-# under the command that reproduces it, with the machine they came from. About 6 minutes on
-# 2 vCPUs; run it on an otherwise idle machine (the spread column says when it was not).
+# to docs/benchmarks/NAME.{json,svg}; bench/peers.sh's table of DPDK's devices beside ours goes
+# to docs/benchmarks/peers.md; bench/render_benchmarks.py writes the tables, each under the
+# command that reproduces it, with the machine they came from. About 9 minutes on 2 vCPUs; run
+# it on an otherwise idle machine (the spread column says when it was not).
 #   bash bench/benchmarks.sh            all of them
 #   bash bench/benchmarks.sh copy_      only the benchmarks whose name starts with copy_
+#   bash bench/benchmarks.sh peers      only DPDK's devices beside ours
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=${1:-}
@@ -52,6 +54,12 @@ for entry in "${benchmarks[@]}"; do
     # prefix) leaves the others as they were, measured elsewhere or earlier.
     printf '%s\n' "$machine" >"$out/$name.machine"
 done
+
+if [[ -z $only || peers == "$only"* ]]; then
+    echo "== peers: bash bench/peers.sh" >&2
+    bash bench/peers.sh >"$out/peers.md.new"
+    mv "$out/peers.md.new" "$out/peers.md"
+fi
 
 printf '%s\n' "${list[@]}" | python3 bench/render_benchmarks.py "$out" "$machine" docs/BENCHMARKS.md
 echo "docs/BENCHMARKS.md: regenerated" >&2

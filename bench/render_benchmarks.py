@@ -3,8 +3,9 @@
 
 Usage: render_benchmarks.py DIR MACHINE DOC, with one "name|title|accel perf arguments" line
 per benchmark on standard input (bench/benchmarks.sh gives them). DIR holds NAME.json (the
-rows) and NAME.svg (the chart) for each. The text between DOC's BEGIN and END markers is
-replaced; everything else in DOC is left as it is.
+rows) and NAME.svg (the chart) for each, and peers.md (bench/peers.sh's table of DPDK's devices
+beside ours), which goes last. The text between DOC's BEGIN and END markers is replaced;
+everything else in DOC is left as it is.
 """
 
 import json
@@ -98,6 +99,10 @@ def section(directory, machine, benchmarks):
             out += [f"Measured on: {measured_on.read_text().strip()}.", ""]
         if (directory / f"{name}.svg").exists():
             out += [f"![{title}](benchmarks/{name}.svg)", ""]
+    peers = directory / "peers.md"
+    if peers.exists():
+        out += ["### Beside DPDK's software devices", "", "```", "bash bench/peers.sh", "```", "",
+                peers.read_text().strip(), ""]
     out.append(END)
     return "\n".join(out)
 
