@@ -2,10 +2,11 @@
 //! published check values and as a chain across requests, and the request rules.
 
 use std::io::Write;
+use std::mem::offset_of;
 use std::process::{Command, Stdio};
 
 use accelverbs::uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, DigestState};
-use accelverbs::uapi::wqe::{flags, Opcode, Wqe};
+use accelverbs::uapi::wqe::{flags, Opcode, Wqe, WQE_SIZE};
 use accelverbs::{
     Access, CqeStatus, Digest, ExecPolicy, KeyAlgorithm, QpState, RawWqe, VendorError, DIGEST_LEN, DIGEST_STATE_LEN,
 };
@@ -91,6 +92,37 @@ fn crc32c_gives_the_published_values_and_chains_across_requests() {
     for cut in [0, 1, 4096, 65_537, 100_000] {
         let head = crc32c(&mut t, &data[..cut], 0);
         assert_eq!(crc32c(&mut t, &data[cut..], head), whole, "cut at {cut}");
+    }
+}
+
+/// A CRC32C request with any byte set beside its algorithm and seed (a flag, a key, a reserved
+/// byte, `dst`, `aux`) is refused as malformed and stops the QP; the seed's own bytes may hold
+/// anything.
+#[test]
+fn a_crc32c_request_with_a_byte_set_beside_its_seed_is_refused() {
+    let data = pattern(3, 64);
+    let seed = offset_of!(Wqe, params) + offset_of!(DigestParams, seed);
+    let beside_the_seed = (offset_of!(Wqe, params) + 1..offset_of!(Wqe, src)).filter(|b| !(seed..seed + 4).contains(b));
+    let cases =
+        beside_the_seed.chain(offset_of!(Wqe, dst)..WQE_SIZE).map(|b| (b, false)).chain((seed..seed + 4).map(|b| (b, true)));
+    for (byte, allowed) in cases {
+        let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+        let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+        let mut wqe = Wqe::default();
+        wqe.ctrl.opcode = Opcode::Digest as u8;
+        wqe.ctrl.flags = flags::SIGNALED;
+        wqe.params.copy_from_slice(DigestParams::new(DigestAlgorithm::Crc32c).as_bytes());
+        wqe.src = input.sge(0, 64);
+        wqe.as_mut_bytes()[byte] = 0x40;
+        // SAFETY: the only region named is `input`, which the request may only read.
+        t.qp.post(unsafe { RawWqe::new(wqe) }).unwrap();
+        let wc = poll_n(&mut t.cq, 1)[0];
+        let (status, state) = match allowed {
+            true => ((CqeStatus::Success, VendorError::None), QpState::Rts),
+            false => ((CqeStatus::LocalQpOperationError, VendorError::ReservedNonzero), QpState::Err),
+        };
+        assert_eq!((wc.status, wc.vendor_err), status, "byte {byte} of the WQE");
+        assert_eq!(t.qp.query_state().unwrap(), state, "byte {byte} of the WQE");
     }
 }
 

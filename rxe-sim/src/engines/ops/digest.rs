@@ -8,10 +8,10 @@ use std::mem::{offset_of, size_of_val};
 use crate::library;
 use accelverbs_uapi::cqe::VendorError;
 use accelverbs_uapi::crypto::{digest_flags, DigestAlgorithm, DigestParams, DigestState, SHA256_BLOCK, SHA256_LEN};
-use accelverbs_uapi::wqe::{Opcode, Wqe};
+use accelverbs_uapi::wqe::{Opcode, Wqe, WQE_SIZE};
 use zerocopy::IntoBytes;
 
-use super::{in_place, is_zero_sge, params_zero, Done, ExecContext, Failure, Operation};
+use super::{in_place, is_zero_sge, params_zero, zero_between, Done, ExecContext, Failure, Operation};
 use crate::engines::pieces;
 use crate::hw::mr_table::{Resolved, Use};
 
@@ -31,6 +31,9 @@ impl Operation for Digest {
     }
 
     fn run(&self, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
+        if let Some(seed) = crc32c_seed(wqe) {
+            return crc32c(seed, wqe, ctx);
+        }
         let params: DigestParams = zerocopy::transmute!(wqe.params);
         if params.flags & !digest_flags::KNOWN != 0
             || !params_zero(wqe, offset_of!(DigestParams, reserved0), size_of_val(&params.reserved0))
@@ -58,7 +61,8 @@ impl Operation for Digest {
             false => None,
         };
         if algorithm == DigestAlgorithm::Crc32c {
-            return crc32c(params.seed, wqe, ctx);
+            // A well-formed one took its own path above: a byte beside the seed is set (`dst`).
+            return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         // An empty input may be a zero SGE (no region at all).
         let input = match is_zero_sge(&wqe.src) {
@@ -91,10 +95,25 @@ impl Operation for Digest {
     }
 }
 
+/// The seed of a well-formed CRC32C request, its whole shape checked in a few word compares
+/// (the general checks were half of what the device adds to a 4 KiB CRC32C): the algorithm
+/// and nothing else in the parameters' first word, nothing but the seed in the second, the
+/// rest of the parameters, `dst` and `aux` zero. `None` sends the request through the general
+/// checks, which say what is wrong.
+fn crc32c_seed(wqe: &Wqe) -> Option<u32> {
+    let words: &[u64; WQE_SIZE / 8] = zerocopy::transmute_ref!(wqe);
+    let params = offset_of!(Wqe, params) / 8;
+    let (first, second) = (u64::from_le(words[params]), u64::from_le(words[params + 1]));
+    let shaped = (first ^ DigestAlgorithm::Crc32c as u64) | (second >> 32) == 0
+        && zero_between(wqe, offset_of!(Wqe, params) + 16, offset_of!(Wqe, src))
+        && zero_between(wqe, offset_of!(Wqe, dst), WQE_SIZE);
+    shaped.then_some(second as u32)
+}
+
 /// CRC32C of the input (an empty one may be a zero SGE), continuing from `seed`, into the
-/// completion; `dst` must be a zero SGE. Its own path: the range is resolved and read in one
-/// place rather than kept as an `Option` the other algorithms share, whose moves through the
-/// stack stalled on the stores that built it.
+/// completion; the request's shape was checked (`crc32c_seed`). Its own path: the range is
+/// resolved and read in one place rather than kept as an `Option` the other algorithms share,
+/// whose moves through the stack stalled on the stores that built it.
 fn crc32c(seed: u32, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> {
     let crc = match is_zero_sge(&wqe.src) {
         true => library::crc32c(seed, &[]),
@@ -108,9 +127,6 @@ fn crc32c(seed: u32, wqe: &Wqe, ctx: &ExecContext<'_>) -> Result<Done, Failure> 
             library::crc32c(seed, unsafe { std::slice::from_raw_parts(input.ptr, input.len) })
         }
     };
-    if !is_zero_sge(&wqe.dst) {
-        return Err(Failure::malformed(VendorError::ReservedNonzero));
-    }
     Ok(Done::ok(0, u64::from(crc)))
 }
 
