@@ -518,7 +518,28 @@ impl Qp {
         if wr.gathers() {
             self.list_area()?;
         }
-        // The regions last of what can fail, so a busy one leaves nothing written and nothing
+        let area = self.lists.as_ref().filter(|_| wr.gathers());
+        let mask = self.capacity() - 1;
+        // SAFETY: the slot is inside the ring (index masked to its size, the ring page aligned,
+        // so the slot is aligned for a WQE) and free: the device consumed it (it retired) and
+        // reads it again only after we publish a producer index covering it, and nothing else
+        // references the ring's bytes. Encoded in place, from zero, with no copy.
+        let wqe = unsafe { &mut *self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>() };
+        // A slot the device may still read is left where it is: taking it would make the
+        // device fetch it back.
+        let later = index.wrapping_add(WRITE_AHEAD);
+        if later.wrapping_sub(self.retired_snapshot) < self.capacity() {
+            let slot = self.inner.ring.as_ptr().wrapping_add((later & mask) as usize * WQE_SIZE);
+            for line in (0..WQE_SIZE).step_by(64) {
+                prefetch_for_write(slot.wrapping_add(line));
+            }
+        }
+        // Encoded before any region is held: an unpublished slot's bytes are ours to leave as
+        // they are, but holds moved from the WQE before into a slot that never gets staged
+        // (were `encode` to panic after them) would outlive the hold that WQE needs.
+        *wqe = Wqe::default();
+        wr.encode(wqe, &mut ListWriter { area, index });
+        // The regions last of what can fail, so a busy one leaves nothing staged and nothing
         // moved from the WQE staged before (`Borrower::previous`). They are held in the slot
         // itself, which the retirers reach only once it is published.
         let borrower = Borrower::new(self.serial, &self.inner.ctx);
@@ -538,24 +559,6 @@ impl Qp {
                 in_flight.seal(index.wrapping_sub(1));
             }
         }
-        let area = self.lists.as_ref().filter(|_| wr.gathers());
-        let mask = self.capacity() - 1;
-        // SAFETY: the slot is inside the ring (index masked to its size, the ring page aligned,
-        // so the slot is aligned for a WQE) and free: the device consumed it (it retired) and
-        // reads it again only after we publish a producer index covering it, and nothing else
-        // references the ring's bytes. Encoded in place, from zero, with no copy.
-        let wqe = unsafe { &mut *self.inner.ring.as_ptr().add((index & mask) as usize * WQE_SIZE).cast::<Wqe>() };
-        // A slot the device may still read is left where it is: taking it would make the
-        // device fetch it back.
-        let later = index.wrapping_add(WRITE_AHEAD);
-        if later.wrapping_sub(self.retired_snapshot) < self.capacity() {
-            let slot = self.inner.ring.as_ptr().wrapping_add((later & mask) as usize * WQE_SIZE);
-            for line in (0..WQE_SIZE).step_by(64) {
-                prefetch_for_write(slot.wrapping_add(line));
-            }
-        }
-        *wqe = Wqe::default();
-        wr.encode(wqe, &mut ListWriter { area, index });
         Ok(())
     }
 
@@ -649,3 +652,6 @@ impl Qp {
         self.retired_snapshot = self.inner.in_flight.retire();
     }
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests;

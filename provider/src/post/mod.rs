@@ -62,7 +62,8 @@ pub(crate) mod sealed {
     /// request that named memory without declaring it in `regions` would let the device write
     /// bytes safe code is reading.
     pub trait Encode {
-        /// Fills `wqe`, which arrives zeroed; SGE lists go through `lists`.
+        /// Fills `wqe`, which arrives zeroed; SGE lists go through `lists`. Called before
+        /// `regions`, so a panic here leaves nothing held.
         fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>);
         /// Whether `encode` places SGE lists (the QP then makes sure it has a list area).
         fn gathers(&self) -> bool {
