@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -138,8 +139,16 @@ where
     let (left, right) = root.split_horizontally(WIDTH / 2);
     let size_tick = |x: f64| crate::perf::human(x.round() as usize);
     let qd_tick = |x: f64| format!("{x:.0}");
-    panel(&left, &format!("throughput ({unit}) by size"), ("size", size_tick), &by_size(points)).map_err(failed)?;
-    panel(&right, "p50 latency (µs) by queue depth", ("queue depth", qd_tick), &by_qd(points)).map_err(failed)?;
+    let (throughput, latency) = (by_size(points), by_qd(points));
+    // Throughput from zero; latency on a log scale, where sizes a thousand times apart still
+    // show their lines.
+    let y_hi = y_max(&throughput) * 1.1;
+    let size_axis: (&str, fn(f64) -> String) = ("size", size_tick);
+    panel(&left, &format!("throughput ({unit}) by size"), size_axis, 0.0..y_hi, &throughput).map_err(failed)?;
+    let (lo, hi) = y_positive_range(&latency);
+    let qd_axis: (&str, fn(f64) -> String) = ("queue depth", qd_tick);
+    panel(&right, "p50 latency (µs, log scale) by queue depth", qd_axis, (lo / 1.5..hi * 1.5).log_scale(), &latency)
+        .map_err(failed)?;
     root.present().map_err(failed)
 }
 
@@ -184,14 +193,40 @@ fn by_qd(points: &[Point]) -> Vec<Series> {
         .collect()
 }
 
+/// The largest y of `series`, 1 if there is none above zero.
+fn y_max(series: &[Series]) -> f64 {
+    let hi = series.iter().flat_map(|s| &s.points).map(|&(_, y)| y).fold(0.0f64, f64::max);
+    if hi > 0.0 {
+        hi
+    } else {
+        1.0
+    }
+}
+
+/// The smallest and largest positive y of `series` (a log axis has no zero).
+fn y_positive_range(series: &[Series]) -> (f64, f64) {
+    let positive = series.iter().flat_map(|s| &s.points).map(|&(_, y)| y).filter(|&y| y > 0.0);
+    let (lo, hi) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    if lo.is_finite() {
+        (lo, hi)
+    } else {
+        (0.1, 1.0)
+    }
+}
+
 /// One chart: a log2 x axis over the series' x values (`x_axis`: its name and how a tick
-/// reads), a linear y axis from 0.
-fn panel<B: DrawingBackend>(
+/// reads), and `y` for the y axis.
+fn panel<B: DrawingBackend, Y>(
     area: &DrawingArea<B, Shift>,
     caption: &str,
     x_axis: (&str, fn(f64) -> String),
+    y: Y,
     series: &[Series],
-) -> Result<(), DrawingAreaErrorKind<B::ErrorType>> {
+) -> Result<(), DrawingAreaErrorKind<B::ErrorType>>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
     let all = || series.iter().flat_map(|s| s.points.iter().copied());
     let (x_lo, x_hi) = all().fold((f64::INFINITY, 0.0f64), |(lo, hi), (x, _)| (lo.min(x), hi.max(x)));
     if !x_lo.is_finite() {
@@ -199,14 +234,12 @@ fn panel<B: DrawingBackend>(
     }
     // A single x value still gets an axis: one step either side.
     let (x_lo, x_hi) = if x_hi > x_lo { (x_lo, x_hi) } else { (x_lo / 2.0, x_hi * 2.0) };
-    let y_hi = all().map(|(_, y)| y).fold(0.0f64, f64::max);
-    let y_hi = if y_hi > 0.0 { y_hi * 1.1 } else { 1.0 };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FAMILY, 15))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d((x_lo..x_hi).log_scale().base(2.0), 0.0..y_hi)?;
+        .build_cartesian_2d((x_lo..x_hi).log_scale().base(2.0), y)?;
     chart
         .configure_mesh()
         .x_desc(x_axis.0)
