@@ -3,7 +3,7 @@
 # `accel perf`: each benchmark below runs once with --json and --plot, its rows and chart go
 # to docs/benchmarks/NAME.{json,svg}; bench/peers.sh's table of DPDK's devices beside ours goes
 # to docs/benchmarks/peers.md; bench/render_benchmarks.py writes the tables, each under the
-# command that reproduces it, with the machine they came from. About 9 minutes on 2 vCPUs; run
+# command that reproduces it, with the machine they came from. About 6 minutes on 2 vCPUs; run
 # it on an otherwise idle machine (the spread column says when it was not).
 #   bash bench/benchmarks.sh            all of them
 #   bash bench/benchmarks.sh copy_      only the benchmarks whose name starts with copy_

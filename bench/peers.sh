@@ -6,7 +6,7 @@
 # library it calls run directly on the same buffers; the same sizes for all. Raw deflate on the
 # demo's log text (DPDK reads the same text from a file), AES-256-GCM encryption. MB/s are 10^6
 # bytes of input a second (plain bytes for decompression).
-#   bash bench/peers.sh                 deflate level 1, 4 KiB and 64 KiB (about 4 minutes)
+#   bash bench/peers.sh                 deflate level 1, 4 KiB and 64 KiB (about 2 minutes)
 #   LEVEL=2 SIZES=4096 bash bench/peers.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,49 +31,74 @@ dpdk_eal=(-l 0,1 --no-huge -m 1024 --no-pci --log-level=error)
 # segment size and count for a DPDK operation of $1 bytes
 segments() { if [ "$1" -le 32768 ]; then echo "$1 1"; else echo "32768 $(($1 / 32768))"; fi; }
 
-# dpdk-test-compress-perf's last row: "lcore level comp_size ratio% comp_gbps decomp_gbps" ->
-# "comp_MB/s decomp_MB/s ratio"
-dpdk_compress() {
-    local dev=$1 size=$2 seg segs
-    read -r seg segs < <(segments "$size")
-    dpdk-test-compress-perf "${dpdk_eal[@]}" --vdev "$dev" -- \
-        --driver-name "$dev" --input-file "$work/sample" --compress-level "$level" \
-        --seg-sz "$seg" --max-num-sgl-segs "$segs" --num-iter 20 --huffman-enc dynamic --ptest throughput 2>&1 |
-        awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ /{ printf "%.0f %.0f %.2f\n", $5 * 125, $6 * 125, 100 / $4 }' | tail -1
+# A DPDK tool's run failed: its last lines, kept in $work/$1.log, on stderr.
+dpdk_failed() {
+    echo "bench/peers.sh: $1 failed ($2); its last lines:" >&2
+    tail -5 "$work/$1.log" >&2
 }
 
-# dpdk-test-crypto-perf's MB/s for AES-256-GCM encryption, "hangs" past 60 s (22.11's openssl
-# device never completes GCM over chained mbufs), "failed(N)" on another exit. Segments of 32 KiB:
-# the digest goes after the data, so a segment of just the operation's size would chain.
+# dpdk-test-compress-perf's last row: "lcore level comp_size ratio% comp_gbps decomp_gbps" ->
+# "comp_MB/s decomp_MB/s ratio", or "failed(N)" in each field.
+dpdk_compress() {
+    local dev=$1 size=$2 seg segs status=0 out
+    read -r seg segs < <(segments "$size")
+    out=$(dpdk-test-compress-perf "${dpdk_eal[@]}" --vdev "$dev" -- \
+        --driver-name "$dev" --input-file "$work/sample" --compress-level "$level" \
+        --seg-sz "$seg" --max-num-sgl-segs "$segs" --num-iter 20 --huffman-enc dynamic --ptest throughput \
+        2>"$work/$dev.log") || status=$?
+    out=$(awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ /{ printf "%.0f %.0f %.2f\n", $5 * 125, $6 * 125, 100 / $4 }' <<<"$out" | tail -1)
+    if [ "$status" -ne 0 ] || [ -z "$out" ]; then
+        dpdk_failed "$dev" "exit $status"
+        out="failed($status) failed($status) -"
+    fi
+    echo "$out"
+}
+
+# dpdk-test-crypto-perf's MB/s for AES-256-GCM encryption, "failed(N)" if it fails, "hangs" past
+# 60 s. Segments of 32 KiB: the digest goes after the data, so a segment of just the operation's
+# size would chain. DPDK 22.11's openssl device never completes GCM over chained mbufs (a 64 KiB
+# operation is two segments): measured once (docs/BENCHMARKS.md), then no longer run.
 dpdk_gcm() {
     local dev=$1 size=$2 status=0 out
+    if [ "$dev" = crypto_openssl ] && [ "$size" -gt 32768 ]; then
+        echo "hangs (chained mbufs; not run)"
+        return
+    fi
     out=$(timeout 60 dpdk-test-crypto-perf "${dpdk_eal[@]}" --vdev "${dev}0" -- \
         --ptest throughput --devtype "$dev" --optype aead --aead-algo aes-gcm --aead-op encrypt \
         --aead-key-sz 32 --aead-iv-sz 12 --digest-sz 16 --total-ops 200000 --pool-sz 1024 \
-        --buffer-sz "$size" --segment-sz 32768 --burst-sz 32 --csv-friendly 2>/dev/null) || status=$?
+        --buffer-sz "$size" --segment-sz 32768 --burst-sz 32 --csv-friendly 2>"$work/$dev.log") || status=$?
     out=$(grep -E "^1,$size," <<<"$out" || true)
     if [ -n "$out" ]; then
         awk -F, -v s="$size" '{ printf "%.0f", $8 * s }' <<<"$out" # the 8th field: millions of ops a second
     elif [ "$status" -eq 124 ]; then
         echo hangs
     else
+        dpdk_failed "$dev" "exit $status"
         echo "failed($status)"
     fi
 }
 
-# `accel perf ARGS --json` at QD 32 under $policy -> "MB/s direct_MB/s"
+# `accel perf ARGS` at QD 32 through an engine and on the posting thread (--json, medians of
+# 5) -> "engine_MB/s inline_MB/s direct_MB/s" (the library's, from the engine run)
 accel_perf() {
-    local policy=$1; shift
-    "$accel" perf "$@" --qd 32 --policy "$policy" --repeat 5 --json |
-        sed -E 's/.*"mb_per_s":([0-9.]+).*"direct_mb_per_s":([0-9.]+).*/\1 \2/' | awk '{ printf "%.0f %.0f\n", $1, $2 }'
+    local policy mb lib engine direct inline
+    for policy in threads inline; do
+        read -r mb lib < <("$accel" perf "$@" --qd 32 --policy "$policy" --repeat 5 --json |
+            sed -E 's/.*"mb_per_s":([0-9.]+).*"direct_mb_per_s":([0-9.]+).*/\1 \2/' |
+            awk '{ printf "%.0f %.0f\n", $1, $2 }')
+        if [ $policy = threads ]; then engine=$mb direct=$lib; else inline=$mb; fi
+    done
+    echo "$engine $inline $direct"
 }
 
 row() { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n" "$@"; }
 
+# As bench/benchmarks.sh says which commit (and whether the tree differed from it).
 printf "cpu: %s; commit %s; %s\n\n" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
-    "$(git rev-parse --short HEAD)" "$(date -u +%Y-%m-%d)"
+    "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo ' (modified)')" "$(date -u +%Y-%m-%d)"
 row "operation" "size" "accelverbs, engine" "accelverbs, inline" "library, direct" "DPDK ISA-L / aesni_gcm" \
-    "DPDK zlib / openssl" "compressed to (ours, ISA-L, zlib)"
+    "DPDK zlib / openssl" "ratio x:1 (ours, ISA-L, zlib)"
 row "---" "---:" "---:" "---:" "---:" "---:" "---:" "---:"
 for size in ${sizes//,/ }; do
     read -r isal_c isal_d isal_ratio < <(dpdk_compress compress_isal "$size")
@@ -82,16 +107,15 @@ for size in ${sizes//,/ }; do
         sed -nE 's/# .*compresses ([0-9.]+):1/\1/p')
     ratios="$ours, $isal_ratio, $zlib_ratio"
     for direction in compress decompress; do
-        read -r engine direct < <(accel_perf threads "$direction" --format deflate --level "$level" --size "$size")
-        read -r inline _ < <(accel_perf inline "$direction" --format deflate --level "$level" --size "$size")
+        read -r engine inline direct < <(accel_perf "$direction" --format deflate --level "$level" --size "$size")
         if [ $direction = compress ]; then isal=$isal_c zlib=$zlib_c; else isal=$isal_d zlib=$zlib_d; fi
         row "deflate $level $direction" "$size" "$engine" "$inline" "$direct" "$isal" "$zlib" "$ratios"
     done
-    read -r engine direct < <(accel_perf threads encrypt --alg aes-256-gcm --size "$size")
-    read -r inline _ < <(accel_perf inline encrypt --alg aes-256-gcm --size "$size")
+    read -r engine inline direct < <(accel_perf encrypt --alg aes-256-gcm --size "$size")
     row "AES-256-GCM encrypt" "$size" "$engine" "$inline" "$direct" "$(dpdk_gcm crypto_aesni_gcm "$size")" \
         "$(dpdk_gcm crypto_openssl "$size")" ""
 done
 printf "\naccelverbs: accel perf --qd 32 --repeat 5, medians; library, direct: zlib-rs or intel-ipsec-mb called by\n"
 printf "accel perf on the same registered buffers, in the engine run. DPDK: one worker core, --no-huge, burst 32\n"
-printf "(crypto) or 20 iterations over the 8 MiB sample (compression), dynamic Huffman.\n"
+printf "(crypto) or 20 iterations over the 8 MiB sample (compression), dynamic Huffman. Read the speeds with the\n"
+printf "ratio column: at one level the devices do not compress alike (LEVEL=2 runs zlib-rs nearer ISA-L's level 1).\n"

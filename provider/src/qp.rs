@@ -534,9 +534,10 @@ impl Qp {
                 prefetch_for_write(slot.wrapping_add(line));
             }
         }
-        // Encoded before any region is held: an unpublished slot's bytes are ours to leave as
-        // they are, but holds moved from the WQE before into a slot that never gets staged
-        // (were `encode` to panic after them) would outlive the hold that WQE needs.
+        // Encoded before any region is held. Were `encode` to panic after `regions`, holds
+        // moved from the WQE before would sit in a slot never staged, and a later refused fill
+        // of that slot would let them go while that WQE runs. Bytes left in an unstaged slot
+        // are harmless: the device never reads them.
         *wqe = Wqe::default();
         wr.encode(wqe, &mut ListWriter { area, index });
         // The regions last of what can fail, so a busy one leaves nothing staged and nothing

@@ -71,10 +71,17 @@ fn perf_plots_into_an_svg_or_png_file() {
     let svg = std::fs::read_to_string(&svg_path).expect("the SVG was written");
     std::fs::remove_file(&svg_path).ok();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
-    // The throughput chart has a line and a dashed direct line per queue depth, the latency
-    // chart a line per size: each in the legend.
-    for label in ["qd 1, 1 eng, 1 thr", "qd 2, 1 eng, 1 thr, direct", "4KiB", "8KiB", "p50 latency"] {
-        assert!(svg.contains(label), "{label} missing from {svg}");
+    // Both charts, and in the throughput chart's legend a line and a dashed direct line per
+    // queue depth (each label a whole text element: one is the start of the other).
+    for text in [
+        "throughput (MB/s) by size",
+        "p50 latency (µs, log scale) by queue depth",
+        "qd 1, 1 eng, 1 thr",
+        "qd 1, 1 eng, 1 thr, direct",
+        "qd 2, 1 eng, 1 thr",
+        "qd 2, 1 eng, 1 thr, direct",
+    ] {
+        assert!(svg.contains(&format!(">\n{text}\n</text>")), "no text {text:?} in {svg}");
     }
     let png = std::fs::File::open(&png_path).expect("the PNG was written");
     let mut reader = png::Decoder::new(png).read_info().expect("a PNG image");
@@ -82,10 +89,19 @@ fn perf_plots_into_an_svg_or_png_file() {
     let frame = reader.next_frame(&mut pixels).expect("its pixels decode");
     std::fs::remove_file(&png_path).ok();
     assert_eq!((frame.width, frame.height, frame.color_type), (1200, 480, png::ColorType::Rgb));
-    // Both queue depths' lines were drawn, each in its colour (the chart's first two).
-    for color in [[0x1f, 0x77, 0xb4], [0xd6, 0x27, 0x28]] {
-        let count = pixels[..frame.buffer_size()].chunks_exact(3).filter(|p| *p == color).count();
-        assert!(count > 100, "{count} pixels of {color:02x?}");
+    // Each chart draws two lines in the first two colours: the queue depths' on the left, the
+    // sizes' on the right. A line across a chart is hundreds of pixels; a legend swatch, tens.
+    let rows = pixels[..frame.buffer_size()].chunks_exact(1200 * 3);
+    let halves = rows.fold([[0usize; 2]; 2], |mut count, row| {
+        for (x, pixel) in row.chunks_exact(3).enumerate() {
+            for (color, rgb) in [[0x1f, 0x77, 0xb4], [0xd6, 0x27, 0x28]].iter().enumerate() {
+                count[x / 600][color] += usize::from(pixel == rgb);
+            }
+        }
+        count
+    });
+    for (half, counts) in ["throughput", "latency"].iter().zip(halves) {
+        assert!(counts.iter().all(|&n| n > 200), "{half} chart: {counts:?} pixels of its two lines' colours");
     }
 }
 
@@ -94,6 +110,9 @@ fn perf_refuses_a_plot_it_cannot_draw() {
     let (code, _, err) = accel_status(&["perf", "nop", "--plot", "out.jpg"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("out.jpg: the file must end in .svg or .png"), "{err}");
+    let (code, _, err) = accel_status(&["perf", "nop", "--plot", "/nonexistent/out.svg"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("/nonexistent/out.svg: no directory /nonexistent"), "{err}");
     for font in ["/nonexistent/font.ttf", "/etc/hostname"] {
         let out = Command::new(env!("CARGO_BIN_EXE_accel"))
             .args(["perf", "nop", "--plot", "out.png"])

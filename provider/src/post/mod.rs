@@ -21,6 +21,7 @@ pub use raw::{RawGatherWqe, RawWqe};
 pub use rdma::{RdmaRead, RdmaWrite};
 pub use send::{Recv, Send};
 
+use accelverbs_uapi::compress::MAX_LIST_ENTRIES;
 use accelverbs_uapi::wqe::{Sge, Wqe};
 
 use lists::{ListArea, ListSide};
@@ -63,7 +64,8 @@ pub(crate) mod sealed {
     /// bytes safe code is reading.
     pub trait Encode {
         /// Fills `wqe`, which arrives zeroed; SGE lists go through `lists`. Called before
-        /// `regions`, so a panic here leaves nothing held.
+        /// `regions`, which refuses what the device cannot take (a side's entry count), so it
+        /// must not panic on any request, valid or not.
         fn encode(&self, wqe: &mut Wqe, lists: &mut ListWriter<'_>);
         /// Whether `encode` places SGE lists (the QP then makes sure it has a list area).
         fn gathers(&self) -> bool {
@@ -96,10 +98,12 @@ impl ListWriter<'_> {
     pub(crate) fn place(&mut self, side: ListSide, entries: &[Sge]) -> Sge {
         match self.area {
             // SAFETY: a writer is made by the QP's poster for the WQE it is writing into a
-            // free slot (`Qp::write_wqe`).
-            Some(area) => unsafe { area.place(self.index, side, entries) },
-            // `gathers()` said no lists: the zeroed SGE the device refuses.
-            None => Sge::default(),
+            // free slot (`Qp::write_wqe`); the list fits (checked here).
+            Some(area) if entries.len() <= MAX_LIST_ENTRIES as usize => unsafe { area.place(self.index, side, entries) },
+            // No list area (`gathers()` said no lists): the zeroed SGE, which the device
+            // refuses. More entries than a list holds: the same, and `regions`, which runs
+            // after `encode`, refuses the request (`SgeCount`) before it is staged.
+            _ => Sge::default(),
         }
     }
 }

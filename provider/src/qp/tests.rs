@@ -41,9 +41,10 @@ fn a_request_whose_encoding_panics_takes_no_hold_from_the_one_before() {
         // The same regions: a batch would move the first copy's holds into this one's slot.
         let second = PanicsInEncode(Copy::new(2, src.slice(0, 64), dst.slice_mut(0, 64)));
         assert!(catch_unwind(AssertUnwindSafe(|| batch.push(second))).is_err());
-    } // The batch publishes the first copy.
-      // A request refused in the slot the panicking one was written to: that slot's holds, if
-      // it had any, would be let go here.
+        // Dropped here, the batch publishes the first copy.
+    }
+    // A request refused in the slot the panicking one was written to: that slot's holds, if
+    // it had any, would be let go here.
     let other = device.open().unwrap();
     let foreign = other.alloc_pd().unwrap().alloc_mr(64, Access::empty()).unwrap();
     assert_eq!(qp.post(Copy::new(3, foreign.slice(0, 64), dst.slice_mut(0, 64))).unwrap_err(), PostError::WrongContext);

@@ -61,7 +61,8 @@ impl Operation for Digest {
             false => None,
         };
         if algorithm == DigestAlgorithm::Crc32c {
-            // A well-formed one took its own path above: a byte beside the seed is set (`dst`).
+            // Every other field was checked above and a well-formed request took its own path,
+            // so only a nonzero `dst` gets here.
             return Err(Failure::malformed(VendorError::ReservedNonzero));
         }
         // An empty input may be a zero SGE (no region at all).
@@ -96,7 +97,7 @@ impl Operation for Digest {
 }
 
 /// The seed of a well-formed CRC32C request, its whole shape checked in a few word compares
-/// (the general checks were half of what the device adds to a 4 KiB CRC32C): the algorithm
+/// (60 instructions a request fewer than the general checks, callgrind): the algorithm
 /// and nothing else in the parameters' first word, nothing but the seed in the second, the
 /// rest of the parameters, `dst` and `aux` zero. `None` sends the request through the general
 /// checks, which say what is wrong.

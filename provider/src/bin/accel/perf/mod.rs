@@ -85,7 +85,8 @@ pub struct PerfArgs {
     #[arg(long)]
     json: bool,
     /// Also draw the rows into FILE.svg or FILE.png: throughput by size, p50 latency by queue
-    /// depth (the labels need a TrueType font, such as Debian's fonts-dejavu-core).
+    /// depth. The labels need a TrueType font: fontconfig's sans-serif, DejaVu Sans (Debian's
+    /// fonts-dejavu-core), or the file ACCEL_PLOT_FONT names.
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<std::path::PathBuf>,
     /// Where the device runs, a list: in this process, or an accel-simd daemon (the one of
@@ -635,11 +636,13 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     let sizes = if args.op == PerfOp::Nop { vec![0] } else { args.size.clone() };
     let duration = Duration::from_secs_f64(args.seconds);
     let crypto_alg = args.crypto_alg();
-    let what = match (args.op, crypto_alg) {
-        (PerfOp::Compress | PerfOp::Decompress, _) => format!("{:?} {format:?} level {level}", args.op),
-        (op, Some(alg)) if alg.is_xts() => format!("{op:?} {} data unit {}", alg.name(), args.data_unit),
-        (op, Some(alg)) => format!("{op:?} {}", alg.name()),
-        (op, None) => format!("{op:?}"),
+    // As the command line says it.
+    let op = op_name(args.op);
+    let what = match crypto_alg {
+        _ if matches!(args.op, PerfOp::Compress | PerfOp::Decompress) => format!("{op} {} level {level}", args.format.name()),
+        Some(alg) if alg.is_xts() => format!("{op} {} data unit {}", alg.name(), args.data_unit),
+        Some(alg) => format!("{op} {}", alg.name()),
+        None => op.to_owned(),
     };
     let crypto = crypto_alg.map(|alg| (alg, args.op == PerfOp::Encrypt, args.data_unit as u32));
     let say = |line: String| {

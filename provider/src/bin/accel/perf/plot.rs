@@ -48,14 +48,19 @@ const FALLBACK_FONTS: [&str; 4] = [
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 ];
 
-/// Checks `path` can be drawn, before any benchmark runs: an `.svg` or `.png` name and a font
-/// to lay the text out with, which the first call loads.
+/// Checks `path` can be drawn, before any benchmark runs: an `.svg` or `.png` name in a
+/// directory that exists, and a font to lay the text out with, which the first call loads.
 pub fn prepare(path: &Path) -> Result<Format, String> {
     let format = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("svg") => Format::Svg,
         Some("png") => Format::Png,
         _ => return Err(format!("--plot {}: the file must end in .svg or .png", path.display())),
     };
+    // The file itself is written after the run; its directory must be there before.
+    let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !directory.is_dir() {
+        return Err(format!("--plot {}: no directory {}", path.display(), directory.display()));
+    }
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(load_font).clone().map_err(|tried| {
         format!(
@@ -124,9 +129,26 @@ struct Series {
 pub fn draw(path: &Path, format: Format, title: &str, unit: &str, points: &[Point]) -> Result<(), String> {
     let result = match format {
         Format::Svg => charts(SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area(), title, unit, points),
-        Format::Png => charts(BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area(), title, unit, points),
+        Format::Png => {
+            // Drawn in memory, then written by the png crate: plotters' own encoder would
+            // bring in an image library for this one format.
+            let mut rgb = vec![0u8; WIDTH as usize * HEIGHT as usize * 3];
+            let area = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+            charts(area, title, unit, points).and_then(|()| write_png(path, &rgb))
+        }
     };
     result.map_err(|e| format!("--plot {}: {e}", path.display()))
+}
+
+/// `rgb` (`WIDTH` by `HEIGHT`, three bytes a pixel) as a PNG file at `path`.
+fn write_png(path: &Path, rgb: &[u8]) -> Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), WIDTH, HEIGHT);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
 }
 
 fn charts<B: DrawingBackend>(root: DrawingArea<B, Shift>, title: &str, unit: &str, points: &[Point]) -> Result<(), String>
