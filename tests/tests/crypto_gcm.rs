@@ -194,6 +194,50 @@ fn requests_a_key_or_its_ranges_do_not_allow_stop_the_qp() {
     assert_eq!(t.qp.query_state().unwrap(), QpState::Err);
 }
 
+/// A destroyed key's number is refused with a protection status, like a stale lkey, also once
+/// a new key has taken its slot: the number is never the new key's, and nothing is written.
+#[test]
+fn a_destroyed_keys_number_is_refused_even_once_its_slot_is_taken_again() {
+    let data = pattern(12, 64);
+    let mut t = Traffic::new(0, ExecPolicy::Inline, 8);
+    let input = t.base.pd.reg_mr(data.clone(), Access::empty()).unwrap();
+    let out = t.base.pd.alloc_mr(80, Access::LOCAL_WRITE).unwrap();
+    let encrypt_with = |t: &mut Traffic, key: u32| {
+        let mut wqe = Wqe::default();
+        wqe.ctrl.opcode = Opcode::Encrypt as u8;
+        wqe.ctrl.flags = flags::SIGNALED;
+        wqe.params.copy_from_slice(CryptoParams { key, ..CryptoParams::default() }.as_bytes());
+        wqe.src = input.sge(0, 64);
+        wqe.dst = out.sge(0, 64);
+        wqe.aux[1] = out.sge(64, 16);
+        // SAFETY: `out` is read only after the completion is polled; `input` is only read.
+        t.qp.post(unsafe { RawWqe::new(wqe) }).unwrap();
+        poll_n(&mut t.cq, 1)[0]
+    };
+    let old = t.base.pd.create_crypto_key(KeyAlgorithm::Aes128Gcm, &pattern(13, 16)).unwrap();
+    let old_number = old.number();
+    old.try_destroy().unwrap();
+    let wc = encrypt_with(&mut t, old_number);
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalProtectionError, VendorError::CryptoKeyUnknown));
+    assert_eq!(t.qp.query_state().unwrap(), QpState::Err);
+    assert!(out.as_slice().unwrap().iter().all(|&b| b == 0), "nothing written");
+
+    // A QP in ERR flushes: a new one for each request after a refusal.
+    t.qp = t.base.pd.create_qp(&t.cq, accelverbs::QpInit::new(8)).unwrap();
+    let new = t.base.pd.create_crypto_key(KeyAlgorithm::Aes128Gcm, &pattern(14, 16)).unwrap();
+    // A number is the slot's index above a byte that changes each time the slot is taken.
+    assert_eq!(new.number() >> 8, old_number >> 8, "the new key took the old one's slot");
+    assert_ne!(new.number(), old_number, "a number is never given twice");
+    let wc = encrypt_with(&mut t, old_number);
+    assert_eq!((wc.status, wc.vendor_err), (CqeStatus::LocalProtectionError, VendorError::CryptoKeyUnknown));
+    assert!(out.as_slice().unwrap().iter().all(|&b| b == 0), "nothing written under the new key");
+    t.qp = t.base.pd.create_qp(&t.cq, accelverbs::QpInit::new(8)).unwrap();
+    let wc = encrypt_with(&mut t, new.number());
+    assert_eq!(wc.status, CqeStatus::Success, "the new key's own number works");
+    let sealed = out.as_slice().unwrap().to_vec();
+    assert_eq!(openssl_gcm(true, &pattern(14, 16), &[0; 12], &[], &sealed), Some(data), "sealed under the new key");
+}
+
 #[test]
 fn a_queued_request_keeps_its_key_busy() {
     // No engine and a CQ with room for one completion: the encryption waits in the ring.
