@@ -110,6 +110,42 @@ pub fn stress_rounds(base: u64) -> u64 {
     base * factor.max(1)
 }
 
+/// Deterministic choices for the tests that generate their cases (xorshift64*): the same seed,
+/// the same cases, so a failure reruns as it failed.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// In `0..n` (0 for an `n` of 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// An index into `weights`, chosen in proportion to them.
+    pub fn pick(&mut self, weights: &[u64]) -> usize {
+        let mut at = self.below(weights.iter().sum());
+        for (i, &w) in weights.iter().enumerate() {
+            if at < w {
+                return i;
+            }
+            at -= w;
+        }
+        unreachable!("a pick below the weights' sum falls inside one")
+    }
+}
+
 /// Deterministic pseudo-random bytes (xorshift64*), for payloads and garbage.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;

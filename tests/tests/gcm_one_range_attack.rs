@@ -19,7 +19,7 @@ use accelverbs::{
     Access, CqeStatus, CryptoKey, ExecPolicy, KeyAlgorithm, MemoryRegion, OnDemandRegion, Pd, QpState, RawWqe, VendorError,
 };
 use accelverbs_tests::raw::Pages;
-use accelverbs_tests::{on_daemon, pattern, poll_n, stress_rounds, Traffic};
+use accelverbs_tests::{on_daemon, pattern, poll_n, stress_rounds, Rng, Traffic};
 use zerocopy::IntoBytes;
 
 const PAGE: usize = 4096;
@@ -32,39 +32,6 @@ const NONE_PAGE: usize = PLAIN + PAGE;
 const ARENA: usize = PLAIN + 2 * PAGE;
 /// A key number no key has: its slot was never used.
 const NO_KEY: u32 = 0xffff_ff00;
-
-/// Deterministic choices (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// In `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    /// An index into `weights`, chosen in proportion to them.
-    fn pick(&mut self, weights: &[u64]) -> usize {
-        let mut at = self.below(weights.iter().sum());
-        for (i, &w) in weights.iter().enumerate() {
-            if at < w {
-                return i;
-            }
-            at -= w;
-        }
-        unreachable!()
-    }
-}
 
 /// A key the WQE may name, as the model sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -388,8 +355,8 @@ fn generate(rng: &mut Rng, s: &Setup, seed: u64) -> Case {
         _ => KeyPick::Unknown,
     };
     let mut iv = [0u8; 12];
-    iv[..8].copy_from_slice(&rng.next().to_le_bytes());
-    iv[8..].copy_from_slice(&rng.next().to_le_bytes()[..4]);
+    iv[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    iv[8..].copy_from_slice(&rng.next_u64().to_le_bytes()[..4]);
     let len = data_len(rng);
     let src_region = region(rng);
     let at = anywhere(rng, len);

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use accelverbs::{
     Access, Compress, Copy, CqeStatus, ExecPolicy, Format, MemoryRegion, Nop, PostError, QpInit, QpState, WorkCompletion,
 };
-use accelverbs_tests::{assert_no_more, pattern, poll_n, stress_rounds, Base};
+use accelverbs_tests::{assert_no_more, pattern, poll_n, stress_rounds, Base, Rng};
 
 /// A push refused in the middle of a batch whose requests move one hold along (`RegionBusy`
 /// for a region another QP holds, `WrongContext` for one of another context) leaves the holds
@@ -200,21 +200,6 @@ enum Planned {
         src: usize,
         dst: usize,
     },
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        (self.next() >> 33) % n
-    }
 }
 
 /// Two regions of `regions`, the first shared and the second mutable (`a != b`).
