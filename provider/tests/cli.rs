@@ -89,8 +89,10 @@ fn perf_plots_into_an_svg_or_png_file() {
     let frame = reader.next_frame(&mut pixels).expect("its pixels decode");
     std::fs::remove_file(&png_path).ok();
     assert_eq!((frame.width, frame.height, frame.color_type), (1200, 480, png::ColorType::Rgb));
-    // Each chart draws two lines in the first two colours: the queue depths' on the left, the
-    // sizes' on the right. A line across a chart is hundreds of pixels; a legend swatch, tens.
+    // Each chart draws its lines in the first two colours: the queue depths' on the left, the
+    // sizes' on the right. A line across a chart is hundreds of pixels, a legend swatch about
+    // forty; lines may cover each other (both depths' direct runs are one memcpy), so each
+    // colour need only show, and the two together make lines.
     let rows = pixels[..frame.buffer_size()].chunks_exact(1200 * 3);
     let halves = rows.fold([[0usize; 2]; 2], |mut count, row| {
         for (x, pixel) in row.chunks_exact(3).enumerate() {
@@ -101,7 +103,8 @@ fn perf_plots_into_an_svg_or_png_file() {
         count
     });
     for (half, counts) in ["throughput", "latency"].iter().zip(halves) {
-        assert!(counts.iter().all(|&n| n > 200), "{half} chart: {counts:?} pixels of its two lines' colours");
+        let drawn = counts.iter().all(|&n| n >= 20) && counts.iter().sum::<usize>() > 600;
+        assert!(drawn, "{half} chart: {counts:?} pixels of its two lines' colours");
     }
 }
 
