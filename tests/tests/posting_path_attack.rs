@@ -8,6 +8,7 @@
 //! requests are in flight.
 
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use accelverbs::{
     Access, Compress, Copy, CqeStatus, ExecPolicy, Format, MemoryRegion, Nop, PostError, QpInit, QpState, WorkCompletion,
@@ -260,15 +261,24 @@ fn laps_of_mixed_batches_complete_and_let_go_exactly_once() {
                 let to = rng.below((LEN - len) as u64 + 1) as usize;
                 Planned::Copy { src, from, dst, to, len }
             };
-            let pushed = match plan {
-                Planned::Nop => batch.push(Nop::new(wr_id).signaled(signaled)),
-                Planned::Copy { src, from, dst, to, len } => {
-                    let (s, d) = pair(&mut regions, src, dst);
-                    batch.push(Copy::new(wr_id, s.slice(from, len as u32), d.slice_mut(to, len as u32)).signaled(signaled))
-                }
-                Planned::OutOfBounds { src, dst } => {
-                    let (s, d) = pair(&mut regions, src, dst);
-                    batch.push(Copy::new(wr_id, s.slice(LEN - 8, 64), d.slice_mut(0, 64)).signaled(signaled))
+            // A full ring waits for the device: on the daemon channel an all-unsignaled batch
+            // before, which nothing polls for, may still be running when this one is pushed.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let pushed = loop {
+                let pushed = match plan {
+                    Planned::Nop => batch.push(Nop::new(wr_id).signaled(signaled)),
+                    Planned::Copy { src, from, dst, to, len } => {
+                        let (s, d) = pair(&mut regions, src, dst);
+                        batch.push(Copy::new(wr_id, s.slice(from, len as u32), d.slice_mut(to, len as u32)).signaled(signaled))
+                    }
+                    Planned::OutOfBounds { src, dst } => {
+                        let (s, d) = pair(&mut regions, src, dst);
+                        batch.push(Copy::new(wr_id, s.slice(LEN - 8, 64), d.slice_mut(0, 64)).signaled(signaled))
+                    }
+                };
+                match pushed {
+                    Err(PostError::QueueFull) if Instant::now() < deadline => std::thread::yield_now(),
+                    pushed => break pushed,
                 }
             };
             pushed.unwrap_or_else(|e| panic!("round {round}: push {i}: {e:?}"));
