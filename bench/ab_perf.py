@@ -15,6 +15,8 @@ import statistics
 import subprocess
 import sys
 
+from fast_medians import round_trip_kind
+
 
 def main():
     old, new, args = sys.argv[1], sys.argv[2], sys.argv[3:] + ["--json"]
@@ -37,7 +39,8 @@ def main():
                 seen[key + (tag,)] = (row["ops_per_s"], row.get("core_to_core_ns") or 0, row.get("ratio"))
         for key in {k[:-1] for k in seen}:
             (o, o_trip, o_ratio), (n, n_trip, n_ratio) = seen[key + ("old",)], seen[key + ("new",)]
-            mode = "fast" if max(o_trip, n_trip) < 180 else "slow" if min(o_trip, n_trip) >= 180 else "mixed"
+            kinds = {round_trip_kind(o_trip), round_trip_kind(n_trip)}
+            mode = kinds.pop() if len(kinds) == 1 else "mixed"
             pairs[key, mode].append((n / o, o_ratio, n_ratio))
     for key in sorted({k[:-1] for k in ops}):
         o, n = statistics.median(ops[key + ("old",)]), statistics.median(ops[key + ("new",)])

@@ -15,7 +15,15 @@ import statistics
 import subprocess
 import sys
 
+# A round trip under this is the host's fast placement (~90 ns); the slow one is ~300 ns.
 FAST_BELOW_NS = 180
+
+
+def round_trip_kind(trip_ns):
+    """"fast" or "slow" for a row's `core_to_core_ns`, "unmeasured" for none."""
+    if trip_ns is None:
+        return "unmeasured"
+    return "fast" if trip_ns < FAST_BELOW_NS else "slow"
 
 
 def main():
@@ -30,8 +38,7 @@ def main():
             sys.exit(f"{accel} perf {' '.join(args)}: exit {run.returncode}: {run.stderr.strip()}")
         for line in run.stdout.splitlines():
             row = json.loads(line)
-            trip = row.get("core_to_core_ns")
-            kind = "unmeasured" if trip is None else "fast" if trip < FAST_BELOW_NS else "slow"
+            kind = round_trip_kind(row.get("core_to_core_ns"))
             points[(row["op"], row["size"], row["qd"], row["engines"], row["threads"], row["policy"], kind)].append(row)
     for (op, size, qd, engines, threads, policy, kind), rows in sorted(points.items()):
         ops = statistics.median(r["ops_per_s"] for r in rows)

@@ -39,6 +39,8 @@ const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 480;
 /// Where plotters looks the font up: every piece of text names this family.
 const FAMILY: &str = "sans-serif";
+/// Names the one font to use, overriding the search.
+const FONT_VARIABLE: &str = "ACCEL_PLOT_FONT";
 /// Fonts tried when `fc-match` is missing or names none: DejaVu (Debian's fonts-dejavu-core,
 /// and where Fedora and Arch put it), then Liberation.
 const FALLBACK_FONTS: [&str; 4] = [
@@ -71,9 +73,6 @@ pub fn prepare(path: &Path) -> Result<Format, String> {
     })?;
     Ok(format)
 }
-
-/// Names the one font to use, overriding the search.
-const FONT_VARIABLE: &str = "ACCEL_PLOT_FONT";
 
 /// Registers the first font found for `FAMILY` (`ACCEL_PLOT_FONT` alone if set); on failure,
 /// what it tried.
@@ -159,16 +158,14 @@ where
     root.fill(&WHITE).map_err(failed)?;
     let root = root.titled(title, (FAMILY, 18)).map_err(failed)?;
     let (left, right) = root.split_horizontally(WIDTH / 2);
-    let size_tick = |x: f64| crate::perf::human(x.round() as usize);
-    let qd_tick = |x: f64| format!("{x:.0}");
     let (throughput, latency) = (by_size(points), by_qd(points));
     // Throughput from zero; latency on a log scale, where sizes a thousand times apart still
     // show their lines.
-    let y_hi = y_max(&throughput) * 1.1;
-    let size_axis: (&str, fn(f64) -> String) = ("size", size_tick);
-    panel(&left, &format!("throughput ({unit}) by size"), size_axis, 0.0..y_hi, &throughput).map_err(failed)?;
+    let size_axis: XAxis = ("size", |x| crate::perf::human(x.round() as usize));
+    panel(&left, &format!("throughput ({unit}) by size"), size_axis, 0.0..y_max(&throughput) * 1.1, &throughput)
+        .map_err(failed)?;
     let (lo, hi) = y_positive_range(&latency);
-    let qd_axis: (&str, fn(f64) -> String) = ("queue depth", qd_tick);
+    let qd_axis: XAxis = ("queue depth", |x| format!("{x:.0}"));
     panel(&right, "p50 latency (µs, log scale) by queue depth", qd_axis, (lo / 1.5..hi * 1.5).log_scale(), &latency)
         .map_err(failed)?;
     root.present().map_err(failed)
@@ -215,9 +212,14 @@ fn by_qd(points: &[Point]) -> Vec<Series> {
         .collect()
 }
 
+/// Every y of `series`.
+fn ys(series: &[Series]) -> impl Iterator<Item = f64> + '_ {
+    series.iter().flat_map(|s| &s.points).map(|&(_, y)| y)
+}
+
 /// The largest y of `series`, 1 if there is none above zero.
 fn y_max(series: &[Series]) -> f64 {
-    let hi = series.iter().flat_map(|s| &s.points).map(|&(_, y)| y).fold(0.0f64, f64::max);
+    let hi = ys(series).fold(0.0f64, f64::max);
     if hi > 0.0 {
         hi
     } else {
@@ -227,8 +229,7 @@ fn y_max(series: &[Series]) -> f64 {
 
 /// The smallest and largest positive y of `series` (a log axis has no zero).
 fn y_positive_range(series: &[Series]) -> (f64, f64) {
-    let positive = series.iter().flat_map(|s| &s.points).map(|&(_, y)| y).filter(|&y| y > 0.0);
-    let (lo, hi) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let (lo, hi) = ys(series).filter(|&y| y > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
     if lo.is_finite() {
         (lo, hi)
     } else {
@@ -236,12 +237,14 @@ fn y_positive_range(series: &[Series]) -> (f64, f64) {
     }
 }
 
-/// One chart: a log2 x axis over the series' x values (`x_axis`: its name and how a tick
-/// reads), and `y` for the y axis.
+/// A chart's x axis: its name, and how a tick reads.
+type XAxis = (&'static str, fn(f64) -> String);
+
+/// One chart: a log2 x axis over the series' x values, and `y` for the y axis.
 fn panel<B: DrawingBackend, Y>(
     area: &DrawingArea<B, Shift>,
     caption: &str,
-    x_axis: (&str, fn(f64) -> String),
+    x_axis: XAxis,
     y: Y,
     series: &[Series],
 ) -> Result<(), DrawingAreaErrorKind<B::ErrorType>>
