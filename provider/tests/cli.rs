@@ -116,6 +116,12 @@ fn perf_refuses_a_plot_it_cannot_draw() {
     let (code, _, err) = accel_status(&["perf", "nop", "--plot", "/nonexistent/out.svg"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("/nonexistent/out.svg: no directory /nonexistent"), "{err}");
+    let directory = std::env::temp_dir().join(format!("accel-perf-plot-dir-{}.svg", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let (code, _, err) = accel_status(&["perf", "nop", "--plot", directory.to_str().unwrap()]);
+    std::fs::remove_dir(&directory).ok();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("a directory, not a file"), "{err}");
     for font in ["/nonexistent/font.ttf", "/etc/hostname"] {
         let out = Command::new(env!("CARGO_BIN_EXE_accel"))
             .args(["perf", "nop", "--plot", "out.png"])

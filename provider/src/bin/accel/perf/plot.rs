@@ -63,6 +63,9 @@ pub fn prepare(path: &Path) -> Result<Format, String> {
     if !directory.is_dir() {
         return Err(format!("--plot {}: no directory {}", path.display(), directory.display()));
     }
+    if path.is_dir() {
+        return Err(format!("--plot {}: a directory, not a file", path.display()));
+    }
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(load_font).clone().map_err(|tried| {
         format!(
