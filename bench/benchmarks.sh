@@ -34,11 +34,14 @@ benchmarks=(
     "xts_encrypt|AES-256-XTS encryption (512-byte units), against aws-lc|encrypt --alg aes-256-xts --size 4k,64k --qd 32"
     "sha256|SHA-256, against aws-lc|digest --alg sha256 --size 4k,64k --qd 32"
     "crc32c|CRC32C, against crc-fast|digest --alg crc32c --size 4k,64k --qd 32"
+    "copy_scaling_asleep|COPY 64 KiB by one and two engine threads while the application sleeps between batches|copy --size 64k --qd 2048 --threads 2 --engines 1,2 --wait event --spin-us 0"
     "daemon_copy|COPY through the accel-simd daemon and in-process, for memory shared with the daemon (owned) and memory it copies (caller)|copy --size 4k,64k,1m --qd 1,32 --channel embedded,daemon --memory owned,caller"
 )
 
+# The CPU as the tool names it: model name, family and model, vector extensions.
+cpu=$(target/release/accel perf nop --qd 1 --repeat 1 --seconds 0.01 | sed -n 's/^# cpu: //p')
 machine=$(printf '%s; %s vCPUs; Linux %s; %s; commit %s; %s' \
-    "$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)" "$(nproc)" "$(uname -r)" \
+    "$cpu" "$(nproc)" "$(uname -r)" \
     "$(rustc --version | cut -d' ' -f1-2)" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo ' (modified)')" \
     "$(date -u +%Y-%m-%d)")
 list=()

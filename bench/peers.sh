@@ -95,7 +95,7 @@ accel_perf() {
 row() { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n" "$@"; }
 
 # As bench/benchmarks.sh says which commit (and whether the tree differed from it).
-printf "cpu: %s; commit %s; %s\n\n" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+printf "cpu: %s; commit %s; %s\n\n" "$("$accel" perf nop --qd 1 --repeat 1 --seconds 0.01 | sed -n 's/^# cpu: //p')" \
     "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo ' (modified)')" "$(date -u +%Y-%m-%d)"
 row "operation" "size" "accelverbs, engine" "accelverbs, inline" "library, direct" "DPDK ISA-L / aesni_gcm" \
     "DPDK zlib / openssl" "ratio x:1 (ours, ISA-L, zlib)"

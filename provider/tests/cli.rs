@@ -135,6 +135,43 @@ fn perf_refuses_a_plot_it_cannot_draw() {
     }
 }
 
+/// `--wait event`: the application sleeps on a completion channel while the engine works, and
+/// every output still checks.
+#[test]
+fn perf_wait_event_sleeps_while_the_engine_works() {
+    for op in [&["copy"][..], &["encrypt", "--alg", "aes-256-gcm"], &["compress", "--format", "zstd"]] {
+        let args = ["perf", "--size", "4k", "--qd", "1,8", "--threads", "1,2", "--engines", "1,2", "--wait", "event"];
+        let (ok, out, err) =
+            accel(&[&args[..1], op, &args[1..], &["--seconds", "0.02", "--repeat", "1", "--verify", "--json"]].concat());
+        assert!(ok, "{op:?}: {err}");
+        assert_eq!(out.lines().filter(|l| l.contains("\"wait\":\"event\"")).count(), 8, "{out}");
+    }
+    // Slow requests (about a millisecond each): a poster that polled would add a second busy
+    // thread to the engine's for the device runs, 1.5 CPUs a second of the whole run with the
+    // direct runs; one asleep adds next to nothing. A busy machine only lowers the figure.
+    let args = ["perf", "compress", "--format", "deflate", "--level", "6", "--size", "64k", "--qd", "4", "--wait", "event"];
+    let (cpu, wall) = cpu_and_wall(&[&args[..], &["--seconds", "0.3", "--repeat", "1"]].concat());
+    assert!(cpu / wall < 1.3, "{cpu:.2} s of CPU in {wall:.2} s: the application did not sleep");
+}
+
+/// Runs `accel args` to success; the CPU time it used (user and system) and the time it took.
+fn cpu_and_wall(args: &[&str]) -> (f64, f64) {
+    let start = std::time::Instant::now();
+    #[allow(clippy::zombie_processes)] // Reaped by wait4 below, which also reports its CPU time.
+    let child =
+        Command::new(env!("CARGO_BIN_EXE_accel")).args(args).stdout(std::process::Stdio::null()).spawn().expect("run accel");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value of the plain C struct wait4 fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `child` is our own child, not waited for yet (std's `Child` waits only when asked),
+    // and both pointers are to live locals.
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = start.elapsed().as_secs_f64();
+    assert!(reaped > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "accel {args:?} failed: {status}");
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime) + seconds(usage.ru_stime), wall)
+}
+
 #[test]
 fn perf_json_has_one_object_per_row() {
     let args = [
@@ -168,6 +205,7 @@ fn perf_json_has_one_object_per_row() {
             "\"engines\":1",
             "\"threads\":1",
             "\"policy\":\"threads\"",
+            "\"wait\":\"spin\"",
             "\"ops_per_s\":",
             "\"mb_per_s\":",
             "\"p50_us\":",
@@ -202,6 +240,7 @@ fn bad_arguments_are_named_in_the_error() {
         (&["perf", "compress", "--format", "gzip", "--level", "12", "--size", "4k"][..], "0 to 9"),
         (&["perf", "nop", "--size", "4k"][..], "does not apply to nop"),
         (&["perf", "nop", "--engines", "0"][..], "--policy inline or adaptive"),
+        (&["perf", "nop", "--wait", "event", "--policy", "inline"][..], "--wait event needs --policy threads"),
         (&["perf", "nop", "--engines", "65"][..], "0..=64"),
         (&["perf", "nop", "--threads", "0"][..], "1..=64"),
     ] {

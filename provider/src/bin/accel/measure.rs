@@ -21,14 +21,45 @@ pub fn spread(v: &[f64]) -> f64 {
     }
 }
 
-/// The CPU's model name, for headers.
+/// The CPU, for headers: its model name, family and model numbers (a hypervisor may show only
+/// "AMD EPYC", the same for generations whose libraries run different code) and the vector
+/// extensions the codec and cipher libraries choose their code by.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|key| key.trim() == name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_owned())
+    };
+    let name = field("model name").unwrap_or_else(|| "unknown CPU".to_owned());
+    let numbers = match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("family {family} model {model}"),
+        _ => String::new(),
+    };
+    let extensions = vector_extensions();
+    match (numbers.is_empty(), extensions.is_empty()) {
+        (true, true) => name,
+        (false, true) => format!("{name} ({numbers})"),
+        (true, false) => format!("{name} ({extensions})"),
+        (false, false) => format!("{name} ({numbers}; {extensions})"),
+    }
+}
+
+/// The vector extensions this CPU has among those the libraries pick code by.
+fn vector_extensions() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let found = [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("vaes", std::arch::is_x86_feature_detected!("vaes")),
+            ("vpclmulqdq", std::arch::is_x86_feature_detected!("vpclmulqdq")),
+        ];
+        found.iter().filter(|(_, has)| *has).map(|(name, _)| *name).collect::<Vec<_>>().join(" ")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    String::new()
 }
 
 #[cfg(test)]

@@ -120,26 +120,37 @@ impl CryptoWork {
     }
 
     /// Posts request `id` into `batch`.
-    pub fn push(&mut self, batch: &mut PostBatch<'_>, id: u64, src: MrSlice<'_>, dst: MrSliceMut<'_>) -> Result<(), PostError> {
+    /// Posts request `id`; `solicit` marks it solicited (`--wait event`).
+    pub fn push(
+        &mut self,
+        batch: &mut PostBatch<'_>,
+        id: u64,
+        src: MrSlice<'_>,
+        dst: MrSliceMut<'_>,
+        solicit: bool,
+    ) -> Result<(), PostError> {
         let key = self.key.as_ref();
         match self.alg {
             CryptoAlg::Aes128Gcm | CryptoAlg::Aes256Gcm => {
                 let key = key.expect("a GCM key");
                 match self.encrypt {
-                    true => batch.push(Encrypt::new(id, key, request_iv(id), src, dst, self.tag.slice_mut(0, 16))),
-                    false => batch.push(Decrypt::new(id, key, SEALED_IV, src, dst, self.tag.slice(0, 16))),
+                    true => batch
+                        .push(solicited!(Encrypt::new(id, key, request_iv(id), src, dst, self.tag.slice_mut(0, 16)), solicit)),
+                    false => batch.push(solicited!(Decrypt::new(id, key, SEALED_IV, src, dst, self.tag.slice(0, 16)), solicit)),
                 }
             }
             CryptoAlg::Aes128Xts | CryptoAlg::Aes256Xts => {
                 let key = key.expect("an XTS key");
                 match self.encrypt {
-                    true => batch.push(Encrypt::xts(id, key, u128::from(id), self.data_unit, src, dst)),
-                    false => batch.push(Decrypt::xts(id, key, u128::from(id), self.data_unit, src, dst)),
+                    true => batch.push(solicited!(Encrypt::xts(id, key, u128::from(id), self.data_unit, src, dst), solicit)),
+                    false => batch.push(solicited!(Decrypt::xts(id, key, u128::from(id), self.data_unit, src, dst), solicit)),
                 }
             }
-            CryptoAlg::Sha256 => batch.push(Digest::sha256(id, src, dst)),
-            CryptoAlg::HmacSha256 => batch.push(Digest::hmac_sha256(id, key.expect("an HMAC key"), src, dst)),
-            CryptoAlg::Crc32c => batch.push(Digest::crc32c(id, src, 0)),
+            CryptoAlg::Sha256 => batch.push(solicited!(Digest::sha256(id, src, dst), solicit)),
+            CryptoAlg::HmacSha256 => {
+                batch.push(solicited!(Digest::hmac_sha256(id, key.expect("an HMAC key"), src, dst), solicit))
+            }
+            CryptoAlg::Crc32c => batch.push(solicited!(Digest::crc32c(id, src, 0), solicit)),
         }
     }
 

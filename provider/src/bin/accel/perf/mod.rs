@@ -3,6 +3,18 @@
 //! the compression or crypto library called directly) on the same registered buffers,
 //! alternating in the same run.
 
+/// `wr`, marked solicited if `on`: its completion wakes a CQ armed for solicited ones only.
+macro_rules! solicited {
+    ($wr:expr, $on:expr) => {{
+        let wr = $wr;
+        if $on {
+            wr.solicited()
+        } else {
+            wr
+        }
+    }};
+}
+
 mod channel;
 pub(crate) mod codec;
 mod core_to_core;
@@ -13,8 +25,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use accelverbs::{
-    Compress, Context, ContextOptions, Copy, Cq, Decompress, Error, ExecPolicy, Format, MemoryRegion, Nop, Pd, PostError, Qp,
-    QpInit, WorkCompletion,
+    CompletionChannel, Compress, Context, ContextOptions, Copy, Cq, Decompress, Error, ExecPolicy, Format, MemoryRegion, Nop, Pd,
+    PostError, Qp, QpInit, WorkCompletion,
 };
 use accelverbs_rxe_sim::codec::Direction;
 use clap::{Args, ValueEnum};
@@ -31,6 +43,16 @@ pub enum Policy {
     Threads,
     Inline,
     Adaptive,
+}
+
+/// How the application waits for its completions.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Polls the CQ without pause.
+    Spin,
+    /// Arms the CQ and sleeps on a completion channel whenever it has nothing to post or
+    /// poll: the engines have the CPUs to themselves.
+    Event,
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +100,10 @@ pub struct PerfArgs {
     /// Who executes work: engine threads, the posting thread, or small batches inline.
     #[arg(long, value_enum, default_value_t = Policy::Threads)]
     policy: Policy,
+    /// How the application waits for completions: polling the CQ, or asleep on a completion
+    /// channel whenever it has nothing to post (with --policy threads).
+    #[arg(long, value_enum, default_value_t = Wait::Spin)]
+    wait: Wait,
     /// How long an idle engine polls before sleeping, in microseconds.
     #[arg(long, default_value_t = 200)]
     spin_us: u64,
@@ -149,6 +175,7 @@ struct Row<'a> {
     engines: u16,
     threads: u16,
     policy: &'a str,
+    wait: &'a str,
     channel: &'a str,
     memory: &'a str,
     ops_per_s: f64,
@@ -169,13 +196,14 @@ impl Row<'_> {
         let level = self.level.map_or("null".to_owned(), |l| l.to_string());
         let ratio = if self.direct_mb_per_s > 0.0 { self.mb_per_s / self.direct_mb_per_s } else { 0.0 };
         format!(
-            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"channel\":\"{}\",\"memory\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{}}}",
+            "{{\"op\":\"{}\",\"format\":{format},\"alg\":{alg},\"level\":{level},\"size\":{},\"qd\":{},\"engines\":{},\"threads\":{},\"policy\":\"{}\",\"wait\":\"{}\",\"channel\":\"{}\",\"memory\":\"{}\",\"ops_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_us\":{:.3},\"p99_us\":{:.3},\"direct_mb_per_s\":{:.1},\"ratio\":{:.3},\"spread\":{:.3},\"core_to_core_ns\":{}}}",
             self.op,
             self.size,
             self.qd,
             self.engines,
             self.threads,
             self.policy,
+            self.wait,
             self.channel,
             self.memory,
             self.ops_per_s,
@@ -200,6 +228,8 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 struct Rig {
     cq: Cq,
     qp: Qp,
+    /// With `--wait event`: the channel `cq` signals when armed.
+    channel: Option<CompletionChannel>,
     src: MemoryRegion,
     dst: MemoryRegion,
     /// The pages under `src` and `dst` with `--memory caller`: after them, so dropped after.
@@ -231,6 +261,10 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
     let (mut posted, mut done) = (0u64, 0u64);
     let start = Instant::now();
     let mut stop_posting = false;
+    let event = rig.channel.is_some();
+    // With `--wait event`: every stride-th request wakes the application.
+    let stride = u64::from(depth / 4).max(1);
+    let mut last_solicited: Option<u64> = None;
     while !stop_posting || done < posted {
         let room = u64::from(depth) - (posted - done);
         if !stop_posting && room > 0 {
@@ -242,29 +276,45 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
                 // The slices only for requests that name them: a NOP costs tens of
                 // nanoseconds, and the tool's own work is part of what it measures.
                 let (src, dst, input_len, output_len) = (&rig.src, &mut rig.dst, rig.input_len, rig.output_len);
+                let solicit = event && posted % stride == stride - 1;
                 let r = match (op, rig.crypto.as_mut()) {
-                    (PerfOp::Nop, _) => batch.push(Nop::new(posted)),
-                    (PerfOp::Copy, _) => batch.push(Copy::new(posted, src.slice(0, input_len), dst.slice_mut(0, output_len))),
-                    (PerfOp::Compress, _) => batch.push(
-                        Compress::new(posted, rig.format, src.slice(0, input_len), dst.slice_mut(0, output_len)).level(rig.level),
-                    ),
-                    (PerfOp::Decompress, _) => {
-                        batch.push(Decompress::new(posted, rig.format, src.slice(0, input_len), dst.slice_mut(0, output_len)))
+                    (PerfOp::Nop, _) => batch.push(solicited!(Nop::new(posted), solicit)),
+                    (PerfOp::Copy, _) => {
+                        batch.push(solicited!(Copy::new(posted, src.slice(0, input_len), dst.slice_mut(0, output_len)), solicit))
                     }
+                    (PerfOp::Compress, _) => batch.push(solicited!(
+                        Compress::new(posted, rig.format, src.slice(0, input_len), dst.slice_mut(0, output_len)).level(rig.level),
+                        solicit
+                    )),
+                    (PerfOp::Decompress, _) => batch.push(solicited!(
+                        Decompress::new(posted, rig.format, src.slice(0, input_len), dst.slice_mut(0, output_len)),
+                        solicit
+                    )),
                     (PerfOp::Encrypt | PerfOp::Decrypt | PerfOp::Digest, Some(work)) => {
-                        work.push(&mut batch, posted, src.slice(0, input_len), dst.slice_mut(0, output_len))
+                        work.push(&mut batch, posted, src.slice(0, input_len), dst.slice_mut(0, output_len), solicit)
                     }
                     (_, None) => return Err(Error::Protocol { op: "perf", detail: "no crypto work set up" }),
                 };
                 match r {
-                    Ok(()) => posted += 1,
+                    Ok(()) => {
+                        if solicit {
+                            last_solicited = Some(posted);
+                        }
+                        posted += 1
+                    }
                     Err(PostError::QueueFull) => break,
                     Err(e) => return Err(Error::Protocol { op: "perf", detail: post_failure(e) }),
                 }
             }
             batch.ring();
         }
-        let got = rig.cq.poll(&mut wc);
+        let mut got = rig.cq.poll(&mut wc);
+        if got == 0 && (stop_posting || posted - done == u64::from(depth)) {
+            if let Some(channel) = &rig.channel {
+                let solicited_only = !stop_posting && last_solicited.is_some_and(|wr| wr >= done);
+                got = sleep_until_completion(&mut rig.cq, channel, solicited_only, &mut wc)?;
+            }
+        }
         for w in &wc[..got] {
             if !w.is_success() {
                 eprintln!("accel perf: work request {} completed with {:?} ({:?})", w.wr_id, w.status, w.vendor_err);
@@ -287,6 +337,32 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
     }
     let secs = start.elapsed().as_secs_f64();
     Ok(Sample { ops_per_s: done as f64 / secs, latencies })
+}
+
+/// `--wait event` with nothing to post: arms the CQ, polls once more (a completion that
+/// landed before the arm sends no event), then sleeps on the channel. What it polled.
+fn sleep_until_completion(
+    cq: &mut Cq,
+    channel: &CompletionChannel,
+    solicited_only: bool,
+    wc: &mut [WorkCompletion],
+) -> Result<usize, Error> {
+    // Far beyond any request's time: a device that stopped answering ends the run.
+    const PATIENCE: Duration = Duration::from_secs(10);
+    loop {
+        cq.req_notify(solicited_only)?;
+        let got = cq.poll(wc);
+        if got > 0 {
+            return Ok(got);
+        }
+        if channel.get_event(Some(PATIENCE))?.is_none() {
+            return Err(Error::Protocol { op: "perf --wait event", detail: "no completion event in 10 s" });
+        }
+        let got = cq.poll(wc);
+        if got > 0 {
+            return Ok(got);
+        }
+    }
 }
 
 fn post_failure(e: PostError) -> &'static str {
@@ -349,6 +425,13 @@ fn policy_name(policy: Policy) -> &'static str {
         Policy::Threads => "threads",
         Policy::Inline => "inline",
         Policy::Adaptive => "adaptive",
+    }
+}
+
+fn wait_name(wait: Wait) -> &'static str {
+    match wait {
+        Wait::Spin => "spin",
+        Wait::Event => "event",
     }
 }
 
@@ -440,6 +523,12 @@ impl PerfArgs {
                 return Err("--channel daemon needs 1 to 64 engines (a daemon runs work only on engine threads)".to_owned());
             }
         }
+        if self.wait == Wait::Event && self.policy != Policy::Threads {
+            return Err(
+                "--wait event needs --policy threads (under inline and adaptive the posting thread runs the work, so it cannot sleep)"
+                    .to_owned(),
+            );
+        }
         if self.engines.contains(&0) && self.policy == Policy::Threads {
             return Err("--engines 0 needs --policy inline or adaptive (no engine would run the work)".to_owned());
         }
@@ -485,9 +574,14 @@ impl Rig {
         format: Format,
         level: i8,
         memory: channel::MemoryArg,
+        wait: Wait,
     ) -> Result<Self, Error> {
         let depth = qd.max(64);
-        let cq = ctx.create_cq(depth * 2, None)?;
+        let channel = match wait {
+            Wait::Spin => None,
+            Wait::Event => Some(ctx.create_comp_channel()?),
+        };
+        let cq = ctx.create_cq(depth * 2, channel.as_ref())?;
         let qp = pd.create_qp(&cq, QpInit::new(depth))?;
         let (mut input, mut output_room): (Vec<u8>, usize) = match workload {
             Some(w) => (w.input.clone(), w.output_room),
@@ -506,6 +600,7 @@ impl Rig {
         Ok(Rig {
             cq,
             qp,
+            channel,
             src,
             dst,
             _pages: pages,
@@ -651,13 +746,15 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         }
     };
     say(format!(
-        "# accel perf {what}: policy={} spin={}us; {} x {:.2}s per point, medians; spread = (max - min) / median of the device runs",
+        "# accel perf {what}: policy={} wait={} spin={}us; {} x {:.2}s per point, medians; spread = (max - min) / median of the device runs",
         policy_name(args.policy),
+        wait_name(args.wait),
         args.spin_us,
         args.repeat,
         args.seconds
     ));
-    say(format!("# cpu: {}; direct runs use the same registered buffers, alternated with the device runs", cpu_model()));
+    say(format!("# cpu: {}", cpu_model()));
+    say("# direct runs use the same registered buffers, alternated with the device runs".to_owned());
     if !args.json {
         let trip = core_to_core::round_trip_ns(Duration::from_millis(20));
         say(format!(
@@ -722,7 +819,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
             let mut rigs = Vec::with_capacity(max_threads);
             for t in 0..max_threads {
                 let w = make(t)?;
-                let rig = Rig::new(&ctx, &pd, w.as_ref(), crypto, size, max_qd, format, level, memory)?;
+                let rig = Rig::new(&ctx, &pd, w.as_ref(), crypto, size, max_qd, format, level, memory, args.wait)?;
                 rigs.push((rig, w));
             }
             if args.op != PerfOp::Nop
@@ -762,6 +859,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                         engines,
                         threads,
                         policy: policy_name(args.policy),
+                        wait: wait_name(args.wait),
                         channel: channel.name(),
                         memory: memory.name(),
                         ops_per_s: ops,
