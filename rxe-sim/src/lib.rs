@@ -8,6 +8,8 @@
 //! Applications never call this crate: they use the provider, whose embedded channel hands it
 //! the bytes of each ioctl.
 
+#[cfg(test)]
+mod c_header_probe;
 pub mod daemon;
 mod engines;
 mod hw;

@@ -425,37 +425,19 @@ mod tests {
             gcm256_enc_finalize,
             gcm256_dec_finalize
         );
-        let mut probe = String::from("#include <stddef.h>\n#include <stdio.h>\n#include <intel-ipsec-mb.h>\nint main(void) {\n");
-        for (name, _) in &ours {
-            let expr = match name.split_once(' ') {
-                None => name.clone(),
-                Some(("offsetof", field)) => format!("offsetof(IMB_MGR, {field})"),
-                Some(("sizeof", ty)) => format!("sizeof(struct {ty})"),
-                Some((_, ty)) => format!("_Alignof(struct {ty})"),
-            };
-            probe += &format!("    printf(\"%s=%llu\\n\", \"{name}\", (unsigned long long)({expr}));\n");
-        }
-        probe += "    return 0;\n}\n";
-        let dir = std::env::temp_dir().join(format!("ipsec_mb_probe_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        std::fs::write(dir.join("probe.c"), probe).expect("the probe written");
-        let built = std::process::Command::new("cc")
-            .args(["-DLINUX", "-o"])
-            .arg(dir.join("probe"))
-            .arg(dir.join("probe.c"))
-            .status()
-            .expect("cc runs");
-        assert!(built.success(), "the probe compiles against intel-ipsec-mb.h");
-        let run = std::process::Command::new(dir.join("probe")).output().expect("the probe runs");
-        let _ = std::fs::remove_dir_all(&dir);
-        let theirs: Vec<(String, u64)> = String::from_utf8(run.stdout)
-            .expect("text")
-            .lines()
-            .map(|line| {
-                let (name, value) = line.split_once('=').expect("name=value");
-                (name.to_string(), value.parse().expect("a number"))
+        let probes: Vec<(String, String)> = ours
+            .iter()
+            .map(|(name, _)| {
+                let expr = match name.split_once(' ') {
+                    None => name.clone(),
+                    Some(("offsetof", field)) => format!("offsetof(IMB_MGR, {field})"),
+                    Some(("sizeof", ty)) => format!("sizeof(struct {ty})"),
+                    Some((_, ty)) => format!("_Alignof(struct {ty})"),
+                };
+                (name.clone(), expr)
             })
             .collect();
+        let theirs = crate::c_header_probe::c_values(&["intel-ipsec-mb.h"], &["-DLINUX"], &probes);
         assert_eq!(ours, theirs);
     }
 

@@ -1,12 +1,25 @@
-//! The codecs behind COMPRESS and DECOMPRESS: one streaming interface over the libraries (zlib-rs
-//! through flate2 for the deflate family, libzstd, liblz4), so the device walks scattered
-//! buffers and carries a stream across requests the same way for every format.
+//! The codecs behind COMPRESS and DECOMPRESS: one streaming interface over the libraries (for the
+//! deflate family ISA-L's igzip at levels 1 and 2 and zlib-rs through flate2 otherwise, libzstd,
+//! liblz4), so the device walks scattered buffers and carries a stream across requests the same
+//! way for every format.
 //!
 //! Codecs are reused, never built per request: one-shot requests borrow them from a per-thread
 //! cache (an engine thread or the application's thread running inline), and a compression
 //! context owns its own.
 
 mod deflate;
+mod isal;
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    missing_debug_implementations,
+    unsafe_op_in_unsafe_fn,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
+)]
+mod isal_sys;
 mod lz4;
 mod zstd;
 
@@ -59,10 +72,17 @@ pub trait Codec: Send {
     fn expect_total(&mut self, _total: u64) {}
 }
 
+/// The deflate-family levels compressed by ISA-L: at 1 and 2 it is faster than zlib-rs and
+/// compresses as small as zlib-rs's level 2; above, zlib-rs compresses smaller.
+const ISAL_LEVELS: std::ops::RangeInclusive<i8> = 1..=2;
+
 /// A codec for `format` at `level` (compression only; already checked against
 /// `Format::levels`). `None` for LZ4 blocks, which have no stream.
 pub fn new_codec(format: Format, direction: Direction, level: i8) -> Option<Box<dyn Codec>> {
     Some(match (format, direction) {
+        (Format::Deflate | Format::Zlib | Format::Gzip, Direction::Compress) if ISAL_LEVELS.contains(&level) => {
+            Box::new(isal::IsalDeflater::new(format, level))
+        }
         (Format::Deflate | Format::Zlib | Format::Gzip, Direction::Compress) => Box::new(deflate::Deflater::new(format, level)),
         (Format::Deflate | Format::Zlib | Format::Gzip, Direction::Decompress) => Box::new(deflate::Inflater::new(format)),
         (Format::Zstd, Direction::Compress) => Box::new(zstd::ZstdEncoder::new(level)),
