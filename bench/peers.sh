@@ -115,7 +115,8 @@ for size in ${sizes//,/ }; do
     row "AES-256-GCM encrypt" "$size" "$engine" "$inline" "$direct" "$(dpdk_gcm crypto_aesni_gcm "$size")" \
         "$(dpdk_gcm crypto_openssl "$size")" ""
 done
-printf "\naccelverbs: accel perf --qd 32 --repeat 5, medians; library, direct: zlib-rs or intel-ipsec-mb called by\n"
-printf "accel perf on the same registered buffers, in the engine run. DPDK: one worker core, --no-huge, burst 32\n"
+printf "\naccelverbs: accel perf --qd 32 --repeat 5, medians; library, direct: what the device runs, called by\n"
+printf "accel perf on the same registered buffers in the engine run: ISA-L (deflate compression at levels 1 and\n"
+printf "2), zlib-rs (the other levels, inflate), intel-ipsec-mb. DPDK: one worker core, --no-huge, burst 32\n"
 printf "(crypto) or 20 iterations over the 8 MiB sample (compression), dynamic Huffman. Read the speeds with the\n"
-printf "ratio column: at one level the devices do not compress alike (LEVEL=2 runs zlib-rs nearer ISA-L's level 1).\n"
+printf "ratio column: devices on different libraries do not compress alike at one level.\n"
