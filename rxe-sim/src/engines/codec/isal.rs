@@ -20,6 +20,10 @@ pub struct IsalDeflater {
     stream: Box<isal::isal_zstream>,
     /// The level's working memory; `stream.level_buf` points into it.
     level_buf: Box<[u8]>,
+    /// The wrapper (`gzip_flag`) the stream was made with. The library rewrites the stream's
+    /// copy once it wrote the header (to the `_NO_HDR` variant), and its reset keeps that: a
+    /// restarted stream without this would lack its gzip or zlib header.
+    wrapper: u16,
     /// A sync flush completed and no input came since: another would only add an empty block.
     flushed: bool,
 }
@@ -45,12 +49,13 @@ impl IsalDeflater {
         stream.level = level;
         stream.level_buf = level_buf.as_mut_ptr();
         stream.level_buf_size = buf_len;
-        stream.gzip_flag = match format {
+        let wrapper = match format {
             Format::Gzip => isal::IGZIP_GZIP,
             Format::Zlib => isal::IGZIP_ZLIB,
             _ => isal::IGZIP_DEFLATE,
         } as u16;
-        Self { stream, level_buf, flushed: false }
+        stream.gzip_flag = wrapper;
+        Self { stream, level_buf, wrapper, flushed: false }
     }
 
     fn ended(&self) -> bool {
@@ -100,8 +105,9 @@ impl Codec for IsalDeflater {
     }
 
     fn reset(&mut self) {
-        // SAFETY: a live stream of our own; the level, wrapper and level buffer stay set.
+        // SAFETY: a live stream of our own; the level and level buffer stay set.
         unsafe { isal::isal_deflate_reset(&mut *self.stream) };
+        self.stream.gzip_flag = self.wrapper;
         self.flushed = false;
     }
 }
@@ -203,6 +209,26 @@ mod tests {
                 assert!(codec.ended(), "{format:?} level {level}");
                 assert_eq!(inflate(format, &packed), plain, "{format:?} level {level}");
                 assert!(packed.len() < plain.len() / 3, "{format:?} level {level}: {} bytes", packed.len());
+            }
+        }
+    }
+
+    /// Whole streams one after another through one codec, reset between them (as the
+    /// per-thread cache and a context that ended do): each has its gzip or zlib header.
+    #[test]
+    #[cfg_attr(miri, ignore = "calls into ISA-L")]
+    fn a_reset_stream_keeps_its_wrapper() {
+        let plain = text(5000);
+        for format in [Format::Deflate, Format::Zlib, Format::Gzip] {
+            for level in [1, 2] {
+                let mut codec = IsalDeflater::new(format, level);
+                let mut out = vec![0u8; 10_000];
+                for round in 0..3 {
+                    let step = codec.step(&plain, &mut out, Feed::Finish).unwrap();
+                    assert!(step.ended, "{format:?} level {level} round {round}");
+                    assert_eq!(inflate(format, &out[..step.produced]), plain, "{format:?} level {level} round {round}");
+                    codec.reset();
+                }
             }
         }
     }
