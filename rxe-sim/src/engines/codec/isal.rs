@@ -26,6 +26,10 @@ pub struct IsalDeflater {
     wrapper: u16,
     /// A sync flush completed and no input came since: another would only add an empty block.
     flushed: bool,
+    /// A FINISH took all its input: the last block has begun. Only FINISH without input may
+    /// follow (zlib's rule, which zlib-rs enforces for the other levels); the library would
+    /// go on after the final block, writing a stream no decoder accepts.
+    finishing: bool,
 }
 
 // SAFETY: the stream's pointers are its own level buffer (a heap allocation owned beside it,
@@ -55,7 +59,7 @@ impl IsalDeflater {
             _ => isal::IGZIP_DEFLATE,
         } as u16;
         stream.gzip_flag = wrapper;
-        Self { stream, level_buf, wrapper, flushed: false }
+        Self { stream, level_buf, wrapper, flushed: false, finishing: false }
     }
 
     fn ended(&self) -> bool {
@@ -67,6 +71,9 @@ impl Codec for IsalDeflater {
     fn step(&mut self, input: &[u8], output: &mut [u8], feed: Feed) -> Result<Step, Corrupt> {
         if self.ended() {
             return Ok(Step { consumed: 0, produced: 0, ended: true });
+        }
+        if self.finishing && (feed != Feed::Finish || !input.is_empty()) {
+            return Err(Corrupt);
         }
         if feed == Feed::Flush && input.is_empty() && self.flushed {
             return Ok(Step::default());
@@ -100,8 +107,11 @@ impl Codec for IsalDeflater {
             return Err(Corrupt);
         }
         // A flush is complete once the library returns with room to spare.
-        self.flushed = whole && feed == Feed::Flush && stream.avail_in == 0 && room_left;
-        Ok(Step { consumed, produced, ended: self.ended() })
+        let all_taken = whole && stream.avail_in == 0;
+        self.flushed = all_taken && feed == Feed::Flush && room_left;
+        let ended = self.ended();
+        self.finishing = all_taken && feed == Feed::Finish && !ended;
+        Ok(Step { consumed, produced, ended })
     }
 
     fn reset(&mut self) {
@@ -109,6 +119,7 @@ impl Codec for IsalDeflater {
         unsafe { isal::isal_deflate_reset(&mut *self.stream) };
         self.stream.gzip_flag = self.wrapper;
         self.flushed = false;
+        self.finishing = false;
     }
 }
 
@@ -230,6 +241,26 @@ mod tests {
                     codec.reset();
                 }
             }
+        }
+    }
+
+    /// Once a FINISH took all its input, only FINISH without input goes on (as zlib-rs, at
+    /// the other levels): a flush, more input or no flag is refused and changes nothing.
+    #[test]
+    #[cfg_attr(miri, ignore = "calls into ISA-L")]
+    fn after_a_finish_began_only_finish_without_input_follows() {
+        let plain = text(2000);
+        for format in [Format::Deflate, Format::Zlib, Format::Gzip] {
+            let mut codec = IsalDeflater::new(format, 1);
+            let mut out = vec![0u8; 10_000];
+            let first = codec.step(&plain, &mut out[..10], Feed::Finish).unwrap();
+            assert_eq!((first.consumed, first.produced, first.ended), (plain.len(), 10, false), "{format:?}");
+            assert_eq!(codec.step(&[], &mut out[10..], Feed::Flush), Err(Corrupt), "{format:?}");
+            assert_eq!(codec.step(&[], &mut out[10..], Feed::More), Err(Corrupt), "{format:?}");
+            assert_eq!(codec.step(b"more", &mut out[10..], Feed::Finish), Err(Corrupt), "{format:?}");
+            let rest = codec.step(&[], &mut out[10..], Feed::Finish).unwrap();
+            assert!(rest.ended, "{format:?}");
+            assert_eq!(inflate(format, &out[..10 + rest.produced]), plain, "{format:?}");
         }
     }
 
