@@ -124,10 +124,23 @@ pub fn pump(
                 // Full, but would the codec give more? A one-shot stream is over either way, so
                 // one byte of scratch can tell "too small" from "nothing more to come" (a
                 // truncated input that happened to fill the output exactly).
-                if !sides_probe || wants_more_room(codec, piece_in) {
+                if !sides_probe {
                     break Stop::OutputFull;
                 }
-                break if piece_in.is_empty() { Stop::InputUsed } else { Stop::Corrupt };
+                match probe(codec, piece_in) {
+                    Probe::More => break Stop::OutputFull,
+                    // The stream filled the output exactly and only its end was left to say
+                    // (zlib-rs reports a raw deflate stream's end on the call after).
+                    Probe::Ended => {
+                        tracker.member_ended();
+                        let another = direction == Direction::Decompress && {
+                            let (next, n) = peek4(input, &src);
+                            another_member_follows(format, &next[..n])
+                        };
+                        break if another { Stop::OutputFull } else { Stop::Ended };
+                    }
+                    Probe::Nothing => break if piece_in.is_empty() { Stop::InputUsed } else { Stop::Corrupt },
+                }
             }
             if piece_in.is_empty() {
                 break Stop::InputUsed;
@@ -138,11 +151,24 @@ pub fn pump(
     Pumped { consumed: src.moved, produced: dst.moved, stop }
 }
 
-/// Whether the codec produces anything given one more byte of room (the byte is lost: only for
-/// streams that end here).
-fn wants_more_room(codec: &mut dyn Codec, input: &[u8]) -> bool {
+/// What a codec whose output filled does with one more byte of room.
+enum Probe {
+    /// It produces: the output was too small.
+    More,
+    /// It says the stream ended, taking and giving nothing: the output held all of it.
+    Ended,
+    /// Neither (or it fails).
+    Nothing,
+}
+
+/// Gives the codec one byte of scratch room (the byte is lost: only for streams that end here).
+fn probe(codec: &mut dyn Codec, input: &[u8]) -> Probe {
     let mut byte = [0u8; 1];
-    codec.step(input, &mut byte, Feed::Finish).is_ok_and(|step| step.produced > 0)
+    match codec.step(input, &mut byte, Feed::Finish) {
+        Ok(step) if step.produced > 0 => Probe::More,
+        Ok(step) if step.ended && step.consumed == 0 => Probe::Ended,
+        _ => Probe::Nothing,
+    }
 }
 
 /// The next input bytes (up to 4, fewer where the input ends), across chunk boundaries.
