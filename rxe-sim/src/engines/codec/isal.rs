@@ -4,7 +4,7 @@
 //! zlib-rs reaches at level 2, at twice that level's speed (docs/BENCHMARKS.md, "Libraries
 //! (chosen by measurement)"). Higher levels stay on zlib-rs, which compresses smaller there.
 
-use std::mem::MaybeUninit;
+use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
 
 use accelverbs_uapi::compress::Format;
 
@@ -45,9 +45,21 @@ impl IsalDeflater {
             _ => (2, isal::ISAL_DEF_LVL2_DEFAULT),
         };
         let mut level_buf = vec![0u8; buf_len as usize].into_boxed_slice();
-        // SAFETY: `isal_zstream` is a C struct of integers, pointers and arrays of them: all
-        // zeroes is a value of it (the pointers null), and `isal_deflate_init` sets it up.
-        let mut stream: Box<isal::isal_zstream> = Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
+        // Zeroed in place on the heap: the stream is 80 KiB, which a debug build's
+        // `Box::new(zeroed())` puts on the stack more than once, overflowing a small thread
+        // stack (an application thread posting inline) where zlib-rs's codec fits.
+        let layout = Layout::new::<isal::isal_zstream>();
+        // SAFETY: the layout has a non-zero size. `isal_zstream` is a C struct of integers,
+        // pointers and arrays of them: all zeroes is a value of it (the pointers null), and
+        // `isal_deflate_init` sets it up. The allocation is the global allocator's for this
+        // layout, as `Box::from_raw` requires.
+        let mut stream: Box<isal::isal_zstream> = unsafe {
+            let raw = alloc_zeroed(layout).cast::<isal::isal_zstream>();
+            if raw.is_null() {
+                handle_alloc_error(layout);
+            }
+            Box::from_raw(raw)
+        };
         // SAFETY: a live stream of our own.
         unsafe { isal::isal_deflate_init(&mut *stream) };
         stream.level = level;
@@ -262,6 +274,26 @@ mod tests {
             assert!(rest.ended, "{format:?}");
             assert_eq!(inflate(format, &out[..10 + rest.produced]), plain, "{format:?}");
         }
+    }
+
+    /// A thread with a small stack (an application's, posting inline) builds the codec and
+    /// compresses, as it can at the other levels.
+    #[test]
+    #[cfg_attr(miri, ignore = "calls into ISA-L")]
+    fn a_small_thread_stack_builds_the_codec() {
+        let plain = text(5000);
+        let inflated = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || {
+                let mut codec = IsalDeflater::new(Format::Gzip, 1);
+                let mut out = vec![0u8; 10_000];
+                let step = codec.step(&plain, &mut out, Feed::Finish).unwrap();
+                (inflate(Format::Gzip, &out[..step.produced]), plain)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(inflated.0, inflated.1);
     }
 
     /// A sync flush makes everything given so far decodable; flushing again with nothing new
