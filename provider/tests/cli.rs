@@ -154,6 +154,20 @@ fn perf_wait_event_sleeps_while_the_engine_works() {
     assert!(cpu / wall < 1.3, "{cpu:.2} s of CPU in {wall:.2} s: the application did not sleep");
 }
 
+/// A run of slow requests ends near its time: the clock is read by the rate of the requests, not
+/// every thousand of them (level 9 on 256 KiB takes milliseconds a request, tens in a debug
+/// build, so a thousand of them took tens of seconds).
+#[test]
+fn perf_runs_end_near_their_time_even_with_slow_requests() {
+    let args = ["perf", "compress", "--format", "deflate", "--level", "9", "--size", "256k", "--qd", "1", "--seconds", "0.01"];
+    let start = std::time::Instant::now();
+    let (ok, out, err) = accel(&[&args[..], &["--repeat", "2"]].concat());
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("256KiB")).count(), 1, "{out}");
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "two runs of 0.01 s took {took:?}");
+}
+
 /// Runs `accel args` to success; the CPU time it used (user and system) and the time it took.
 fn cpu_and_wall(args: &[&str]) -> (f64, f64) {
     let start = std::time::Instant::now();

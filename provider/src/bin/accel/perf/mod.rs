@@ -265,6 +265,9 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
     // With `--wait event`: every stride-th request wakes the application.
     let stride = u64::from(depth / 4).max(1);
     let mut last_solicited: Option<u64> = None;
+    // When to read the clock next, in requests posted: a clock read costs about a NOP, and a
+    // slow request must not carry the run far past its time.
+    let mut next_look = 1u64;
     while !stop_posting || done < posted {
         let room = u64::from(depth) - (posted - done);
         if !stop_posting && room > 0 {
@@ -331,12 +334,25 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
             rig.last_wr_id = w.wr_id;
         }
         done += got as u64;
-        if !stop_posting && posted % 1024 < u64::from(depth) && start.elapsed() >= duration {
-            stop_posting = true;
+        if !stop_posting && posted >= next_look {
+            let elapsed = start.elapsed();
+            stop_posting = elapsed >= duration;
+            next_look = posted + requests_until_next_look(done, elapsed, duration);
         }
     }
     let secs = start.elapsed().as_secs_f64();
     Ok(Sample { ops_per_s: done as f64 / secs, latencies })
+}
+
+/// How many requests to post before the clock is read again: about a sixty-fourth of the run at
+/// the rate of the `done` so far (the next one, before any is done), 1 to 1024.
+fn requests_until_next_look(done: u64, elapsed: Duration, duration: Duration) -> u64 {
+    if done == 0 {
+        return 1;
+    }
+    let per_request = elapsed.as_secs_f64() / done as f64;
+    let wanted = duration.as_secs_f64() / 64.0 / per_request.max(1e-9);
+    wanted.clamp(1.0, 1024.0) as u64
 }
 
 /// `--wait event` with nothing to post: arms the CQ, polls once more (a completion that
@@ -384,9 +400,11 @@ fn run_direct(rig: &mut Rig, workload: Option<&mut Workload>, duration: Duration
     let mut n = 0u64;
     let mut workload = workload;
     let failed = || Error::Protocol { op: "perf", detail: "the library failed" };
-    // At least one round, so a zero duration runs the work once.
+    // Requests between clock reads: one at first, then about a sixty-fourth of the run. At least
+    // one request, so a zero duration runs the work once.
+    let mut batch = 1u64;
     loop {
-        for i in 0..16 {
+        for i in 0..batch {
             match (workload.as_deref_mut(), rig.crypto.as_mut()) {
                 (Some(w), _) => {
                     w.run_direct(src, dst).map_err(|_| failed())?;
@@ -400,10 +418,12 @@ fn run_direct(rig: &mut Rig, workload: Option<&mut Workload>, duration: Duration
             }
             std::hint::black_box(&mut *dst);
         }
-        n += 16;
-        if start.elapsed() >= duration {
+        n += batch;
+        let elapsed = start.elapsed();
+        if elapsed >= duration {
             break;
         }
+        batch = requests_until_next_look(n, elapsed, duration);
     }
     Ok(n as f64 * input_len as f64 / start.elapsed().as_secs_f64())
 }
