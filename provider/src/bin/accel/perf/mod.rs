@@ -263,7 +263,7 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
     let mut stop_posting = false;
     let event = rig.channel.is_some();
     // With `--wait event`: every stride-th request wakes the application, twice a depth (four
-    // times woke it more often than two engines could afford on 2 vCPUs: 1.79 against 1.85x).
+    // times a depth cost two engines on 2 vCPUs a little: 1.83 against 1.85x one, medians).
     let stride = u64::from(depth / 2).max(1);
     let mut last_solicited: Option<u64> = None;
     // When to read the clock next, in requests posted: a clock read costs about a NOP, and a
