@@ -179,7 +179,9 @@ impl Regions {
 
     /// Takes everything `from` holds (the WQE staged before), holding nothing before.
     pub(crate) fn take_all(&mut self, from: &mut Regions) {
-        self.put(std::mem::take(from));
+        debug_assert!(self.is_vacant());
+        // Swapped: what `from` gets back is this vacant value, as if taken, with no new one made.
+        std::mem::swap(self, from);
     }
 
     /// Whether a use of `mr` kept inline here covers `access` (a write covers a read).

@@ -178,6 +178,20 @@ fn a_batch_over_one_region_holds_it_until_its_last_request_retires() {
         assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 6);
         assert!(!dst.in_flight() && !src.in_flight() && !scratch.in_flight());
         assert!(scratch.as_slice().unwrap() == &src.as_slice().unwrap()[..2048]);
+
+        // Each copies within `dst`, naming it twice (read and write): counted once, the second
+        // still takes over the first's hold, and keeps it as a write.
+        dst.as_mut_slice().unwrap()[..2048].fill(1);
+        dst.as_mut_slice().unwrap()[2048..].fill(2);
+        let mut batch = qp.batch();
+        batch.push(Copy::within(7, &mut dst, 0, 2048, 2048)).unwrap();
+        batch.push(Copy::within(8, &mut dst, 2048, 0, 2048)).unwrap();
+        batch.ring();
+        assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 7);
+        assert!(matches!(dst.as_slice(), Err(Error::InFlight { .. })), "{policy:?}: the hold left with the first copy within");
+        assert_eq!(poll_n(&mut cq, 1)[0].wr_id, 8);
+        assert!(!dst.in_flight());
+        assert!(dst.as_slice().unwrap().iter().all(|&b| b == 1), "the first half, copied onto the second and back");
     }
 }
 

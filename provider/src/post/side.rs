@@ -99,6 +99,15 @@ pub(crate) fn lend(
     held: &mut Regions,
 ) -> Result<(), PostError> {
     let Some(&first) = named.first() else { return Ok(()) };
+    // SAFETY: `lend` is the one caller, once per request (`Borrower::after`).
+    let mut previous = unsafe { qp.previous() };
+    // A request like the one before it (the common batch) takes over all its holds at once.
+    // Compared with `named` as given first: a request that names each region once matches
+    // without counting them (a slot holds each region once, so one naming a region twice
+    // cannot, and is compared again below).
+    if take_over_if_same(previous.as_deref_mut(), named, key, held) {
+        return Ok(());
+    }
     let mut uses = [first; INLINE_REGIONS];
     let mut distinct = 0;
     for &(mr, access) in named {
@@ -120,12 +129,7 @@ pub(crate) fn lend(
         }
     }
     let uses = &uses[..distinct];
-    // SAFETY: `lend` is the one caller, once per request (`Borrower::after`).
-    let mut previous = unsafe { qp.previous() };
-    // A request like the one before it (the common batch): all its holds move at once, from
-    // slot to slot.
-    if let Some(previous) = previous.as_deref_mut().filter(|previous| previous.are_exactly(uses, key)) {
-        held.take_all(previous);
+    if distinct < named.len() && take_over_if_same(previous.as_deref_mut(), uses, key, held) {
         return Ok(());
     }
     // New holds first, for what the previous WQE does not hold: a region busy elsewhere fails
@@ -150,6 +154,23 @@ pub(crate) fn lend(
         None => regions,
     });
     Ok(())
+}
+
+/// Moves every hold of `previous` (the WQE staged before) into `held` if they are exactly
+/// `uses` and `key`; false, and nothing moved, otherwise.
+fn take_over_if_same(
+    previous: Option<&mut Regions>,
+    uses: &[(&Arc<MrShared>, DeviceAccess)],
+    key: Option<&Arc<KeyInner>>,
+    held: &mut Regions,
+) -> bool {
+    match previous {
+        Some(previous) if previous.are_exactly(uses, key) => {
+            held.take_all(previous);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// [`lend`] for more than `INLINE_REGIONS` distinct regions.
