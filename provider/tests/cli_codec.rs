@@ -267,3 +267,59 @@ fn an_interrupt_removes_the_partial_output() {
     assert_eq!(status.signal(), Some(libc::SIGTERM));
     assert_eq!(dir.names(), Vec::<String>::new(), "nothing left behind");
 }
+
+/// `-o` naming a device or FIFO (here through a link to /dev/null, and a FIFO) writes into it:
+/// renaming a finished file over it would have replaced the node itself (as root, /dev/null).
+#[test]
+fn an_output_device_or_fifo_is_written_in_place() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = Scratch::new("special-out");
+    let data = text(6, 300_000);
+    dir.write("in", &data);
+    std::os::unix::fs::symlink("/dev/null", dir.file("null")).unwrap();
+    for args in [&["-o", "null"][..], &["-f", "-o", "null"][..]] {
+        let run = accel(&dir.path, &[&["compress", "--format", "gzip", "in"][..], args].concat(), b"");
+        assert_exit(&run, 0, &[]);
+        assert_eq!(std::fs::read_link(dir.file("null")).unwrap(), std::path::Path::new("/dev/null"), "{args:?}");
+    }
+
+    let fifo = dir.file("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    // The read end stays open throughout, so accel's open does not wait for a reader. With no
+    // writer a read returns 0 at once, before accel opens the FIFO as after it closed it (or
+    // if it never opens it): the reader reads on until accel has exited.
+    let read_end =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).expect("open the FIFO's read end");
+    // SAFETY: clears O_NONBLOCK on a descriptor this test owns.
+    assert_eq!(unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, 0) }, 0);
+    let exited = Arc::new(AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let exited = Arc::clone(&exited);
+        move || {
+            let mut bytes = Vec::new();
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                // Checked before the read: the read after accel's exit drains what it left.
+                let done = exited.load(Ordering::SeqCst);
+                match (&read_end).read(&mut buf).expect("read the FIFO") {
+                    0 if done => return bytes,
+                    0 => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    n => bytes.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+    });
+    let run = accel(&dir.path, &["compress", "--format", "gzip", "-o", "fifo", "in"], b"");
+    exited.store(true, Ordering::SeqCst);
+    assert_exit(&run, 0, &[]);
+    assert!(stock("gzip", &["-dc"], &reader.join().unwrap()) == data, "the data went through the FIFO");
+    assert!(std::fs::symlink_metadata(dir.file("fifo")).unwrap().file_type().is_fifo(), "still a FIFO");
+    assert_eq!(dir.names(), ["fifo", "in", "null"], "no temporary file left");
+}

@@ -2,7 +2,7 @@
 //! input file or standard input, and an output file (written whole or not at all) or standard
 //! output. Each end carries the name its messages use (`stdin`, `stdout` for the streams).
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -33,14 +33,21 @@ pub fn open_input(input: Option<&Path>, reporter: &mut Reporter) -> Option<(Stri
 /// Where the output goes.
 pub enum Sink {
     File(OutFile),
-    Stdout(File),
+    /// Standard output, or an existing device or FIFO (`-o /dev/null`), written in place: such
+    /// a destination holds nothing to lose, and renaming a file over it would replace the
+    /// device node itself (as root, `/dev/null`).
+    Stream(File),
 }
 
 impl Sink {
-    /// The output (standard output, or `-o`'s temporary file) and its name; `None` after
-    /// reporting why it cannot be opened. An existing `-o` file is replaced only with `force`.
+    /// The output (standard output, an existing device or FIFO, or else `-o`'s temporary
+    /// file) and its name; `None` after reporting why it cannot be opened. An existing regular
+    /// `-o` file (or link) is replaced only with `force`.
     pub fn open(output: Option<&Path>, force: bool, reporter: &mut Reporter) -> Option<(String, Sink)> {
         let (name, opened) = match output {
+            Some(path) if is_special(path) => {
+                (path.display().to_string(), OpenOptions::new().write(true).open(path).map(Sink::Stream))
+            }
             Some(path) => {
                 let name = path.display().to_string();
                 if fs::symlink_metadata(path).is_ok() && !force {
@@ -49,7 +56,7 @@ impl Sink {
                 }
                 (name, OutFile::create(path).map(Sink::File))
             }
-            None => ("stdout".to_owned(), stdio::stdout().map(Sink::Stdout)),
+            None => ("stdout".to_owned(), stdio::stdout().map(Sink::Stream)),
         };
         match opened {
             Ok(sink) => Some((name, sink)),
@@ -63,7 +70,7 @@ impl Sink {
     pub fn writer(&mut self) -> &mut dyn Write {
         match self {
             Sink::File(f) => f.file(),
-            Sink::Stdout(f) => f,
+            Sink::Stream(f) => f,
         }
     }
 
@@ -76,4 +83,10 @@ impl Sink {
             }
         }
     }
+}
+
+/// Whether `path` is, or links to, an existing file that is neither a regular file nor a
+/// directory: a character or block device, a FIFO, a socket.
+fn is_special(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
 }
