@@ -323,3 +323,36 @@ fn an_output_device_or_fifo_is_written_in_place() {
     assert!(std::fs::symlink_metadata(dir.file("fifo")).unwrap().file_type().is_fifo(), "still a FIFO");
     assert_eq!(dir.names(), ["fifo", "in", "null"], "no temporary file left");
 }
+
+/// A signal ignored when accel starts (`nohup` ignores SIGHUP) stays ignored: the run goes on
+/// and completes its output.
+#[test]
+fn an_ignored_hangup_stays_ignored() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let dir = Scratch::new("nohup");
+    let data = text(7, 8 * MIB);
+    let mut command = Command::new(cli_support::accel_bin());
+    command.args(["compress", "--format", "gzip", "-o", "out.gz"]).current_dir(&dir.path).stdin(Stdio::piped());
+    // SAFETY: between fork and exec, only signal(), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        })
+    };
+    let mut child = command.spawn().expect("start accel");
+    let mut stdin = child.stdin.take().expect("stdin pipe");
+    // Once this much went through a 64 KiB pipe, accel is reading, past creating its output.
+    stdin.write_all(&data[..4 * MIB]).expect("feed accel");
+    // SAFETY: signals our own child, which has not been waited for (its pid is still ours).
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) }, 0);
+    // A killed accel closed the pipe: the rest does not go in, and the status tells.
+    let _ = stdin.write_all(&data[4 * MIB..]);
+    drop(stdin);
+    let status = child.wait().expect("wait for accel");
+    assert!(status.success(), "accel should have ignored SIGHUP: {status:?}");
+    assert!(stock("gzip", &["-dc"], &dir.read("out.gz")) == data);
+}

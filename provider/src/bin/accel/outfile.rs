@@ -1,7 +1,8 @@
 //! Output files that appear whole or not at all: the data goes to a temporary file in the
 //! destination's directory, renamed over the destination once complete and removed on any
 //! failure (or when dropped uncommitted), so a failed run leaves no partial output behind.
-//! An interrupt (SIGINT, SIGTERM, SIGHUP) removes it too, as gzip does, then ends the process.
+//! An interrupt (SIGINT, SIGTERM, SIGHUP) removes it too, as gzip does, then ends the process;
+//! one that was ignored when the process started (`nohup`) stays ignored.
 
 use std::ffi::{c_char, c_int, CString};
 use std::fs::{self, File, FileTimes, Metadata, OpenOptions};
@@ -109,6 +110,11 @@ fn remove_on_interrupt(temp: &Path) {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // A signal ignored when we started stays ignored, as gzip leaves it: `nohup` (SIGHUP)
+            // and a shell's background job (SIGINT) count on it.
+            if is_ignored(sig) {
+                continue;
+            }
             // SAFETY: `on_interrupt` is an `extern "C" fn(c_int)` that only makes
             // async-signal-safe calls (an atomic load, unlink, signal, raise).
             unsafe { libc::signal(sig, on_interrupt as extern "C" fn(c_int) as libc::sighandler_t) };
@@ -118,6 +124,16 @@ fn remove_on_interrupt(temp: &Path) {
     // Leaked on purpose: a handler running on another thread may still read the previous
     // name, so no name is ever freed (a few bytes per output file).
     INTERRUPT_REMOVES.store(path.into_raw(), Ordering::SeqCst);
+}
+
+/// Whether `sig`'s disposition is to ignore it.
+fn is_ignored(sig: c_int) -> bool {
+    // SAFETY: an all-zero `sigaction` is a valid value to be overwritten.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: with a null new action, sigaction only reads the disposition into `current`,
+    // a valid, writable `sigaction`.
+    let read = unsafe { libc::sigaction(sig, ptr::null(), &mut current) };
+    read == 0 && current.sa_sigaction == libc::SIG_IGN
 }
 
 extern "C" fn on_interrupt(sig: c_int) {
