@@ -316,3 +316,24 @@ fn terminals_are_refused_without_force() {
     assert_exit(&run, 1, &["accel: stdin: compressed data not read from a terminal"]);
     assert_eq!(dir.names(), ["a"]);
 }
+
+/// With -c, as GNU gzip, a pipe or device operand reads like a file (`gzip -c <(cmd)`); without
+/// -c it is still ignored, since nothing could be written beside it.
+#[test]
+fn stdout_mode_reads_pipes_and_devices() {
+    let dir = Scratch::new("special-in");
+    let data = text(12, 300_000);
+    let run = accel(&dir.path, &["gzip", "-c", "/dev/stdin"], &data);
+    assert_exit(&run, 0, &[]);
+    assert!(stock("gzip", &["-dc"], &run.stdout) == data, "gzip -c of a pipe");
+    let packed = run.stdout;
+    let run = accel(&dir.path, &["gunzip", "-c", "/dev/stdin"], &packed);
+    assert_exit(&run, 0, &[]);
+    assert!(run.stdout == data, "gunzip -c of a pipe");
+    let run = accel(&dir.path, &["gzip", "-c", "/dev/null"], b"");
+    assert_exit(&run, 0, &[]);
+    assert_eq!(stock("gzip", &["-dc"], &run.stdout), b"", "an empty member");
+    let run = accel(&dir.path, &["gzip", "/dev/null"], b"");
+    assert_exit(&run, 2, &["accel: /dev/null: is not a directory or a regular file -- ignored"]);
+    assert_eq!(dir.names(), Vec::<String>::new());
+}

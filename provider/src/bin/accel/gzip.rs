@@ -179,20 +179,23 @@ impl Run {
         if meta.is_dir() {
             return self.reporter.warn(&name, "is a directory -- ignored");
         }
-        if !meta.is_file() {
-            return self.reporter.warn(&name, "is not a directory or a regular file -- ignored");
-        }
         if self.opts.stdout {
+            // As gzip: with -c any file that reads will do, a pipe or device too (`<(cmd)`,
+            // /dev/stdin), since nothing is created beside it or removed.
+            let size = meta.is_file().then_some(meta.len());
             let opened = File::open(&path).and_then(|input| Ok((input, stdio::stdout()?)));
             match opened {
                 Ok((mut input, mut output)) => {
-                    if let Some(totals) = self.transcode(&name, &mut input, Some(meta.len()), "stdout", &mut output) {
+                    if let Some(totals) = self.transcode(&name, &mut input, size, "stdout", &mut output) {
                         self.summary(&name, &totals, None);
                     }
                 }
                 Err(e) => self.reporter.error(&name, io_message(&e)),
             }
             return;
+        }
+        if !meta.is_file() {
+            return self.reporter.warn(&name, "is not a directory or a regular file -- ignored");
         }
         let Some(dest) = self.output_path(&path, &name) else { return };
         let dest_name = dest.display().to_string();
