@@ -337,3 +337,22 @@ fn stdout_mode_reads_pipes_and_devices() {
     assert_exit(&run, 2, &["accel: /dev/null: is not a directory or a regular file -- ignored"]);
     assert_eq!(dir.names(), Vec::<String>::new());
 }
+
+/// A message that cannot be written (stderr on a full device) does not turn an error into a
+/// panic (status 101): the status is still gzip's.
+#[test]
+fn an_unwritable_stderr_keeps_the_status() {
+    let dir = Scratch::new("full-stderr");
+    dir.write("a", &text(13, 1000));
+    for (args, code) in [(&["gzip", "missing"][..], 1), (&["gzip", "-v", "-k", "a"], 0), (&["gunzip", "a"], 2)] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
+        let status = std::process::Command::new(cli_support::accel_bin())
+            .args(args)
+            .current_dir(&dir.path)
+            .stdin(std::process::Stdio::null())
+            .stderr(full)
+            .status()
+            .expect("run accel");
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}

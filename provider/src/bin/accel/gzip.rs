@@ -18,7 +18,7 @@ use clap::Args;
 use crate::outfile::OutFile;
 use crate::pipeline::{Failure, Pipeline, Totals, Trailing};
 use crate::progress::Progress;
-use crate::status::{io_message, Exit, Reporter};
+use crate::status::{io_message, say, Exit, Reporter};
 use crate::stdio;
 
 /// The suffixes gunzip knows and what replaces each (gzip's list).
@@ -321,8 +321,8 @@ impl Run {
         let (plain, packed) = if self.decompress { (totals.written, totals.read) } else { (totals.read, totals.written) };
         let saved = if plain == 0 { 0.0 } else { 100.0 * (1.0 - packed as f64 / plain as f64) };
         match action {
-            Some(action) => eprintln!("{name}:\t{saved:5.1}% -- {action}"),
-            None => eprintln!("{name}:\t{saved:5.1}%"),
+            Some(action) => say(format_args!("{name}:\t{saved:5.1}% -- {action}")),
+            None => say(format_args!("{name}:\t{saved:5.1}%")),
         }
     }
 }

@@ -163,7 +163,7 @@ fn main() -> ExitCode {
             Ok(()) => perf::run(&args),
             Err(message) => {
                 // As clap does for arguments it refuses itself: a usage error is status 2.
-                eprintln!("accel perf: {message}");
+                status::say(format_args!("accel perf: {message}"));
                 return ExitCode::from(2);
             }
         },
@@ -171,7 +171,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("accel: {e}");
+            status::say(format_args!("accel: {e}"));
             ExitCode::FAILURE
         }
     }

@@ -1,8 +1,8 @@
 //! Exit statuses as gzip has them (0 success, 1 error, 2 warning; an error outranks a
 //! warning) and the messages that set them, each naming its file: `accel: FILE: message`.
 
-use std::fmt::Display;
-use std::io;
+use std::fmt::{Arguments, Display};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use crate::pipeline::Failure;
@@ -48,14 +48,14 @@ impl Reporter {
 
     /// An error: always printed.
     pub fn error(&mut self, name: &str, message: impl Display) {
-        eprintln!("accel: {name}: {message}");
+        say(format_args!("accel: {name}: {message}"));
         self.status = self.status.max(Exit::Error);
     }
 
     /// A warning: printed unless quiet, exit status 2 either way.
     pub fn warn(&mut self, name: &str, message: impl Display) {
         if !self.quiet {
-            eprintln!("accel: {name}: {message}");
+            say(format_args!("accel: {name}: {message}"));
         }
         self.status = self.status.max(Exit::Warning);
     }
@@ -63,9 +63,15 @@ impl Reporter {
     /// A notice that leaves the status alone (printed unless quiet).
     pub fn note(&self, name: &str, message: impl Display) {
         if !self.quiet {
-            eprintln!("accel: {name}: {message}");
+            say(format_args!("accel: {name}: {message}"));
         }
     }
+}
+
+/// Prints one line on stderr. A line that cannot be written (`2>/dev/full`) is dropped, as
+/// gzip drops it: the exit status still tells, where `eprintln!` would panic.
+pub fn say(line: Arguments) {
+    let _ = writeln!(io::stderr(), "{line}");
 }
 
 /// An I/O error as `strerror` words it, without Rust's "(os error N)".
