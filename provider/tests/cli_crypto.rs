@@ -335,3 +335,26 @@ fn every_argument_error_is_status_1_naming_the_limit() {
     }
     assert_eq!(dir.read("exists"), b"keep");
 }
+
+/// File names are printed as their own bytes, as sha256sum prints them, so `sha256sum -c`
+/// checks the list: one that is not UTF-8 included, and the escaped ones.
+#[test]
+fn digest_names_are_the_files_own_bytes() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = Scratch::new("digest-names");
+    let names: [&[u8]; 5] = [b"lat\xe9", b"plain", b"back\\slash", b"new\nline", b"carriage\rreturn"];
+    for name in names {
+        std::fs::write(dir.path.join(OsStr::from_bytes(name)), name).unwrap();
+    }
+    let mut command = std::process::Command::new(cli_support::accel_bin());
+    command.args(["digest", "--alg", "sha256"]).args(names.iter().map(|n| OsStr::from_bytes(n))).current_dir(&dir.path);
+    let run = command.output().expect("run accel");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut sha256sum = std::process::Command::new("sha256sum");
+    sha256sum.args(names.iter().map(|n| OsStr::from_bytes(n))).current_dir(&dir.path);
+    assert_eq!(run.stdout, sha256sum.output().expect("run sha256sum").stdout, "as sha256sum prints");
+    let check = run_in(&dir.path, "sha256sum", &["-c", "--quiet", "-"], &run.stdout);
+    assert_exit(&check, 0, &[]);
+}

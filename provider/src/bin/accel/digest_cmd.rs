@@ -3,6 +3,7 @@
 //! cannot be read is reported and skipped; the status says so at the end.
 
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use accelverbs::KeyAlgorithm;
@@ -88,7 +89,7 @@ pub fn run(args: DigestArgs) -> Exit {
         };
         match digest {
             Ok(digest) => {
-                if let Err(e) = writeln!(stdout, "{}", line(&digest, path)).and_then(|()| stdout.flush()) {
+                if let Err(e) = stdout.write_all(&line(&digest, path)).and_then(|()| stdout.flush()) {
                     reporter.error("stdout", io_message(&e));
                     return reporter.status();
                 }
@@ -111,13 +112,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `sha256sum`'s line: a name with a backslash or a newline is escaped (`\\`, `\n`) and the
-/// line then starts with a backslash, so every line stays one line a checker can parse.
-fn line(digest: &str, path: &Path) -> String {
-    let name = path.display().to_string();
-    if name.contains(['\\', '\n']) {
-        format!("\\{digest}  {}", name.replace('\\', "\\\\").replace('\n', "\\n"))
-    } else {
-        format!("{digest}  {name}")
+/// `sha256sum`'s line: the name's own bytes (one that is not UTF-8 too, so `sha256sum -c`
+/// finds the file), a backslash, newline or carriage return escaped (`\\`, `\n`, `\r`, as
+/// coreutils 9 escapes them) and the line then starting with a backslash, so every line stays
+/// one line a checker can parse.
+fn line(digest: &str, path: &Path) -> Vec<u8> {
+    let name = path.as_os_str().as_bytes();
+    let mut line = Vec::with_capacity(digest.len() + name.len() + 4);
+    let escaped = name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'));
+    if escaped {
+        line.push(b'\\');
     }
+    line.extend_from_slice(digest.as_bytes());
+    line.extend_from_slice(b"  ");
+    for &b in name {
+        match b {
+            b'\\' => line.extend_from_slice(b"\\\\"),
+            b'\n' => line.extend_from_slice(b"\\n"),
+            b'\r' => line.extend_from_slice(b"\\r"),
+            _ => line.push(b),
+        }
+    }
+    line.push(b'\n');
+    line
 }
