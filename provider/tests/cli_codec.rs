@@ -356,3 +356,35 @@ fn an_ignored_hangup_stays_ignored() {
     assert!(status.success(), "accel should have ignored SIGHUP: {status:?}");
     assert!(stock("gzip", &["-dc"], &dir.read("out.gz")) == data);
 }
+
+/// `-f -o LINK` replaces the file the link leads to and keeps the link, as a shell's `>`
+/// would: `-o /dev/stdout` (here a link of our own to /proc/self/fd/1) with standard output
+/// on a file writes that file, where renaming over the link left it empty and broke the link.
+#[test]
+fn an_output_link_is_written_through() {
+    use std::process::{Command, Stdio};
+
+    let dir = Scratch::new("link-out");
+    let data = text(8, 100_000);
+    dir.write("in", &data);
+    dir.write("target", b"old");
+    std::os::unix::fs::symlink("target", dir.file("link")).unwrap();
+    let run = accel(&dir.path, &["compress", "--format", "gzip", "-f", "-o", "link", "in"], b"");
+    assert_exit(&run, 0, &[]);
+    assert_eq!(std::fs::read_link(dir.file("link")).unwrap(), std::path::Path::new("target"), "still a link");
+    assert!(stock("gzip", &["-dc"], &dir.read("target")) == data, "the target holds the output");
+
+    std::os::unix::fs::symlink("/proc/self/fd/1", dir.file("stdout")).unwrap();
+    let captured = std::fs::File::create(dir.file("captured")).unwrap();
+    let status = Command::new(cli_support::accel_bin())
+        .args(["compress", "--format", "gzip", "-f", "-o", "stdout", "in"])
+        .current_dir(&dir.path)
+        .stdin(Stdio::null())
+        .stdout(captured)
+        .status()
+        .expect("run accel");
+    assert!(status.success());
+    assert_eq!(std::fs::read_link(dir.file("stdout")).unwrap(), std::path::Path::new("/proc/self/fd/1"));
+    assert!(stock("gzip", &["-dc"], &dir.read("captured")) == data, "standard output's file holds the output");
+    assert_eq!(dir.names(), ["captured", "in", "link", "stdout", "target"]);
+}

@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::outfile::OutFile;
 use crate::status::{io_message, Reporter};
@@ -42,7 +42,7 @@ pub enum Sink {
 impl Sink {
     /// The output (standard output, an existing device or FIFO, or else `-o`'s temporary
     /// file) and its name; `None` after reporting why it cannot be opened. An existing regular
-    /// `-o` file (or link) is replaced only with `force`.
+    /// `-o` file is replaced only with `force`; through a link, the file it links to is.
     pub fn open(output: Option<&Path>, force: bool, reporter: &mut Reporter) -> Option<(String, Sink)> {
         let (name, opened) = match output {
             Some(path) if is_special(path) => {
@@ -54,7 +54,7 @@ impl Sink {
                     reporter.error(&name, "already exists; not overwritten (-f overwrites)");
                     return None;
                 }
-                (name, OutFile::create(path).map(Sink::File))
+                (name, OutFile::create(&link_target(path)).map(Sink::File))
             }
             None => ("stdout".to_owned(), stdio::stdout().map(Sink::Stream)),
         };
@@ -89,4 +89,14 @@ impl Sink {
 /// directory: a character or block device, a FIFO, a socket.
 fn is_special(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
+/// The file a link at `path` leads to (all links followed), or `path` itself. Replacing the
+/// link instead would break it, and `-o /dev/stdout` (a link to /proc/self/fd/1) with standard
+/// output on a file would rename the output over /dev's own link, leaving the file empty.
+fn link_target(path: &Path) -> PathBuf {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_symlink() => fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
+        _ => path.to_owned(),
+    }
 }
