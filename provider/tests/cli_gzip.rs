@@ -356,3 +356,26 @@ fn an_unwritable_stderr_keeps_the_status() {
         assert_eq!(status.code(), Some(code), "{args:?}");
     }
 }
+
+/// As gzip: set-user-ID and set-group-ID files are ignored (the output would come back
+/// without those bits), a sticky one too unless -f; -c reads them all.
+#[test]
+fn set_id_and_sticky_files_are_ignored_as_gzip_ignores_them() {
+    let dir = Scratch::new("set-id");
+    let data = text(14, 1000);
+    for (name, mode, message) in [
+        ("suid", 0o4755, "accel: suid: is set-user-ID on execution -- ignored"),
+        ("sgid", 0o2755, "accel: sgid: is set-group-ID on execution -- ignored"),
+        ("sticky", 0o1644, "accel: sticky: has the sticky bit set -- file ignored"),
+    ] {
+        let path = dir.write(name, &data);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_exit(&accel(&dir.path, &["gzip", name], b""), 2, &[message]);
+        let run = accel(&dir.path, &["gzip", "-c", name], b"");
+        assert_exit(&run, 0, &[]);
+        assert!(stock("gzip", &["-dc"], &run.stdout) == data, "{name}: -c reads it");
+    }
+    assert_exit(&accel(&dir.path, &["gzip", "-f", "suid", "sgid"], b""), 2, &["set-user-ID", "set-group-ID"]);
+    assert_exit(&accel(&dir.path, &["gzip", "-f", "sticky"], b""), 0, &[]);
+    assert_eq!(dir.names(), ["sgid", "sticky.gz", "suid"]);
+}

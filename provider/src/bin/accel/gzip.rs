@@ -197,6 +197,17 @@ impl Run {
         if !meta.is_file() {
             return self.reporter.warn(&name, "is not a directory or a regular file -- ignored");
         }
+        // As gzip: the output gets the permission bits only, so a set-user-ID or set-group-ID
+        // file would come back without them; a sticky one is left alone unless -f.
+        if meta.mode() & libc::S_ISUID != 0 {
+            return self.reporter.warn(&name, "is set-user-ID on execution -- ignored");
+        }
+        if meta.mode() & libc::S_ISGID != 0 {
+            return self.reporter.warn(&name, "is set-group-ID on execution -- ignored");
+        }
+        if meta.mode() & libc::S_ISVTX != 0 && !self.opts.force {
+            return self.reporter.warn(&name, "has the sticky bit set -- file ignored");
+        }
         let Some(dest) = self.output_path(&path, &name) else { return };
         let dest_name = dest.display().to_string();
         if meta.nlink() > 1 && !self.opts.force {
