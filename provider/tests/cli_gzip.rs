@@ -379,3 +379,22 @@ fn set_id_and_sticky_files_are_ignored_as_gzip_ignores_them() {
     assert_exit(&accel(&dir.path, &["gzip", "-f", "sticky"], b""), 0, &[]);
     assert_eq!(dir.names(), ["sgid", "sticky.gz", "suid"]);
 }
+
+/// As gunzip, a suffix in capitals counts: `A.GZ` becomes `A`, `B.TGZ` `B.tar`; gzip leaves a
+/// name with one alone.
+#[test]
+fn suffixes_in_any_case() {
+    let dir = Scratch::new("suffix-case");
+    let data = text(15, 10_000);
+    let packed = stock("gzip", &["-c"], &data);
+    dir.write("A.GZ", &packed);
+    dir.write("B.TGZ", &packed);
+    assert_exit(&accel(&dir.path, &["gunzip", "A.GZ", "B.TGZ"], b""), 0, &[]);
+    assert!(dir.read("A") == data && dir.read("B.tar") == data);
+    let run = accel(&dir.path, &["gzip", "-k", "A"], b"");
+    assert_exit(&run, 0, &[]);
+    dir.write("C.Gz", &data);
+    let run = accel(&dir.path, &["gzip", "C.Gz"], b"");
+    assert_exit(&run, 0, &["accel: C.Gz: already has .Gz suffix -- unchanged"]);
+    assert_eq!(dir.names(), ["A", "A.gz", "B.tar", "C.Gz"]);
+}

@@ -338,14 +338,19 @@ impl Run {
     }
 }
 
-/// `path` less a gzip suffix, and the suffix, if it has one (and a name before it). Names
-/// are bytes: one that is not UTF-8 keeps its bytes.
-fn strip_suffix(path: &Path) -> Option<(PathBuf, &'static str)> {
+/// `path` less a gzip suffix, and the suffix as the name spells it, if it has one (and a name
+/// before it). As gzip, the suffix's case does not matter (`A.GZ` becomes `A`, `A.TGZ`
+/// `A.tar`). Names are bytes: one that is not UTF-8 keeps its bytes.
+fn strip_suffix(path: &Path) -> Option<(PathBuf, String)> {
     let file_name = path.file_name()?.as_bytes();
     SUFFIXES.iter().find_map(|&(suffix, replacement)| {
-        let stem = file_name.strip_suffix(suffix.as_bytes()).filter(|stem| !stem.is_empty())?;
+        let stem_len = file_name.len().checked_sub(suffix.len()).filter(|&n| n > 0)?;
+        let (stem, found) = file_name.split_at(stem_len);
+        if !found.eq_ignore_ascii_case(suffix.as_bytes()) {
+            return None;
+        }
         let plain = [stem, replacement.as_bytes()].concat();
-        Some((path.with_file_name(OsStr::from_bytes(&plain)), suffix))
+        Some((path.with_file_name(OsStr::from_bytes(&plain)), String::from_utf8_lossy(found).into_owned()))
     })
 }
 
@@ -356,10 +361,14 @@ mod tests {
     #[test]
     fn suffixes_map_as_gzip_maps_them() {
         let plain = |p: &str| strip_suffix(Path::new(p)).map(|(p, s)| (p.display().to_string(), s));
-        assert_eq!(plain("a.gz"), Some(("a".to_owned(), ".gz")));
-        assert_eq!(plain("dir/a.tgz"), Some(("dir/a.tar".to_owned(), ".tgz")));
-        assert_eq!(plain("a.taz"), Some(("a.tar".to_owned(), ".taz")));
-        assert_eq!(plain("a_z"), Some(("a".to_owned(), "_z")));
+        let both = |p: &str, s: &str| Some((p.to_owned(), s.to_owned()));
+        assert_eq!(plain("a.gz"), both("a", ".gz"));
+        assert_eq!(plain("dir/a.tgz"), both("dir/a.tar", ".tgz"));
+        assert_eq!(plain("a.taz"), both("a.tar", ".taz"));
+        assert_eq!(plain("a_z"), both("a", "_z"));
+        assert_eq!(plain("A.GZ"), both("A", ".GZ"), "any case, as gzip");
+        assert_eq!(plain("A.Tgz"), both("A.tar", ".Tgz"));
+        assert_eq!(plain("a.Z"), both("a", ".Z"));
         assert_eq!(plain("a.txt"), None);
         assert_eq!(plain(".gz"), None, "nothing before the suffix");
         assert_eq!(plain("dir.gz/a"), None, "the directory's name does not count");
