@@ -358,3 +358,26 @@ fn digest_names_are_the_files_own_bytes() {
     let check = run_in(&dir.path, "sha256sum", &["-c", "--quiet", "-"], &run.stdout);
     assert_exit(&check, 0, &[]);
 }
+
+/// `-f -o FILE` over an existing file keeps its permissions, as writing into it would: a file
+/// made private for the plaintext does not come back readable by all.
+#[test]
+fn a_replaced_output_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = Scratch::new("replace-mode");
+    dir.write("key", &noise(9, 32));
+    dir.write("msg", b"attack at dawn");
+    let iv = "000102030405060708090a0b";
+    let sealed = accel(&dir.path, &["encrypt", "--alg", "aes-256-gcm", "--key-file", "key", "--iv", iv, "msg"], b"");
+    assert_exit(&sealed, 0, &[]);
+    for mode in [0o600, 0o640] {
+        let plain = dir.write("plain", b"");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(mode)).unwrap();
+        let args = ["decrypt", "--alg", "aes-256-gcm", "--key-file", "key", "--iv", iv, "-f", "-o", "plain"];
+        assert_exit(&accel(&dir.path, &args, &sealed.stdout), 0, &[]);
+        assert_eq!(dir.read("plain"), b"attack at dawn");
+        let kept = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+        assert_eq!(kept, mode, "the replaced file's permissions");
+    }
+}

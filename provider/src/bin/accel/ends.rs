@@ -2,11 +2,11 @@
 //! input file or standard input, and an output file (written whole or not at all) or standard
 //! output. Each end carries the name its messages use (`stdin`, `stdout` for the streams).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::outfile::OutFile;
+use crate::outfile::{OutFile, Ownership};
 use crate::status::{io_message, Reporter};
 use crate::stdio;
 
@@ -32,7 +32,8 @@ pub fn open_input(input: Option<&Path>, reporter: &mut Reporter) -> Option<(Stri
 
 /// Where the output goes.
 pub enum Sink {
-    File(OutFile),
+    /// A new file, or one replacing the regular file whose owner and permissions it holds.
+    File(OutFile, Option<Ownership>),
     /// Standard output, or an existing device or FIFO (`-o /dev/null`), written in place: such
     /// a destination holds nothing to lose, and renaming a file over it would replace the
     /// device node itself (as root, `/dev/null`).
@@ -42,7 +43,8 @@ pub enum Sink {
 impl Sink {
     /// The output (standard output, an existing device or FIFO, or else `-o`'s temporary
     /// file) and its name; `None` after reporting why it cannot be opened. An existing regular
-    /// `-o` file is replaced only with `force`; through a link, the file it links to is.
+    /// `-o` file is replaced only with `force`, keeping its owner and permissions; through a
+    /// link, the file it links to is.
     pub fn open(output: Option<&Path>, force: bool, reporter: &mut Reporter) -> Option<(String, Sink)> {
         let (name, opened) = match output {
             Some(path) if is_special(path) => {
@@ -54,7 +56,9 @@ impl Sink {
                     reporter.error(&name, "already exists; not overwritten (-f overwrites)");
                     return None;
                 }
-                (name, OutFile::create(&link_target(path)).map(Sink::File))
+                let dest = link_target(path);
+                let replaced = fs::metadata(&dest).ok().filter(Metadata::is_file).map(|meta| Ownership::of(&meta));
+                (name, OutFile::create(&dest).map(|f| Sink::File(f, replaced)))
             }
             None => ("stdout".to_owned(), stdio::stdout().map(Sink::Stream)),
         };
@@ -69,7 +73,7 @@ impl Sink {
 
     pub fn writer(&mut self) -> &mut dyn Write {
         match self {
-            Sink::File(f) => f.file(),
+            Sink::File(f, _) => f.file(),
             Sink::Stream(f) => f,
         }
     }
@@ -77,8 +81,12 @@ impl Sink {
     /// Puts a complete output file in place (reporting a failure under `name`). Dropping a
     /// sink instead removes its file.
     pub fn commit(self, name: &str, reporter: &mut Reporter) {
-        if let Sink::File(f) = self {
-            if let Err(e) = f.commit(None) {
+        if let Sink::File(f, replaced) = self {
+            let committed = match replaced {
+                Some(replaced) => f.commit_over(replaced),
+                None => f.commit(None),
+            };
+            if let Err(e) = committed {
                 reporter.error(name, io_message(&e));
             }
         }

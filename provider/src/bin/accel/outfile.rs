@@ -58,11 +58,25 @@ impl OutFile {
     /// Moves the complete file to its destination (replacing what is there), with `like`'s
     /// owner (where permitted), permissions and times as gzip does, or else the permissions a
     /// new file gets.
-    pub fn commit(mut self, like: Option<&Metadata>) -> io::Result<()> {
+    pub fn commit(self, like: Option<&Metadata>) -> io::Result<()> {
         match like {
             Some(like) => self.copy_metadata(like)?,
             None => self.file.set_permissions(fs::Permissions::from_mode(0o666 & !umask()))?,
         }
+        self.rename_into_place()
+    }
+
+    /// Moves the complete file over the one at the destination, with its owner (where
+    /// permitted) and permissions, as writing into it would have kept them: a file made
+    /// private before (`install -m 600`) stays private.
+    pub fn commit_over(self, replaced: Ownership) -> io::Result<()> {
+        // Best effort: only root may give a file away.
+        let _ = std::os::unix::fs::fchown(&self.file, Some(replaced.uid), Some(replaced.gid));
+        self.file.set_permissions(fs::Permissions::from_mode(replaced.mode & 0o777))?;
+        self.rename_into_place()
+    }
+
+    fn rename_into_place(mut self) -> io::Result<()> {
         fs::rename(&self.temp, &self.dest)?;
         self.committed = true;
         INTERRUPT_REMOVES.store(ptr::null_mut(), Ordering::SeqCst);
@@ -81,6 +95,20 @@ impl OutFile {
             times = times.set_modified(t);
         }
         self.file.set_times(times)
+    }
+}
+
+/// What a file being replaced hands on to its replacement: its owner and permissions.
+#[derive(Debug, Clone, Copy)]
+pub struct Ownership {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl Ownership {
+    pub fn of(meta: &Metadata) -> Self {
+        Self { uid: meta.uid(), gid: meta.gid(), mode: meta.mode() }
     }
 }
 
