@@ -398,3 +398,34 @@ fn suffixes_in_any_case() {
     assert_exit(&run, 0, &["accel: C.Gz: already has .Gz suffix -- unchanged"]);
     assert_eq!(dir.names(), ["A", "A.gz", "B.tar", "C.Gz"]);
 }
+
+/// Past the file-size limit (`ulimit -f`) a file fails like a full disk: named, its partial
+/// output removed, the other files still done, where SIGXFSZ used to end the run and leave
+/// the temporary file behind.
+#[test]
+fn the_file_size_limit_fails_one_file_cleanly() {
+    use std::os::unix::process::CommandExt;
+
+    let dir = Scratch::new("fsize");
+    let big = cli_support::noise(16, MIB);
+    dir.write("big", &big);
+    dir.write("small", &text(16, 1000));
+    let mut command = std::process::Command::new(cli_support::accel_bin());
+    command.args(["gzip", "big", "small"]).current_dir(&dir.path).stdin(std::process::Stdio::null());
+    // SAFETY: between fork and exec, only setrlimit, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 256 << 10, rlim_max: 256 << 10 };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let out = command.output().expect("run accel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("accel: big.gz: File too large"), "{stderr}");
+    assert_eq!(dir.names(), ["big", "small.gz"]);
+    assert!(dir.read("big") == big);
+}

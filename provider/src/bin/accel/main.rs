@@ -134,6 +134,10 @@ fn main() -> ExitCode {
     // SAFETY: restores the default action of one signal before any thread starts: output to
     // a closed pipe (`accel gunzip -c f.gz | head`) ends the process quietly, as it ends gzip.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // SAFETY: ignores one signal before any thread starts. A write past the file-size limit
+    // (`ulimit -f`) then fails with EFBIG, reported naming the file with its partial output
+    // removed, where SIGXFSZ would end the process and leave the temporary file behind.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
