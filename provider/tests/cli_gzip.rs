@@ -429,3 +429,33 @@ fn the_file_size_limit_fails_one_file_cleanly() {
     assert_eq!(dir.names(), ["big", "small.gz"]);
     assert!(dir.read("big") == big);
 }
+
+/// A warning to a stderr whose reader is gone ends the run by SIGPIPE, as it ends gzip, and
+/// the partial output goes with it (it was left behind as a temporary file).
+#[test]
+fn a_closed_stderr_pipe_leaves_no_temporary_file() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+
+    let dir = Scratch::new("stderr-pipe");
+    let data = text(17, 1000);
+    // "trailing garbage ignored" is warned before the output is committed.
+    let packed = [stock("gzip", &["-c"], &data), b"garbage".to_vec()].concat();
+    dir.write("a.gz", &packed);
+    let mut ends = [0; 2];
+    // SAFETY: `ends` has room for the two descriptors pipe() returns.
+    assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned here alone.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    drop(read_end);
+    let status = std::process::Command::new(cli_support::accel_bin())
+        .args(["gunzip", "a.gz"])
+        .current_dir(&dir.path)
+        .stdin(std::process::Stdio::null())
+        .stderr(write_end)
+        .status()
+        .expect("run accel");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE));
+    assert_eq!(dir.names(), ["a.gz"], "no temporary file left");
+    assert!(dir.read("a.gz") == packed);
+}
