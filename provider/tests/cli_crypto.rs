@@ -381,3 +381,26 @@ fn a_replaced_output_keeps_its_permissions() {
         assert_eq!(kept, mode, "the replaced file's permissions");
     }
 }
+
+/// Standard input may come partly read (`{ read -r header; accel ...; } < file`): what is left
+/// is what counts, so 512 bytes after a 2-byte header are one whole data unit, not 514 bytes.
+#[test]
+fn stdin_part_read_is_sized_from_where_it_stands() {
+    use std::io::{Seek, SeekFrom};
+
+    let dir = Scratch::new("stdin-offset");
+    let key = xts_key(64);
+    dir.write("key", &key);
+    let sector = noise(18, 512);
+    let file = dir.write("headed", &[&b"H\n"[..], &sector].concat());
+    let mut stdin = std::fs::File::open(file).unwrap();
+    stdin.seek(SeekFrom::Start(2)).unwrap();
+    let out = std::process::Command::new(cli_support::accel_bin())
+        .args(["encrypt", "--alg", "aes-256-xts", "--key-file", "key"])
+        .current_dir(&dir.path)
+        .stdin(stdin)
+        .output()
+        .expect("run accel");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == python_xts("encrypt", &key, 0, 512, &sector), "the 512 bytes after the header");
+}

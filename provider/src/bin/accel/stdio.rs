@@ -3,7 +3,7 @@
 //! newlines).
 
 use std::fs::File;
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Seek};
 use std::os::fd::AsFd;
 
 /// A handle on descriptor 0.
@@ -24,7 +24,10 @@ pub fn stdout_is_terminal() -> bool {
     io::stdout().is_terminal()
 }
 
-/// The size of what `file` reads, when it is a regular file (for the progress bar).
-pub fn regular_size(file: &File) -> Option<u64> {
-    file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len())
+/// The size of what `file` reads, when it is a regular file: its length less the offset
+/// reached, since standard input may come partly read (`{ read -r header; accel ...; } < f`).
+pub fn regular_size(mut file: &File) -> Option<u64> {
+    let meta = file.metadata().ok().filter(|m| m.is_file())?;
+    let offset = file.stream_position().ok()?;
+    Some(meta.len().saturating_sub(offset))
 }
