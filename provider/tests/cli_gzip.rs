@@ -459,3 +459,16 @@ fn a_closed_stderr_pipe_leaves_no_temporary_file() {
     assert_eq!(dir.names(), ["a.gz"], "no temporary file left");
     assert!(dir.read("a.gz") == packed);
 }
+
+/// `gunzip -d` (and `--decompress`) is taken, as GNU gunzip, which is `gzip -d`, takes it.
+#[test]
+fn gunzip_takes_gzips_decompress_flag() {
+    let dir = Scratch::new("gunzip-d");
+    let data = text(19, 1000);
+    dir.write("a.gz", &stock("gzip", &["-c"], &data));
+    for flags in [&["-dc"][..], &["--decompress", "-c"]] {
+        let run = accel(&dir.path, &[&["gunzip"][..], flags, &["a.gz"]].concat(), b"");
+        assert_exit(&run, 0, &[]);
+        assert!(run.stdout == data, "{flags:?}");
+    }
+}

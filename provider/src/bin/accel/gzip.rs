@@ -97,6 +97,10 @@ pub struct GzipArgs {
 
 #[derive(Args, Debug)]
 pub struct GunzipArgs {
+    /// Decompress: what gunzip does anyway. Taken, as GNU gunzip (`gzip -d`) takes it, so
+    /// `gunzip -dc FILE` works.
+    #[arg(short, long, visible_alias = "uncompress", hide = true)]
+    decompress: bool,
     #[command(flatten)]
     common: Common,
 }
