@@ -472,3 +472,19 @@ fn gunzip_takes_gzips_decompress_flag() {
         assert!(run.stdout == data, "{flags:?}");
     }
 }
+
+/// As gunzip -c: what decodes before damage reaches standard output (how a damaged archive is
+/// recovered), here a whole member before a broken one in the same request; the status is 1.
+#[test]
+fn stdout_keeps_what_decoded_before_the_damage() {
+    let dir = Scratch::new("recover");
+    let data = text(20, 100_000);
+    let damaged = [stock("gzip", &["-c"], &data), b"\x1f\x8b\x08\x00junkjunkjunkjunk".to_vec()].concat();
+    dir.write("a.gz", &damaged);
+    let run = accel(&dir.path, &["gunzip", "-c", "a.gz"], b"");
+    assert_exit(&run, 1, &["accel: a.gz: invalid compressed data"]);
+    assert!(run.stdout == data, "the first member: {} of {} bytes", run.stdout.len(), data.len());
+    let run = accel(&dir.path, &["gunzip", "a.gz"], b"");
+    assert_exit(&run, 1, &["accel: a.gz: invalid compressed data"]);
+    assert_eq!(dir.names(), ["a.gz"], "a file output is still all or nothing");
+}

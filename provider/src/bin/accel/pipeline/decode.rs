@@ -161,7 +161,15 @@ impl Pipeline {
             window.read_ahead(buffers, input)?;
             self.wait(&mut wc)?;
             let w = wc[0];
-            check(&w)?;
+            if let Err(failure) = check(&w) {
+                if matches!(failure, Failure::Data(_)) {
+                    // As gzip: what decoded before the damage (earlier members, say) reaches
+                    // standard output, where `gunzip -c` recovers what it can; an output file
+                    // is removed anyway.
+                    output.write_all(&buffers.output[next_output].as_slice()?[..w.byte_len as usize]).map_err(Failure::Write)?;
+                }
+                return Err(failure);
+            }
             window.pos += w.consumed() as usize;
             totals.read += u64::from(w.consumed());
             totals.written += u64::from(w.byte_len);
