@@ -338,3 +338,17 @@ fn perf_on_one_cpu_reports_a_core_to_core_round_trip_as_json() {
     let ns: f64 = value.parse().unwrap_or(f64::NAN);
     assert!(ns.is_finite() && ns > 0.0 && value.chars().all(|c| c.is_ascii_digit() || c == '.'), "not a JSON number: {row}");
 }
+
+/// A report that cannot be written (standard output on a full device) fails with a message
+/// saying so, status 1, where `println!` panicked (status 101).
+#[test]
+fn reports_to_a_full_stdout_fail_cleanly() {
+    for args in [&["devinfo"][..], &["perf", "nop", "--qd", "1", "--seconds", "0.01", "--repeat", "1"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_accel")).args(args).stdout(full).output().expect("run accel");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("accel: stdout: No space left on device"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

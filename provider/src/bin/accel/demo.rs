@@ -13,7 +13,7 @@ use clap::Args;
 use crate::measure::{cpu_model, median, spread, WIDE_SPREAD};
 use crate::perf::codec::{bound, Workload};
 use crate::pipeline::{Pipeline, BLOCK_LIMIT, CHUNK, DEPTH};
-use crate::status::{io_message, Exit, Reporter};
+use crate::status::{io_message, out, Exit, Reporter};
 use crate::units::{human, parse_size};
 use crate::{sample, FormatArg};
 
@@ -82,20 +82,30 @@ pub fn run(args: DemoArgs) -> Exit {
             return reporter.status();
         }
     };
-    println!(
+    out!(
         "accel demo: {} of generated log text through {} ({DEPTH} x {} KiB compression requests in flight)",
         human(data.len() as u64),
         pipeline.device_name(),
         CHUNK >> 10
     );
-    println!(
+    out!(
         "cpu: {}; MB/s are medians of {} runs, each beside the library the device runs, called directly on the same data",
         cpu_model(),
         args.repeat
     );
-    println!(
+    out!(
         "{:<NAME$} {:>5} {:>10} {:>6}  {:>9} {:>9} {:>7}  {:>9} {:>9} {:>7}  {:>6}  check",
-        "format", "level", "compressed", "ratio", "compress", "library", "dev/lib", "decomp.", "library", "dev/lib", "spread"
+        "format",
+        "level",
+        "compressed",
+        "ratio",
+        "compress",
+        "library",
+        "dev/lib",
+        "decomp.",
+        "library",
+        "dev/lib",
+        "spread"
     );
     for arg in args.format {
         let format = Format::from(arg);
@@ -167,7 +177,7 @@ pub fn run(args: DemoArgs) -> Exit {
             reporter.error(arg.name(), "the data came back different");
         }
         let widest = spread(&compress.device).max(spread(&decompress.device));
-        println!(
+        out!(
             "{:<NAME$} {:>5} {:>10} {:>5.2}x  {}  {}  {:>5.0}%  {}",
             arg.name(),
             level,
@@ -179,7 +189,7 @@ pub fn run(args: DemoArgs) -> Exit {
             if same { "ok" } else { "MISMATCH" }
         );
         if widest > WIDE_SPREAD {
-            println!(
+            out!(
                 "# warning: {}'s device runs differ by {:.0}%: the machine is busy, do not trust its MB/s",
                 arg.name(),
                 widest * 100.0

@@ -4,6 +4,8 @@ use accelverbs::uapi::caps::cap_flags;
 use accelverbs::uapi::wqe::Opcode;
 use accelverbs::{devices, Context, Error, Format};
 
+use crate::status::out;
+
 fn version(v: u64) -> String {
     format!("{}.{}.{}", v >> 32, (v >> 16) & 0xffff, v & 0xffff)
 }
@@ -20,16 +22,23 @@ fn mib(bytes: u64) -> String {
 fn print_stats(ctx: &Context) -> Result<(), Error> {
     let total = ctx.device_resources()?;
     let files = ctx.device_files()?;
-    println!("	clients:		{}", files.len());
-    println!(
+    out!("	clients:		{}", files.len());
+    out!(
         "	objects:		contexts {} pds {} mrs {} cqs {} qps {} comp_channels {} comp_streams {} crypto_keys {}",
-        total.contexts, total.pds, total.mrs, total.cqs, total.qps, total.comp_channels, total.comp_streams, total.crypto_keys
+        total.contexts,
+        total.pds,
+        total.mrs,
+        total.cqs,
+        total.qps,
+        total.comp_channels,
+        total.comp_streams,
+        total.crypto_keys
     );
-    println!("	locked_memory:		{}", mib(total.pinned_bytes));
-    println!("		pid	uid	pds	mrs	cqs	qps	channels	streams	keys	locked		limit		shared");
+    out!("	locked_memory:		{}", mib(total.pinned_bytes));
+    out!("		pid	uid	pds	mrs	cqs	qps	channels	streams	keys	locked		limit		shared");
     for (i, f) in files.iter().enumerate() {
         let o = &f.objects;
-        println!(
+        out!(
             "		{}	{}	{}	{}	{}	{}	{}		{}	{}	{}	{}	{}{}",
             f.pid,
             f.uid,
@@ -60,39 +69,39 @@ pub fn run(stats: bool) -> Result<(), Error> {
             .filter(|(bit, _)| caps.cap_flags & bit != 0)
             .map(|(_, name)| *name)
             .collect();
-        println!("hca_id:\t{}", dev.name());
-        println!("\ttransport:\t\taccelerator (soft device)");
-        println!("\tchannel:\t\t{}", ctx.channel_description());
-        println!("\tdriver:\t\t\t{}", accelverbs_rxe_sim::DRIVER_NAME);
-        println!("\tfw_ver:\t\t\t{}", version(caps.fw_ver));
-        println!("\tdriver_abi_ver:\t\t{}", version(caps.driver_ver));
-        println!("\tvendor_id:\t\t{:#06x}", caps.vendor_id);
-        println!("\tvendor_part_id:\t\t{}", caps.vendor_part_id);
-        println!("\thw_ver:\t\t\t{:#x}", caps.hw_ver);
-        println!("\tengines:\t\t{}", caps.num_engines);
-        println!("\tmax_pd:\t\t\t{}", caps.max_pd);
-        println!("\tmax_mr:\t\t\t{}", caps.max_mr);
-        println!("\tmax_mr_size:\t\t{:#x}", caps.max_mr_size);
-        println!("\tmax_cq:\t\t\t{}", caps.max_cq);
-        println!("\tmax_cqe:\t\t{}", caps.max_cqe);
-        println!("\tmax_qp:\t\t\t{}", caps.max_qp);
-        println!("\tmax_qp_wr:\t\t{}", caps.max_qp_wr);
-        println!("\tmax_sge:\t\t{}", caps.max_sge);
-        println!("\tpage_size_cap:\t\t{:#x}", caps.page_size_cap);
-        println!("\topcodes:\t\t{}", opcodes.join(" "));
+        out!("hca_id:\t{}", dev.name());
+        out!("\ttransport:\t\taccelerator (soft device)");
+        out!("\tchannel:\t\t{}", ctx.channel_description());
+        out!("\tdriver:\t\t\t{}", accelverbs_rxe_sim::DRIVER_NAME);
+        out!("\tfw_ver:\t\t\t{}", version(caps.fw_ver));
+        out!("\tdriver_abi_ver:\t\t{}", version(caps.driver_ver));
+        out!("\tvendor_id:\t\t{:#06x}", caps.vendor_id);
+        out!("\tvendor_part_id:\t\t{}", caps.vendor_part_id);
+        out!("\thw_ver:\t\t\t{:#x}", caps.hw_ver);
+        out!("\tengines:\t\t{}", caps.num_engines);
+        out!("\tmax_pd:\t\t\t{}", caps.max_pd);
+        out!("\tmax_mr:\t\t\t{}", caps.max_mr);
+        out!("\tmax_mr_size:\t\t{:#x}", caps.max_mr_size);
+        out!("\tmax_cq:\t\t\t{}", caps.max_cq);
+        out!("\tmax_cqe:\t\t{}", caps.max_cqe);
+        out!("\tmax_qp:\t\t\t{}", caps.max_qp);
+        out!("\tmax_qp_wr:\t\t{}", caps.max_qp_wr);
+        out!("\tmax_sge:\t\t{}", caps.max_sge);
+        out!("\tpage_size_cap:\t\t{:#x}", caps.page_size_cap);
+        out!("\topcodes:\t\t{}", opcodes.join(" "));
         let formats: Vec<String> =
             Format::ALL.iter().filter(|&&f| caps.compress_formats & (1 << f as u8) != 0).map(|f| format!("{f:?}")).collect();
-        println!("\tcompress_formats:\t{}", formats.join(" "));
-        println!("\tmax_comp_streams:\t{}", caps.max_comp_streams);
-        println!("\tmax_crypto_keys:\t{}", caps.max_crypto_keys);
-        println!("\tcapabilities:\t\t{}", flags.join(" "));
-        println!("\t\tport:\t1");
-        println!(
+        out!("\tcompress_formats:\t{}", formats.join(" "));
+        out!("\tmax_comp_streams:\t{}", caps.max_comp_streams);
+        out!("\tmax_crypto_keys:\t{}", caps.max_crypto_keys);
+        out!("\tcapabilities:\t\t{}", flags.join(" "));
+        out!("\t\tport:\t1");
+        out!(
             "\t\t\tstate:\t\t{} ({})",
             if port.legacy_resp.state == 4 { "PORT_ACTIVE" } else { "PORT_DOWN" },
             port.legacy_resp.state
         );
-        println!("\t\t\tlink_layer:\tunspecified (no wire)");
+        out!("\t\t\tlink_layer:\tunspecified (no wire)");
         if stats {
             print_stats(&ctx)?;
         }

@@ -153,7 +153,17 @@ fn main() -> ExitCode {
             };
         }
     };
-    let result = match cli.command {
+    let code = run(cli.command);
+    // A report (`devinfo`, `perf`, `demo`) whose lines could not all be written has failed.
+    if let Some(why) = status::stdout_failure() {
+        status::say(format_args!("accel: stdout: {why}"));
+        return ExitCode::FAILURE;
+    }
+    code
+}
+
+fn run(command: Command) -> ExitCode {
+    let result = match command {
         Command::Demo(args) => return demo::run(args).code(),
         Command::Gzip(args) => return gzip::gzip(args).code(),
         Command::Gunzip(args) => return gzip::gunzip(args).code(),

@@ -1,9 +1,11 @@
 //! Exit statuses as gzip has them (0 success, 1 error, 2 warning; an error outranks a
-//! warning) and the messages that set them, each naming its file: `accel: FILE: message`.
+//! warning) and the messages that set them, each naming its file: `accel: FILE: message`;
+//! and the lines of reports on standard output, whose failure fails the run.
 
 use std::fmt::{Arguments, Display};
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use crate::pipeline::Failure;
 
@@ -67,6 +69,35 @@ impl Reporter {
         }
     }
 }
+
+/// Why a line of a report could not be written to standard output, the first time one could
+/// not.
+static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
+
+/// Prints one line of a report (`devinfo`, `perf`, `demo`) on standard output. A line that
+/// cannot be written is dropped and the first failure kept, for `main` to report and fail the
+/// run with, where `println!` would panic (`accel devinfo > /dev/full`).
+pub fn out_line(line: Arguments) {
+    if let Err(e) = writeln!(io::stdout(), "{line}") {
+        let _ = STDOUT_FAILED.set(io_message(&e));
+    }
+}
+
+/// Why report lines could not be written to standard output, if one could not.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
+
+/// `println!` for reports, through [`out_line`].
+macro_rules! out {
+    () => {
+        $crate::status::out_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::status::out_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use out;
 
 /// Prints one line on stderr. A line that cannot be written (`2>/dev/full`) is dropped, as
 /// gzip drops it: the exit status still tells, where `eprintln!` would panic.

@@ -32,6 +32,7 @@ use accelverbs_rxe_sim::codec::Direction;
 use clap::{Args, ValueEnum};
 
 use crate::measure::{cpu_model, median, spread, WIDE_SPREAD};
+use crate::status::{self, out};
 use crate::FormatArg;
 use codec::Workload;
 use crypto::{CryptoAlg, CryptoWork};
@@ -321,14 +322,20 @@ fn run_device(rig: &mut Rig, op: PerfOp, depth: u32, duration: Duration, verify:
         }
         for w in &wc[..got] {
             if !w.is_success() {
-                eprintln!("accel perf: work request {} completed with {:?} ({:?})", w.wr_id, w.status, w.vendor_err);
+                status::say(format_args!(
+                    "accel perf: work request {} completed with {:?} ({:?})",
+                    w.wr_id, w.status, w.vendor_err
+                ));
                 return Err(Error::Protocol { op: "perf", detail: "a work request failed" });
             }
             if w.wr_id % SAMPLE_EVERY == 0 {
                 latencies.push(stamps[(w.wr_id & mask) as usize].elapsed().as_nanos() as u64);
             }
             if verify && done > 0 && w.byte_len != rig.last_byte_len {
-                eprintln!("accel perf: work request {} produced {} bytes, others {}", w.wr_id, w.byte_len, rig.last_byte_len);
+                status::say(format_args!(
+                    "accel perf: work request {} produced {} bytes, others {}",
+                    w.wr_id, w.byte_len, rig.last_byte_len
+                ));
                 return Err(Error::Protocol { op: "perf --verify", detail: "outputs of the same request differ" });
             }
             rig.last_byte_len = w.byte_len;
@@ -458,13 +465,13 @@ fn wait_name(wait: Wait) -> &'static str {
 
 fn print_row(args: &PerfArgs, row: &Row<'_>) {
     if args.json {
-        println!("{}", row.json());
+        out!("{}", row.json());
         return;
     }
     let fmt_ns = |ns: u64| if ns >= 10_000 { format!("{:.1}us", ns as f64 / 1000.0) } else { format!("{ns}ns") };
     let spread = format!("{:.0}%", row.spread * 100.0);
     if args.op == PerfOp::Nop {
-        println!(
+        out!(
             "{:>8} {:>4} {:>3} {:>3} {:>12.0} {:>10} {:>10} {:>7}",
             "nop",
             row.qd,
@@ -476,7 +483,7 @@ fn print_row(args: &PerfArgs, row: &Row<'_>) {
             spread
         );
     } else {
-        println!(
+        out!(
             "{:>8} {:>4} {:>3} {:>3} {:>12.0} {:>10.1} {:>10} {:>10} {:>12.1} {:>8.2} {:>7}",
             human(row.size),
             row.qd,
@@ -492,7 +499,7 @@ fn print_row(args: &PerfArgs, row: &Row<'_>) {
         );
     }
     if row.spread > WIDE_SPREAD {
-        println!("# warning: the runs of this row differ by {:.0}%: the machine is busy, do not trust it", row.spread * 100.0);
+        out!("# warning: the runs of this row differ by {:.0}%: the machine is busy, do not trust it", row.spread * 100.0);
     }
 }
 
@@ -763,7 +770,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     let crypto = crypto_alg.map(|alg| (alg, args.op == PerfOp::Encrypt, args.data_unit as u32));
     let say = |line: String| {
         if !args.json {
-            println!("{line}");
+            out!("{line}");
         }
     };
     say(format!(
@@ -813,7 +820,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
     for (channel, engines, memory) in groups {
         let spin = Duration::from_micros(args.spin_us);
         let (device, _daemon) = channel::device(channel, engines, spin).map_err(|message| {
-            eprintln!("accel perf: {message}");
+            status::say(format_args!("accel perf: {message}"));
             Error::Protocol { op: "perf", detail: "no device on that channel" }
         })?;
         let ctx = device.open_with(ContextOptions { policy, ..ContextOptions::default() })?;
@@ -833,7 +840,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
                     _ => None,
                 };
                 w.transpose().map_err(|e| {
-                    eprintln!("accel perf: {e}");
+                    status::say(format_args!("accel perf: {e}"));
                     Error::Protocol { op: "perf", detail: "the library failed" }
                 })
             };
@@ -915,7 +922,7 @@ pub fn run(args: &PerfArgs) -> Result<(), Error> {
         let drawn = plot::prepare(path)
             .and_then(|format| plot::draw(path, format, &format!("accel perf {what} ({})", cpu_model()), unit, &plotted));
         if let Err(message) = drawn {
-            eprintln!("accel perf: {message}");
+            status::say(format_args!("accel perf: {message}"));
             return Err(Error::Protocol { op: "perf", detail: "the plot could not be written" });
         }
     }
