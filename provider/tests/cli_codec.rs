@@ -241,31 +241,51 @@ fn demo_rows_line_up_under_the_header() {
     }
 }
 
-/// SIGTERM mid-run: the process ends by the signal and the temporary output goes with it.
+/// SIGTERM mid-run, or SIGXCPU (a CPU time limit, `ulimit -t`, as gzip handles it): the process
+/// ends by the signal and the temporary output goes with it.
 #[test]
 fn an_interrupt_removes_the_partial_output() {
     use std::io::Write;
     use std::os::unix::process::ExitStatusExt;
     use std::process::{Command, Stdio};
 
-    let dir = Scratch::new("interrupt");
-    let mut child = Command::new(cli_support::accel_bin())
-        .args(["compress", "--format", "gzip", "-o", "out.gz"])
-        .current_dir(&dir.path)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accel");
-    let mut stdin = child.stdin.take().expect("stdin pipe");
-    // Once this much went through a 64 KiB pipe, accel is reading, past creating its output.
-    stdin.write_all(&text(1, 4 * MIB)).expect("feed accel");
-    assert_eq!(dir.names().len(), 1, "the temporary output exists: {:?}", dir.names());
-    // SAFETY: signals our own child, which has not been waited for (its pid is still ours).
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
-    let status = child.wait().expect("wait for accel");
-    drop(stdin);
-    assert_eq!(status.signal(), Some(libc::SIGTERM));
-    assert_eq!(dir.names(), Vec::<String>::new(), "nothing left behind");
+    for sig in [libc::SIGTERM, libc::SIGXCPU] {
+        let dir = Scratch::new(&format!("interrupt-{sig}"));
+        let mut child = Command::new(cli_support::accel_bin())
+            .args(["compress", "--format", "gzip", "-o", "out.gz"])
+            .current_dir(&dir.path)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start accel");
+        let mut stdin = child.stdin.take().expect("stdin pipe");
+        // Once this much went through a 64 KiB pipe, accel is reading, past creating its output.
+        stdin.write_all(&text(1, 4 * MIB)).expect("feed accel");
+        assert_eq!(dir.names().len(), 1, "the temporary output exists: {:?}", dir.names());
+        // SAFETY: signals our own child, which has not been waited for (its pid is still ours).
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+        let status = child.wait().expect("wait for accel");
+        drop(stdin);
+        assert_eq!(status.signal(), Some(sig));
+        // SIGXCPU's default action also dumps core, where the system is set to keep one.
+        let left: Vec<String> = dir.names().into_iter().filter(|name| !name.starts_with("core")).collect();
+        assert_eq!(left, Vec::<String>::new(), "signal {sig}: nothing left behind");
+    }
+}
+
+/// `-o` naming a directory (`.`, one that exists, or any path ending in `/`) is refused before
+/// any input is read, where it was compressed whole and then failed at the rename.
+#[test]
+fn an_output_directory_is_refused_before_any_work() {
+    let dir = Scratch::new("output-dir");
+    dir.write("in", &text(2, 1000));
+    std::fs::create_dir(dir.path.join("sub")).expect("make sub");
+    for output in [".", "sub", "sub/", "new/"] {
+        let run = accel(&dir.path, &["compress", "--format", "gzip", "-f", "-o", output, "in"], b"");
+        assert_exit(&run, 1, &[&format!("accel: {output}: is a directory")]);
+        assert_eq!(dir.names(), ["in", "sub"], "-o {output}");
+        assert_eq!(dir.read("in"), text(2, 1000));
+    }
 }
 
 /// `-o` naming a device or FIFO (here through a link to /dev/null, and a FIFO) writes into it:

@@ -4,6 +4,7 @@
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::outfile::{OutFile, Ownership};
@@ -52,6 +53,11 @@ impl Sink {
             }
             Some(path) => {
                 let name = path.display().to_string();
+                // Checked before any input is read: the rename at the end would fail anyway.
+                if names_directory(path) {
+                    reporter.error(&name, "is a directory");
+                    return None;
+                }
                 if fs::symlink_metadata(path).is_ok() && !force {
                     reporter.error(&name, "already exists; not overwritten (-f overwrites)");
                     return None;
@@ -91,6 +97,11 @@ impl Sink {
             }
         }
     }
+}
+
+/// Whether `path` names a directory: an existing one (`.`), or any path ending in `/`.
+fn names_directory(path: &Path) -> bool {
+    path.as_os_str().as_bytes().ends_with(b"/") || fs::metadata(path).is_ok_and(|meta| meta.is_dir())
 }
 
 /// Whether `path` is, or links to, an existing file that is neither a regular file nor a

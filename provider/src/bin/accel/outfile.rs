@@ -1,7 +1,7 @@
 //! Output files that appear whole or not at all: the data goes to a temporary file in the
 //! destination's directory, renamed over the destination once complete and removed on any
 //! failure (or when dropped uncommitted), so a failed run leaves no partial output behind.
-//! An interrupt (SIGINT, SIGTERM, SIGHUP, SIGPIPE) removes it too, as gzip does, then ends the
+//! An interrupt (SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXCPU) removes it too, as gzip does, then ends the
 //! process; one that was ignored when the process started (`nohup`) stays ignored.
 
 use std::ffi::{c_char, c_int, CString};
@@ -137,8 +137,9 @@ static INTERRUPT_REMOVES: AtomicPtr<c_char> = AtomicPtr::new(ptr::null_mut());
 fn remove_on_interrupt(temp: &Path) {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        // SIGPIPE too, as gzip: a message to a stderr whose reader is gone ends the process.
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+        // SIGPIPE and SIGXCPU too, as gzip: a message to a stderr whose reader is gone, or a
+        // CPU time limit (`ulimit -t`), ends the process.
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE, libc::SIGXCPU] {
             // A signal ignored when we started stays ignored, as gzip leaves it: `nohup` (SIGHUP)
             // and a shell's background job (SIGINT) count on it.
             if is_ignored(sig) {
